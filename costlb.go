@@ -1,0 +1,12 @@
+// Package costlbplugin is the import path xcaddy builds into Caddy: it plugs in
+// the costlb app, its layer4 handler, admin API and Caddyfile support.
+//
+// Build a Caddy with it:
+//
+//	xcaddy build --with github.com/mholt/caddy-l4@v0.1.2 --with github.com/costlb/costlb
+package costlbplugin
+
+import (
+	// the costlb app, layer4 handler, admin API and Caddyfile directives
+	_ "github.com/costlb/costlb/module"
+)
