@@ -1,0 +1,217 @@
+// Package costlb is the balancing core of costlb: exact live connection
+// counters and the cost-based pick. It has no Caddy imports.
+//
+// Every new connection goes to the available backend with the lowest
+// perceived cost = path cost + live connections. Ties go to the lower path
+// cost (local before remote), then to the backend picked least recently, so
+// equal backends share new connections evenly. A backend is available when
+// its health probe says so and, if it has a connection limit, its live count
+// is below it.
+package costlb
+
+import (
+	"fmt"
+	"sync/atomic"
+)
+
+// Backend describes one backend address of a service. It is plain
+// configuration; the Balancer keeps the running state.
+type Backend struct {
+	// Site is the site the backend runs in.
+	Site string
+	// Address is the dial address, for display.
+	Address string
+	// PathCost is the cost of the cheapest path from the local site to Site.
+	PathCost int64
+	// MaxConns caps the backend's live connections; 0 means no cap.
+	MaxConns int64
+	// Counter counts the backend's live connections (shared process-wide).
+	Counter *Counter
+	// Healthy reports the backend's health; nil means always healthy. It is
+	// called on every pick, so it must be cheap and must not block.
+	Healthy func() bool
+}
+
+// Shift describes a change of a service's primary site: the site with the
+// lowest path cost among healthy backends. From or To is "" when no backend
+// was or is healthy.
+type Shift struct {
+	From, To         string
+	FromCost, ToCost int64
+}
+
+// Failover reports whether the shift moved traffic away from a cheaper site
+// (or to no site at all) because its backends became unhealthy.
+func (s Shift) Failover() bool {
+	return s.To == "" || (s.From != "" && s.ToCost > s.FromCost)
+}
+
+type entry struct {
+	Backend
+	site  int32 // index into Balancer.sites
+	picks atomic.Uint64
+	last  atomic.Uint64 // pick sequence number of the latest pick, for rotation
+}
+
+// Balancer picks backends for one service. It is safe for concurrent use;
+// Pick takes no lock and does not allocate.
+type Balancer struct {
+	entries []entry
+	sites   []string
+	seq     atomic.Uint64
+	primary atomic.Int32 // site index of the primary site; -1 none; -2 not yet seen
+	onShift func(Shift)
+}
+
+// New returns a balancer over backends. onShift, if not nil, is called
+// (synchronously, from Pick) when the primary site changes; the first pick
+// only records the primary site.
+func New(backends []Backend, onShift func(Shift)) (*Balancer, error) {
+	if len(backends) == 0 {
+		return nil, fmt.Errorf("no backends")
+	}
+	b := &Balancer{entries: make([]entry, len(backends)), onShift: onShift}
+	siteIndex := make(map[string]int32)
+	for i, be := range backends {
+		if be.Counter == nil {
+			return nil, fmt.Errorf("backend %d (%s): no counter", i, be.Address)
+		}
+		if be.PathCost < 0 {
+			return nil, fmt.Errorf("backend %d (%s): negative path cost %d", i, be.Address, be.PathCost)
+		}
+		if be.MaxConns < 0 {
+			return nil, fmt.Errorf("backend %d (%s): negative max connections %d", i, be.Address, be.MaxConns)
+		}
+		si, ok := siteIndex[be.Site]
+		if !ok {
+			si = int32(len(b.sites))
+			siteIndex[be.Site] = si
+			b.sites = append(b.sites, be.Site)
+		}
+		b.entries[i].Backend = be
+		b.entries[i].site = si
+	}
+	b.primary.Store(-2)
+	return b, nil
+}
+
+// Len returns the number of backends.
+func (b *Balancer) Len() int { return len(b.entries) }
+
+// Backend returns the configuration of backend i.
+func (b *Balancer) Backend(i int) Backend { return b.entries[i].Backend }
+
+// Pick chooses a backend for the connection holding t and counts the
+// connection on it (moving the count from a backend t held before, as when a
+// retry re-selects after a failed dial). It returns the backend's index, or
+// -1 if no backend is available, in which case t is released.
+func (b *Balancer) Pick(t *Ticket) int {
+	var held *Counter
+	if t != nil {
+		held = t.held
+	}
+	best, primary := -1, int32(-1)
+	var bestCost, bestPath, primaryPath int64
+	var bestLast uint64
+	for i := range b.entries {
+		e := &b.entries[i]
+		if e.Healthy != nil && !e.Healthy() {
+			continue
+		}
+		if primary < 0 || e.PathCost < primaryPath {
+			primary, primaryPath = e.site, e.PathCost
+		}
+		live := e.Counter.live.Load()
+		if e.Counter == held {
+			live-- // this connection's own count, held from a failed try
+		}
+		if e.MaxConns > 0 && live >= e.MaxConns {
+			continue
+		}
+		cost := e.PathCost + live
+		last := e.last.Load()
+		if best < 0 || cost < bestCost ||
+			(cost == bestCost && (e.PathCost < bestPath ||
+				(e.PathCost == bestPath && last < bestLast))) {
+			best, bestCost, bestPath, bestLast = i, cost, e.PathCost, last
+		}
+	}
+	b.notePrimary(primary, primaryPath)
+	if best < 0 {
+		if t != nil {
+			t.Release()
+		}
+		return -1
+	}
+	e := &b.entries[best]
+	e.last.Store(b.seq.Add(1))
+	e.picks.Add(1)
+	if t != nil {
+		t.Hold(e.Counter)
+	}
+	return best
+}
+
+// notePrimary records the primary site seen by a pick and reports a change.
+func (b *Balancer) notePrimary(site int32, cost int64) {
+	old := b.primary.Load()
+	if old == site || !b.primary.CompareAndSwap(old, site) {
+		return
+	}
+	if old == -2 || b.onShift == nil {
+		return
+	}
+	s := Shift{ToCost: cost}
+	if site >= 0 {
+		s.To = b.sites[site]
+	}
+	if old >= 0 {
+		s.From = b.sites[old]
+		s.FromCost = b.siteCost(old)
+	}
+	b.onShift(s)
+}
+
+func (b *Balancer) siteCost(site int32) int64 {
+	for i := range b.entries {
+		if b.entries[i].site == site {
+			return b.entries[i].PathCost
+		}
+	}
+	return 0
+}
+
+// State is a snapshot of one backend's running state.
+type State struct {
+	Backend
+	// Live is the backend address's live connection count (process-wide).
+	Live int64
+	// Perceived is PathCost + Live.
+	Perceived int64
+	// Healthy is the health probe's answer.
+	Healthy bool
+	// Available is Healthy and below MaxConns, if set.
+	Available bool
+	// Picks counts the connections this balancer sent to the backend,
+	// every dial attempt included.
+	Picks uint64
+}
+
+// State returns a snapshot of backend i.
+func (b *Balancer) State(i int) State {
+	e := &b.entries[i]
+	s := State{Backend: e.Backend, Live: e.Counter.Live(), Picks: e.picks.Load()}
+	s.Perceived = s.PathCost + s.Live
+	s.Healthy = e.Healthy == nil || e.Healthy()
+	s.Available = s.Healthy && (s.MaxConns == 0 || s.Live < s.MaxConns)
+	return s
+}
+
+// Primary returns the primary site last seen by a pick: the site with the
+// lowest path cost among healthy backends ("" if none or no pick yet).
+func (b *Balancer) Primary() string {
+	if p := b.primary.Load(); p >= 0 {
+		return b.sites[p]
+	}
+	return ""
+}

@@ -1,0 +1,406 @@
+package costlb
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// spec describes a backend for a test: its path cost and optional cap.
+type spec struct {
+	site string
+	path int64
+	max  int64
+}
+
+func newBalancer(t testing.TB, specs []spec) (*Balancer, []*Counter) {
+	t.Helper()
+	reg := NewRegistry()
+	var bes []Backend
+	var cs []*Counter
+	for i, s := range specs {
+		c := reg.Counter(fmt.Sprintf("10.0.0.%d:80", i))
+		cs = append(cs, c)
+		bes = append(bes, Backend{Site: s.site, Address: c.Address(), PathCost: s.path, MaxConns: s.max, Counter: c})
+	}
+	b, err := New(bes, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, cs
+}
+
+// expectedHeld computes, independently of the balancer, how n sequential
+// connections that are all held open spread over backends: connection k is
+// the k-th cheapest "slot", where backend i's j-th connection (j from 0) is a
+// slot of perceived cost path_i + j. Ties go to the lower path cost, then to
+// the backend earlier in the rotation (index order, since equal backends are
+// filled in lockstep). A capped backend has only max slots.
+func expectedHeld(specs []spec, n int) []int {
+	type slot struct {
+		cost, path int64
+		idx        int
+	}
+	var slots []slot
+	for i, s := range specs {
+		for j := 0; j < n; j++ {
+			if s.max > 0 && int64(j) >= s.max {
+				break
+			}
+			slots = append(slots, slot{s.path + int64(j), s.path, i})
+		}
+	}
+	sort.Slice(slots, func(a, b int) bool {
+		x, y := slots[a], slots[b]
+		if x.cost != y.cost {
+			return x.cost < y.cost
+		}
+		if x.path != y.path {
+			return x.path < y.path
+		}
+		return x.idx < y.idx
+	})
+	counts := make([]int, len(specs))
+	for k := 0; k < n && k < len(slots); k++ {
+		counts[slots[k].idx]++
+	}
+	return counts
+}
+
+func TestDistributionHeld(t *testing.T) {
+	cases := []struct {
+		name  string
+		specs []spec
+		n     int
+		want  []int // hand-checked against the rules, and cross-checked with expectedHeld
+	}{
+		{"local and remote cost 5", []spec{{"east", 0, 0}, {"west", 5, 0}}, 20, []int{13, 7}},
+		{"failover backup 9999 gets none", []spec{{"east", 0, 0}, {"backup", 9999, 0}}, 1000, []int{1000, 0}},
+		{"backup only once primary is 9999 busier", []spec{{"east", 0, 0}, {"backup", 9999, 0}}, 10001, []int{10000, 1}},
+		{"two local equal", []spec{{"east", 0, 0}, {"east", 0, 0}}, 9, []int{5, 4}},
+		// three-site mesh: east local, west 3 direct, north 4 via west (3+1)
+		{"three-site mesh", []spec{{"east", 0, 0}, {"west", 3, 0}, {"north", 4, 0}}, 30, []int{13, 9, 8}},
+		{"capped local spills", []spec{{"east", 0, 2}, {"west", 5, 0}}, 6, []int{2, 4}},
+		{"all capped", []spec{{"east", 0, 1}, {"west", 1, 1}}, 5, []int{1, 1}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := expectedHeld(tc.specs, tc.n); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("reference model gives %v, hand count %v", got, tc.want)
+			}
+			b, cs := newBalancer(t, tc.specs)
+			got := make([]int, len(tc.specs))
+			refused := 0
+			for k := 0; k < tc.n; k++ {
+				var tk Ticket // held open: never released
+				i := b.Pick(&tk)
+				if i < 0 {
+					refused++
+					continue
+				}
+				got[i]++
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("picks %v, want %v", got, tc.want)
+			}
+			total := 0
+			for i, c := range cs {
+				if c.Live() != int64(got[i]) {
+					t.Errorf("backend %d live %d, want %d", i, c.Live(), got[i])
+				}
+				total += got[i]
+			}
+			if total+refused != tc.n {
+				t.Fatalf("picks %d + refused %d != %d", total, refused, tc.n)
+			}
+		})
+	}
+}
+
+func TestDistributionHeldRandomTopologies(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for round := 0; round < 200; round++ {
+		n := 1 + r.IntN(6)
+		specs := make([]spec, n)
+		for i := range specs {
+			specs[i] = spec{fmt.Sprintf("s%d", r.IntN(3)), int64(r.IntN(12)), int64(r.IntN(4))}
+		}
+		conns := r.IntN(60)
+		b, _ := newBalancer(t, specs)
+		got := make([]int, n)
+		for k := 0; k < conns; k++ {
+			var tk Ticket
+			if i := b.Pick(&tk); i >= 0 {
+				got[i]++
+			}
+		}
+		want := expectedHeld(specs, conns)
+		// equal (path, cap) backends may swap counts at the boundary only if
+		// rotation order differed; our rotation fills them in index order.
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("round %d specs %v conns %d: got %v want %v", round, specs, conns, got, want)
+		}
+	}
+}
+
+func TestRotationSharesEvenly(t *testing.T) {
+	b, cs := newBalancer(t, []spec{{"east", 0, 0}, {"east", 0, 0}, {"east", 0, 0}, {"west", 1, 0}})
+	got := make([]int, 4)
+	var prev = -1
+	for k := 0; k < 300; k++ {
+		var tk Ticket
+		i := b.Pick(&tk)
+		if i == prev {
+			t.Fatalf("pick %d repeated backend %d while equals were idle", k, i)
+		}
+		prev = i
+		got[i]++
+		tk.Release()
+	}
+	if got[0] != 100 || got[1] != 100 || got[2] != 100 || got[3] != 0 {
+		t.Fatalf("short connections over three equal local backends: %v, want 100/100/100/0", got)
+	}
+	for _, c := range cs {
+		if c.Live() != 0 {
+			t.Fatalf("%s live %d after release", c.Address(), c.Live())
+		}
+	}
+}
+
+func TestUnavailableAndRetry(t *testing.T) {
+	reg := NewRegistry()
+	var up [3]atomic.Bool
+	for i := range up {
+		up[i].Store(true)
+	}
+	mk := func(i int, site string, path int64) Backend {
+		return Backend{Site: site, Address: fmt.Sprint(i), PathCost: path,
+			Counter: reg.Counter(fmt.Sprint(i)), Healthy: up[i].Load}
+	}
+	var shifts []Shift
+	b, err := New([]Backend{mk(0, "east", 0), mk(1, "west", 5), mk(2, "backup", 9999)},
+		func(s Shift) { shifts = append(shifts, s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tk Ticket
+	if i := b.Pick(&tk); i != 0 {
+		t.Fatalf("first pick %d, want local 0", i)
+	}
+	// the dial to east fails and east is marked down: the retry re-selects
+	// and the count moves to west.
+	up[0].Store(false)
+	if i := b.Pick(&tk); i != 1 {
+		t.Fatalf("retry pick %d, want west 1", i)
+	}
+	if l0, l1 := reg.Counter("0").Live(), reg.Counter("1").Live(); l0 != 0 || l1 != 1 {
+		t.Fatalf("after move: east %d west %d, want 0 1", l0, l1)
+	}
+	// a retry that re-selects the same backend keeps one count, not two
+	if i := b.Pick(&tk); i != 1 || reg.Counter("1").Live() != 1 {
+		t.Fatalf("same re-pick: %d live %d", i, reg.Counter("1").Live())
+	}
+	up[1].Store(false)
+	if i := b.Pick(&tk); i != 2 {
+		t.Fatalf("pick %d, want backup 2", i)
+	}
+	up[2].Store(false)
+	if i := b.Pick(&tk); i != -1 {
+		t.Fatalf("pick %d with nothing healthy, want -1", i)
+	}
+	if tk.Held() != nil || !tk.Picked() {
+		t.Fatalf("no pick must release the ticket: held %v picked %v", tk.Held(), tk.Picked())
+	}
+	for _, c := range reg.Counters() {
+		if c.Live() != 0 || c.Low() != 0 {
+			t.Fatalf("%s live %d low %d", c.Address(), c.Live(), c.Low())
+		}
+	}
+	up[0].Store(true)
+	if i := b.Pick(&tk); i != 0 {
+		t.Fatalf("failback pick %d, want 0", i)
+	}
+	tk.Release()
+	tk.Release() // a second release must not go negative
+	if c := reg.Counter("0"); c.Live() != 0 || c.Low() != 0 {
+		t.Fatalf("double release: live %d low %d", c.Live(), c.Low())
+	}
+	want := "[{east west 0 5} {west backup 5 9999} {backup  9999 0} { east 0 0}]"
+	if fmt.Sprint(shifts) != want {
+		t.Fatalf("shifts %v, want %v", shifts, want)
+	}
+	if !shifts[0].Failover() || !shifts[2].Failover() || shifts[3].Failover() {
+		t.Fatalf("failover flags wrong: %v", shifts)
+	}
+}
+
+func TestMaxConnsCountsOwnHeldOnce(t *testing.T) {
+	b, cs := newBalancer(t, []spec{{"east", 0, 1}, {"west", 5, 0}})
+	var tk Ticket
+	if i := b.Pick(&tk); i != 0 {
+		t.Fatalf("pick %d", i)
+	}
+	// re-selecting while holding east's only slot must still see east as
+	// available: the held count is this connection's own.
+	if i := b.Pick(&tk); i != 0 {
+		t.Fatalf("re-pick %d, want east again", i)
+	}
+	var other Ticket
+	if i := b.Pick(&other); i != 1 {
+		t.Fatalf("second connection %d, want west (east full)", i)
+	}
+	tk.Release()
+	other.Release()
+	if cs[0].Live() != 0 || cs[1].Live() != 0 {
+		t.Fatal("counts not zero")
+	}
+}
+
+func TestReloadSharesCounters(t *testing.T) {
+	reg := NewRegistry()
+	mk := func() *Balancer {
+		b, err := New([]Backend{
+			{Site: "east", Address: "a", Counter: reg.Counter("a")},
+			{Site: "west", Address: "b", PathCost: 2, Counter: reg.Counter("b")},
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	old := mk()
+	held := make([]Ticket, 3)
+	for i := range held {
+		old.Pick(&held[i]) // a gets 3 (0,1,2 vs 2: a wins ties by path)
+	}
+	nb := mk() // the reload
+	var tk Ticket
+	if i := nb.Pick(&tk); i != 1 {
+		t.Fatalf("new config ignored held counts: picked %d, want b", i)
+	}
+	for i := range held {
+		held[i].Release()
+	}
+	tk.Release()
+	if reg.Counter("a").Live() != 0 || reg.Counter("b").Live() != 0 {
+		t.Fatal("counts not zero after release")
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	c := NewRegistry().Counter("x")
+	for _, tc := range []struct {
+		bes  []Backend
+		want string
+	}{
+		{nil, "no backends"},
+		{[]Backend{{Address: "x"}}, "no counter"},
+		{[]Backend{{Address: "x", Counter: c, PathCost: -1}}, "negative path cost -1"},
+		{[]Backend{{Address: "x", Counter: c, MaxConns: -3}}, "negative max connections -3"},
+	} {
+		_, err := New(tc.bes, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New(%v) = %v, want error containing %q", tc.bes, err, tc.want)
+		}
+	}
+}
+
+// TestConcurrentExact runs 8 goroutines that pick, move and release for a
+// bounded time while health flips, then checks every count is back to 0 and
+// never went negative.
+func TestConcurrentExact(t *testing.T) {
+	reg := NewRegistry()
+	var up [4]atomic.Bool
+	var bes []Backend
+	for i := range up {
+		up[i].Store(true)
+		bes = append(bes, Backend{Site: fmt.Sprint("s", i%2), Address: fmt.Sprint(i), PathCost: int64(i),
+			MaxConns: int64(i % 3), Counter: reg.Counter(fmt.Sprint(i)), Healthy: up[i].Load})
+	}
+	b, err := New(bes, func(Shift) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(300 * time.Millisecond)
+	var wg sync.WaitGroup
+	var picks atomic.Int64
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(seed, 7))
+			var held []Ticket
+			for time.Now().Before(deadline) {
+				switch r.IntN(4) {
+				case 0, 1:
+					var tk Ticket
+					if b.Pick(&tk) >= 0 {
+						picks.Add(1)
+					}
+					held = append(held, tk)
+				case 2:
+					if len(held) > 0 {
+						k := r.IntN(len(held))
+						b.Pick(&held[k]) // a retry's re-select
+					}
+				case 3:
+					if len(held) > 0 {
+						k := r.IntN(len(held))
+						held[k].Release()
+						held = append(held[:k], held[k+1:]...)
+					}
+				}
+				up[r.IntN(4)].Store(r.IntN(3) > 0)
+			}
+			for k := range held {
+				held[k].Release()
+			}
+		}(uint64(g))
+	}
+	wg.Wait()
+	if picks.Load() == 0 {
+		t.Fatal("no picks happened")
+	}
+	for _, c := range reg.Counters() {
+		if c.Live() != 0 || c.Low() != 0 {
+			t.Errorf("%s: live %d low %d after all releases", c.Address(), c.Live(), c.Low())
+		}
+	}
+}
+
+func TestPickDoesNotAllocate(t *testing.T) {
+	b, _ := newBalancer(t, []spec{{"east", 0, 0}, {"west", 5, 10}, {"north", 9999, 0}})
+	var tk Ticket
+	allocs := testing.AllocsPerRun(1000, func() {
+		b.Pick(&tk)
+		tk.Release()
+	})
+	if allocs != 0 {
+		t.Fatalf("Pick allocates %v times per call", allocs)
+	}
+}
+
+func BenchmarkBalancerPick(b *testing.B) {
+	for _, n := range []int{2, 10, 100, 1000} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			specs := make([]spec, n)
+			for i := range specs {
+				specs[i] = spec{fmt.Sprint("s", i%5), int64(i % 5 * 3), 0}
+			}
+			bal, _ := newBalancer(b, specs)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				var tk Ticket
+				for pb.Next() {
+					bal.Pick(&tk)
+					tk.Release()
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,137 @@
+package costlb
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// Counter holds the live connection count of one dial address. A Counter is
+// shared by every service and every config generation that dials the same
+// address, so its count is exact across reloads. Counters are changed only
+// through a Ticket, which guarantees each connection is counted once and
+// released once.
+type Counter struct {
+	addr  string
+	live  atomic.Int64
+	total atomic.Uint64
+	// low is the lowest value live ever reached; a correct program keeps it
+	// at 0. It exists so tests can prove counts never went negative.
+	low atomic.Int64
+}
+
+// Address returns the dial address this counter counts connections to.
+func (c *Counter) Address() string { return c.addr }
+
+// Live returns the number of connections to the address open right now.
+func (c *Counter) Live() int64 { return c.live.Load() }
+
+// Total returns the number of connections ever counted on the address by
+// this process.
+func (c *Counter) Total() uint64 { return c.total.Load() }
+
+// Low returns the lowest live count ever observed: 0 unless the counter went
+// negative, which would be a bug.
+func (c *Counter) Low() int64 { return c.low.Load() }
+
+func (c *Counter) add() {
+	c.live.Add(1)
+	c.total.Add(1)
+}
+
+func (c *Counter) sub() {
+	if n := c.live.Add(-1); n < 0 {
+		for {
+			low := c.low.Load()
+			if n >= low || c.low.CompareAndSwap(low, n) {
+				return
+			}
+		}
+	}
+}
+
+// Registry maps dial addresses to their Counters. It is meant to live for
+// the whole process (one per process in the Caddy module) so that config
+// reloads, which build new balancers, see the same counts. Counters are
+// never removed: the set of addresses a process is configured with is small,
+// and a removed backend's counter must outlive its config while connections
+// to it stay open.
+type Registry struct {
+	mu     sync.Mutex
+	byAddr map[string]*Counter
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{byAddr: make(map[string]*Counter)}
+}
+
+// Counter returns the counter for addr, creating it on first use. Callers
+// look counters up once per config load, never per connection.
+func (r *Registry) Counter(addr string) *Counter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.byAddr[addr]
+	if !ok {
+		c = &Counter{addr: addr}
+		r.byAddr[addr] = c
+	}
+	return c
+}
+
+// Counters returns every counter, sorted by address.
+func (r *Registry) Counters() []*Counter {
+	r.mu.Lock()
+	out := make([]*Counter, 0, len(r.byAddr))
+	for _, c := range r.byAddr {
+		out = append(out, c)
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].addr < out[j].addr })
+	return out
+}
+
+// Ticket is one proxied connection's claim on a live count. A connection
+// holds at most one count at a time: Hold counts it on a backend (moving it
+// there from the previous one when a retry re-selects), Release drops it
+// when the connection ends. A Ticket belongs to one connection and is not
+// safe for concurrent use; the Counters it touches are.
+type Ticket struct {
+	held *Counter
+	used bool
+}
+
+// Hold counts the connection on c, moving the count from the counter held
+// before, if any. Holding the counter already held changes nothing.
+func (t *Ticket) Hold(c *Counter) {
+	t.used = true
+	if t.held == c {
+		return
+	}
+	c.add()
+	if t.held != nil {
+		t.held.sub()
+	}
+	t.held = c
+}
+
+// Release drops the count held, if any. Calling it again does nothing.
+func (t *Ticket) Release() {
+	if t.held != nil {
+		t.held.sub()
+		t.held = nil
+	}
+}
+
+// Held returns the counter the connection is counted on, or nil.
+func (t *Ticket) Held() *Counter { return t.held }
+
+// Picked reports whether the ticket was ever counted on a backend since it
+// was last reset.
+func (t *Ticket) Picked() bool { return t.used }
+
+// Reset releases the ticket and clears it for reuse by another connection.
+func (t *Ticket) Reset() {
+	t.Release()
+	t.used = false
+}
