@@ -1,0 +1,246 @@
+// Package caddyfile parses costlb's Caddyfile syntax: the global option that
+// describes the site network and the layer4 handler block of one service.
+// It returns plain values; the module package turns them into Caddy modules.
+// caddy-l4's own parsers are reused for every caddy-l4 proxy and upstream
+// option, so they keep exactly caddy-l4's meaning.
+package caddyfile
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/mholt/caddy-l4/modules/l4proxy"
+
+	"github.com/costlb/costlb/linkgraph"
+)
+
+// Global is the parsed global option: the local site and the links.
+type Global struct {
+	Site  string
+	Links []linkgraph.Link
+}
+
+// ParseGlobal parses the global option. Syntax:
+//
+//	costlb {
+//		site <name>
+//		link <site> <site> [<cost>]
+//	}
+//
+// Several costlb blocks are an error; use one.
+func ParseGlobal(d *caddyfile.Dispenser) (Global, error) {
+	var g Global
+	d.Next() // consume option name
+	if d.NextArg() {
+		return g, d.Errf("costlb: unexpected argument %q; the site network goes in a block: costlb { site <name> ... }", d.Val())
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch opt := d.Val(); opt {
+		case "site":
+			if g.Site != "" {
+				return g, d.Errf("costlb: site given twice (%q, then %q): a Caddy instance runs in exactly one site", g.Site, d.RemainingArgs())
+			}
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return g, d.Errf("costlb: site takes exactly one name, got %d arguments %q", len(args), args)
+			}
+			g.Site = args[0]
+		case "link":
+			args := d.RemainingArgs()
+			l, err := parseLink("link", args)
+			if err != nil {
+				return g, d.Errf("costlb: %v", err)
+			}
+			g.Links = append(g.Links, l)
+		default:
+			return g, d.Errf("costlb: unknown option %q; allowed: site <name>, link <site> <site> [<cost>]", opt)
+		}
+		if d.NextBlock(d.Nesting()) {
+			return g, d.Errf("costlb: option %q does not take a block", d.Val())
+		}
+	}
+	if g.Site == "" {
+		return g, d.Err("costlb: missing 'site <name>': the local site of this Caddy is required")
+	}
+	return g, nil
+}
+
+// parseLink parses "<site> <site> [<cost>]" for link and link_cost.
+func parseLink(opt string, args []string) (linkgraph.Link, error) {
+	var l linkgraph.Link
+	if len(args) < 2 || len(args) > 3 {
+		return l, fmt.Errorf("%s takes <site> <site> [<cost>], got %d arguments %q", opt, len(args), args)
+	}
+	l.Between = [2]string{args[0], args[1]}
+	if len(args) == 3 {
+		c, err := ParseCost(args[2])
+		if err != nil {
+			return l, fmt.Errorf("%s %s %s: %v", opt, args[0], args[1], err)
+		}
+		l.Cost = c
+	}
+	return l, nil
+}
+
+// ParseCost parses a link cost: an integer from 1 to 2147483647.
+func ParseCost(s string) (int64, error) {
+	c, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || c < 1 || c > linkgraph.MaxCost {
+		return 0, fmt.Errorf("cost %q: must be an integer from 1 to %d", s, linkgraph.MaxCost)
+	}
+	return c, nil
+}
+
+// Backend is one parsed backend address: its site and its caddy-l4
+// upstream (with exactly one dial address).
+type Backend struct {
+	Site     string
+	Upstream l4proxy.Upstream
+}
+
+// Handler is the parsed handler block of one service.
+type Handler struct {
+	Name      string
+	Backends  []Backend
+	LinkCosts []linkgraph.Link
+	// Proxy carries the caddy-l4 proxy options (health checks, load
+	// balancing without selection, PROXY protocol); its Upstreams are empty.
+	Proxy l4proxy.Handler
+}
+
+// proxyOptions are the caddy-l4 proxy options accepted inside costlb.
+var proxyOptions = []string{
+	"health_interval", "health_port", "health_timeout", "health_fall", "health_rise", "close_if_unhealthy",
+	"fail_duration", "max_fails", "unhealthy_connection_count",
+	"lb_try_duration", "lb_try_interval", "proxy_protocol",
+}
+
+// ParseHandler parses the costlb layer4 handler. Syntax:
+//
+//	costlb {
+//		name <service name>
+//		backend <site> <address...> [{
+//			<caddy-l4 upstream options: max_connections, tls, ...>
+//		}]
+//		link_cost <site> <site> <cost>
+//
+//		# caddy-l4 proxy options, with caddy-l4's meaning:
+//		health_interval <duration>
+//		health_port <int>
+//		health_timeout <duration>
+//		health_fall <int>
+//		health_rise <int>
+//		close_if_unhealthy
+//		fail_duration <duration>
+//		max_fails <int>
+//		unhealthy_connection_count <int>
+//		lb_try_duration <duration>
+//		lb_try_interval <duration>
+//		proxy_protocol <v1|v2>
+//	}
+//
+// Each address of a backend line is its own backend in that site. lb_policy
+// is refused: costlb is the selection policy.
+func ParseHandler(d *caddyfile.Dispenser) (*Handler, error) {
+	h := new(Handler)
+	d.Next() // consume handler name
+	head := d.Token()
+	if d.NextArg() {
+		return nil, d.Errf("costlb: unexpected argument %q; options go in a block: costlb { backend <site> <address...> }", d.Val())
+	}
+	var proxyTokens []caddyfile.Token
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch opt := d.Val(); opt {
+		case "name":
+			if h.Name != "" {
+				return nil, d.Errf("costlb: name given twice (%q already)", h.Name)
+			}
+			args := d.RemainingArgs()
+			if len(args) != 1 || args[0] == "" {
+				return nil, d.Errf("costlb: name takes exactly one non-empty value, got %q", args)
+			}
+			h.Name = args[0]
+		case "backend":
+			bes, err := parseBackend(d)
+			if err != nil {
+				return nil, err
+			}
+			h.Backends = append(h.Backends, bes...)
+			continue // parseBackend consumed the block
+		case "link_cost":
+			args := d.RemainingArgs()
+			if len(args) != 3 {
+				return nil, d.Errf("costlb: link_cost takes <site> <site> <cost>, got %d arguments %q", len(args), args)
+			}
+			l, err := parseLink("link_cost", args)
+			if err != nil {
+				return nil, d.Errf("costlb: %v", err)
+			}
+			h.LinkCosts = append(h.LinkCosts, l)
+		case "lb_policy":
+			return nil, d.Err("costlb: lb_policy is not allowed inside costlb: costlb is the selection policy (lowest path cost + live connections)")
+		case "upstream":
+			return nil, d.Err("costlb: use 'backend <site> <address...>' instead of 'upstream': every backend needs a site")
+		default:
+			if !isProxyOption(opt) {
+				return nil, d.Errf("costlb: unknown option %q; allowed: name, backend, link_cost, %s", opt, strings.Join(proxyOptions, ", "))
+			}
+			proxyTokens = append(proxyTokens, d.NextSegment()...)
+			continue
+		}
+		if d.NextBlock(d.Nesting()) {
+			return nil, d.Errf("costlb: option %q does not take a block", d.Val())
+		}
+	}
+	if len(proxyTokens) > 0 {
+		// Hand the caddy-l4 options to caddy-l4's own parser as the block of
+		// a proxy handler, so they mean exactly what they mean there.
+		last := proxyTokens[len(proxyTokens)-1].Line
+		toks := append([]caddyfile.Token{head, {File: head.File, Line: head.Line, Text: "{"}}, proxyTokens...)
+		toks = append(toks, caddyfile.Token{File: head.File, Line: last + 1, Text: "}"})
+		if err := h.Proxy.UnmarshalCaddyfile(caddyfile.NewDispenser(toks)); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+func isProxyOption(opt string) bool {
+	for _, o := range proxyOptions {
+		if o == opt {
+			return true
+		}
+	}
+	return false
+}
+
+// parseBackend parses "backend <site> <address...> [{ upstream options }]"
+// with caddy-l4's upstream parser and returns one Backend per address.
+func parseBackend(d *caddyfile.Dispenser) ([]Backend, error) {
+	seg := d.NextSegment()
+	if len(seg) < 2 || seg[1].Text == "{" {
+		return nil, d.Errf("costlb: backend needs a site: backend <site> <address...>")
+	}
+	site := seg[1].Text
+	// "backend <site> a b { ... }" is caddy-l4's "upstream a b { ... }"
+	toks := make([]caddyfile.Token, 0, len(seg)-1)
+	toks = append(toks, seg[0])
+	toks[0].Text = "upstream"
+	toks = append(toks, seg[2:]...)
+	var u l4proxy.Upstream
+	if err := u.UnmarshalCaddyfile(caddyfile.NewDispenser(toks)); err != nil {
+		if len(u.Dial) == 0 && strings.Contains(err.Error(), "at least one") {
+			return nil, d.Errf("costlb: backend %s has no address: backend <site> <address...>", site)
+		}
+		return nil, err
+	}
+	out := make([]Backend, 0, len(u.Dial))
+	for _, addr := range u.Dial {
+		one := u
+		one.Dial = []string{addr}
+		out = append(out, Backend{Site: site, Upstream: one})
+	}
+	return out, nil
+}

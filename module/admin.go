@@ -1,0 +1,201 @@
+package module
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/costlb/costlb/linkgraph"
+)
+
+func init() {
+	caddy.RegisterModule(adminAPI{})
+}
+
+// adminAPI serves the costlb view of the network on Caddy's admin endpoint:
+// GET /costlb/ (JSON) and GET /costlb/graph.dot (Graphviz).
+type adminAPI struct{}
+
+// CaddyModule returns the Caddy module information.
+func (adminAPI) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "admin.api.costlb",
+		New: func() caddy.Module { return new(adminAPI) },
+	}
+}
+
+// Routes returns the admin routes.
+func (a adminAPI) Routes() []caddy.AdminRoute {
+	return []caddy.AdminRoute{{Pattern: "/costlb/", Handler: caddy.AdminHandlerFunc(a.serve)}}
+}
+
+// View is the JSON document served at GET /costlb/.
+type View struct {
+	LocalSite string        `json:"local_site"`
+	Sites     []SiteView    `json:"sites"`
+	Links     []LinkView    `json:"links"`
+	Services  []ServiceView `json:"services"`
+	// Counters are the process-wide live counts of every address ever
+	// configured, including backends a reload removed while connections to
+	// them were still open.
+	Counters []CounterView `json:"counters"`
+}
+
+// SiteView is one site as seen from the local site.
+type SiteView struct {
+	Name      string   `json:"name"`
+	PathCost  int64    `json:"path_cost"`
+	Hops      int      `json:"hops"`
+	Path      []string `json:"path"`
+	Reachable bool     `json:"reachable"`
+}
+
+// LinkView is one link of the network.
+type LinkView struct {
+	Between [2]string `json:"between"`
+	Cost    int64     `json:"cost"`
+}
+
+// ServiceView is one costlb service with its backends.
+type ServiceView struct {
+	Name string `json:"name"`
+	// PrimarySite is the cheapest site with a healthy backend, as last seen
+	// by a pick ("" before the first connection).
+	PrimarySite string        `json:"primary_site"`
+	LinkCosts   []LinkView    `json:"link_costs,omitempty"`
+	Backends    []BackendView `json:"backends"`
+}
+
+// BackendView is one backend's live state.
+type BackendView struct {
+	Site             string `json:"site"`
+	Address          string `json:"address"`
+	PathCost         int64  `json:"path_cost"`
+	LiveConnections  int64  `json:"live_connections"`
+	PerceivedCost    int64  `json:"perceived_cost"`
+	Healthy          bool   `json:"healthy"`
+	Available        bool   `json:"available"`
+	MaxConnections   int64  `json:"max_connections"`
+	ConnectionsTotal uint64 `json:"connections_total"`
+}
+
+// CounterView is one process-wide live counter.
+type CounterView struct {
+	Address          string `json:"address"`
+	LiveConnections  int64  `json:"live_connections"`
+	ConnectionsTotal uint64 `json:"connections_total"`
+}
+
+func (adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet {
+		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed; use GET", r.Method)}
+	}
+	app := current.Load()
+	if app == nil {
+		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("costlb is not running: the config has no costlb app")}
+	}
+	switch strings.TrimPrefix(r.URL.Path, "/costlb/") {
+	case "":
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(app.view())
+	case "graph.dot":
+		w.Header().Set("Content-Type", "text/vnd.graphviz; charset=utf-8")
+		writeDot(w, app.view())
+		return nil
+	default:
+		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no such costlb resource %q; try /costlb/ or /costlb/graph.dot", r.URL.Path)}
+	}
+}
+
+func linkViews(links []linkgraph.Link) []LinkView {
+	out := make([]LinkView, len(links))
+	for i, l := range links {
+		out[i] = LinkView{Between: l.Between, Cost: l.Cost}
+		if out[i].Cost == 0 {
+			out[i].Cost = 1
+		}
+	}
+	return out
+}
+
+// view builds the admin document from the app's live state.
+func (a *App) view() View {
+	v := View{LocalSite: a.Site, Links: linkViews(a.network.Links())}
+	for _, r := range a.paths.Routes() {
+		v.Sites = append(v.Sites, SiteView{Name: r.Site, PathCost: r.Cost, Hops: r.Hops, Path: r.Path, Reachable: r.Reachable})
+	}
+	for _, h := range a.snapshotServices() {
+		sv := ServiceView{Name: h.Name, PrimarySite: h.sel.bal.Primary(), LinkCosts: linkViews(h.LinkCosts), Backends: []BackendView{}}
+		for i := 0; i < h.sel.bal.Len(); i++ {
+			st := h.sel.bal.State(i)
+			sv.Backends = append(sv.Backends, BackendView{
+				Site: st.Site, Address: st.Address, PathCost: st.PathCost,
+				LiveConnections: st.Live, PerceivedCost: st.Perceived,
+				Healthy: st.Healthy, Available: st.Available,
+				MaxConnections: st.MaxConns, ConnectionsTotal: st.Picks,
+			})
+		}
+		v.Services = append(v.Services, sv)
+	}
+	if v.Services == nil {
+		v.Services = []ServiceView{}
+	}
+	for _, c := range counters.Counters() {
+		v.Counters = append(v.Counters, CounterView{Address: c.Address(), LiveConnections: c.Live(), ConnectionsTotal: c.Total()})
+	}
+	if v.Counters == nil {
+		v.Counters = []CounterView{}
+	}
+	return v
+}
+
+// writeDot draws the network: sites as nodes (the local site doubled),
+// links with their costs, and each service's backends as boxes attached to
+// their site, labelled with live connections.
+func writeDot(w io.Writer, v View) {
+	q := strconv.Quote
+	fmt.Fprintln(w, "graph costlb {")
+	fmt.Fprintln(w, "\tgraph [rankdir=LR, fontname=\"Helvetica\"];")
+	fmt.Fprintln(w, "\tnode [fontname=\"Helvetica\"];")
+	fmt.Fprintln(w, "\tedge [fontname=\"Helvetica\"];")
+	for _, s := range v.Sites {
+		label := fmt.Sprintf("%s\npath cost %d", s.Name, s.PathCost)
+		attrs := "shape=ellipse"
+		switch {
+		case s.Name == v.LocalSite:
+			label = fmt.Sprintf("%s\n(local)", s.Name)
+			attrs = "shape=doublecircle"
+		case !s.Reachable:
+			label = fmt.Sprintf("%s\nunreachable", s.Name)
+			attrs = "shape=ellipse, style=dashed"
+		}
+		fmt.Fprintf(w, "\t%s [label=%s, %s];\n", q("site:"+s.Name), q(label), attrs)
+	}
+	for _, l := range v.Links {
+		fmt.Fprintf(w, "\t%s -- %s [label=%s];\n", q("site:"+l.Between[0]), q("site:"+l.Between[1]), q(strconv.FormatInt(l.Cost, 10)))
+	}
+	for _, s := range v.Services {
+		for _, b := range s.Backends {
+			id := "backend:" + s.Name + ":" + b.Address
+			label := fmt.Sprintf("%s\n%s\nlive %d, perceived %d", s.Name, b.Address, b.LiveConnections, b.PerceivedCost)
+			style := "solid"
+			if !b.Available {
+				label += "\nunavailable"
+				style = "dashed"
+			}
+			fmt.Fprintf(w, "\t%s [label=%s, shape=box, style=%s];\n", q(id), q(label), style)
+			fmt.Fprintf(w, "\t%s -- %s [style=dotted];\n", q("site:"+b.Site), q(id))
+		}
+	}
+	fmt.Fprintln(w, "}")
+}
+
+// Interface guard
+var _ caddy.AdminRouter = (*adminAPI)(nil)

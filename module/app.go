@@ -1,0 +1,157 @@
+package module
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"go.uber.org/zap"
+
+	cfile "github.com/costlb/costlb/caddyfile"
+	"github.com/costlb/costlb/costlb"
+	"github.com/costlb/costlb/linkgraph"
+)
+
+func init() {
+	caddy.RegisterModule(new(App))
+	httpcaddyfile.RegisterGlobalOption("costlb", parseGlobalOption)
+}
+
+// counters holds the live connection counts of every dial address, for the
+// whole process: every service and every config generation shares them, so
+// a reload never resets a count.
+var counters = costlb.NewRegistry()
+
+// current is the running costlb app, for the admin API.
+var current atomic.Pointer[App]
+
+// App is the costlb app: the site network this Caddy instance runs in. The
+// costlb layer4 handlers of the same config balance across its sites.
+type App struct {
+	// Site is the local site: the site this Caddy instance runs in.
+	Site string `json:"site,omitempty"`
+	// Links join sites; each has a cost from 1 to 2147483647 (default 1).
+	Links []linkgraph.Link `json:"links,omitempty"`
+
+	network *linkgraph.Network
+	paths   *linkgraph.Paths
+	metrics *metrics
+	logger  *zap.Logger
+
+	mu       sync.Mutex
+	services []*Handler
+}
+
+// CaddyModule returns the Caddy module information.
+func (*App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "costlb",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision validates the site network and computes its path costs.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if a.Site == "" {
+		return fmt.Errorf("costlb: missing local site: set 'site <name>' in the costlb global option (JSON: apps.costlb.site)")
+	}
+	n, err := linkgraph.New(a.Site, a.Links)
+	if err != nil {
+		return fmt.Errorf("costlb: %w", err)
+	}
+	paths, err := n.Paths(nil)
+	if err != nil {
+		return fmt.Errorf("costlb: %w", err)
+	}
+	a.network, a.paths = n, paths
+	a.metrics = newMetrics(ctx.GetMetricsRegistry())
+	return nil
+}
+
+// Start makes this app the one the admin API reports on.
+func (a *App) Start() error {
+	current.Store(a)
+	return nil
+}
+
+// Stop detaches the app from the admin API unless a newer one took over.
+func (a *App) Stop() error {
+	current.CompareAndSwap(a, nil)
+	return nil
+}
+
+// register adds a provisioned service; names must be unique in a config.
+func (a *App) register(h *Handler) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, s := range a.services {
+		if s.Name == h.Name {
+			return fmt.Errorf("costlb: two services are named %q: service names must be unique", h.Name)
+		}
+	}
+	a.services = append(a.services, h)
+	return nil
+}
+
+// unregister removes a service on cleanup.
+func (a *App) unregister(h *Handler) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i, s := range a.services {
+		if s == h {
+			a.services = append(a.services[:i], a.services[i+1:]...)
+			return
+		}
+	}
+}
+
+// nextName returns the default name of the next unnamed service.
+func (a *App) nextName() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	taken := make(map[string]bool, len(a.services))
+	for _, s := range a.services {
+		taken[s.Name] = true
+	}
+	for i := len(a.services); ; i++ {
+		if n := fmt.Sprintf("costlb-%d", i); !taken[n] {
+			return n
+		}
+	}
+}
+
+// snapshotServices returns the registered services sorted by name.
+func (a *App) snapshotServices() []*Handler {
+	a.mu.Lock()
+	out := append([]*Handler(nil), a.services...)
+	a.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// parseGlobalOption turns the costlb global option into the costlb app.
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	if existing != nil {
+		return nil, d.Err("costlb: the global option is given twice; describe the whole site network in one costlb block")
+	}
+	g, err := cfile.ParseGlobal(d)
+	if err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{
+		Name:  "costlb",
+		Value: caddyconfig.JSON(&App{Site: g.Site, Links: g.Links}, nil),
+	}, nil
+}
+
+// Interface guards
+var (
+	_ caddy.App         = (*App)(nil)
+	_ caddy.Provisioner = (*App)(nil)
+)

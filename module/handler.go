@@ -1,0 +1,377 @@
+package module
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/mholt/caddy-l4/layer4"
+	"github.com/mholt/caddy-l4/modules/l4proxy"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	cfile "github.com/costlb/costlb/caddyfile"
+	"github.com/costlb/costlb/costlb"
+	"github.com/costlb/costlb/linkgraph"
+)
+
+func init() {
+	caddy.RegisterModule(new(Handler))
+}
+
+// Backend is one caddy-l4 upstream plus the site it runs in. Each dial
+// address is its own backend.
+type Backend struct {
+	// Site is the site the backend runs in; it must be reachable from the
+	// local site through the network's links.
+	Site string `json:"site"`
+	l4proxy.Upstream
+}
+
+// Handler is the costlb layer4 handler: it proxies a connection to one
+// backend of a service spread across sites, choosing the available backend
+// with the lowest perceived cost = path cost + live connections.
+//
+// It embeds caddy-l4's proxy handler, so dialing, upstream TLS, the PROXY
+// protocol, active and passive health checks, retries within
+// load_balancing.try_duration and caddy-l4's own metrics all work as they do
+// for caddy-l4's proxy. costlb installs itself as the selection policy and
+// brackets each connection so its live count is exact.
+type Handler struct {
+	// Name identifies the service in the admin API, metrics and logs.
+	// Default: costlb-<n>.
+	Name string `json:"name,omitempty"`
+
+	// Backends are the service's backends, each in a site.
+	Backends []*Backend `json:"backends,omitempty"`
+
+	// LinkCosts override the cost of links of the network for this
+	// service only.
+	LinkCosts []linkgraph.Link `json:"link_costs,omitempty"`
+
+	// HealthChecks are caddy-l4's active and passive health checks.
+	HealthChecks *l4proxy.HealthChecks `json:"health_checks,omitempty"`
+
+	// LoadBalancing holds caddy-l4's retry settings (try_duration,
+	// try_interval). A selection policy is refused: costlb is the policy.
+	LoadBalancing *l4proxy.LoadBalancing `json:"load_balancing,omitempty"`
+
+	// ProxyProtocol is the PROXY protocol version to send upstream, "v1" or "v2".
+	ProxyProtocol string `json:"proxy_protocol,omitempty"`
+
+	app      *App
+	proxy    *l4proxy.Handler
+	sel      *selector
+	paths    *linkgraph.Paths
+	logger   *zap.Logger
+	refused  prometheus.Counter
+	provided bool
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "layer4.handlers.costlb",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision checks the service against the site network, computes its path
+// costs and provisions the embedded caddy-l4 proxy with costlb's selector.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	appMod, err := ctx.AppIfConfigured("costlb")
+	if err != nil {
+		return fmt.Errorf("costlb handler: the costlb app is not configured: add the global option 'costlb { site <name> }' (JSON: apps.costlb with a site): %v", err)
+	}
+	h.app = appMod.(*App)
+	if h.Name == "" {
+		h.Name = h.app.nextName()
+	}
+	svc := fmt.Sprintf("costlb service %q", h.Name)
+	if h.LoadBalancing != nil && (h.LoadBalancing.SelectionPolicyRaw != nil || h.LoadBalancing.SelectionPolicy != nil) {
+		return fmt.Errorf("%s: load_balancing.selection (lb_policy) is not allowed: costlb is the selection policy", svc)
+	}
+	if len(h.Backends) == 0 {
+		return fmt.Errorf("%s: no backends: add 'backend <site> <address...>' (JSON: backends)", svc)
+	}
+	h.paths, err = h.app.network.Paths(h.LinkCosts)
+	if err != nil {
+		return fmt.Errorf("%s: link_cost: %w", svc, err)
+	}
+
+	// one caddy-l4 upstream per dial address
+	var ups l4proxy.UpstreamPool
+	var sites []string
+	for i, b := range h.Backends {
+		if b == nil {
+			return fmt.Errorf("%s: backend %d is null", svc, i)
+		}
+		if !h.app.network.HasSite(b.Site) {
+			return fmt.Errorf("%s: backend %d: unknown site %q; sites in the network: %s", svc, i, b.Site, strings.Join(h.app.network.Sites(), ", "))
+		}
+		route, _ := h.paths.Route(b.Site)
+		if !route.Reachable {
+			return fmt.Errorf("%s: backend %d: site %q has no path from the local site %q: link it to the network", svc, i, b.Site, h.app.Site)
+		}
+		if len(b.Dial) == 0 {
+			return fmt.Errorf("%s: backend %d in site %q has no dial address", svc, i, b.Site)
+		}
+		for _, addr := range b.Dial {
+			if err := checkDialAddress(addr); err != nil {
+				return fmt.Errorf("%s: backend %d in site %q: %v", svc, i, b.Site, err)
+			}
+			u := b.Upstream
+			u.Dial = []string{addr}
+			ups = append(ups, &u)
+			sites = append(sites, b.Site)
+		}
+	}
+
+	lb := new(l4proxy.LoadBalancing)
+	if h.LoadBalancing != nil {
+		lb.TryDuration, lb.TryInterval = h.LoadBalancing.TryDuration, h.LoadBalancing.TryInterval
+	}
+	h.sel = &selector{h: h, ups: ups}
+	lb.SelectionPolicy = h.sel
+	h.proxy = &l4proxy.Handler{
+		Upstreams:     ups,
+		HealthChecks:  h.HealthChecks,
+		LoadBalancing: lb,
+		ProxyProtocol: h.ProxyProtocol,
+	}
+	if err := h.proxy.Provision(ctx); err != nil {
+		return fmt.Errorf("%s: %v", svc, err)
+	}
+	h.provided = true
+
+	bes := make([]costlb.Backend, len(ups))
+	h.sel.picked = make([]prometheus.Counter, len(ups))
+	for i, u := range ups {
+		route, _ := h.paths.Route(sites[i])
+		bes[i] = costlb.Backend{
+			Site:     sites[i],
+			Address:  u.Dial[0],
+			PathCost: route.Cost,
+			MaxConns: int64(u.MaxConnections),
+			Counter:  counters.Counter(counterKey(u.Dial[0])),
+			Healthy:  healthProbe(u),
+		}
+		h.sel.picked[i] = h.app.metrics.connections.WithLabelValues(h.Name, sites[i], u.Dial[0])
+	}
+	h.sel.bal, err = costlb.New(bes, h.logShift)
+	if err != nil {
+		return fmt.Errorf("%s: %v", svc, err)
+	}
+	for _, r := range h.paths.Routes() {
+		if r.Reachable {
+			h.app.metrics.pathCost.WithLabelValues(h.Name, r.Site).Set(float64(r.Cost))
+		}
+	}
+	h.refused = h.app.metrics.noBackend.WithLabelValues(h.Name)
+	return h.app.register(h)
+}
+
+// healthProbe reads caddy-l4's health state of u without its connection
+// counter (which never decrements in caddy-l4 v0.1.2).
+func healthProbe(u *l4proxy.Upstream) func() bool {
+	return func() bool { return upstreamHealthy(u) }
+}
+
+// checkDialAddress refuses addresses costlb cannot count per address.
+func checkDialAddress(addr string) error {
+	if strings.Contains(addr, "{") {
+		return fmt.Errorf("address %q: placeholders are not supported: costlb counts live connections per fixed address", addr)
+	}
+	na, err := caddy.ParseNetworkAddress(addr)
+	if err != nil {
+		return fmt.Errorf("malformed address %q: %v; want host:port", addr, err)
+	}
+	if na.PortRangeSize() != 1 {
+		return fmt.Errorf("address %q: port ranges are not supported; give one port", addr)
+	}
+	if !na.IsUnixNetwork() && na.StartPort == 0 {
+		return fmt.Errorf("malformed address %q: missing port; want host:port", addr)
+	}
+	return nil
+}
+
+// counterKey normalises a dial address so that "127.0.0.1:80" and
+// "tcp/127.0.0.1:80" share one live count.
+func counterKey(addr string) string {
+	na, err := caddy.ParseNetworkAddress(addr)
+	if err != nil {
+		return addr
+	}
+	return na.String()
+}
+
+// logShift logs a change of the service's primary site.
+func (h *Handler) logShift(s costlb.Shift) {
+	reason := "backends in " + s.To + " are available again"
+	switch {
+	case s.To == "":
+		reason = "no healthy backend in any site"
+	case s.From == "":
+		reason = "backends are available again"
+	case s.Failover():
+		reason = "backends in " + s.From + " became unavailable"
+	}
+	kind := "failback"
+	if s.Failover() {
+		kind = "failover"
+	}
+	h.logger.Info("costlb "+kind,
+		zap.String("service", h.Name),
+		zap.String("from_site", s.From),
+		zap.String("to_site", s.To),
+		zap.String("reason", reason))
+}
+
+// Handle proxies the connection through the embedded caddy-l4 proxy. The
+// connection carries a ticket while it runs: the selector counts it on the
+// chosen backend (moving the count when a retry re-selects), and the count is
+// released when the proxied connection ends or every try failed.
+func (h *Handler) Handle(down *layer4.Connection, next layer4.Handler) error {
+	ct := ticketPool.Get().(*connTicket)
+	ct.Context = down.Context
+	down.Context = ct
+	err := h.proxy.Handle(down, next)
+	down.Context = ct.Context
+	if err != nil && ct.t.Held() == nil {
+		h.refused.Inc()
+	}
+	ct.t.Reset()
+	ct.Context = nil
+	ticketPool.Put(ct)
+	return err
+}
+
+// Cleanup releases the embedded proxy's shared peer state and removes the
+// service from the admin view.
+func (h *Handler) Cleanup() error {
+	if h.app != nil {
+		h.app.unregister(h)
+	}
+	if h.provided {
+		return h.proxy.Cleanup()
+	}
+	return nil
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	costlb {
+//		name <service name>
+//		backend <site> <address...> [{
+//			<caddy-l4 upstream options: max_connections, tls, ...>
+//		}]
+//		link_cost <site> <site> <cost>
+//
+//		# caddy-l4 proxy options, with caddy-l4's meaning:
+//		health_interval <duration>
+//		health_port <int>
+//		health_timeout <duration>
+//		health_fall <int>
+//		health_rise <int>
+//		close_if_unhealthy
+//		fail_duration <duration>
+//		max_fails <int>
+//		unhealthy_connection_count <int>
+//		lb_try_duration <duration>
+//		lb_try_interval <duration>
+//		proxy_protocol <v1|v2>
+//	}
+//
+// Each address of a backend line is its own backend in that site.
+// lb_policy is refused: costlb is the selection policy.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	p, err := cfile.ParseHandler(d)
+	if err != nil {
+		return err
+	}
+	h.Name = p.Name
+	h.LinkCosts = p.LinkCosts
+	for _, b := range p.Backends {
+		h.Backends = append(h.Backends, &Backend{Site: b.Site, Upstream: b.Upstream})
+	}
+	h.HealthChecks = p.Proxy.HealthChecks
+	h.LoadBalancing = p.Proxy.LoadBalancing
+	h.ProxyProtocol = p.Proxy.ProxyProtocol
+	return nil
+}
+
+// connTicket is the per-connection context that carries the ticket from
+// Handle to the selector, which caddy-l4 calls with the connection.
+type connTicket struct {
+	context.Context
+	t costlb.Ticket
+}
+
+type ticketKey struct{}
+
+// Value returns the ticket for ticketKey and defers to the connection's own
+// context otherwise.
+func (c *connTicket) Value(key any) any {
+	if key == (ticketKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+var ticketPool = sync.Pool{New: func() any { return new(connTicket) }}
+
+// selector is the costlb selection policy installed in the embedded proxy.
+type selector struct {
+	h      *Handler
+	ups    l4proxy.UpstreamPool
+	bal    *costlb.Balancer
+	picked []prometheus.Counter
+}
+
+// Select picks the backend with the lowest perceived cost and counts the
+// connection on it.
+func (s *selector) Select(_ l4proxy.UpstreamPool, conn *layer4.Connection) *l4proxy.Upstream {
+	var t *costlb.Ticket
+	if conn != nil && conn.Context != nil {
+		if ct, ok := conn.Context.Value(ticketKey{}).(*connTicket); ok {
+			t = &ct.t
+		}
+	}
+	i := s.bal.Pick(t)
+	if ce := s.h.logger.Check(zapcore.DebugLevel, "costlb pick"); ce != nil {
+		s.logPick(ce, i)
+	}
+	if i < 0 {
+		return nil
+	}
+	s.picked[i].Inc()
+	return s.ups[i]
+}
+
+// logPick writes a debug line with the perceived costs considered.
+func (s *selector) logPick(ce *zapcore.CheckedEntry, chosen int) {
+	costs := make([]string, s.bal.Len())
+	for i := range costs {
+		st := s.bal.State(i)
+		costs[i] = fmt.Sprintf("%s@%s=%d(path %d + live %d, available %t)", st.Address, st.Site, st.Perceived, st.PathCost, st.Live, st.Available)
+	}
+	chosenAddr := ""
+	if chosen >= 0 {
+		chosenAddr = s.ups[chosen].Dial[0]
+	}
+	ce.Write(zap.String("service", s.h.Name), zap.String("chosen", chosenAddr), zap.Strings("perceived_costs", costs))
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner     = (*Handler)(nil)
+	_ caddy.CleanerUpper    = (*Handler)(nil)
+	_ caddyfile.Unmarshaler = (*Handler)(nil)
+	_ layer4.NextHandler    = (*Handler)(nil)
+	_ l4proxy.Selector      = (*selector)(nil)
+)

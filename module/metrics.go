@@ -1,0 +1,73 @@
+package module
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are costlb's Prometheus collectors, registered in the config's
+// metrics registry so they appear on the admin /metrics endpoint and reset
+// on reload, except live connections, which are read from the process-wide
+// counters at scrape time.
+type metrics struct {
+	connections *prometheus.CounterVec
+	noBackend   *prometheus.CounterVec
+	pathCost    *prometheus.GaugeVec
+}
+
+const namespace, subsystem = "caddy", "costlb"
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		connections: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: subsystem, Name: "connections_total",
+			Help: "Connections sent to each backend of each service (every dial attempt counts).",
+		}, []string{"service", "site", "upstream"})),
+		noBackend: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: subsystem, Name: "no_backend_total",
+			Help: "Connections refused because no backend of the service was available.",
+		}, []string{"service"})),
+		pathCost: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: subsystem, Name: "path_cost",
+			Help: "Path cost from the local site to each site, per service (after its link_cost overrides).",
+		}, []string{"service", "site"})),
+	}
+	register(reg, prometheus.Collector(liveCollector{}))
+	return m
+}
+
+// register registers c, or returns the collector already registered in its
+// place (caddy-l4's pattern: several handlers share one registry).
+func register[C prometheus.Collector](reg *prometheus.Registry, c C) C {
+	if reg == nil {
+		return c
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+	}
+	return c
+}
+
+var liveDesc = prometheus.NewDesc(
+	prometheus.BuildFQName(namespace, subsystem, "live_connections"),
+	"Proxied connections open right now to each upstream address, across all services and config generations.",
+	[]string{"upstream"}, nil)
+
+// liveCollector exports the process-wide live counters.
+type liveCollector struct{}
+
+// Describe sends the live connections descriptor.
+func (liveCollector) Describe(ch chan<- *prometheus.Desc) { ch <- liveDesc }
+
+// Collect reads every live counter.
+func (liveCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range counters.Counters() {
+		ch <- prometheus.MustNewConstMetric(liveDesc, prometheus.GaugeValue, float64(c.Live()), c.Address())
+	}
+}
