@@ -1,0 +1,242 @@
+// Package linkgraph models the costlb site network: sites joined by
+// undirected links, each with an integer cost, seen from the local site.
+//
+// As in Skupper, the cost to reach a site is the sum of the link costs on the
+// cheapest path from the local site; the local site itself costs 0. A
+// [Network] is validated once by [New] and is immutable afterwards, so it can
+// be shared by any number of services and goroutines. [Network.Paths] runs
+// Dijkstra's algorithm from the local site, optionally with per-service
+// link-cost overrides that never change the shared network.
+//
+// # Equal-cost paths
+//
+// Paths are deterministic and do not depend on the order of the links given
+// to [New] or on the order of the two sites inside a link. Among the paths to
+// a site, the chosen one is the first in this order:
+//
+//  1. lower total cost;
+//  2. fewer hops (links crossed);
+//  3. lexicographically smaller list of site names, compared hop by hop from
+//     the local site, each name compared byte-wise (as Go's < on strings).
+//
+// # Costs
+//
+// Link costs are integers from 1 to [MaxCost]; a [Link] with Cost 0 gets the
+// default cost 1. Path costs are int64 sums and cannot overflow.
+package linkgraph
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxCost is the largest link cost. The smallest is 1, and a [Link] with
+// Cost 0 gets the default cost 1.
+const MaxCost = 2147483647
+
+// DefaultCost is the cost of a [Link] whose Cost is 0 (not given).
+const DefaultCost = 1
+
+// MaxSiteNameLen is the maximum length of a site name, in bytes.
+const MaxSiteNameLen = 128
+
+// costRange describes the allowed link costs in error messages.
+const costRange = "must be an integer from 1 to 2147483647"
+
+// siteNameRule describes the allowed site names in error messages.
+const siteNameRule = "a site name must be 1 to 128 bytes of valid UTF-8 with no whitespace or control characters"
+
+// Link is an undirected link between two sites with a cost.
+//
+// In JSON it is {"between": ["east", "west"], "cost": 5}; "cost" may be
+// omitted for the default cost 1. For Go callers, Cost 0 means "not given"
+// and also stands for the default cost 1.
+type Link struct {
+	// Between names the two sites the link joins, in any order.
+	Between [2]string `json:"between"`
+	// Cost is the link cost, from 1 to MaxCost; 0 means the default, 1.
+	Cost int64 `json:"cost,omitempty"`
+}
+
+// String returns the link as the two quoted site names joined by an en
+// dash, followed by the cost when it is set, e.g. "east"–"west" (cost 5).
+// It is used in error messages.
+func (l Link) String() string {
+	s := quoteSite(l.Between[0]) + "–" + quoteSite(l.Between[1])
+	if l.Cost != 0 {
+		s += " (cost " + strconv.FormatInt(l.Cost, 10) + ")"
+	}
+	return s
+}
+
+// UnmarshalJSON decodes a link strictly. The value must be a JSON object
+// with only the fields "between" and "cost", each at most once. "between"
+// must be an array of exactly 2 strings. "cost", when present, must be an
+// integer literal from 1 to 2147483647: 0, negative numbers, fractions,
+// exponents, strings, null and out-of-range numbers are errors quoting the
+// offending value. An absent cost decodes as 0, which stands for the default
+// cost 1. The site names themselves are checked by [New].
+func (l *Link) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("link %s: invalid JSON: %v", snippet(b), err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return fmt.Errorf(`link must be a JSON object like {"between": ["east", "west"], "cost": 5}, got %s`, snippet(b))
+	}
+	var out Link
+	var haveBetween, haveCost bool
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("link %s: invalid JSON: %v", snippet(b), err)
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return fmt.Errorf("link %s: invalid JSON object", snippet(b))
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return fmt.Errorf("link %s: invalid JSON: %v", snippet(b), err)
+		}
+		switch key {
+		case "between":
+			if haveBetween {
+				return errors.New(`link has "between" more than once`)
+			}
+			haveBetween = true
+			if out.Between, err = parseBetween(raw); err != nil {
+				return err
+			}
+		case "cost":
+			if haveCost {
+				return errors.New(`link has "cost" more than once`)
+			}
+			haveCost = true
+			if out.Cost, err = parseCost(raw); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf(`link has unknown field %s: the allowed fields are "between" and "cost"`, quoteSite(key))
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing '}'
+		return fmt.Errorf("link %s: invalid JSON: %v", snippet(b), err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("link %s: unexpected data after the object", snippet(b))
+	}
+	if !haveBetween {
+		return fmt.Errorf(`link %s has no "between": it must name the 2 sites it joins, like {"between": ["east", "west"]}`, snippet(b))
+	}
+	*l = out
+	return nil
+}
+
+// parseBetween decodes the "between" field: an array of exactly 2 strings.
+func parseBetween(raw json.RawMessage) ([2]string, error) {
+	var sites [2]string
+	bad := func() ([2]string, error) {
+		return sites, fmt.Errorf(`link "between" must be an array of exactly 2 site names, got %s`, snippet(raw))
+	}
+	if len(raw) == 0 || raw[0] != '[' {
+		return bad()
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil || len(elems) != 2 {
+		return bad()
+	}
+	for i, e := range elems {
+		if len(e) == 0 || e[0] != '"' {
+			return bad()
+		}
+		if err := json.Unmarshal(e, &sites[i]); err != nil {
+			return bad()
+		}
+	}
+	return sites, nil
+}
+
+// parseCost decodes the "cost" field: an integer literal from 1 to MaxCost.
+func parseCost(raw json.RawMessage) (int64, error) {
+	bad := func() (int64, error) {
+		return 0, fmt.Errorf("link cost %s: %s", snippet(raw), costRange)
+	}
+	s := string(raw)
+	digits := s
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if digits == "" {
+		return bad()
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return bad()
+		}
+	}
+	c, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || c < 1 || c > MaxCost {
+		return bad()
+	}
+	return c, nil
+}
+
+// CheckSiteName reports whether name is a valid site name: 1 to
+// [MaxSiteNameLen] bytes of valid UTF-8 with no whitespace or control
+// characters. The error quotes the name and says what is wrong with it.
+func CheckSiteName(name string) error {
+	if name == "" {
+		return errors.New("site name is empty: " + siteNameRule)
+	}
+	if len(name) > MaxSiteNameLen {
+		return fmt.Errorf("site name %s is too long (%d bytes): %s", quoteSite(name), len(name), siteNameRule)
+	}
+	for i := 0; i < len(name); {
+		r, size := utf8.DecodeRuneInString(name[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return fmt.Errorf("site name %s is not valid UTF-8 (byte 0x%02x at offset %d): %s", quoteSite(name), name[i], i, siteNameRule)
+		case unicode.IsSpace(r):
+			return fmt.Errorf("site name %s contains whitespace (%U at byte %d): %s", quoteSite(name), r, i, siteNameRule)
+		case unicode.IsControl(r):
+			return fmt.Errorf("site name %s contains a control character (%U at byte %d): %s", quoteSite(name), r, i, siteNameRule)
+		}
+		i += size
+	}
+	return nil
+}
+
+// quoteSite quotes a name for messages; absurdly long names are cut short.
+func quoteSite(name string) string {
+	const keep = 160
+	if len(name) <= keep {
+		return strconv.Quote(name)
+	}
+	cut := keep
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return strconv.Quote(name[:cut]) + "… (" + strconv.Itoa(len(name)) + " bytes)"
+}
+
+// snippet returns raw JSON for messages, cut short when long.
+func snippet(raw []byte) string {
+	const keep = 80
+	raw = bytes.TrimSpace(raw)
+	if len(raw) <= keep {
+		return string(raw)
+	}
+	cut := keep
+	for cut > 0 && !utf8.RuneStart(raw[cut]) {
+		cut--
+	}
+	return string(raw[:cut]) + "…"
+}

@@ -1,0 +1,197 @@
+package linkgraph
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestLinkUnmarshalJSONAccepts(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Link
+	}{
+		{`{"between":["east","west"]}`, ln("east", "west", 0)},
+		{`{"between":["east","west"],"cost":5}`, ln("east", "west", 5)},
+		{`{"cost":1,"between":["west","east"]}`, ln("west", "east", 1)},
+		{`{"between":["a","b"],"cost":2147483647}`, ln("a", "b", MaxCost)},
+		{" \n{ \"between\" : [ \"a\" ,\t\"b\" ] , \"cost\" : 12 } \n", ln("a", "b", 12)},
+		{`{"between":["caf\u00e9","b"]}`, ln("café", "b", 0)},
+		// Site names are checked by New, not here.
+		{`{"between":["",""]}`, ln("", "", 0)},
+	}
+	for _, tt := range tests {
+		var got Link
+		if err := json.Unmarshal([]byte(tt.in), &got); err != nil {
+			t.Errorf("Unmarshal(%s): %v", tt.in, err)
+			continue
+		}
+		if got != tt.want {
+			t.Errorf("Unmarshal(%s) = %+v, want %+v", tt.in, got, tt.want)
+		}
+		// The direct call agrees.
+		var direct Link
+		if err := direct.UnmarshalJSON([]byte(tt.in)); err != nil || direct != tt.want {
+			t.Errorf("UnmarshalJSON(%s) = %+v, %v", tt.in, direct, err)
+		}
+	}
+
+	var links []Link
+	in := `[{"between":["hq","east"],"cost":3},{"between":["east","west"]}]`
+	if err := json.Unmarshal([]byte(in), &links); err != nil {
+		t.Fatal(err)
+	}
+	if len(links) != 2 || links[0] != ln("hq", "east", 3) || links[1] != ln("east", "west", 0) {
+		t.Fatalf("Unmarshal(%s) = %+v", in, links)
+	}
+}
+
+func TestLinkUnmarshalJSONRejects(t *testing.T) {
+	const rangeMsg = "must be an integer from 1 to 2147483647"
+	tests := []struct {
+		in   string
+		want []string // substrings of the error
+	}{
+		{`{"between":["a","b"],"cost":0}`, []string{"cost 0", rangeMsg}},
+		{`{"between":["a","b"],"cost":-3}`, []string{"cost -3", rangeMsg}},
+		{`{"between":["a","b"],"cost":-0}`, []string{"cost -0", rangeMsg}},
+		{`{"between":["a","b"],"cost":1.5}`, []string{"cost 1.5", rangeMsg}},
+		{`{"between":["a","b"],"cost":1.0}`, []string{"cost 1.0", rangeMsg}},
+		{`{"between":["a","b"],"cost":1e3}`, []string{"cost 1e3", rangeMsg}},
+		{`{"between":["a","b"],"cost":"5"}`, []string{`cost "5"`, rangeMsg}},
+		{`{"between":["a","b"],"cost":99999999999}`, []string{"cost 99999999999", rangeMsg}},
+		{`{"between":["a","b"],"cost":2147483648}`, []string{"cost 2147483648", rangeMsg}},
+		{`{"between":["a","b"],"cost":99999999999999999999999}`, []string{"cost 99999999999999999999999", rangeMsg}},
+		{`{"between":["a","b"],"cost":null}`, []string{"cost null", rangeMsg}},
+		{`{"between":["a","b"],"cost":true}`, []string{"cost true", rangeMsg}},
+		{`{"between":["a","b"],"cost":[1]}`, []string{"cost [1]", rangeMsg}},
+		{`{"between":["a"]}`, []string{`["a"]`, "exactly 2"}},
+		{`{"between":[]}`, []string{`[]`, "exactly 2"}},
+		{`{"between":["a","b","c"]}`, []string{`["a","b","c"]`, "exactly 2"}},
+		{`{"between":"a-b"}`, []string{`"a-b"`, "exactly 2"}},
+		{`{"between":["a",1]}`, []string{`["a",1]`, "exactly 2"}},
+		{`{"between":["a",null]}`, []string{`["a",null]`, "exactly 2"}},
+		{`{"between":null}`, []string{`null`, "exactly 2"}},
+		{`{"between":{"0":"a","1":"b"}}`, []string{`{"0":"a","1":"b"}`, "exactly 2"}},
+		{`{}`, []string{`no "between"`}},
+		{`{"cost":5}`, []string{`no "between"`}},
+		{`{"between":["a","b"],"weight":3}`, []string{`unknown field "weight"`, `"between" and "cost"`}},
+		{`{"Between":["a","b"]}`, []string{`unknown field "Between"`}},
+		{`{"between":["a","b"],"between":["c","d"]}`, []string{`"between" more than once`}},
+		{`{"between":["a","b"],"cost":1,"cost":2}`, []string{`"cost" more than once`}},
+		{`null`, []string{"must be a JSON object", "null"}},
+		{`["a","b"]`, []string{"must be a JSON object", `["a","b"]`}},
+		{`"a-b"`, []string{"must be a JSON object", `"a-b"`}},
+		{`5`, []string{"must be a JSON object", "5"}},
+	}
+	for _, tt := range tests {
+		var got Link
+		err := json.Unmarshal([]byte(tt.in), &got)
+		if err == nil {
+			t.Errorf("Unmarshal(%s) = %+v, want an error", tt.in, got)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("Unmarshal(%s) error %q does not contain %q", tt.in, err, w)
+			}
+		}
+		// Inside a list, as in a config.
+		var links []Link
+		if err := json.Unmarshal([]byte("["+tt.in+"]"), &links); err == nil {
+			t.Errorf("Unmarshal([%s]) = %+v, want an error", tt.in, links)
+		}
+	}
+
+	// Called directly, malformed JSON and trailing data are errors too.
+	for _, in := range []string{``, `{`, `{"between":["a","b"]`, `{"between":["a","b"]} x`, `{"between":["a","b"]}{}`, `{"between" ["a","b"]}`} {
+		var l Link
+		if err := l.UnmarshalJSON([]byte(in)); err == nil {
+			t.Errorf("UnmarshalJSON(%q) = %+v, want an error", in, l)
+		}
+	}
+}
+
+func TestLinkUnmarshalJSONLeavesLinkOnError(t *testing.T) {
+	l := ln("x", "y", 7)
+	if err := l.UnmarshalJSON([]byte(`{"between":["a","b"],"cost":0}`)); err == nil {
+		t.Fatal("want an error")
+	}
+	if l != ln("x", "y", 7) {
+		t.Fatalf("link changed on error: %+v", l)
+	}
+}
+
+func TestLinkJSONRoundTrip(t *testing.T) {
+	for _, l := range []Link{ln("east", "west", 0), ln("east", "west", 9), ln("a\"b", "é", MaxCost)} {
+		b, err := json.Marshal(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Link
+		if err := json.Unmarshal(b, &got); err != nil || got != l {
+			t.Errorf("round trip of %+v via %s = %+v, %v", l, b, got, err)
+		}
+	}
+}
+
+func TestLinkString(t *testing.T) {
+	tests := []struct {
+		l    Link
+		want string
+	}{
+		{ln("east", "west", 0), `"east"–"west"`},
+		{ln("east", "west", 5), `"east"–"west" (cost 5)`},
+		{ln("us-east", "", -1), `"us-east"–"" (cost -1)`},
+		{ln("a b", "x\x00", 1), `"a b"–"x\x00" (cost 1)`},
+	}
+	for _, tt := range tests {
+		if got := tt.l.String(); got != tt.want {
+			t.Errorf("%#v.String() = %s, want %s", tt.l, got, tt.want)
+		}
+	}
+	long := strings.Repeat("x", 1000)
+	if got := ln(long, "b", 0).String(); len(got) > 300 || !strings.Contains(got, "1000 bytes") {
+		t.Errorf("String() of a 1000-byte name = %q", got)
+	}
+}
+
+func TestCheckSiteName(t *testing.T) {
+	good := []string{"a", "hq", "us-east-1", "site_2.example", "café", "東京", "a.b", strings.Repeat("x", 128), strings.Repeat("é", 64)}
+	for _, s := range good {
+		if err := CheckSiteName(s); err != nil {
+			t.Errorf("CheckSiteName(%q): %v", s, err)
+		}
+	}
+	bad := []struct {
+		name string
+		want []string
+	}{
+		{"", []string{"empty", "1 to 128 bytes"}},
+		{strings.Repeat("x", 129), []string{`"` + strings.Repeat("x", 129) + `"`, "too long (129 bytes)", "1 to 128 bytes"}},
+		{strings.Repeat("é", 65), []string{"too long (130 bytes)"}},
+		{"ab\xff", []string{`"ab\xff"`, "not valid UTF-8", "0xff", "offset 2"}},
+		{"\xc3", []string{`"\xc3"`, "not valid UTF-8"}},
+		{"east coast", []string{`"east coast"`, "whitespace", "U+0020", "byte 4"}},
+		{" east", []string{`" east"`, "whitespace", "byte 0"}},
+		{"east\n", []string{`"east\n"`, "whitespace", "U+000A"}},
+		{"a\tb", []string{`"a\tb"`, "whitespace", "U+0009"}},
+		{"a\u00a0b", []string{`"a\u00a0b"`, "whitespace", "U+00A0"}},
+		{"a\u3000b", []string{"whitespace", "U+3000"}},
+		{"a\x00b", []string{`"a\x00b"`, "control character", "U+0000"}},
+		{"a\x7fb", []string{`"a\x7fb"`, "control character", "U+007F"}},
+		{"a\u009bb", []string{"control character", "U+009B"}},
+	}
+	for _, tt := range bad {
+		err := CheckSiteName(tt.name)
+		if err == nil {
+			t.Errorf("CheckSiteName(%q) = nil, want an error", tt.name)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("CheckSiteName(%q) error %q does not contain %q", tt.name, err, w)
+			}
+		}
+	}
+}
