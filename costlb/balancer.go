@@ -50,7 +50,7 @@ type entry struct {
 	Backend
 	site  int32 // index into Balancer.sites
 	picks atomic.Uint64
-	last  atomic.Uint64 // pick sequence number of the latest pick, for rotation
+	last  atomic.Uint64 // rotation stamp: higher = picked more recently
 }
 
 // Balancer picks backends for one service. It is safe for concurrent use;
@@ -58,7 +58,6 @@ type entry struct {
 type Balancer struct {
 	entries []entry
 	sites   []string
-	seq     atomic.Uint64
 	primary atomic.Int32 // site index of the primary site; -1 none; -2 not yet seen
 	onShift func(Shift)
 }
@@ -112,7 +111,7 @@ func (b *Balancer) Pick(t *Ticket) int {
 	}
 	best, primary := -1, int32(-1)
 	var bestCost, bestPath, primaryPath int64
-	var bestLast uint64
+	var bestLast, newest uint64
 	for i := range b.entries {
 		e := &b.entries[i]
 		if e.Healthy != nil && !e.Healthy() {
@@ -130,6 +129,7 @@ func (b *Balancer) Pick(t *Ticket) int {
 		}
 		cost := e.PathCost + live
 		last := e.last.Load()
+		newest = max(newest, last)
 		if best < 0 || cost < bestCost ||
 			(cost == bestCost && (e.PathCost < bestPath ||
 				(e.PathCost == bestPath && last < bestLast))) {
@@ -144,7 +144,8 @@ func (b *Balancer) Pick(t *Ticket) int {
 		return -1
 	}
 	e := &b.entries[best]
-	e.last.Store(b.seq.Add(1))
+	// the winner becomes the most recently picked among the backends seen
+	e.last.Store(newest + 1)
 	e.picks.Add(1)
 	if t != nil {
 		t.Hold(e.Counter)

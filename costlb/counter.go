@@ -12,9 +12,8 @@ import (
 // through a Ticket, which guarantees each connection is counted once and
 // released once.
 type Counter struct {
-	addr  string
-	live  atomic.Int64
-	total atomic.Uint64
+	addr string
+	live atomic.Int64
 	// low is the lowest value live ever reached; a correct program keeps it
 	// at 0. It exists so tests can prove counts never went negative.
 	low atomic.Int64
@@ -26,17 +25,12 @@ func (c *Counter) Address() string { return c.addr }
 // Live returns the number of connections to the address open right now.
 func (c *Counter) Live() int64 { return c.live.Load() }
 
-// Total returns the number of connections ever counted on the address by
-// this process.
-func (c *Counter) Total() uint64 { return c.total.Load() }
-
 // Low returns the lowest live count ever observed: 0 unless the counter went
 // negative, which would be a bug.
 func (c *Counter) Low() int64 { return c.low.Load() }
 
 func (c *Counter) add() {
 	c.live.Add(1)
-	c.total.Add(1)
 }
 
 func (c *Counter) sub() {

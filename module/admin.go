@@ -86,9 +86,8 @@ type BackendView struct {
 
 // CounterView is one process-wide live counter.
 type CounterView struct {
-	Address          string `json:"address"`
-	LiveConnections  int64  `json:"live_connections"`
-	ConnectionsTotal uint64 `json:"connections_total"`
+	Address         string `json:"address"`
+	LiveConnections int64  `json:"live_connections"`
 }
 
 func (adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
@@ -148,7 +147,7 @@ func (a *App) view() View {
 		v.Services = []ServiceView{}
 	}
 	for _, c := range counters.Counters() {
-		v.Counters = append(v.Counters, CounterView{Address: c.Address(), LiveConnections: c.Live(), ConnectionsTotal: c.Total()})
+		v.Counters = append(v.Counters, CounterView{Address: c.Address(), LiveConnections: c.Live()})
 	}
 	if v.Counters == nil {
 		v.Counters = []CounterView{}

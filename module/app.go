@@ -70,7 +70,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("costlb: %w", err)
 	}
 	a.network, a.paths = n, paths
-	a.metrics = newMetrics(ctx.GetMetricsRegistry())
+	a.metrics = newMetrics(ctx.GetMetricsRegistry(), a)
 	return nil
 }
 

@@ -107,6 +107,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	// one caddy-l4 upstream per dial address
 	var ups l4proxy.UpstreamPool
 	var sites []string
+	seen := make(map[string]string)
 	for i, b := range h.Backends {
 		if b == nil {
 			return fmt.Errorf("%s: backend %d is null", svc, i)
@@ -125,6 +126,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			if err := checkDialAddress(addr); err != nil {
 				return fmt.Errorf("%s: backend %d in site %q: %v", svc, i, b.Site, err)
 			}
+			if prev, dup := seen[counterKey(addr)]; dup {
+				return fmt.Errorf("%s: backend address %q is given twice (sites %q and %q): each address is one backend", svc, addr, prev, b.Site)
+			}
+			seen[counterKey(addr)] = b.Site
 			u := b.Upstream
 			u.Dial = []string{addr}
 			ups = append(ups, &u)
@@ -136,7 +141,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.LoadBalancing != nil {
 		lb.TryDuration, lb.TryInterval = h.LoadBalancing.TryDuration, h.LoadBalancing.TryInterval
 	}
-	h.sel = &selector{h: h, ups: ups}
+	// Caddy's log levels change only with a reload: decide once whether
+	// picks are logged, so the pick path never consults the logger.
+	h.sel = &selector{h: h, ups: ups, debug: h.logger.Core().Enabled(zapcore.DebugLevel)}
 	lb.SelectionPolicy = h.sel
 	h.proxy = &l4proxy.Handler{
 		Upstreams:     ups,
@@ -150,7 +157,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.provided = true
 
 	bes := make([]costlb.Backend, len(ups))
-	h.sel.picked = make([]prometheus.Counter, len(ups))
 	for i, u := range ups {
 		route, _ := h.paths.Route(sites[i])
 		bes[i] = costlb.Backend{
@@ -161,7 +167,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			Counter:  counters.Counter(counterKey(u.Dial[0])),
 			Healthy:  healthProbe(u),
 		}
-		h.sel.picked[i] = h.app.metrics.connections.WithLabelValues(h.Name, sites[i], u.Dial[0])
 	}
 	h.sel.bal, err = costlb.New(bes, h.logShift)
 	if err != nil {
@@ -327,10 +332,10 @@ var ticketPool = sync.Pool{New: func() any { return new(connTicket) }}
 
 // selector is the costlb selection policy installed in the embedded proxy.
 type selector struct {
-	h      *Handler
-	ups    l4proxy.UpstreamPool
-	bal    *costlb.Balancer
-	picked []prometheus.Counter
+	h     *Handler
+	ups   l4proxy.UpstreamPool
+	bal   *costlb.Balancer
+	debug bool // log every pick at debug level
 }
 
 // Select picks the backend with the lowest perceived cost and counts the
@@ -343,13 +348,14 @@ func (s *selector) Select(_ l4proxy.UpstreamPool, conn *layer4.Connection) *l4pr
 		}
 	}
 	i := s.bal.Pick(t)
-	if ce := s.h.logger.Check(zapcore.DebugLevel, "costlb pick"); ce != nil {
-		s.logPick(ce, i)
+	if s.debug {
+		if ce := s.h.logger.Check(zapcore.DebugLevel, "costlb pick"); ce != nil {
+			s.logPick(ce, i)
+		}
 	}
 	if i < 0 {
 		return nil
 	}
-	s.picked[i].Inc()
 	return s.ups[i]
 }
 

@@ -11,19 +11,14 @@ import (
 // on reload, except live connections, which are read from the process-wide
 // counters at scrape time.
 type metrics struct {
-	connections *prometheus.CounterVec
-	noBackend   *prometheus.CounterVec
-	pathCost    *prometheus.GaugeVec
+	noBackend *prometheus.CounterVec
+	pathCost  *prometheus.GaugeVec
 }
 
 const namespace, subsystem = "caddy", "costlb"
 
-func newMetrics(reg *prometheus.Registry) *metrics {
+func newMetrics(reg *prometheus.Registry, app *App) *metrics {
 	m := &metrics{
-		connections: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Subsystem: subsystem, Name: "connections_total",
-			Help: "Connections sent to each backend of each service (every dial attempt counts).",
-		}, []string{"service", "site", "upstream"})),
 		noBackend: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: subsystem, Name: "no_backend_total",
 			Help: "Connections refused because no backend of the service was available.",
@@ -34,6 +29,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}, []string{"service", "site"})),
 	}
 	register(reg, prometheus.Collector(liveCollector{}))
+	register(reg, prometheus.Collector(connectionsCollector{app}))
 	return m
 }
 
@@ -69,5 +65,27 @@ func (liveCollector) Describe(ch chan<- *prometheus.Desc) { ch <- liveDesc }
 func (liveCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range counters.Counters() {
 		ch <- prometheus.MustNewConstMetric(liveDesc, prometheus.GaugeValue, float64(c.Live()), c.Address())
+	}
+}
+
+var connectionsDesc = prometheus.NewDesc(
+	prometheus.BuildFQName(namespace, subsystem, "connections_total"),
+	"Connections sent to each backend of each service since the config loaded (every dial attempt counts).",
+	[]string{"service", "site", "upstream"}, nil)
+
+// connectionsCollector exports each service's pick counts, which the
+// balancer keeps anyway, so the pick path touches no Prometheus state.
+type connectionsCollector struct{ app *App }
+
+// Describe sends the connections descriptor.
+func (connectionsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- connectionsDesc }
+
+// Collect reads every backend's pick count.
+func (c connectionsCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, h := range c.app.snapshotServices() {
+		for i := 0; i < h.sel.bal.Len(); i++ {
+			st := h.sel.bal.State(i)
+			ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.CounterValue, float64(st.Picks), h.Name, st.Site, st.Address)
+		}
 	}
 }

@@ -1,0 +1,203 @@
+package module
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	_ "github.com/mholt/caddy-l4/layer4"
+	_ "github.com/mholt/caddy-l4/modules/l4proxy"
+)
+
+// tcpBackend is a loopback TCP server that writes its name and closes;
+// it can be stopped and restarted on the same address.
+type tcpBackend struct {
+	name, addr string
+	mu         sync.Mutex
+	ln         net.Listener
+}
+
+func startTCPBackend(t *testing.T, name string) *tcpBackend {
+	t.Helper()
+	b := &tcpBackend{name: name}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.addr = ln.Addr().String()
+	b.serve(ln)
+	t.Cleanup(b.stop)
+	return b
+}
+
+func (b *tcpBackend) serve(ln net.Listener) {
+	b.mu.Lock()
+	b.ln = ln
+	b.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, b.name+"\n")
+			_ = c.Close()
+		}
+	}()
+}
+
+func (b *tcpBackend) stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ln != nil {
+		_ = b.ln.Close()
+		b.ln = nil
+	}
+}
+
+func (b *tcpBackend) restart(t *testing.T) {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ {
+		if ln, err = net.Listen("tcp", b.addr); err == nil {
+			b.serve(ln)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("restart %s: %v", b.addr, err)
+}
+
+// loadConfig runs a Caddy config in this process and returns the costlb
+// service named name.
+func loadConfig(t testing.TB, cfg string, name string) *Handler {
+	t.Helper()
+	if err := caddy.Load([]byte(cfg), true); err != nil {
+		t.Fatalf("load: %v\n%s", err, cfg)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+	app := current.Load()
+	if app == nil {
+		t.Fatal("costlb app not running")
+	}
+	for _, h := range app.snapshotServices() {
+		if h.Name == name {
+			return h
+		}
+	}
+	t.Fatalf("no service %q", name)
+	return nil
+}
+
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < d {
+		if cond() {
+			return time.Since(start)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s", d, what)
+	return 0
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func greet(addr string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	buf, err := io.ReadAll(c)
+	if len(buf) == 0 {
+		return "", fmt.Errorf("no greeting: %v", err)
+	}
+	return string(buf[:len(buf)-1]), nil
+}
+
+const healthConfig = `{
+	"admin": {"disabled": true},
+	"apps": {
+		"costlb": {"site": "east", "links": [{"between": ["east", "west"], "cost": 5}]},
+		"layer4": {"servers": {"s": {"listen": [%q], "routes": [{"handle": [{
+			"handler": "costlb", "name": "svc",
+			"backends": [{"site": "east", "dial": [%q]}, {"site": "west", "dial": [%q]}],
+			%s
+		}]}]}}}
+	}
+}`
+
+// TestHealthFollowsCaddyL4Active proves the linkname to caddy-l4's
+// (*Upstream).healthy reads real active health check state.
+func TestHealthFollowsCaddyL4Active(t *testing.T) {
+	east, west := startTCPBackend(t, "east"), startTCPBackend(t, "west")
+	listen := freeAddr(t)
+	h := loadConfig(t, fmt.Sprintf(healthConfig, listen, east.addr, west.addr,
+		`"health_checks": {"active": {"interval": "50ms", "timeout": "200ms"}}`), "svc")
+	if !upstreamHealthy(h.sel.ups[0]) || !upstreamHealthy(h.sel.ups[1]) {
+		t.Fatal("backends start unhealthy")
+	}
+	if got, err := greet(listen); err != nil || got != "east" {
+		t.Fatalf("first connection reached %q (%v), want east", got, err)
+	}
+	east.stop()
+	waitUntil(t, 3*time.Second, "active check marks east down", func() bool { return !upstreamHealthy(h.sel.ups[0]) })
+	if !upstreamHealthy(h.sel.ups[1]) {
+		t.Fatal("west marked down too")
+	}
+	if got, err := greet(listen); err != nil || got != "west" {
+		t.Fatalf("with east down reached %q (%v), want west", got, err)
+	}
+	east.restart(t)
+	waitUntil(t, 3*time.Second, "active check marks east up", func() bool { return upstreamHealthy(h.sel.ups[0]) })
+	if got, err := greet(listen); err != nil || got != "east" {
+		t.Fatalf("after recovery reached %q (%v), want east", got, err)
+	}
+}
+
+// TestHealthFollowsCaddyL4Passive proves the linkname sees passive health:
+// a failed dial counts a failure for fail_duration, then it is forgotten.
+func TestHealthFollowsCaddyL4Passive(t *testing.T) {
+	east, west := startTCPBackend(t, "east"), startTCPBackend(t, "west")
+	listen := freeAddr(t)
+	h := loadConfig(t, fmt.Sprintf(healthConfig, listen, east.addr, west.addr,
+		`"health_checks": {"passive": {"fail_duration": "700ms"}}, "load_balancing": {"try_duration": "1s", "try_interval": "20ms"}`), "svc")
+	east.stop()
+	if !upstreamHealthy(h.sel.ups[0]) {
+		t.Fatal("east unhealthy before any failed dial")
+	}
+	// the dial to east fails, passive checks mark it down, the retry goes west
+	if got, err := greet(listen); err != nil || got != "west" {
+		t.Fatalf("connection reached %q (%v), want west after the retry", got, err)
+	}
+	if upstreamHealthy(h.sel.ups[0]) {
+		t.Fatal("failed dial did not mark east unhealthy")
+	}
+	east.restart(t)
+	took := waitUntil(t, 3*time.Second, "fail_duration expiry", func() bool { return upstreamHealthy(h.sel.ups[0]) })
+	if took < 300*time.Millisecond {
+		t.Fatalf("east healthy again after %v, before fail_duration 700ms", took)
+	}
+	if got, err := greet(listen); err != nil || got != "east" {
+		t.Fatalf("after fail_duration reached %q (%v), want east", got, err)
+	}
+	for i, st := 0, h.sel.bal; i < st.Len(); i++ {
+		waitUntil(t, 2*time.Second, "live count back to 0", func() bool { return st.State(i).Live == 0 })
+	}
+}
