@@ -34,10 +34,13 @@ type Backend struct {
 
 // Shift describes a change of a service's primary site: the site with the
 // lowest path cost among healthy backends. From or To is "" when no backend
-// was or is healthy.
+// was or is healthy. The first pick of a balancer reports the primary site
+// it finds as an Initial shift from "", so that a caller can compare it with
+// what an earlier balancer of the same service saw.
 type Shift struct {
 	From, To         string
 	FromCost, ToCost int64
+	Initial          bool
 }
 
 // Failover reports whether the shift moved traffic away from a cheaper site
@@ -63,8 +66,8 @@ type Balancer struct {
 }
 
 // New returns a balancer over backends. onShift, if not nil, is called
-// (synchronously, from Pick) when the primary site changes; the first pick
-// only records the primary site.
+// (synchronously, from Pick, once per change) when the primary site
+// changes, and on the first pick with Initial set.
 func New(backends []Backend, onShift func(Shift)) (*Balancer, error) {
 	if len(backends) == 0 {
 		return nil, fmt.Errorf("no backends")
@@ -159,10 +162,10 @@ func (b *Balancer) notePrimary(site int32, cost int64) {
 	if old == site || !b.primary.CompareAndSwap(old, site) {
 		return
 	}
-	if old == -2 || b.onShift == nil {
+	if b.onShift == nil {
 		return
 	}
-	s := Shift{ToCost: cost}
+	s := Shift{ToCost: cost, Initial: old == -2}
 	if site >= 0 {
 		s.To = b.sites[site]
 	}

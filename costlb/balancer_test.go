@@ -230,11 +230,11 @@ func TestUnavailableAndRetry(t *testing.T) {
 	if c := reg.Counter("0"); c.Live() != 0 || c.Low() != 0 {
 		t.Fatalf("double release: live %d low %d", c.Live(), c.Low())
 	}
-	want := "[{east west 0 5} {west backup 5 9999} {backup  9999 0} { east 0 0}]"
+	want := "[{ east 0 0 true} {east west 0 5 false} {west backup 5 9999 false} {backup  9999 0 false} { east 0 0 false}]"
 	if fmt.Sprint(shifts) != want {
 		t.Fatalf("shifts %v, want %v", shifts, want)
 	}
-	if !shifts[0].Failover() || !shifts[2].Failover() || shifts[3].Failover() {
+	if shifts[0].Failover() || !shifts[1].Failover() || !shifts[3].Failover() || shifts[4].Failover() {
 		t.Fatalf("failover flags wrong: %v", shifts)
 	}
 }

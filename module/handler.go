@@ -215,8 +215,23 @@ func counterKey(addr string) string {
 	return na.String()
 }
 
+// primaries remembers each service's primary site across config
+// generations, so a failover first seen by a new config is still logged.
+var primaries sync.Map // service name -> site
+
 // logShift logs a change of the service's primary site.
 func (h *Handler) logShift(s costlb.Shift) {
+	prev, seen := primaries.Swap(h.Name, s.To)
+	if s.Initial {
+		// the first pick of this config: compare with the last generation
+		if !seen || prev.(string) == s.To {
+			return
+		}
+		s.From = prev.(string)
+		if r, ok := h.paths.Route(s.From); ok && r.Reachable {
+			s.FromCost = r.Cost
+		}
+	}
 	reason := "backends in " + s.To + " are available again"
 	switch {
 	case s.To == "":
