@@ -1,0 +1,287 @@
+package harness
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// AdminPlaceholder is replaced, in configs given to StartCaddy and
+// Caddy.Load, by the Caddy's admin address ("127.0.0.1:<port>"). A Caddyfile
+// uses it as "admin {ADMIN}" in its global options; a JSON config as
+// "admin": {"listen": "{ADMIN}"}.
+const AdminPlaceholder = "{ADMIN}"
+
+const (
+	// startTimeout bounds how long StartCaddy waits for the admin endpoint
+	// and the initial configuration.
+	startTimeout = 30 * time.Second
+	// stopGrace is how long Stop waits after SIGINT before killing.
+	stopGrace = 5 * time.Second
+	// adminTimeout bounds one admin API request.
+	adminTimeout = 30 * time.Second
+	// readyLog is what "caddy run" logs once its initial config is running.
+	readyLog = "serving initial configuration"
+)
+
+// Caddy is a running Caddy process started by StartCaddy. Its methods are
+// safe for concurrent use.
+type Caddy struct {
+	tb     testing.TB
+	cmd    *exec.Cmd
+	admin  string // 127.0.0.1:port
+	dir    string // temporary directory holding config, HOME and XDG dirs
+	client *http.Client
+
+	logs *syncBuffer
+	done chan struct{} // closed when the process has exited
+	err  error         // exit status, set before done is closed
+
+	stopOnce sync.Once
+}
+
+// StartCaddy writes config to a temporary file and runs
+// "caddy run --config F --adapter A" with it. adapter is "caddyfile" or
+// "json". Every AdminPlaceholder ("{ADMIN}") in config is replaced by a free
+// 127.0.0.1 admin address, so the config must put it in its admin setting.
+// HOME, XDG_CONFIG_HOME, XDG_DATA_HOME and XDG_CACHE_HOME point into a
+// temporary directory. It returns once the admin endpoint answers
+// GET /config/ and Caddy has logged that it serves the config, and it
+// registers a Cleanup that stops the process (SIGINT, then SIGKILL after 5 s)
+// and, if the test failed, logs Caddy's output. It fails the test if Caddy
+// exits or is not ready within 30 s.
+func StartCaddy(tb testing.TB, config string, adapter string) *Caddy {
+	tb.Helper()
+	bin := CaddyBinary(tb)
+
+	var file string
+	args := []string{"run"}
+	switch adapter {
+	case "caddyfile":
+		file = "Caddyfile"
+		args = append(args, "--adapter", "caddyfile")
+	case "json", "":
+		// Caddy has no "json" adapter: JSON is its native format.
+		file = "caddy.json"
+	default:
+		tb.Fatalf("StartCaddy: unknown adapter %q (want caddyfile or json)", adapter)
+	}
+
+	dir := tb.TempDir()
+	admin := FreeAddr(tb)
+	cfgPath := filepath.Join(dir, file)
+	if err := os.WriteFile(cfgPath, []byte(strings.ReplaceAll(config, AdminPlaceholder, admin)), 0o644); err != nil {
+		tb.Fatalf("StartCaddy: writing config: %v", err)
+	}
+	args = append(args, "--config", cfgPath)
+
+	env := os.Environ()
+	for _, kv := range [][2]string{
+		{"HOME", "home"},
+		{"XDG_CONFIG_HOME", "config"},
+		{"XDG_DATA_HOME", "data"},
+		{"XDG_CACHE_HOME", "cache"},
+	} {
+		d := filepath.Join(dir, kv[1])
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			tb.Fatalf("StartCaddy: %v", err)
+		}
+		env = append(env, kv[0]+"="+d)
+	}
+
+	c := &Caddy{
+		tb:     tb,
+		admin:  admin,
+		dir:    dir,
+		client: &http.Client{Timeout: adminTimeout, Transport: &http.Transport{DisableKeepAlives: true}},
+		logs:   &syncBuffer{},
+		done:   make(chan struct{}),
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	cmd.Stdout = c.logs
+	cmd.Stderr = c.logs
+	cmd.SysProcAttr = childProcAttr()
+	// If the process is gone but something still holds its output pipes,
+	// do not let Wait block forever.
+	cmd.WaitDelay = stopGrace
+	c.cmd = cmd
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("StartCaddy: starting %s: %v", bin, err)
+	}
+	go func() {
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	tb.Cleanup(func() {
+		c.Stop()
+		if tb.Failed() {
+			tb.Logf("caddy (pid %d) output:\n%s", cmd.Process.Pid, c.Logs())
+		}
+	})
+
+	deadline := time.Now().Add(startTimeout)
+	for {
+		select {
+		case <-c.done:
+			tb.Fatalf("StartCaddy: caddy exited before it was ready (%v); output:\n%s", c.err, c.Logs())
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("StartCaddy: caddy not ready after %v; output:\n%s", startTimeout, c.Logs())
+		}
+		if status, _, err := c.Get("/config/"); err == nil && status == http.StatusOK &&
+			strings.Contains(c.Logs(), readyLog) {
+			return c
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// AdminURL returns the base URL of the admin API, "http://127.0.0.1:<port>".
+func (c *Caddy) AdminURL() string { return "http://" + c.admin }
+
+// AdminAddr returns the admin address, "127.0.0.1:<port>".
+func (c *Caddy) AdminAddr() string { return c.admin }
+
+// Get sends GET path (e.g. "/config/") to the admin API and returns the
+// status and body.
+func (c *Caddy) Get(path string) (status int, body []byte, err error) {
+	req, err := http.NewRequest(http.MethodGet, c.AdminURL()+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	return c.do(req)
+}
+
+// Load POSTs config to the admin API's /load, replacing the running config;
+// contentType is "text/caddyfile" for a Caddyfile or "application/json" for
+// JSON. Every AdminPlaceholder in config is replaced by this Caddy's admin
+// address first. Caddy answers once the new config runs (status 200) or was
+// refused (an error status, the old config still running).
+func (c *Caddy) Load(config []byte, contentType string) (status int, body []byte, err error) {
+	config = bytes.ReplaceAll(config, []byte(AdminPlaceholder), []byte(c.admin))
+	req, err := http.NewRequest(http.MethodPost, c.AdminURL()+"/load", bytes.NewReader(config))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", contentType)
+	return c.do(req)
+}
+
+func (c *Caddy) do(req *http.Request) (int, []byte, error) {
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
+}
+
+// Logs returns everything Caddy has written to stdout and stderr so far.
+func (c *Caddy) Logs() string { return c.logs.String() }
+
+// WaitLog waits until Caddy's output contains substr, and returns an error
+// if it does not within timeout or the process exits first.
+func (c *Caddy) WaitLog(substr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if strings.Contains(c.Logs(), substr) {
+			return nil
+		}
+		select {
+		case <-c.done:
+			if strings.Contains(c.Logs(), substr) {
+				return nil
+			}
+			return fmt.Errorf("caddy exited (%v) before logging %q", c.err, substr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("caddy did not log %q within %v", substr, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// PID returns the Caddy process id.
+func (c *Caddy) PID() int { return c.cmd.Process.Pid }
+
+// Exited reports whether the Caddy process has exited.
+func (c *Caddy) Exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Done returns a channel closed when the Caddy process has exited.
+func (c *Caddy) Done() <-chan struct{} { return c.done }
+
+// ExitErr returns the process's exit status as exec.Cmd.Wait reported it
+// (nil for a clean exit); it is meaningful only once Done is closed.
+func (c *Caddy) ExitErr() error {
+	<-c.done
+	return c.err
+}
+
+// Stop ends Caddy gracefully: SIGINT, then SIGKILL if it has not exited
+// after 5 s. It returns once the process has exited; later calls do nothing.
+func (c *Caddy) Stop() {
+	c.stopOnce.Do(func() {
+		if c.Exited() {
+			return
+		}
+		_ = c.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-c.done:
+			return
+		case <-time.After(stopGrace):
+		}
+		c.tb.Logf("caddy (pid %d) still running %v after SIGINT: killing it", c.PID(), stopGrace)
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	})
+}
+
+// Kill ends Caddy at once with SIGKILL (a crash) and returns once it has
+// exited. Stop after Kill does nothing.
+func (c *Caddy) Kill() {
+	c.stopOnce.Do(func() {
+		if !c.Exited() {
+			_ = c.cmd.Process.Kill()
+		}
+		<-c.done
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

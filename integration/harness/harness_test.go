@@ -1,0 +1,115 @@
+package harness
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const timeout = 5 * time.Second
+
+func TestBackendGreetEchoStopRestart(t *testing.T) {
+	b := StartBackend(t, "one")
+	name, conn, err := Hold(b.Addr(), timeout)
+	if err != nil || name != "one" {
+		t.Fatalf("Hold = %q, %v", name, err)
+	}
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 64*1024) // 1 MiB: larger than socket buffers
+	if err := EchoCheck(conn, payload); err != nil {
+		t.Fatal(err)
+	}
+	WaitFor(t, timeout, func() bool { return b.Open() == 1 && b.Accepted() == 1 }, "one open connection")
+
+	addr := b.Addr()
+	b.Stop()
+	if b.Open() != 0 {
+		t.Fatalf("Open after Stop = %d", b.Open())
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Read(make([]byte, 1)); err == nil {
+		t.Fatal("held connection still readable after Stop")
+	}
+	conn.Close()
+	if _, err := Once(addr, time.Second); err == nil {
+		t.Fatal("Once succeeded on a stopped backend")
+	}
+
+	b.Restart()
+	if b.Addr() != addr {
+		t.Fatalf("Addr changed across Restart: %s -> %s", addr, b.Addr())
+	}
+	if name, err := Once(addr, timeout); err != nil || name != "one" {
+		t.Fatalf("Once after Restart = %q, %v", name, err)
+	}
+	WaitFor(t, timeout, func() bool { return b.Open() == 0 && b.Accepted() == 2 }, "accepted 2, none open")
+}
+
+func TestBackendDelay(t *testing.T) {
+	b := StartBackend(t, "slow", WithDelay(300*time.Millisecond))
+	start := time.Now()
+	if _, err := Once(b.Addr(), timeout); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Fatalf("greeting after %v, want >= 300ms", d)
+	}
+	if _, err := Once(b.Addr(), 100*time.Millisecond); err == nil {
+		t.Fatal("Once with a timeout shorter than the delay succeeded")
+	}
+	// A connection waiting out its delay must not hold up Close.
+	_, _, _ = Hold(b.Addr(), 10*time.Millisecond)
+	start = time.Now()
+	b.Close()
+	if d := time.Since(start); d > 200*time.Millisecond {
+		t.Fatalf("Close took %v", d)
+	}
+}
+
+func TestBackendHoldClose(t *testing.T) {
+	b := StartBackend(t, "brief", WithHoldClose(200*time.Millisecond))
+	_, conn, err := Hold(b.Addr(), timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(timeout))
+	start := time.Now()
+	if _, err := io.ReadAll(conn); err != nil {
+		t.Fatalf("read until close: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("backend closed after %v", d)
+	}
+	WaitFor(t, timeout, func() bool { return b.Open() == 0 }, "connection closed by backend")
+}
+
+func TestBackendResetAfter(t *testing.T) {
+	b := StartBackend(t, "rst", WithResetAfter(10))
+	_, conn, err := Hold(b.Addr(), timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("0123456789abcdefghij")); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(timeout))
+	got, err := io.ReadAll(conn)
+	if string(got) != "0123456789" {
+		t.Fatalf("echoed %q before reset, want 10 bytes", got)
+	}
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read error = %v, want ECONNRESET", err)
+	}
+}
+
+func TestFreeAddr(t *testing.T) {
+	if a := FreeAddr(t); len(a) < len("127.0.0.1:1") || a[:10] != "127.0.0.1:" {
+		t.Fatalf("FreeAddr = %q", a)
+	}
+}
