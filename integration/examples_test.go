@@ -1,0 +1,195 @@
+package integration
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/costlb/costlb/integration/harness"
+)
+
+// example reads examples/<path> with its admin address replaced by the
+// harness placeholder and every fixed port replaced by a free one (the same
+// port gets the same replacement across calls sharing ports).
+func example(t *testing.T, path string, ports map[string]string) string {
+	t.Helper()
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "examples", path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := regexp.MustCompile(`admin localhost:\d+`).ReplaceAllString(string(b), "admin {ADMIN}")
+	return regexp.MustCompile(`:(\d{4})\b`).ReplaceAllStringFunc(cfg, func(m string) string {
+		if _, ok := ports[m]; !ok {
+			addr := harness.FreeAddr(t)
+			ports[m] = addr[strings.LastIndex(addr, ":"):]
+		}
+		return ports[m]
+	})
+}
+
+// httpVia fetches / through a layer4 listener and returns the body: the
+// name of the site whose demo server answered.
+func httpVia(addr string) (string, error) {
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get("http://" + addr + "/")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return strings.TrimSpace(string(b)), err
+}
+
+func TestExamplesAdaptAndValidate(t *testing.T) {
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "examples", "*", "*Caddyfile"))
+	if len(files) < 4 {
+		t.Fatalf("found %d example Caddyfiles, want at least 4: %v", len(files), files)
+	}
+	bin := harness.CaddyBinary(t)
+	for _, f := range files {
+		out, err := exec.Command(bin, "validate", "--adapter", "caddyfile", "--config", f).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Valid configuration") {
+			t.Errorf("caddy validate %s: %v\n%s", f, err, out)
+		}
+	}
+}
+
+// TestQuickstart runs examples/quickstart as a user would (ports moved) and
+// checks the demo behaves as its README says.
+func TestQuickstart(t *testing.T) {
+	ports := map[string]string{}
+	c := harness.StartCaddy(t, example(t, "quickstart/Caddyfile", ports), "caddyfile")
+	waitHealthy(t, c, "demo")
+	listen := "127.0.0.1" + ports[":8080"]
+	if got, err := httpVia(listen); err != nil || got != "east" {
+		t.Fatalf("curl through the quickstart: %q %v, want east", got, err)
+	}
+	// eight held connections: east takes 7, west 1 (the README's numbers)
+	for i := 0; i < 8; i++ {
+		conn, err := netDial(listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+	}
+	harness.WaitFor(t, 5*time.Second, func() bool {
+		live := liveByAddress(t, c, "demo")
+		return live["127.0.0.1"+ports[":9001"]] == 7 && live["127.0.0.1"+ports[":9002"]] == 1
+	}, "8 held connections spread east 7, west 1")
+	if got, err := httpVia(listen); err != nil || got != "west" {
+		t.Fatalf("with east at 7 and west at 1 the next request reached %q %v, want west", got, err)
+	}
+}
+
+// TestFailoverExample follows examples/failover/README.md.
+func TestFailoverExample(t *testing.T) {
+	ports := map[string]string{}
+	// fail_duration shortened from 10s so the failback is quick to see
+	cfg := strings.Replace(example(t, "failover/Caddyfile", ports), "fail_duration 10s", "fail_duration 1s", 1)
+	c := harness.StartCaddy(t, cfg, "caddyfile")
+	waitHealthy(t, c, "orders")
+	listen := "127.0.0.1" + ports[":8080"]
+	for i := 0; i < 3; i++ {
+		if got, err := httpVia(listen); err != nil || got != "east" {
+			t.Fatalf("before failover: %q %v", got, err)
+		}
+	}
+	// the README deletes srv0, east's server at the example's own ports;
+	// with the ports moved, find east's server by its address
+	status, body, err := c.Get("/config/apps/http/servers")
+	var servers map[string]struct {
+		Listen []string `json:"listen"`
+	}
+	if err != nil || status != 200 || json.Unmarshal(body, &servers) != nil {
+		t.Fatalf("reading http servers: %d %v %s", status, err, body)
+	}
+	eastServer := ""
+	for name, s := range servers {
+		if len(s.Listen) == 1 && strings.HasSuffix(s.Listen[0], ports[":9101"]) {
+			eastServer = name
+		}
+	}
+	if eastServer == "" {
+		t.Fatalf("no http server listens on east's port %s: %s", ports[":9101"], body)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, c.AdminURL()+"/config/apps/http/servers/"+eastServer, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("deleting east's demo server: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	harness.WaitFor(t, 5*time.Second, func() bool {
+		conn, err := netDial("127.0.0.1" + ports[":9101"])
+		if err == nil {
+			conn.Close()
+		}
+		return err != nil
+	}, "east's demo server stops listening")
+	for i := 0; i < 3; i++ {
+		if got, err := httpVia(listen); err != nil || got != "dr" {
+			t.Fatalf("after deleting east: %q %v, want dr with no error", got, err)
+		}
+	}
+	if err := c.WaitLog("costlb failover", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	status, body, err = c.Load([]byte(strings.ReplaceAll(cfg, "{ADMIN}", c.AdminAddr())), "text/caddyfile")
+	if err != nil || status != 200 {
+		t.Fatalf("reloading the original config: %d %v %s", status, err, body)
+	}
+	harness.WaitFor(t, 15*time.Second, func() bool {
+		got, err := httpVia(listen)
+		return err == nil && got == "east"
+	}, "east serves again after fail_duration")
+}
+
+// TestMultiHopExample runs both configs of examples/multi-hop and checks the
+// README's placement of eight held connections.
+func TestMultiHopExample(t *testing.T) {
+	ports := map[string]string{}
+	cb := harness.StartCaddy(t, example(t, "multi-hop/b.Caddyfile", ports), "caddyfile")
+	ca := harness.StartCaddy(t, example(t, "multi-hop/a.Caddyfile", ports), "caddyfile")
+	waitHealthy(t, cb, "web")
+	waitHealthy(t, ca, "web")
+	listen := "127.0.0.1" + ports[":8080"]
+	if got, err := httpVia(listen); err != nil || got != "a" {
+		t.Fatalf("first request: %q %v, want a", got, err)
+	}
+	for i := 0; i < 8; i++ {
+		conn, err := netDial(listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+	}
+	a, b := "127.0.0.1"+ports[":9201"], "127.0.0.1"+ports[":8081"]
+	b1, b2 := "127.0.0.1"+ports[":9202"], "127.0.0.1"+ports[":9203"]
+	var la, lb map[string]int64
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		la, lb = liveByAddress(t, ca, "web"), liveByAddress(t, cb, "web")
+		if la[a] == 6 && la[b] == 2 && lb[b1] == 1 && lb[b2] == 1 && lb[a] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("README placement a 6 local + 2 to b, b 1 + 1 not reached: site a live %v, site b live %v (ports %v)", la, lb, ports)
+		}
+	}
+}
+
+func netDial(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, dialTimeout) }
