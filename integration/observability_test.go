@@ -1,0 +1,340 @@
+package integration
+
+import (
+	"bufio"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/costlb/costlb/integration/harness"
+)
+
+// metricValues reads the admin /metrics endpoint and returns every sample
+// whose name starts with prefix, keyed by name{labels} as printed.
+func metricValues(t *testing.T, c *harness.Caddy, prefix string) map[string]float64 {
+	t.Helper()
+	status, body, err := c.Get("/metrics")
+	if err != nil || status != 200 {
+		t.Fatalf("GET /metrics: %d %v", status, err)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(strings.NewReader(string(body)))
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
+
+// TestAdminViewMetricsAndLogs drives a service with held connections, a
+// killed backend and refused connections, and checks that GET /costlb/,
+// GET /costlb/graph.dot, /metrics and the logs all tell the live truth.
+func TestAdminViewMetricsAndLogs(t *testing.T) {
+	east1 := harness.StartBackend(t, "east1")
+	east2 := harness.StartBackend(t, "east2")
+	west := harness.StartBackend(t, "west")
+	dead := harness.StartBackend(t, "dead")
+	dead.Stop()
+	listen, listenDead := harness.FreeAddr(t), harness.FreeAddr(t)
+	c := harness.StartCaddy(t, fmt.Sprintf(`{
+	admin {ADMIN}
+	costlb {
+		site east
+		link east west 5
+		link west dr 9994
+	}
+	layer4 {
+		%s {
+			route {
+				costlb {
+					name obs
+					backend east %s %s
+					backend west %s
+					link_cost east west 3
+					health_interval 100ms
+					health_timeout 200ms
+					lb_try_duration 1s
+					lb_try_interval 50ms
+				}
+			}
+		}
+		%s {
+			route {
+				costlb {
+					name gone
+					backend dr %s
+					fail_duration 1m
+				}
+			}
+		}
+	}
+}`, listen, east1.Addr(), east2.Addr(), west.Addr(), listenDead, dead.Addr()), "caddyfile")
+
+	// 10 held connections: east1 0.., east2 0.., west 3.. (the override)
+	got, conns := holdN(t, listen, 10)
+	want := expectHeld([]ruleBackend{{"east1", 0}, {"east2", 0}, {"west", 3}}, nil, 10)
+	if !sameCounts(got, want) {
+		t.Fatalf("held connections landed %v, want %v", got, want)
+	}
+	byName := map[string]*harness.Backend{"east1": east1, "east2": east2, "west": west}
+
+	v := getView(t, c)
+	if v.LocalSite != "east" || len(v.Services) != 2 {
+		t.Fatalf("view: local %q, %d services", v.LocalSite, len(v.Services))
+	}
+	for _, s := range v.Sites {
+		if s.Name == "dr" && (s.PathCost != 9999 || s.Hops != 2 || strings.Join(s.Path, ">") != "east>west>dr") {
+			t.Fatalf("site dr: %+v, want path cost 9999 over east>west>dr", s)
+		}
+	}
+	svc := v.Services[1]
+	if svc.Name != "obs" || svc.PrimarySite != "east" {
+		t.Fatalf("service %q primary %q", svc.Name, svc.PrimarySite)
+	}
+	for _, b := range svc.Backends {
+		name := map[string]string{east1.Addr(): "east1", east2.Addr(): "east2", west.Addr(): "west"}[b.Address]
+		wantPath := map[string]int64{"east1": 0, "east2": 0, "west": 3}[name]
+		if b.LiveConnections != int64(want[name]) || b.PathCost != wantPath || b.PerceivedCost != wantPath+b.LiveConnections ||
+			b.ConnectionsTotal != uint64(want[name]) || !b.Healthy || !b.Available {
+			t.Errorf("backend %s: %+v; want live %d, path %d (service override), perceived path+live, total %d, healthy",
+				name, b, want[name], wantPath, want[name])
+		}
+	}
+
+	dot := getText(t, c, "/costlb/graph.dot")
+	for _, line := range []string{
+		`"site:east" -- "site:west" [label="5"];`,
+		`"site:west" -- "site:dr" [label="9994"];`,
+		fmt.Sprintf(`live %d, perceived %d`, want["west"], 3+want["west"]),
+	} {
+		if !strings.Contains(dot, line) {
+			t.Errorf("graph.dot lacks %q:\n%s", line, dot)
+		}
+	}
+	for name, b := range byName {
+		re := regexp.MustCompile(regexp.QuoteMeta(`"backend:obs:`+b.Addr()+`" [label="obs\n`+b.Addr()+`\nlive `) + `(\d+),`)
+		m := re.FindStringSubmatch(dot)
+		if m == nil || m[1] != strconv.Itoa(want[name]) {
+			t.Errorf("graph.dot live count of %s: %v, want %d", name, m, want[name])
+		}
+	}
+
+	// the "gone" service's only backend is dead: the first connection's dial
+	// fails and passive checks mark it down; the next two find no backend.
+	// Each connection is closed without a byte.
+	for i := 0; i < 3; i++ {
+		if name, err := harness.Once(listenDead, dialTimeout); err == nil {
+			t.Fatalf("connection to a dead-only service reached %q", name)
+		}
+	}
+
+	m := metricValues(t, c, "caddy_costlb_")
+	for name, b := range byName {
+		key := fmt.Sprintf(`caddy_costlb_connections_total{service="obs",site="%s",upstream="%s"}`, map[bool]string{true: "west", false: "east"}[name == "west"], b.Addr())
+		if m[key] != float64(want[name]) {
+			t.Errorf("%s = %v, want %d", key, m[key], want[name])
+		}
+		key = fmt.Sprintf(`caddy_costlb_live_connections{upstream="%s"}`, b.Addr())
+		if m[key] != float64(want[name]) {
+			t.Errorf("%s = %v, want %d", key, m[key], want[name])
+		}
+	}
+	for key, val := range map[string]float64{
+		`caddy_costlb_path_cost{service="obs",site="west"}`:  3,
+		`caddy_costlb_path_cost{service="obs",site="dr"}`:    9997,
+		`caddy_costlb_path_cost{service="gone",site="dr"}`:   9999,
+		`caddy_costlb_path_cost{service="gone",site="east"}`: 0,
+	} {
+		if m[key] != val {
+			t.Errorf("%s = %v, want %v", key, m[key], val)
+		}
+	}
+	if n := m[`caddy_costlb_connections_total{service="gone",site="dr",upstream="`+dead.Addr()+`"}`]; n != 1 {
+		t.Errorf("gone service dial attempts: %v, want 1", n)
+	}
+	if n := m[`caddy_costlb_no_backend_total{service="gone"}`]; n != 2 {
+		t.Errorf("gone service no_backend_total: %v, want 2", n)
+	}
+	if n := m[`caddy_costlb_no_backend_total{service="obs"}`]; n != 0 {
+		t.Errorf("obs service no_backend_total: %v, want 0", n)
+	}
+
+	// kill east2: health checks mark it down and the view and the graph say
+	// so. Its proxied connections stay open (and counted) until their
+	// clients close them too: caddy-l4 passes the half-close on.
+	east2.Stop()
+	harness.WaitFor(t, 5*time.Second, func() bool {
+		for _, b := range getView(t, c).Services[1].Backends {
+			if b.Address == east2.Addr() {
+				return !b.Healthy && !b.Available && b.LiveConnections == int64(want["east2"])
+			}
+		}
+		return false
+	}, "east2 unhealthy in /costlb/, its half-closed connections still counted")
+	wantDot := fmt.Sprintf(`%s\nlive %d, perceived %d\nunavailable", shape=box, style=dashed`, east2.Addr(), want["east2"], want["east2"])
+	if dot := getText(t, c, "/costlb/graph.dot"); !strings.Contains(dot, wantDot) {
+		t.Errorf("graph.dot does not show east2 unavailable (%s):\n%s", wantDot, dot)
+	}
+	for _, conn := range conns {
+		conn.Close()
+	}
+	harness.WaitFor(t, 5*time.Second, func() bool {
+		for _, cv := range getView(t, c).Counters {
+			if cv.LiveConnections != 0 {
+				return false
+			}
+		}
+		return true
+	}, "every live count back to 0 after the clients closed")
+	if live := metricValues(t, c, "caddy_costlb_live_connections"); len(live) < 4 {
+		t.Errorf("live_connections has %d series, want one per address (4): %v", len(live), live)
+	} else {
+		for k, v := range live {
+			if v != 0 {
+				t.Errorf("%s = %v after all closed", k, v)
+			}
+		}
+	}
+}
+
+func getText(t *testing.T, c *harness.Caddy, path string) string {
+	t.Helper()
+	status, body, err := c.Get(path)
+	if err != nil || status != 200 {
+		t.Fatalf("GET %s: %d %v %s", path, status, err, body)
+	}
+	return string(body)
+}
+
+// TestFailoverLogOncePerTransition: with 8 clients opening connections
+// all the time, taking the local site down and up again logs exactly one
+// failover and one failback line, and nothing per connection at info level.
+func TestFailoverLogOncePerTransition(t *testing.T) {
+	east := harness.StartBackend(t, "east")
+	west := harness.StartBackend(t, "west")
+	listen := harness.FreeAddr(t)
+	c := harness.StartCaddy(t, fmt.Sprintf(`{
+	admin {ADMIN}
+	costlb {
+		site east
+		link east west 2
+	}
+	layer4 {
+		%s {
+			route {
+				costlb {
+					name logs
+					backend east %s
+					backend west %s
+					health_interval 100ms
+					health_timeout 200ms
+					fail_duration 500ms
+					lb_try_duration 2s
+					lb_try_interval 20ms
+				}
+			}
+		}
+	}
+}`, listen, east.Addr(), west.Addr()), "caddyfile")
+
+	var stop atomic.Bool
+	var ok, failed atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				if _, err := harness.Once(listen, dialTimeout); err != nil {
+					failed.Add(1)
+				} else {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	east.Stop()
+	if err := c.WaitLog("costlb failover", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	east.Restart()
+	if err := c.WaitLog("costlb failback", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	logs := c.Logs()
+	t.Logf("%d connections, %d failed, across one failover and one failback", ok.Load(), failed.Load())
+	if ok.Load() < 100 {
+		t.Fatalf("only %d connections succeeded", ok.Load())
+	}
+	if n := strings.Count(logs, `"msg":"costlb failover"`); n != 1 {
+		t.Errorf("%d failover lines, want exactly 1", n)
+	}
+	if n := strings.Count(logs, `"msg":"costlb failback"`); n != 1 {
+		t.Errorf("%d failback lines, want exactly 1", n)
+	}
+	for _, want := range []string{`"service":"logs"`, `"from_site":"east"`, `"to_site":"west"`, `"reason":"backends in east became unavailable"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("failover line lacks %s", want)
+		}
+	}
+	if n := strings.Count(logs, `"logger":"layer4.handlers.costlb"`); n != 2 {
+		t.Errorf("%d info lines from the costlb handler for %d connections, want only the 2 transitions", n, ok.Load())
+	}
+}
+
+// TestDebugPickLines: at debug level each pick is logged with the
+// perceived costs considered.
+func TestDebugPickLines(t *testing.T) {
+	east := harness.StartBackend(t, "east")
+	west := harness.StartBackend(t, "west")
+	listen := harness.FreeAddr(t)
+	c := harness.StartCaddy(t, fmt.Sprintf(`{
+	admin {ADMIN}
+	debug
+	costlb {
+		site east
+		link east west 4
+	}
+	layer4 {
+		%s {
+			route {
+				costlb {
+					name dbg
+					backend east %s
+					backend west %s
+				}
+			}
+		}
+	}
+}`, listen, east.Addr(), west.Addr()), "caddyfile")
+	_, conns := holdN(t, listen, 2)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	if err := c.WaitLog(`"msg":"costlb pick"`, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`"chosen":"%s","perceived_costs":["%s@east=2(path 0 + live 2, available true)","%s@west=4(path 4 + live 0, available true)"]`,
+		east.Addr(), east.Addr(), west.Addr())
+	harness.WaitFor(t, 5*time.Second, func() bool { return strings.Contains(c.Logs(), want) }, "second pick's debug line: "+want)
+}
