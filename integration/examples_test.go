@@ -30,6 +30,7 @@ func example(t *testing.T, path string, ports map[string]string) string {
 		t.Fatal(err)
 	}
 	cfg := regexp.MustCompile(`admin localhost:\d+`).ReplaceAllString(string(b), "admin {ADMIN}")
+	cfg = strings.Replace(cfg, `"listen": "localhost:2019"`, `"listen": "{ADMIN}"`, 1)
 	return regexp.MustCompile(`:(\d{4})\b`).ReplaceAllStringFunc(cfg, func(m string) string {
 		if _, ok := ports[m]; !ok {
 			addr := harness.FreeAddr(t)
@@ -80,20 +81,34 @@ func TestQuickstart(t *testing.T) {
 	if got, err := httpVia(listen); err != nil || got != "east" {
 		t.Fatalf("curl through the quickstart: %q %v, want east", got, err)
 	}
+	waitIdle(t, c, "demo")
 	// eight held connections: east takes 7, west 1 (the README's numbers)
-	for i := 0; i < 8; i++ {
-		conn, err := netDial(listen)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-	}
+	openRaw(t, listen, 8)
 	harness.WaitFor(t, 5*time.Second, func() bool {
 		live := liveByAddress(t, c, "demo")
 		return live["127.0.0.1"+ports[":9001"]] == 7 && live["127.0.0.1"+ports[":9002"]] == 1
 	}, "8 held connections spread east 7, west 1")
 	if got, err := httpVia(listen); err != nil || got != "west" {
 		t.Fatalf("with east at 7 and west at 1 the next request reached %q %v, want west", got, err)
+	}
+}
+
+// TestQuickstartJSON runs the JSON form of the quickstart on its own.
+func TestQuickstartJSON(t *testing.T) {
+	ports := map[string]string{}
+	c := harness.StartCaddy(t, example(t, "quickstart/caddy.json", ports), "json")
+	waitHealthy(t, c, "demo")
+	listen := "127.0.0.1" + ports[":8080"]
+	if got, err := httpVia(listen); err != nil || got != "east" {
+		t.Fatalf("through the JSON quickstart: %q %v, want east", got, err)
+	}
+	waitIdle(t, c, "demo")
+	openRaw(t, listen, 6)
+	harness.WaitFor(t, 5*time.Second, func() bool {
+		return liveByAddress(t, c, "demo")["127.0.0.1"+ports[":9001"]] == 6
+	}, "6 held on east")
+	if got, err := httpVia(listen); err != nil || got != "west" {
+		t.Fatalf("east at 6 (perceived 6 >= west's 5): %q %v, want west", got, err)
 	}
 }
 
@@ -171,13 +186,9 @@ func TestMultiHopExample(t *testing.T) {
 	if got, err := httpVia(listen); err != nil || got != "a" {
 		t.Fatalf("first request: %q %v, want a", got, err)
 	}
-	for i := 0; i < 8; i++ {
-		conn, err := netDial(listen)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-	}
+	waitIdle(t, ca, "web")
+	waitIdle(t, cb, "web")
+	openRaw(t, listen, 8)
 	a, b := "127.0.0.1"+ports[":9201"], "127.0.0.1"+ports[":8081"]
 	b1, b2 := "127.0.0.1"+ports[":9202"], "127.0.0.1"+ports[":9203"]
 	var la, lb map[string]int64
@@ -193,3 +204,31 @@ func TestMultiHopExample(t *testing.T) {
 }
 
 func netDial(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, dialTimeout) }
+
+// openRaw opens n connections to addr and keeps them open until the test
+// ends, sending nothing: the demo backends are HTTP servers, which do not
+// greet.
+func openRaw(t *testing.T, addr string, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		conn, err := netDial(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+	}
+}
+
+// waitIdle waits until no connection of service svc is open, such as the
+// one of a request that just finished.
+func waitIdle(t *testing.T, c *harness.Caddy, svc string) {
+	t.Helper()
+	harness.WaitFor(t, 5*time.Second, func() bool {
+		for _, n := range liveByAddress(t, c, svc) {
+			if n != 0 {
+				return false
+			}
+		}
+		return true
+	}, svc+" idle")
+}
