@@ -256,19 +256,21 @@ func (h *Handler) logShift(s costlb.Shift) {
 // connection carries a ticket while it runs: the selector counts it on the
 // chosen backend (moving the count when a retry re-selects), and the count is
 // released when the proxied connection ends or every try failed.
-func (h *Handler) Handle(down *layer4.Connection, next layer4.Handler) error {
+func (h *Handler) Handle(down *layer4.Connection, next layer4.Handler) (err error) {
 	ct := ticketPool.Get().(*connTicket)
 	ct.Context = down.Context
 	down.Context = ct
-	err := h.proxy.Handle(down, next)
-	down.Context = ct.Context
-	if err != nil && ct.t.Held() == nil {
-		h.refused.Inc()
-	}
-	ct.t.Reset()
-	ct.Context = nil
-	ticketPool.Put(ct)
-	return err
+	defer func() {
+		// deferred, so that even a panic in the proxy releases the count
+		down.Context = ct.Context
+		if err != nil && ct.t.Held() == nil {
+			h.refused.Inc()
+		}
+		ct.t.Reset()
+		ct.Context = nil
+		ticketPool.Put(ct)
+	}()
+	return h.proxy.Handle(down, next)
 }
 
 // Cleanup releases the embedded proxy's shared peer state and removes the
