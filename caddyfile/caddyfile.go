@@ -37,7 +37,8 @@ func ParseGlobal(d *caddyfile.Dispenser) (Global, error) {
 		return g, d.Errf("costlb: unexpected argument %q; the site network goes in a block: costlb { site <name> ... }", d.Val())
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch opt := d.Val(); opt {
+		opt := d.Val()
+		switch opt {
 		case "site":
 			if g.Site != "" {
 				return g, d.Errf("costlb: site given twice (%q, then %q): a Caddy instance runs in exactly one site", g.Site, d.RemainingArgs())
@@ -58,11 +59,15 @@ func ParseGlobal(d *caddyfile.Dispenser) (Global, error) {
 			return g, d.Errf("costlb: unknown option %q; allowed: site <name>, link <site> <site> [<cost>]", opt)
 		}
 		if d.NextBlock(d.Nesting()) {
-			return g, d.Errf("costlb: option %q does not take a block", d.Val())
+			return g, d.Errf("costlb: option %q does not take a block", opt)
 		}
 	}
 	if g.Site == "" {
 		return g, d.Err("costlb: missing 'site <name>': the local site of this Caddy is required")
+	}
+	// validate the network now, so that caddy adapt refuses it too
+	if _, err := linkgraph.New(g.Site, g.Links); err != nil {
+		return g, d.Errf("costlb: %v", err)
 	}
 	return g, nil
 }
@@ -87,7 +92,7 @@ func parseLink(opt string, args []string) (linkgraph.Link, error) {
 // ParseCost parses a link cost: an integer from 1 to 2147483647.
 func ParseCost(s string) (int64, error) {
 	c, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || c < 1 || c > linkgraph.MaxCost {
+	if err != nil || c < 1 || c > linkgraph.MaxCost || strings.TrimLeft(s, "0123456789") != "" {
 		return 0, fmt.Errorf("cost %q: must be an integer from 1 to %d", s, linkgraph.MaxCost)
 	}
 	return c, nil
@@ -152,7 +157,8 @@ func ParseHandler(d *caddyfile.Dispenser) (*Handler, error) {
 	}
 	var proxyTokens []caddyfile.Token
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch opt := d.Val(); opt {
+		opt := d.Val()
+		switch opt {
 		case "name":
 			if h.Name != "" {
 				return nil, d.Errf("costlb: name given twice (%q already)", h.Name)
@@ -187,11 +193,14 @@ func ParseHandler(d *caddyfile.Dispenser) (*Handler, error) {
 			if !isProxyOption(opt) {
 				return nil, d.Errf("costlb: unknown option %q; allowed: name, backend, link_cost, %s", opt, strings.Join(proxyOptions, ", "))
 			}
+			if opt == "proxy_protocol" && d.CountRemainingArgs() != 1 {
+				return nil, d.Errf("costlb: proxy_protocol takes one of v1, v2; got %q", d.RemainingArgs())
+			}
 			proxyTokens = append(proxyTokens, d.NextSegment()...)
 			continue
 		}
 		if d.NextBlock(d.Nesting()) {
-			return nil, d.Errf("costlb: option %q does not take a block", d.Val())
+			return nil, d.Errf("costlb: option %q does not take a block", opt)
 		}
 	}
 	if len(proxyTokens) > 0 {
@@ -220,14 +229,17 @@ func isProxyOption(opt string) bool {
 // with caddy-l4's upstream parser and returns one Backend per address.
 func parseBackend(d *caddyfile.Dispenser) ([]Backend, error) {
 	seg := d.NextSegment()
-	if len(seg) < 2 || seg[1].Text == "{" {
+	if len(seg) < 2 || seg[1].Text == "{" || seg[1].Text == "" {
 		return nil, d.Errf("costlb: backend needs a site: backend <site> <address...>")
 	}
 	site := seg[1].Text
-	// "backend <site> a b { ... }" is caddy-l4's "upstream a b { ... }"
+	if err := checkUpstreamOptions(seg); err != nil {
+		return nil, d.Errf("costlb: backend %s: %v", site, err)
+	}
+	// "backend <site> a b { ... }" is caddy-l4's "upstream a b { ... }";
+	// caddy-l4's messages then speak of "proxy backend"
 	toks := make([]caddyfile.Token, 0, len(seg)-1)
 	toks = append(toks, seg[0])
-	toks[0].Text = "upstream"
 	toks = append(toks, seg[2:]...)
 	var u l4proxy.Upstream
 	if err := u.UnmarshalCaddyfile(caddyfile.NewDispenser(toks)); err != nil {
@@ -243,4 +255,34 @@ func parseBackend(d *caddyfile.Dispenser) ([]Backend, error) {
 		out = append(out, Backend{Site: site, Upstream: one})
 	}
 	return out, nil
+}
+
+// upstreamOptions are the caddy-l4 upstream options a backend block takes.
+var upstreamOptions = []string{
+	"dial", "local_addr", "resolver_preference", "max_connections", "weight",
+	"tls", "tls_client_auth", "tls_curves", "tls_except_ports", "tls_insecure_skip_verify",
+	"tls_renegotiation", "tls_server_name", "tls_timeout", "tls_trust_pool",
+}
+
+// checkUpstreamOptions names an unknown option in a backend block before
+// caddy-l4's parser, whose message for it names no option.
+func checkUpstreamOptions(seg caddyfile.Segment) error {
+	d := caddyfile.NewDispenser(seg)
+	d.Next()
+	d.RemainingArgs()
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		known := false
+		for _, o := range upstreamOptions {
+			known = known || o == opt
+		}
+		if !known {
+			return fmt.Errorf("unknown option %q; allowed: %s", opt, strings.Join(upstreamOptions, ", "))
+		}
+		d.RemainingArgs()
+		for d.NextBlock(nesting + 1) {
+			// tls_trust_pool takes a block of its own: skip it
+		}
+	}
+	return nil
 }

@@ -76,10 +76,6 @@ func TestParseGlobalValid(t *testing.T) {
 			cfile.Global{Site: "a", Links: []linkgraph.Link{lk("a", "b", 1), lk("b", "c", linkgraph.MaxCost)}}},
 		{"link before site", "costlb {\n link a b 9999\n site a\n}",
 			cfile.Global{Site: "a", Links: []linkgraph.Link{lk("a", "b", 9999)}}},
-		// Network rules (self links, duplicates, names) are checked by the
-		// costlb app when it is provisioned, not by the parser.
-		{"self link parses", "costlb {\n site a\n link a a\n}",
-			cfile.Global{Site: "a", Links: []linkgraph.Link{lk("a", "a", 0)}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,10 +121,15 @@ func TestParseGlobalInvalid(t *testing.T) {
 		{"cost word", "costlb {\n site east\n link east west abc\n}", []string{`cost "abc"`, costRule}, ""},
 		{"cost hex", "costlb {\n site east\n link east west 0x10\n}", []string{`cost "0x10"`, costRule}, ""},
 		{"cost empty", "costlb {\n site east\n link east west \"\"\n}", []string{`cost ""`, costRule}, ""},
+		{"cost with plus sign", "costlb {\n site east\n link east west +5\n}", []string{`cost "+5"`, costRule}, ""},
+		// the network is validated while parsing, so caddy adapt refuses it
+		{"self link", "costlb {\n site a\n link a a\n}", []string{`"a"`, "itself"}, ""},
+		{"pair linked twice", "costlb {\n site a\n link a b\n link b a 3\n}", []string{`"a"`, `"b"`, "same pair"}, ""},
+		{"site name with control character", "costlb {\n site \"a\tb\"\n}", []string{"site name"}, ""},
 		{"site option with block", "costlb {\n site east {\n  zone a\n }\n}", []string{`"site"`, "does not take a block"},
-			`ParseGlobal names the first token inside the block ("zone") instead of the option ("site")`},
+			""},
 		{"link option with block", "costlb {\n site east\n link east west 3 {\n  latency 5ms\n }\n}", []string{`"link"`, "does not take a block"},
-			`ParseGlobal names the first token inside the block ("latency") instead of the option ("link")`},
+			""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -405,15 +406,15 @@ func TestParseHandlerInvalid(t *testing.T) {
 		{"name with two values", "costlb {\n name a b\n" + be + "}", []string{"name takes exactly one non-empty value", `"b"`}, ""},
 		{"name twice", "costlb {\n name a\n name b\n" + be + "}", []string{"name given twice", `"a"`}, ""},
 		{"name with block", "costlb {\n name a {\n  b\n }\n" + be + "}", []string{`"name"`, "does not take a block"},
-			`ParseHandler names the first token inside the block ("b") instead of the option ("name")`},
+			""},
 		{"backend alone", "costlb {\n backend\n}", []string{"backend needs a site", "backend <site> <address...>"}, ""},
 		{"backend block only", "costlb {\n backend {\n  max_connections 1\n }\n}", []string{"backend needs a site"}, ""},
 		{"backend without address", "costlb {\n backend east\n}", []string{"backend east has no address", "backend <site> <address...>"}, ""},
 		{"backend block without address", "costlb {\n backend east {\n  max_connections 3\n }\n}", []string{"backend east has no address"}, ""},
 		{"backend empty site", "costlb {\n backend \"\" 10.0.0.1:1\n}", []string{"backend needs a site"},
-			`backend "" <addr> parses with an empty site; the error only comes at provisioning as 'unknown site ""'`},
+			""},
 		{"backend unknown block option", "costlb {\n backend east 10.0.0.1:1 {\n  bogus 1\n }\n}", []string{"bogus", "max_connections"},
-			`caddy-l4's upstream parser says only "wrong argument count or unexpected line ending after 'bogus'": no list of the allowed upstream options`},
+			""},
 		{"backend bad max_connections", "costlb {\n backend east 10.0.0.1:1 {\n  max_connections lots\n }\n}", []string{"max_connections", `"lots"`}, ""},
 		{"backend duplicate option", "costlb {\n backend east 10.0.0.1:1 {\n  max_connections 1\n  max_connections 2\n }\n}", []string{"duplicate", "max_connections"}, ""},
 		{"backend nested block", "costlb {\n backend east 10.0.0.1:1 {\n  tls {\n   x\n  }\n }\n}", []string{"'tls'", "blocks are not supported"}, ""},
@@ -425,16 +426,16 @@ func TestParseHandlerInvalid(t *testing.T) {
 		{"link_cost too big", "costlb {" + be + " link_cost east west 2147483648\n}", []string{`cost "2147483648"`, costRule}, ""},
 		{"link_cost fraction", "costlb {" + be + " link_cost east west 2.5\n}", []string{`cost "2.5"`, costRule}, ""},
 		{"link_cost with block", "costlb {" + be + " link_cost east west 3 {\n  x\n }\n}", []string{`"link_cost"`, "does not take a block"},
-			`ParseHandler names the first token inside the block ("x") instead of the option ("link_cost")`},
+			""},
 		{"bad duration", "costlb {" + be + " health_interval soon\n}", []string{"health_interval", `"soon"`}, ""},
 		{"duration missing", "costlb {" + be + " lb_try_duration\n}", []string{"lb_try_duration"}, ""},
 		{"duplicate proxy option", "costlb {" + be + " fail_duration 1s\n fail_duration 2s\n}", []string{"duplicate", "fail_duration"}, ""},
 		{"bad integer", "costlb {" + be + " max_fails many\n}", []string{"max_fails", `"many"`}, ""},
 		{"proxy option with block", "costlb {" + be + " health_port 9000 {\n  x\n }\n}", []string{"health_port", "blocks are not supported"}, ""},
 		{"proxy_protocol without version", "costlb {" + be + " proxy_protocol\n}", []string{"proxy_protocol", "v1", "v2"},
-			`caddy-l4 stores the option's own name as the version (ProxyProtocol="proxy_protocol"); the error only comes at provisioning`},
+			""},
 		{"proxy_protocol two versions", "costlb {" + be + " proxy_protocol v1 v2\n}", []string{"proxy_protocol", `"v2"`},
-			`caddy-l4 says "wrong argument count or unexpected line ending after 'v2'"`},
+			""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

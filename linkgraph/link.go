@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -169,24 +170,25 @@ func parseCost(raw json.RawMessage) (int64, error) {
 	bad := func() (int64, error) {
 		return 0, fmt.Errorf("link cost %s: %s", snippet(raw), costRange)
 	}
-	s := string(raw)
-	digits := s
-	if len(digits) > 0 && digits[0] == '-' {
-		digits = digits[1:]
-	}
-	if digits == "" {
+	// Any JSON number with a whole value in range is accepted: 5, 5.0 and
+	// 5e0 are the same JSON value, and Caddy's POST /load re-encodes
+	// numbers, so a stricter rule would make caddy validate and /load
+	// disagree. Strings, fractions and out-of-range values are refused.
+	var num json.Number
+	if len(raw) == 0 || raw[0] == '"' || json.Unmarshal(raw, &num) != nil {
 		return bad()
 	}
-	for i := 0; i < len(digits); i++ {
-		if digits[i] < '0' || digits[i] > '9' {
+	if c, err := strconv.ParseInt(num.String(), 10, 64); err == nil {
+		if c < 1 || c > MaxCost {
 			return bad()
 		}
+		return c, nil
 	}
-	c, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || c < 1 || c > MaxCost {
+	f, err := strconv.ParseFloat(num.String(), 64)
+	if err != nil || f != math.Trunc(f) || f < 1 || f > MaxCost {
 		return bad()
 	}
-	return c, nil
+	return int64(f), nil
 }
 
 // CheckSiteName reports whether name is a valid site name: 1 to

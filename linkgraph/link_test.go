@@ -15,6 +15,11 @@ func TestLinkUnmarshalJSONAccepts(t *testing.T) {
 		{`{"between":["east","west"],"cost":5}`, ln("east", "west", 5)},
 		{`{"cost":1,"between":["west","east"]}`, ln("west", "east", 1)},
 		{`{"between":["a","b"],"cost":2147483647}`, ln("a", "b", MaxCost)},
+		// the same JSON values as whole numbers: POST /load re-encodes
+		// numbers, so caddy validate must accept what /load accepts
+		{`{"between":["a","b"],"cost":1.0}`, ln("a", "b", 1)},
+		{`{"between":["a","b"],"cost":1e3}`, ln("a", "b", 1000)},
+		{`{"between":["a","b"],"cost":2.147483647e9}`, ln("a", "b", MaxCost)},
 		{" \n{ \"between\" : [ \"a\" ,\t\"b\" ] , \"cost\" : 12 } \n", ln("a", "b", 12)},
 		{`{"between":["caf\u00e9","b"]}`, ln("café", "b", 0)},
 		// Site names are checked by New, not here.
@@ -56,8 +61,10 @@ func TestLinkUnmarshalJSONRejects(t *testing.T) {
 		{`{"between":["a","b"],"cost":-3}`, []string{"cost -3", rangeMsg}},
 		{`{"between":["a","b"],"cost":-0}`, []string{"cost -0", rangeMsg}},
 		{`{"between":["a","b"],"cost":1.5}`, []string{"cost 1.5", rangeMsg}},
-		{`{"between":["a","b"],"cost":1.0}`, []string{"cost 1.0", rangeMsg}},
-		{`{"between":["a","b"],"cost":1e3}`, []string{"cost 1e3", rangeMsg}},
+		{`{"between":["a","b"],"cost":1e-1}`, []string{"cost 1e-1", rangeMsg}},
+		{`{"between":["a","b"],"cost":2.5}`, []string{"cost 2.5", rangeMsg}},
+		{`{"between":["a","b"],"cost":2.147483648e9}`, []string{"cost 2.147483648e9", rangeMsg}},
+		{`{"between":["a","b"],"cost":0.0}`, []string{"cost 0.0", rangeMsg}},
 		{`{"between":["a","b"],"cost":"5"}`, []string{`cost "5"`, rangeMsg}},
 		{`{"between":["a","b"],"cost":99999999999}`, []string{"cost 99999999999", rangeMsg}},
 		{`{"between":["a","b"],"cost":2147483648}`, []string{"cost 2147483648", rangeMsg}},

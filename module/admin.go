@@ -40,9 +40,9 @@ type View struct {
 	Sites     []SiteView    `json:"sites"`
 	Links     []LinkView    `json:"links"`
 	Services  []ServiceView `json:"services"`
-	// Counters are the process-wide live counts of every address ever
-	// configured, including backends a reload removed while connections to
-	// them were still open.
+	// Counters are the process-wide live counts of every address that a
+	// service of the running config uses or that has connections open,
+	// such as a backend a reload removed while connections to it were open.
 	Counters []CounterView `json:"counters"`
 }
 
@@ -146,7 +146,7 @@ func (a *App) view() View {
 	if v.Services == nil {
 		v.Services = []ServiceView{}
 	}
-	for _, c := range counters.Counters() {
+	for _, c := range a.liveCounters() {
 		v.Counters = append(v.Counters, CounterView{Address: c.Address(), LiveConnections: c.Live()})
 	}
 	if v.Counters == nil {

@@ -92,6 +92,9 @@ func (a *App) register(h *Handler) error {
 	defer a.mu.Unlock()
 	for _, s := range a.services {
 		if s.Name == h.Name {
+			if s.defaultName || h.defaultName {
+				return fmt.Errorf("costlb: two services are named %q, one of them by default (costlb-<n> for the n-th service without a name): name the services explicitly", h.Name)
+			}
 			return fmt.Errorf("costlb: two services are named %q: service names must be unique", h.Name)
 		}
 	}
@@ -135,9 +138,30 @@ func (a *App) snapshotServices() []*Handler {
 	return out
 }
 
+// liveCounters returns the process-wide counters worth showing: those the
+// running services use and those with connections open. A refused config
+// may have created counters for addresses no running service has; they
+// stay out of sight.
+func (a *App) liveCounters() []*costlb.Counter {
+	used := make(map[*costlb.Counter]bool)
+	for _, h := range a.snapshotServices() {
+		for i := 0; i < h.sel.bal.Len(); i++ {
+			used[h.sel.bal.Backend(i).Counter] = true
+		}
+	}
+	var out []*costlb.Counter
+	for _, c := range counters.Counters() {
+		if used[c] || c.Live() != 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // parseGlobalOption turns the costlb global option into the costlb app.
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
+		d.Next() // point the error at this block
 		return nil, d.Err("costlb: the global option is given twice; describe the whole site network in one costlb block")
 	}
 	g, err := cfile.ParseGlobal(d)

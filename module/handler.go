@@ -2,7 +2,9 @@ package module
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -70,6 +72,8 @@ type Handler struct {
 	logger   *zap.Logger
 	refused  prometheus.Counter
 	provided bool
+	// defaultName is set when Name was given by default, not by the user.
+	defaultName bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -85,12 +89,15 @@ func (*Handler) CaddyModule() caddy.ModuleInfo {
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	appMod, err := ctx.AppIfConfigured("costlb")
+	if errors.Is(err, caddy.ErrNotConfigured) {
+		return fmt.Errorf("costlb handler: the costlb app is not configured: add the global option 'costlb { site <name> }' (JSON: apps.costlb with a site)")
+	}
 	if err != nil {
-		return fmt.Errorf("costlb handler: the costlb app is not configured: add the global option 'costlb { site <name> }' (JSON: apps.costlb with a site): %v", err)
+		return fmt.Errorf("costlb handler: %v", err)
 	}
 	h.app = appMod.(*App)
 	if h.Name == "" {
-		h.Name = h.app.nextName()
+		h.Name, h.defaultName = h.app.nextName(), true
 	}
 	svc := fmt.Sprintf("costlb service %q", h.Name)
 	if h.LoadBalancing != nil && (h.LoadBalancing.SelectionPolicyRaw != nil || h.LoadBalancing.SelectionPolicy != nil) {
@@ -111,6 +118,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	for i, b := range h.Backends {
 		if b == nil {
 			return fmt.Errorf("%s: backend %d is null", svc, i)
+		}
+		if b.Site == "" {
+			return fmt.Errorf("%s: backend %d (%s) has no site: every backend needs \"site\", one of: %s", svc, i, strings.Join(b.Dial, ", "), strings.Join(h.app.network.Sites(), ", "))
+		}
+		if b.MaxConnections < 0 {
+			return fmt.Errorf("%s: backend %d in site %q: max_connections %d: must be 0 (no limit) or positive", svc, i, b.Site, b.MaxConnections)
 		}
 		if !h.app.network.HasSite(b.Site) {
 			return fmt.Errorf("%s: backend %d: unknown site %q; sites in the network: %s", svc, i, b.Site, strings.Join(h.app.network.Sites(), ", "))
@@ -194,12 +207,19 @@ func checkDialAddress(addr string) error {
 	}
 	na, err := caddy.ParseNetworkAddress(addr)
 	if err != nil {
+		var ne *strconv.NumError
+		if errors.As(err, &ne) {
+			return fmt.Errorf("malformed address %q: port %q must be 1-65535; want host:port", addr, ne.Num)
+		}
 		return fmt.Errorf("malformed address %q: %v; want host:port", addr, err)
 	}
 	if na.PortRangeSize() != 1 {
 		return fmt.Errorf("address %q: port ranges are not supported; give one port", addr)
 	}
 	if !na.IsUnixNetwork() && na.StartPort == 0 {
+		if strings.HasSuffix(addr, ":0") {
+			return fmt.Errorf("malformed address %q: port 0: must be 1-65535; want host:port", addr)
+		}
 		return fmt.Errorf("malformed address %q: missing port; want host:port", addr)
 	}
 	return nil

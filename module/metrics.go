@@ -28,7 +28,7 @@ func newMetrics(reg *prometheus.Registry, app *App) *metrics {
 			Help: "Path cost from the local site to each site, per service (after its link_cost overrides).",
 		}, []string{"service", "site"})),
 	}
-	register(reg, prometheus.Collector(liveCollector{}))
+	register(reg, prometheus.Collector(liveCollector{app}))
 	register(reg, prometheus.Collector(connectionsCollector{app}))
 	return m
 }
@@ -55,15 +55,16 @@ var liveDesc = prometheus.NewDesc(
 	"Proxied connections open right now to each upstream address, across all services and config generations.",
 	[]string{"upstream"}, nil)
 
-// liveCollector exports the process-wide live counters.
-type liveCollector struct{}
+// liveCollector exports the process-wide live counters of the addresses in
+// use or with connections open.
+type liveCollector struct{ app *App }
 
 // Describe sends the live connections descriptor.
 func (liveCollector) Describe(ch chan<- *prometheus.Desc) { ch <- liveDesc }
 
 // Collect reads every live counter.
-func (liveCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, c := range counters.Counters() {
+func (l liveCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range l.app.liveCounters() {
 		ch <- prometheus.MustNewConstMetric(liveDesc, prometheus.GaugeValue, float64(c.Live()), c.Address())
 	}
 }
