@@ -115,6 +115,7 @@ func (b *Balancer) Pick(t *Ticket) int {
 	best, primary := -1, int32(-1)
 	var bestCost, bestPath, primaryPath int64
 	var bestLast, newest uint64
+	atNewest := 0 // how many backends carry the newest stamp
 	for i := range b.entries {
 		e := &b.entries[i]
 		if e.Healthy != nil && !e.Healthy() {
@@ -132,7 +133,11 @@ func (b *Balancer) Pick(t *Ticket) int {
 		}
 		cost := e.PathCost + live
 		last := e.last.Load()
-		newest = max(newest, last)
+		if last > newest {
+			newest, atNewest = last, 1
+		} else if last == newest {
+			atNewest++
+		}
 		if best < 0 || cost < bestCost ||
 			(cost == bestCost && (e.PathCost < bestPath ||
 				(e.PathCost == bestPath && last < bestLast))) {
@@ -147,8 +152,11 @@ func (b *Balancer) Pick(t *Ticket) int {
 		return -1
 	}
 	e := &b.entries[best]
-	// the winner becomes the most recently picked among the backends seen
-	e.last.Store(newest + 1)
+	// the winner becomes the most recently picked among the backends seen;
+	// when it already is, alone, the store would change no order: skip it
+	if bestLast != newest || atNewest != 1 || newest == 0 {
+		e.last.Store(newest + 1)
+	}
 	e.picks.Add(1)
 	if t != nil {
 		t.Hold(e.Counter)
