@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -155,13 +156,27 @@ func (c *Caddy) AdminURL() string { return "http://" + c.admin }
 func (c *Caddy) AdminAddr() string { return c.admin }
 
 // Get sends GET path (e.g. "/config/") to the admin API and returns the
-// status and body.
+// status and body. Caddy restarts its admin server on every config load,
+// so a GET that meets that moment (connection refused or reset) is retried
+// a few times; a GET changes nothing, so retrying is safe.
 func (c *Caddy) Get(path string) (status int, body []byte, err error) {
-	req, err := http.NewRequest(http.MethodGet, c.AdminURL()+path, nil)
-	if err != nil {
-		return 0, nil, err
+	for try := 0; ; try++ {
+		req, rerr := http.NewRequest(http.MethodGet, c.AdminURL()+path, nil)
+		if rerr != nil {
+			return 0, nil, rerr
+		}
+		status, body, err = c.do(req)
+		if err == nil || try == 4 || !isRestartErr(err) {
+			return status, body, err
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return c.do(req)
+}
+
+// isRestartErr reports errors of a connection that met the admin server
+// while it restarted.
+func isRestartErr(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)
 }
 
 // Load POSTs config to the admin API's /load, replacing the running config;
