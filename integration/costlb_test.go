@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"sort"
@@ -12,57 +11,14 @@ import (
 	"github.com/costlb/costlb/integration/harness"
 )
 
-// adminView is the part of GET /costlb/ these tests read.
-type adminView struct {
-	LocalSite string `json:"local_site"`
-	Sites     []struct {
-		Name      string   `json:"name"`
-		PathCost  int64    `json:"path_cost"`
-		Hops      int      `json:"hops"`
-		Path      []string `json:"path"`
-		Reachable bool     `json:"reachable"`
-	} `json:"sites"`
-	Services []struct {
-		Name        string `json:"name"`
-		PrimarySite string `json:"primary_site"`
-		Backends    []struct {
-			Site             string `json:"site"`
-			Address          string `json:"address"`
-			PathCost         int64  `json:"path_cost"`
-			LiveConnections  int64  `json:"live_connections"`
-			PerceivedCost    int64  `json:"perceived_cost"`
-			Healthy          bool   `json:"healthy"`
-			Available        bool   `json:"available"`
-			ConnectionsTotal uint64 `json:"connections_total"`
-		} `json:"backends"`
-	} `json:"services"`
-	Counters []struct {
-		Address         string `json:"address"`
-		LiveConnections int64  `json:"live_connections"`
-	} `json:"counters"`
-}
-
-func getView(t *testing.T, c *harness.Caddy) adminView {
-	t.Helper()
-	status, body, err := c.Get("/costlb/")
-	if err != nil || status != 200 {
-		t.Fatalf("GET /costlb/: %d %v %s", status, err, body)
-	}
-	var v adminView
-	if err := json.Unmarshal(body, &v); err != nil {
-		t.Fatalf("decoding /costlb/: %v\n%s", err, body)
-	}
-	return v
-}
-
 // liveByAddress returns the live count of every backend of service svc.
 func liveByAddress(t *testing.T, c *harness.Caddy, svc string) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
-	for _, s := range getView(t, c).Services {
+	for _, s := range mustView(t, c).Services {
 		if s.Name == svc {
 			for _, b := range s.Backends {
-				out[b.Address] = b.LiveConnections
+				out[b.Address] = b.Live
 			}
 			return out
 		}
@@ -182,7 +138,7 @@ func TestDistributionHeld(t *testing.T) {
 	}
 }`, listen, east1.Addr(), east2.Addr(), west.Addr(), north.Addr(), dr.Addr()), "caddyfile")
 
-	v := getView(t, c)
+	v := mustView(t, c)
 	paths := map[string]int64{}
 	for _, s := range v.Sites {
 		paths[s.Name] = s.PathCost
@@ -247,7 +203,7 @@ func TestFailoverAndReturn(t *testing.T) {
 	primary.Stop()
 	start := time.Now()
 	harness.WaitFor(t, 5*time.Second, func() bool {
-		for _, s := range getView(t, c).Services {
+		for _, s := range mustView(t, c).Services {
 			return !s.Backends[0].Healthy
 		}
 		return false
@@ -402,7 +358,7 @@ func TestChain(t *testing.T) {
 func waitHealthy(t *testing.T, c *harness.Caddy, svc string) {
 	t.Helper()
 	harness.WaitFor(t, 10*time.Second, func() bool {
-		for _, s := range getView(t, c).Services {
+		for _, s := range mustView(t, c).Services {
 			if s.Name != svc {
 				continue
 			}

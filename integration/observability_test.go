@@ -91,7 +91,7 @@ func TestAdminViewMetricsAndLogs(t *testing.T) {
 	}
 	byName := map[string]*harness.Backend{"east1": east1, "east2": east2, "west": west}
 
-	v := getView(t, c)
+	v := mustView(t, c)
 	if v.LocalSite != "east" || len(v.Services) != 2 {
 		t.Fatalf("view: local %q, %d services", v.LocalSite, len(v.Services))
 	}
@@ -107,8 +107,8 @@ func TestAdminViewMetricsAndLogs(t *testing.T) {
 	for _, b := range svc.Backends {
 		name := map[string]string{east1.Addr(): "east1", east2.Addr(): "east2", west.Addr(): "west"}[b.Address]
 		wantPath := map[string]int64{"east1": 0, "east2": 0, "west": 3}[name]
-		if b.LiveConnections != int64(want[name]) || b.PathCost != wantPath || b.PerceivedCost != wantPath+b.LiveConnections ||
-			b.ConnectionsTotal != uint64(want[name]) || !b.Healthy || !b.Available {
+		if b.Live != int64(want[name]) || b.PathCost != wantPath || b.Perceived != wantPath+b.Live ||
+			b.Total != uint64(want[name]) || !b.Healthy || !b.Available {
 			t.Errorf("backend %s: %+v; want live %d, path %d (service override), perceived path+live, total %d, healthy",
 				name, b, want[name], wantPath, want[name])
 		}
@@ -177,9 +177,9 @@ func TestAdminViewMetricsAndLogs(t *testing.T) {
 	// clients close them too: caddy-l4 passes the half-close on.
 	east2.Stop()
 	harness.WaitFor(t, 5*time.Second, func() bool {
-		for _, b := range getView(t, c).Services[1].Backends {
+		for _, b := range mustView(t, c).Services[1].Backends {
 			if b.Address == east2.Addr() {
-				return !b.Healthy && !b.Available && b.LiveConnections == int64(want["east2"])
+				return !b.Healthy && !b.Available && b.Live == int64(want["east2"])
 			}
 		}
 		return false
@@ -192,8 +192,8 @@ func TestAdminViewMetricsAndLogs(t *testing.T) {
 		conn.Close()
 	}
 	harness.WaitFor(t, 5*time.Second, func() bool {
-		for _, cv := range getView(t, c).Counters {
-			if cv.LiveConnections != 0 {
+		for _, cv := range mustView(t, c).Counters {
+			if cv.Live != 0 {
 				return false
 			}
 		}

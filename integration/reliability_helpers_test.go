@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -64,11 +63,21 @@ func costlbCaddyfile(network string, routes ...l4Route) string {
 // ---------------------------------------------------------------------------
 // GET /costlb/
 
-// lbView mirrors the parts of GET /costlb/ the reliability tests read.
+// lbView mirrors GET /costlb/, decoded independently of the module's types
+// so that the tests check the JSON contract.
 type lbView struct {
 	LocalSite string      `json:"local_site"`
+	Sites     []lbSite    `json:"sites"`
 	Services  []lbService `json:"services"`
 	Counters  []lbCounter `json:"counters"`
+}
+
+type lbSite struct {
+	Name      string   `json:"name"`
+	PathCost  int64    `json:"path_cost"`
+	Hops      int      `json:"hops"`
+	Path      []string `json:"path"`
+	Reachable bool     `json:"reachable"`
 }
 
 type lbService struct {
@@ -94,51 +103,10 @@ type lbCounter struct {
 	Live    int64  `json:"live_connections"`
 }
 
-// adminClient talks to Caddy's admin API on a fresh connection per request.
-// Every POST /load restarts Caddy's admin server, so a kept-alive connection
-// to the previous one may be reset under the next request.
-var adminClient = &http.Client{
-	Timeout:   30 * time.Second,
-	Transport: &http.Transport{DisableKeepAlives: true},
-}
-
-// adminGet sends GET path to c's admin API, retrying a few times if the
-// connection fails (the admin server restarting after a load).
-func adminGet(c *harness.Caddy, path string) (status int, body []byte, err error) {
-	for attempt := 0; ; attempt++ {
-		var resp *http.Response
-		resp, err = adminClient.Get(c.AdminURL() + path)
-		if err == nil {
-			body, err = io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err == nil {
-				return resp.StatusCode, body, nil
-			}
-		}
-		if attempt == 4 {
-			return 0, nil, err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// adminLoad posts config to c's /load ({ADMIN} replaced by the admin
-// address) on a fresh connection.
-func adminLoad(c *harness.Caddy, config []byte, contentType string) (status int, body []byte, err error) {
-	config = bytes.ReplaceAll(config, []byte(harness.AdminPlaceholder), []byte(c.AdminAddr()))
-	resp, err := adminClient.Post(c.AdminURL()+"/load", contentType, bytes.NewReader(config))
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	body, err = io.ReadAll(resp.Body)
-	return resp.StatusCode, body, err
-}
-
 // fetchView reads GET /costlb/; it is safe to call from any goroutine.
 func fetchView(c *harness.Caddy) (lbView, []byte, error) {
 	var v lbView
-	status, body, err := adminGet(c, "/costlb/")
+	status, body, err := c.Get("/costlb/")
 	if err != nil {
 		return v, body, err
 	}

@@ -765,7 +765,7 @@ func TestReliabilityReloadUnderLoad(t *testing.T) {
 	var reloadTimes []time.Duration
 	for _, s := range steps[1:] {
 		t0 := time.Now()
-		status, body, err := adminLoad(c, []byte(config(s)), "text/caddyfile")
+		status, body, err := c.Load([]byte(config(s)), "text/caddyfile")
 		if err != nil || status != http.StatusOK {
 			t.Fatalf("%s: POST /load: status %d, err %v, body %s", s.what, status, err, body)
 		}
@@ -896,11 +896,11 @@ func TestReliabilityRejectedReload(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, cfgBefore, err := adminGet(c, "/config/")
+		_, cfgBefore, err := c.Get("/config/")
 		if err != nil {
 			t.Fatal(err)
 		}
-		status, body, err := adminLoad(c, []byte(bad.config), bad.contentType)
+		status, body, err := c.Load([]byte(bad.config), bad.contentType)
 		if err != nil {
 			t.Fatalf("%s: POST /load: %v", bad.what, err)
 		}
@@ -927,7 +927,7 @@ func TestReliabilityRejectedReload(t *testing.T) {
 		if !bytes.Equal(viewBefore, viewAfter) {
 			t.Errorf("%s: GET /costlb/ changed after the rejected reload:\nbefore %s\nafter %s", bad.what, viewBefore, viewAfter)
 		}
-		if _, cfgAfter, _ := adminGet(c, "/config/"); !bytes.Equal(cfgBefore, cfgAfter) {
+		if _, cfgAfter, _ := c.Get("/config/"); !bytes.Equal(cfgBefore, cfgAfter) {
 			t.Errorf("%s: GET /config/ changed after the rejected reload", bad.what)
 		}
 		for j, conn := range held {
