@@ -1,0 +1,559 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// targetOrder lists every target, in the order they are reported.
+var targetOrder = []string{"direct", "proxy-leastconn", "proxy-random", "costlb", "haproxy"}
+
+// refTarget is the reference every ratio is computed against: caddy-l4's own
+// proxy handler with lb_policy least_conn.
+const refTarget = "proxy-leastconn"
+
+// targetLabel describes each target for the report.
+var targetLabel = map[string]string{
+	"direct":          "direct to the east backend (no proxy: the limit)",
+	"proxy-leastconn": "caddy-l4 `proxy`, `lb_policy least_conn` (reference)",
+	"proxy-random":    "caddy-l4 `proxy`, `lb_policy random`",
+	"costlb":          "costlb (east local, west at cost 5)",
+	"haproxy":         "HAProxy TCP mode, `balance leastconn`, west `backup`",
+}
+
+// Options configure a benchmark run.
+type Options struct {
+	CaddyBin   string        // Caddy with caddy-l4 and costlb; needed for Caddy targets
+	HAProxyBin string        // haproxy binary; "" when not installed
+	Targets    []string      // subset of targetOrder
+	Conc       []int         // client concurrencies
+	Rounds     int           // measurements per (target, concurrency, kind)
+	Window     time.Duration // length of one measurement
+	Pause      time.Duration // idle time after each measurement
+	Inproc     bool          // run the echo backends in this process
+	Quick      bool          // for the report only
+	Budget     time.Duration // if > 0, start no round that would end after it (at least one round runs)
+	Args       string        // command line, for the report
+	Log        io.Writer     `json:"-"` // progress; nil for none
+}
+
+// Sample is one measurement of one target at one concurrency.
+type Sample struct {
+	ConnPerSec float64       // completed connect+echo+close cycles per second
+	P50, P99   time.Duration // connect to first echoed byte
+	ConnErrors int64
+	MBps       float64 // echoed bytes received per second, in MB (1e6)
+	BulkErrors int64
+
+	// CPU time the proxy process (Caddy or HAProxy) used, per completed
+	// churn cycle and per MB echoed in bulk; 0 for direct or off Linux.
+	// Much less sensitive to other work on the machine than rates are.
+	CPUPerConn time.Duration
+	CPUPerMB   time.Duration
+
+	completed int64 // churn cycles completed, also after the window (not saved)
+	bulkBytes int64 // bytes echoed during the whole bulk measurement (not saved)
+}
+
+// Cell holds every round's sample of a target at a concurrency.
+type Cell struct {
+	Target  string
+	Conc    int
+	Samples []Sample
+}
+
+// Results is everything a run measured.
+type Results struct {
+	Opts        Options
+	Env         Env
+	Targets     []string // measured, in targetOrder
+	Notes       []string // skipped targets and similar
+	Cells       map[string]*Cell
+	MaxTimeWait int // TIME_WAIT sockets of the run's ports seen after a round, max
+	RoundsDone  int
+	Elapsed     time.Duration
+	Started     time.Time
+}
+
+func cellKey(target string, conc int) string { return fmt.Sprintf("%s/%d", target, conc) }
+
+// Cell returns the cell of target at conc, or nil.
+func (r *Results) Cell(target string, conc int) *Cell { return r.Cells[cellKey(target, conc)] }
+
+// runner holds the state of one Run.
+type runner struct {
+	opts  Options
+	dir   string
+	mu    sync.Mutex
+	procs []*proc
+	echo  *echoPair
+	caddy *proc
+	addrs map[string]string // target -> address the clients dial
+	pids  map[string]int    // target -> proxy process, for CPU accounting
+}
+
+func (r *runner) logf(format string, args ...any) {
+	if r.opts.Log != nil {
+		fmt.Fprintf(r.opts.Log, format+"\n", args...)
+	}
+}
+
+// Run starts the backends, Caddy and HAProxy as needed, measures every
+// target at every concurrency, Rounds times in alternation, and stops every
+// process it started before returning (also when ctx is cancelled).
+func Run(ctx context.Context, opts Options) (*Results, error) {
+	if opts.Rounds < 1 || opts.Window <= 0 || len(opts.Conc) == 0 {
+		return nil, errors.New("loadbench: need rounds >= 1, a positive window and at least one concurrency")
+	}
+	res := &Results{Opts: opts, Cells: make(map[string]*Cell), Started: time.Now()}
+	r := &runner{opts: opts, addrs: make(map[string]string), pids: make(map[string]int)}
+	var err error
+	if r.dir, err = os.MkdirTemp("", "loadbench-"); err != nil {
+		return nil, err
+	}
+	defer r.cleanup()
+
+	want := make(map[string]bool)
+	for _, t := range opts.Targets {
+		if !slices.Contains(targetOrder, t) {
+			return nil, fmt.Errorf("unknown target %q; targets: %s", t, strings.Join(targetOrder, ","))
+		}
+		want[t] = true
+	}
+	if want["haproxy"] && opts.HAProxyBin == "" {
+		r.logf("haproxy not installed: apt-get install haproxy")
+		res.Notes = append(res.Notes, "HAProxy was skipped: haproxy not installed (apt-get install haproxy).")
+		delete(want, "haproxy")
+	}
+	for _, t := range targetOrder {
+		if want[t] {
+			res.Targets = append(res.Targets, t)
+		}
+	}
+	if len(res.Targets) == 0 {
+		return nil, errors.New("loadbench: no target to measure")
+	}
+
+	if opts.Inproc {
+		r.echo, err = startEchoInProcess()
+	} else {
+		r.echo, err = startEchoChild(r)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.logf("echo backends (%s): east %s, west %s", map[bool]string{true: "in process", false: "child process"}[opts.Inproc], r.echo.addrs[0], r.echo.addrs[1])
+	r.addrs["direct"] = r.echo.addrs[0]
+
+	needCaddy := false
+	for _, t := range res.Targets {
+		needCaddy = needCaddy || caddyTargets[t]
+	}
+	if needCaddy {
+		if opts.CaddyBin == "" {
+			return nil, errors.New("loadbench: no Caddy binary")
+		}
+		listen, admin, err := r.startCaddy(res.Targets)
+		if err != nil {
+			return nil, err
+		}
+		for t, a := range listen {
+			r.addrs[t] = a
+			r.pids[t] = r.caddy.cmd.Process.Pid
+		}
+		r.logf("caddy (pid %d): admin http://%s (pprof: go tool pprof 'http://%s/debug/pprof/profile?seconds=10')", r.caddy.cmd.Process.Pid, admin, admin)
+	}
+	if want["haproxy"] {
+		a, pid, err := r.startHAProxy()
+		if err != nil {
+			return nil, err
+		}
+		r.addrs["haproxy"], r.pids["haproxy"] = a, pid
+		r.logf("haproxy: %s", a)
+	}
+	res.Env = collectEnv(opts)
+
+	// warm up (and check) every target; a target that echoes nothing is an error
+	for _, t := range res.Targets {
+		w := min(opts.Window/2, 300*time.Millisecond)
+		s := r.churn(ctx, r.addrs[t], 16, max(w, 50*time.Millisecond))
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if s.ConnPerSec == 0 {
+			return nil, fmt.Errorf("warm-up: target %s (%s) completed no connection (%d errors)%s", t, r.addrs[t], s.ConnErrors, r.caddyLog(t))
+		}
+	}
+
+	var roundTook time.Duration
+	rng := rand.New(rand.NewPCG(1, 2)) // the same orders every run
+	for round := range opts.Rounds {
+		roundStart := time.Now()
+		if opts.Budget > 0 && round > 0 && time.Since(res.Started)+roundTook > opts.Budget {
+			note := fmt.Sprintf("Stopped after %d of %d rounds to stay within the %v time budget.", round, opts.Rounds, opts.Budget)
+			r.logf("%s", note)
+			res.Notes = append(res.Notes, note)
+			break
+		}
+		res.RoundsDone = round + 1
+		for _, c := range opts.Conc {
+			// a new order each round, so no target always runs first or
+			// always right after the same other target (whose bulk
+			// measurement may leave garbage or closing sockets behind)
+			order := slices.Clone(res.Targets)
+			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			for _, t := range order {
+				began := time.Now()
+				cpu0 := procCPU(r.pids[t])
+				s := r.churn(ctx, r.addrs[t], c, opts.Window)
+				if cpu := procCPU(r.pids[t]) - cpu0; s.completed > 0 {
+					s.CPUPerConn = cpu / time.Duration(s.completed)
+				}
+				sleepCtx(ctx, opts.Pause)
+				cpu0 = procCPU(r.pids[t])
+				b := r.bulk(ctx, r.addrs[t], c, opts.Window)
+				if cpu := procCPU(r.pids[t]) - cpu0; b.bulkBytes > 0 {
+					s.CPUPerMB = time.Duration(float64(cpu) / (float64(b.bulkBytes) / 1e6))
+				}
+				s.MBps, s.BulkErrors = b.MBps, b.BulkErrors
+				sleepCtx(ctx, opts.Pause)
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				cell := res.Cells[cellKey(t, c)]
+				if cell == nil {
+					cell = &Cell{Target: t, Conc: c}
+					res.Cells[cellKey(t, c)] = cell
+				}
+				cell.Samples = append(cell.Samples, s)
+				r.logf("round %d/%d  c=%-3d %-15s %7.0f conn/s  p50 %7s  p99 %7s  cpu/conn %6s  %7.1f MB/s  cpu/MB %6s  errors %d/%d  (%v)",
+					round+1, opts.Rounds, c, t, s.ConnPerSec, fmtDur(s.P50), fmtDur(s.P99), fmtDur(s.CPUPerConn), s.MBps, fmtDur(s.CPUPerMB), s.ConnErrors, s.BulkErrors, time.Since(began).Round(time.Millisecond))
+			}
+		}
+		// TIME_WAIT lasts 60 s, so one look per round sees any build-up; it
+		// is not done per measurement because /proc/net/tcp can be long on
+		// a busy machine.
+		if tw := countTimeWait(r.ports()); tw > res.MaxTimeWait {
+			res.MaxTimeWait = tw
+		}
+		roundTook = time.Since(roundStart)
+	}
+	if r.caddy != nil && r.caddy.exited() {
+		return nil, fmt.Errorf("caddy exited during the run (%v); log:\n%s", r.caddy.err, r.caddy.logTail())
+	}
+	res.Elapsed = time.Since(res.Started)
+	res.Env.LoadAvgEnd = readTrim("/proc/loadavg")
+	return res, nil
+}
+
+func (r *runner) caddyLog(target string) string {
+	if caddyTargets[target] && r.caddy != nil {
+		return "; caddy log:\n" + r.caddy.logTail()
+	}
+	return ""
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// opTimeout bounds one connection's dial+echo and a bulk connection's dial.
+const opTimeout = 5 * time.Second
+
+// tailGrace is how long churn lets cycles still running at the end of the
+// window finish (they are not counted) before it abandons them, so that a
+// stalled machine cannot stretch a measurement by opTimeout.
+const tailGrace = time.Second
+
+// payloadSize is what a churn connection writes and reads back.
+const payloadSize = 64
+
+// closeReset closes c with SO_LINGER 0: a RST instead of a FIN, so the
+// client's side leaves no TIME_WAIT socket behind (at 128 concurrent
+// clients a churn run would otherwise use up the ephemeral ports).
+func closeReset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = c.Close()
+}
+
+// churn runs conc clients for window, each repeating: connect, write 64
+// bytes, read the 64 bytes echoed, close. It returns the completed cycles per
+// second and the percentiles of connect-to-first-echoed-byte latency of the
+// cycles that completed within the window.
+func (r *runner) churn(ctx context.Context, addr string, conc int, window time.Duration) Sample {
+	payload := bytes.Repeat([]byte("0123456789abcdef"), payloadSize/16)
+	lat := make([][]time.Duration, conc)
+	errs := make([]int64, conc)
+	done := make([]int64, conc)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	var deadline time.Time
+	var tailCtx context.Context
+	for w := range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := net.Dialer{Timeout: opTimeout}
+			buf := make([]byte, payloadSize)
+			l := make([]time.Duration, 0, 1024)
+			<-start
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if !t0.Before(deadline) {
+					break
+				}
+				c, err := d.DialContext(tailCtx, "tcp", addr)
+				if err != nil {
+					if time.Now().Before(deadline) {
+						errs[w]++
+					}
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				opEnd := t0.Add(opTimeout)
+				if tail := deadline.Add(tailGrace); tail.Before(opEnd) {
+					opEnd = tail
+				}
+				_ = c.SetDeadline(opEnd)
+				var first time.Time
+				_, err = c.Write(payload)
+				if err == nil {
+					var n int
+					n, err = c.Read(buf)
+					first = time.Now()
+					if err == nil {
+						_, err = io.ReadFull(c, buf[n:])
+					}
+				}
+				closeReset(c)
+				if err == nil && !bytes.Equal(buf, payload) {
+					err = errors.New("echo mismatch")
+				}
+				if err != nil {
+					if time.Now().Before(deadline) {
+						errs[w]++
+					}
+					continue
+				}
+				done[w]++
+				if time.Now().Before(deadline) {
+					l = append(l, first.Sub(t0))
+				}
+			}
+			lat[w] = l
+		}()
+	}
+	deadline = time.Now().Add(window)
+	tailCtx, cancel := context.WithDeadline(ctx, deadline.Add(tailGrace))
+	defer cancel()
+	close(start)
+	wg.Wait()
+
+	var all []time.Duration
+	var s Sample
+	for w := range conc {
+		all = append(all, lat[w]...)
+		s.ConnErrors += errs[w]
+		s.completed += done[w]
+	}
+	s.ConnPerSec = float64(len(all)) / window.Seconds()
+	slices.Sort(all)
+	s.P50, s.P99 = percentile(all, 0.50), percentile(all, 0.99)
+	return s
+}
+
+// bulkChunk is what a bulk client writes per call.
+const bulkChunk = 32 << 10
+
+// bulk opens conc long connections; each streams data to the echo backend
+// and reads the echo back concurrently. After a ramp-up, the echoed bytes
+// received during window give the throughput.
+func (r *runner) bulk(ctx context.Context, addr string, conc int, window time.Duration) Sample {
+	var s Sample
+	var total atomic.Int64
+	var conns []net.Conn
+	d := net.Dialer{Timeout: opTimeout}
+	for range conc {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			s.BulkErrors++
+			continue
+		}
+		conns = append(conns, c)
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	chunk := bytes.Repeat([]byte{'x'}, bulkChunk)
+	for _, c := range conns {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				if _, err := c.Write(chunk); err != nil {
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := c.Read(buf)
+				total.Add(int64(n))
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	ramp := min(max(window/5, 50*time.Millisecond), 200*time.Millisecond)
+	sleepCtx(ctx, ramp)
+	b0, t0 := total.Load(), time.Now()
+	sleepCtx(ctx, window)
+	b1, t1 := total.Load(), time.Now()
+	stop.Store(true)
+	for _, c := range conns {
+		closeReset(c)
+	}
+	wg.Wait()
+	s.bulkBytes = total.Load()
+	if len(conns) > 0 {
+		s.MBps = float64(b1-b0) / t1.Sub(t0).Seconds() / 1e6
+	}
+	return s
+}
+
+// percentile returns the nearest-rank percentile of sorted samples.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p*float64(len(sorted))+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// median returns the median of xs (0 for none).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	if n := len(s); n%2 == 1 {
+		return s[n/2]
+	} else {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+}
+
+// ports returns the ports of every address the run listens on: the
+// backends and the proxies' listeners.
+func (r *runner) ports() map[uint64]bool {
+	ps := make(map[uint64]bool)
+	for _, a := range append(r.echo.addrs[:], slices.Collect(maps.Values(r.addrs))...) {
+		if _, p, err := net.SplitHostPort(a); err == nil {
+			if n, err := strconv.ParseUint(p, 10, 16); err == nil {
+				ps[n] = true
+			}
+		}
+	}
+	return ps
+}
+
+// countTimeWait counts TCP sockets in TIME_WAIT from or to one of ports
+// (Linux; 0 elsewhere). Other work on the machine may hold many more; they
+// are not counted.
+func countTimeWait(ports map[uint64]bool) int {
+	n := 0
+	port := func(hostPort string) uint64 {
+		_, p, _ := strings.Cut(hostPort, ":")
+		v, _ := strconv.ParseUint(p, 16, 16)
+		return v
+	}
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			if fs := strings.Fields(line); i > 0 && len(fs) > 3 && fs[3] == "06" && (ports[port(fs[1])] || ports[port(fs[2])]) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// clockTick is the unit of utime and stime in /proc/<pid>/stat (USER_HZ,
+// 100 on every Linux platform Go supports).
+const clockTick = 10 * time.Millisecond
+
+// procCPU returns the user+system CPU time process pid has used, all its
+// threads included (0 if unknown).
+func procCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// the fields after the command name, which is in parentheses
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	// f[0] is field 3 (state): utime and stime are fields 14 and 15
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(ut+st) * clockTick
+}
+
+// findHAProxy returns the haproxy binary, or "" if it is not installed.
+func findHAProxy() string {
+	p, err := exec.LookPath("haproxy")
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d >= 10*time.Millisecond:
+		return fmt.Sprintf("%.1fms", float64(d)/1e6)
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.2fms", float64(d)/1e6)
+	default:
+		return fmt.Sprintf("%dµs", d.Microseconds())
+	}
+}

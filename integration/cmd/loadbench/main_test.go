@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/costlb/costlb/integration/harness"
+)
+
+// TestMain lets the test binary serve as the echo backend child (loadbench
+// re-executes its own binary for it) and removes a Caddy the harness built.
+func TestMain(m *testing.M) {
+	if maybeRunEchoChild() {
+		return
+	}
+	code := m.Run()
+	harness.RemoveBuiltCaddy()
+	os.Exit(code)
+}
+
+// TestTinyRun runs the benchmark core end to end in a tiny mode: direct,
+// caddy-l4's proxy (the reference) and costlb, concurrency 1 and 4, 300 ms
+// windows, one round, echo backends in a child process; then writes and
+// checks the Markdown and the SVG.
+func TestTinyRun(t *testing.T) {
+	caddyBin := harness.CaddyBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	res, err := Run(ctx, Options{
+		CaddyBin: caddyBin,
+		Targets:  []string{"direct", "proxy-leastconn", "costlb"},
+		Conc:     []int{1, 4},
+		Rounds:   1,
+		Window:   300 * time.Millisecond,
+		Pause:    20 * time.Millisecond,
+		Args:     "loadbench (test)",
+		Log:      testWriter{t},
+	})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	t.Logf("run took %v", time.Since(start))
+	for _, target := range res.Targets {
+		for _, c := range []int{1, 4} {
+			cell := res.Cell(target, c)
+			if cell == nil || len(cell.Samples) != 1 {
+				t.Fatalf("%s at concurrency %d: want 1 sample, got %+v", target, c, cell)
+			}
+			s := cell.Samples[0]
+			if s.ConnPerSec <= 0 || s.P50 <= 0 || s.P99 < s.P50 || s.MBps <= 0 {
+				t.Errorf("%s at concurrency %d: implausible sample %+v", target, c, s)
+			}
+			if s.ConnErrors+s.BulkErrors > 0 {
+				t.Errorf("%s at concurrency %d: %d churn errors, %d bulk errors", target, c, s.ConnErrors, s.BulkErrors)
+			}
+		}
+	}
+	if r, ok := res.Ratio(refTarget, 4, mConn); !ok || r != 1 {
+		t.Errorf("reference ratio = %v, %v; want 1, true", r, ok)
+	}
+	if _, judged := res.GoalsMet(); !judged {
+		t.Error("goals not judged although costlb and the reference were measured")
+	}
+
+	dir := t.TempDir()
+	md, svg := filepath.Join(dir, "docs", "benchmarks.md"), filepath.Join(dir, "docs", "benchmarks.svg")
+	if err := writeOutputs(res, md, svg); err != nil {
+		t.Fatal(err)
+	}
+	checkMarkdown(t, md, res)
+	checkSVG(t, svg, res.Targets)
+}
+
+// TestReportWithoutReference renders a result without the reference target
+// and with a skipped HAProxy: ratios are n/a, the SVG is still well formed.
+func TestReportWithoutReference(t *testing.T) {
+	res := &Results{
+		Opts:       Options{Conc: []int{1, 16}, Rounds: 3, Window: time.Second},
+		RoundsDone: 3,
+		Targets:    []string{"direct", "costlb"},
+		Notes:      []string{"HAProxy was skipped: haproxy not installed (apt-get install haproxy)."},
+		Cells:      map[string]*Cell{},
+	}
+	for _, target := range res.Targets {
+		for _, c := range res.Opts.Conc {
+			res.Cells[cellKey(target, c)] = &Cell{Target: target, Conc: c, Samples: []Sample{
+				{ConnPerSec: 100, P50: time.Millisecond, P99: 3 * time.Millisecond, MBps: 10},
+				{ConnPerSec: 300, P50: 2 * time.Millisecond, P99: 5 * time.Millisecond, MBps: 30},
+				{ConnPerSec: 200, P50: 3 * time.Millisecond, P99: 4 * time.Millisecond, MBps: 20},
+			}}
+		}
+	}
+	if v, ok := res.Median("costlb", 16, mConn); !ok || v != 200 {
+		t.Errorf("median = %v, %v; want 200", v, ok)
+	}
+	if _, ok := res.Ratio("costlb", 16, mConn); ok {
+		t.Error("ratio without reference should be n/a")
+	}
+	dir := t.TempDir()
+	md, svg := filepath.Join(dir, "b.md"), filepath.Join(dir, "b.svg")
+	if err := writeOutputs(res, md, svg); err != nil {
+		t.Fatal(err)
+	}
+	checkMarkdown(t, md, res)
+	checkSVG(t, svg, res.Targets)
+	data, _ := os.ReadFile(md)
+	if !strings.Contains(string(data), "haproxy not installed") || !strings.Contains(string(data), "not judged") {
+		t.Errorf("markdown lacks the skip note or the not-judged verdict:\n%s", data)
+	}
+
+	// -json then -render gives the same report
+	saved, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Results
+	if err := json.Unmarshal(saved, &back); err != nil {
+		t.Fatal(err)
+	}
+	var a, b bytes.Buffer
+	if err := WriteMarkdown(&a, res, "x.svg"); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteMarkdown(&b, &back, "x.svg"); err != nil {
+		t.Fatal(err)
+	}
+	if a.String() != b.String() || !bytes.Equal(RenderSVG(res), RenderSVG(&back)) {
+		t.Error("a report rendered from saved JSON differs from the original")
+	}
+}
+
+func TestPercentileAndMedian(t *testing.T) {
+	var xs []time.Duration
+	for i := 1; i <= 100; i++ {
+		xs = append(xs, time.Duration(i))
+	}
+	if p := percentile(xs, 0.5); p != 50 {
+		t.Errorf("p50 = %v, want 50", p)
+	}
+	if p := percentile(xs, 0.99); p != 99 {
+		t.Errorf("p99 = %v, want 99", p)
+	}
+	if p := percentile(nil, 0.99); p != 0 {
+		t.Errorf("p99 of none = %v", p)
+	}
+	if m := median([]float64{4, 1, 3, 2}); m != 2.5 {
+		t.Errorf("median = %v, want 2.5", m)
+	}
+}
+
+func checkMarkdown(t *testing.T, path string, res *Results) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := string(data)
+	for _, want := range []string{"# Benchmarks", "| conc. | target | conn/s |", "## Environment", "CPUs:", "](benchmarks.svg)", "least_conn"} {
+		if want == "](benchmarks.svg)" && filepath.Base(path) != "benchmarks.md" {
+			continue
+		}
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	// one table row per measured target and concurrency, all with the same
+	// number of cells as the header
+	var header, rows int
+	for _, line := range strings.Split(md, "\n") {
+		if strings.HasPrefix(line, "| conc. | target |") {
+			header = strings.Count(line, "|")
+			continue
+		}
+		if header > 0 && strings.HasPrefix(line, "| ") && !strings.HasPrefix(line, "|---") {
+			if n := strings.Count(line, "|"); n != header {
+				t.Errorf("table row has %d pipes, header %d: %q", n, header, line)
+			}
+			rows++
+		} else if header > 0 && !strings.HasPrefix(line, "|") {
+			break
+		}
+	}
+	if want := len(res.Targets) * len(res.Opts.Conc); rows != want {
+		t.Errorf("results table has %d rows, want %d", rows, want)
+	}
+}
+
+func checkSVG(t *testing.T, path string, targets []string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	var root string
+	rects := 0
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("SVG is not well-formed XML: %v\n%s", err, data)
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			if root == "" {
+				root = se.Name.Local
+				if se.Name.Space != "http://www.w3.org/2000/svg" {
+					t.Errorf("SVG root namespace = %q", se.Name.Space)
+				}
+			}
+			if se.Name.Local == "rect" {
+				rects++
+			}
+		}
+	}
+	if root != "svg" {
+		t.Errorf("root element = %q, want svg", root)
+	}
+	if rects < 1+len(targets) {
+		t.Errorf("SVG has %d rects, want at least background + legend (%d)", rects, 1+len(targets))
+	}
+	for _, target := range targets {
+		if !bytes.Contains(data, []byte(">"+target+"<")) {
+			t.Errorf("SVG legend lacks %s", target)
+		}
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// stopGrace is how long a child gets after SIGINT before it is killed.
+const stopGrace = 3 * time.Second
+
+// proc is a child process started by the runner: Caddy, HAProxy or the echo
+// backends. Every proc is stopped by runner.cleanup, which Run defers, so
+// children die on a normal exit, on an error and on Ctrl-C; Pdeathsig (Linux)
+// covers loadbench itself being killed.
+type proc struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	logFile *os.File
+	stdin   io.WriteCloser
+	done    chan struct{}
+	err     error
+	once    sync.Once
+}
+
+// startProc starts bin with args, its output going to logPath. With
+// pipeStdout, stdout is returned as a pipe instead.
+func (r *runner) startProc(name, bin string, args, extraEnv []string, logPath string, pipeStdout bool) (*proc, io.Reader, error) {
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = r.dir
+	cmd.Env = append(os.Environ(), extraEnv...)
+	cmd.Stderr = lf
+	cmd.SysProcAttr = childProcAttr()
+	cmd.WaitDelay = stopGrace
+	var stdout io.Reader
+	if pipeStdout {
+		if stdout, err = cmd.StdoutPipe(); err != nil {
+			_ = lf.Close()
+			return nil, nil, err
+		}
+	} else {
+		cmd.Stdout = lf
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		_ = lf.Close()
+		return nil, nil, err
+	}
+	p := &proc{name: name, cmd: cmd, logPath: logPath, logFile: lf, stdin: stdin, done: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		_ = lf.Close()
+		return nil, nil, fmt.Errorf("starting %s (%s): %w", name, bin, err)
+	}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	r.mu.Lock()
+	r.procs = append(r.procs, p)
+	r.mu.Unlock()
+	return p, stdout, nil
+}
+
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop ends the process: stdin closed and SIGINT, then SIGKILL after
+// stopGrace. It is safe to call more than once.
+func (p *proc) stop() {
+	p.once.Do(func() {
+		_ = p.stdin.Close()
+		if !p.exited() {
+			if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+				_ = p.cmd.Process.Kill()
+			}
+		}
+		select {
+		case <-p.done:
+		case <-time.After(stopGrace):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		_ = p.logFile.Close()
+	})
+}
+
+// logTail returns the last few KiB of the process's log.
+func (p *proc) logTail() string {
+	data, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	const max = 4 << 10
+	if len(data) > max {
+		data = data[len(data)-max:]
+	}
+	return string(data)
+}
+
+// cleanup stops every child (newest first) and removes the temporary
+// directory.
+func (r *runner) cleanup() {
+	r.mu.Lock()
+	procs := r.procs
+	r.procs = nil
+	r.mu.Unlock()
+	for i := len(procs) - 1; i >= 0; i-- {
+		procs[i].stop()
+	}
+	if r.echo != nil && r.echo.stop != nil {
+		r.echo.stop()
+	}
+	if r.dir != "" {
+		_ = os.RemoveAll(r.dir)
+	}
+}
+
+func (r *runner) tempPath(name string) string { return filepath.Join(r.dir, name) }
+
+// freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := ln.Addr().String()
+	return addr, ln.Close()
+}
+
+// waitListening waits until every address accepts TCP connections, failing
+// early if p exits.
+func waitListening(p *proc, addrs []string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for _, a := range addrs {
+		for {
+			if p.exited() {
+				return fmt.Errorf("%s exited (%v); log:\n%s", p.name, p.err, p.logTail())
+			}
+			c, err := net.DialTimeout("tcp", a, time.Second)
+			if err == nil {
+				_ = c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: %s not listening after %v; log:\n%s", p.name, a, timeout, p.logTail())
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// caddyTargets are the targets served by the one Caddy process, each on its
+// own layer4 listener.
+var caddyTargets = map[string]bool{"proxy-leastconn": true, "proxy-random": true, "costlb": true}
+
+// caddyfile returns the Caddyfile of the benchmark Caddy: one layer4 listener
+// per Caddy target, all with the same two backends.
+func caddyfile(admin string, listen map[string]string, east, west string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "{\n\tadmin %s\n\tcostlb {\n\t\tsite east\n\t\tlink east west 5\n\t}\n\tlayer4 {\n", admin)
+	for _, name := range targetOrder {
+		addr, ok := listen[name]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(&b, "\t\t%s {\n\t\t\troute {\n", addr)
+		switch name {
+		case "proxy-leastconn", "proxy-random":
+			policy := strings.TrimPrefix(name, "proxy-")
+			if policy == "leastconn" {
+				policy = "least_conn"
+			}
+			fmt.Fprintf(&b, "\t\t\t\tproxy {\n\t\t\t\t\tlb_policy %s\n\t\t\t\t\tupstream %s\n\t\t\t\t\tupstream %s\n\t\t\t\t}\n", policy, east, west)
+		case "costlb":
+			fmt.Fprintf(&b, "\t\t\t\tcostlb {\n\t\t\t\t\tbackend east %s\n\t\t\t\t\tbackend west %s\n\t\t\t\t}\n", east, west)
+		}
+		b.WriteString("\t\t\t}\n\t\t}\n")
+	}
+	b.WriteString("\t}\n}\n")
+	return b.String()
+}
+
+// startCaddy runs one Caddy with a listener per Caddy target and returns the
+// listener addresses by target and the admin address.
+func (r *runner) startCaddy(targets []string) (map[string]string, string, error) {
+	listen := make(map[string]string)
+	for _, t := range targets {
+		if caddyTargets[t] {
+			a, err := freeAddr()
+			if err != nil {
+				return nil, "", err
+			}
+			listen[t] = a
+		}
+	}
+	admin, err := freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	cfg := caddyfile(admin, listen, r.echo.addrs[0], r.echo.addrs[1])
+	cfgPath := r.tempPath("Caddyfile")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return nil, "", err
+	}
+	var env []string
+	for _, kv := range [][2]string{{"HOME", "home"}, {"XDG_CONFIG_HOME", "config"}, {"XDG_DATA_HOME", "data"}, {"XDG_CACHE_HOME", "cache"}} {
+		d := r.tempPath(kv[1])
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, "", err
+		}
+		env = append(env, kv[0]+"="+d)
+	}
+	p, _, err := r.startProc("caddy", r.opts.CaddyBin, []string{"run", "--config", cfgPath, "--adapter", "caddyfile"}, env, r.tempPath("caddy.log"), false)
+	if err != nil {
+		return nil, "", err
+	}
+	r.caddy = p
+	// the admin endpoint first, then every listener
+	deadline := time.Now().Add(30 * time.Second)
+	client := &http.Client{Timeout: time.Second}
+	for {
+		if p.exited() {
+			return nil, "", fmt.Errorf("caddy exited (%v); log:\n%s", p.err, p.logTail())
+		}
+		resp, err := client.Get("http://" + admin + "/config/")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, "", fmt.Errorf("caddy admin %s not ready after 30s; log:\n%s", admin, p.logTail())
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	var addrs []string
+	for _, a := range listen {
+		addrs = append(addrs, a)
+	}
+	if err := waitListening(p, addrs, time.Until(deadline)); err != nil {
+		return nil, "", err
+	}
+	return listen, admin, nil
+}
+
+// haproxyConfig is HAProxy in TCP mode, least connections, west as a backup
+// server (used only when east is down, as a cost-9999 link would be).
+func haproxyConfig(listen, east, west string) string {
+	return fmt.Sprintf(`defaults
+	mode tcp
+	timeout connect 5s
+	timeout client 1m
+	timeout server 1m
+
+listen loadbench
+	bind %s
+	balance leastconn
+	server east %s check inter 2s
+	server west %s check inter 2s backup
+`, listen, east, west)
+}
+
+// startHAProxy runs HAProxy in the foreground and returns its listener.
+func (r *runner) startHAProxy() (string, int, error) {
+	listen, err := freeAddr()
+	if err != nil {
+		return "", 0, err
+	}
+	cfgPath := r.tempPath("haproxy.cfg")
+	if err := os.WriteFile(cfgPath, []byte(haproxyConfig(listen, r.echo.addrs[0], r.echo.addrs[1])), 0o644); err != nil {
+		return "", 0, err
+	}
+	p, _, err := r.startProc("haproxy", r.opts.HAProxyBin, []string{"-db", "-f", cfgPath}, nil, r.tempPath("haproxy.log"), false)
+	if err != nil {
+		return "", 0, err
+	}
+	if err := waitListening(p, []string{listen}, 15*time.Second); err != nil {
+		return "", 0, err
+	}
+	return listen, p.cmd.Process.Pid, nil
+}
