@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -337,4 +338,49 @@ func TestDebugPickLines(t *testing.T) {
 	want := fmt.Sprintf(`"chosen":"%s","perceived_costs":["%s@east=2(path 0 + live 2, available true)","%s@west=4(path 4 + live 0, available true)"]`,
 		east.Addr(), east.Addr(), west.Addr())
 	harness.WaitFor(t, 5*time.Second, func() bool { return strings.Contains(c.Logs(), want) }, "second pick's debug line: "+want)
+}
+
+// TestAdminViewSurvivesFailedStart: a reload that fails while starting (its
+// listener address is taken) leaves the running config serving, and the
+// admin view keeps showing it. Caddy starts apps in map order, so the
+// costlb app of the failed config may or may not have started before the
+// layer4 app failed: reload enough times to meet both orders.
+func TestAdminViewSurvivesFailedStart(t *testing.T) {
+	east := harness.StartBackend(t, "east")
+	listen := harness.FreeAddr(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := `{
+	admin {ADMIN}
+	costlb {
+		site east
+	}
+	layer4 {
+		%s {
+			route {
+				costlb {
+					name %s
+					backend east %s
+				}
+			}
+		}
+	}
+}`
+	c := harness.StartCaddy(t, fmt.Sprintf(cfg, listen, "running", east.Addr()), "caddyfile")
+	for i := 0; i < 12; i++ {
+		status, body, err := c.Load([]byte(fmt.Sprintf(cfg, taken.Addr().String(), "failing", east.Addr())), "text/caddyfile")
+		if err != nil || status < 400 {
+			t.Fatalf("reload onto a taken address: %d %v %s", status, err, body)
+		}
+		v := mustView(t, c)
+		if len(v.Services) != 1 || v.Services[0].Name != "running" {
+			t.Fatalf("after failed start %d the admin view shows %+v, want the running service", i, v.Services)
+		}
+		if name, err := harness.Once(listen, dialTimeout); err != nil || name != "east" {
+			t.Fatalf("after failed start %d: %q %v", i, name, err)
+		}
+	}
 }

@@ -45,6 +45,12 @@ type App struct {
 
 	mu       sync.Mutex
 	services []*Handler
+
+	// prev is the app that served the admin API before this one started,
+	// and running is true between Start and Stop: a config that fails
+	// after this app started hands the admin API back to prev.
+	prev    *App
+	running atomic.Bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -76,13 +82,23 @@ func (a *App) Provision(ctx caddy.Context) error {
 
 // Start makes this app the one the admin API reports on.
 func (a *App) Start() error {
-	current.Store(a)
+	a.running.Store(true)
+	a.prev = current.Swap(a)
 	return nil
 }
 
 // Stop detaches the app from the admin API unless a newer one took over.
+// When a config fails to start after this app started, Caddy stops this
+// app while the previous config keeps running: the admin API goes back to
+// the previous app.
 func (a *App) Stop() error {
-	current.CompareAndSwap(a, nil)
+	a.running.Store(false)
+	back := a.prev
+	if back != nil && !back.running.Load() {
+		back = nil
+	}
+	current.CompareAndSwap(a, back)
+	a.prev = nil
 	return nil
 }
 
