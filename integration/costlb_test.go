@@ -372,3 +372,53 @@ func waitHealthy(t *testing.T, c *harness.Caddy, svc string) {
 		return false
 	}, "every backend of "+svc+" healthy")
 }
+
+// TestDialFailureReleasesCount: a connection's count on a backend ends when
+// its dial fails, not when the retry after lb_try_interval picks again: while
+// a client's connection waits between tries to a dead backend, that backend
+// shows no live connection.
+func TestDialFailureReleasesCount(t *testing.T) {
+	dead := harness.StartBackend(t, "dead")
+	dead.Stop()
+	listen := harness.FreeAddr(t)
+	c := harness.StartCaddy(t, fmt.Sprintf(`{
+	admin {ADMIN}
+	costlb {
+		site east
+	}
+	layer4 {
+		%s {
+			route {
+				costlb {
+					name retry
+					backend east %s
+					lb_try_duration 1500ms
+					lb_try_interval 300ms
+				}
+			}
+		}
+	}
+}`, listen, dead.Addr()), "caddyfile")
+	done := make(chan error, 1)
+	go func() {
+		_, err := harness.Once(listen, 5*time.Second)
+		done <- err
+	}()
+	samples, counted := 0, 0
+	for deadline := time.Now().Add(1200 * time.Millisecond); time.Now().Before(deadline); time.Sleep(15 * time.Millisecond) {
+		samples++
+		if liveByAddress(t, c, "retry")[dead.Addr()] > 0 {
+			counted++
+		}
+	}
+	if err := <-done; err == nil {
+		t.Fatal("a connection to a service whose only backend is dead succeeded")
+	}
+	t.Logf("%d of %d samples during the retries showed the dead backend counted", counted, samples)
+	if samples < 20 || counted*10 > samples {
+		t.Fatalf("%d of %d samples showed the dead backend counted while the connection waited between tries", counted, samples)
+	}
+	if n := mustView(t, c).Services[0].Backends[0].Total; n < 4 {
+		t.Errorf("%d tries recorded, want about 1500ms / 300ms = 5", n)
+	}
+}

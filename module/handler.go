@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -168,6 +169,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("%s: %v", svc, err)
 	}
 	h.provided = true
+	// The wait between tries moves into the selector (see Select), which
+	// first releases the failed try's count: caddy-l4 itself waits only a
+	// nanosecond. Provision above set caddy-l4's default interval.
+	h.sel.ctx, h.sel.tryInterval = ctx, time.Duration(lb.TryInterval)
+	if lb.TryDuration > 0 {
+		lb.TryInterval = 1
+	}
 
 	bes := make([]costlb.Backend, len(ups))
 	for i, u := range ups {
@@ -287,7 +295,7 @@ func (h *Handler) Handle(down *layer4.Connection, next layer4.Handler) (err erro
 			h.refused.Inc()
 		}
 		ct.t.Reset()
-		ct.Context = nil
+		ct.Context, ct.tries = nil, 0
 		ticketPool.Put(ct)
 	}()
 	return h.proxy.Handle(down, next)
@@ -351,7 +359,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // Handle to the selector, which caddy-l4 calls with the connection.
 type connTicket struct {
 	context.Context
-	t costlb.Ticket
+	t     costlb.Ticket
+	tries int // Select calls for this connection so far
 }
 
 type ticketKey struct{}
@@ -373,15 +382,27 @@ type selector struct {
 	ups   l4proxy.UpstreamPool
 	bal   *costlb.Balancer
 	debug bool // log every pick at debug level
+
+	ctx         caddy.Context // done when the config stops
+	tryInterval time.Duration // wait between tries (lb_try_interval)
 }
 
 // Select picks the backend with the lowest perceived cost and counts the
 // connection on it.
+//
+// caddy-l4 calls Select again when a try failed (the dial failed, or no
+// backend was available) and lb_try_duration allows another: the failed
+// dial's count is released at once, then Select waits lb_try_interval
+// before it picks again. (caddy-l4's own wait is set to a nanosecond.)
 func (s *selector) Select(_ l4proxy.UpstreamPool, conn *layer4.Connection) *l4proxy.Upstream {
 	var t *costlb.Ticket
 	if conn != nil && conn.Context != nil {
 		if ct, ok := conn.Context.Value(ticketKey{}).(*connTicket); ok {
 			t = &ct.t
+			if ct.tries > 0 && !s.retryWait(t) {
+				return nil
+			}
+			ct.tries++
 		}
 	}
 	i := s.bal.Pick(t)
@@ -394,6 +415,23 @@ func (s *selector) Select(_ l4proxy.UpstreamPool, conn *layer4.Connection) *l4pr
 		return nil
 	}
 	return s.ups[i]
+}
+
+// retryWait releases the count of the failed try and waits the try
+// interval; it reports false if the config stopped meanwhile.
+func (s *selector) retryWait(t *costlb.Ticket) bool {
+	t.Release()
+	if s.tryInterval <= 0 {
+		return true
+	}
+	timer := time.NewTimer(s.tryInterval)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-s.ctx.Done():
+		return false
+	}
 }
 
 // logPick writes a debug line with the perceived costs considered.
