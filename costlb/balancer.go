@@ -38,15 +38,23 @@ type Backend struct {
 // it finds as an Initial shift from "", so that a caller can compare it with
 // what an earlier balancer of the same service saw.
 type Shift struct {
-	From, To         string
+	// From is the previous primary site, To the new one.
+	From, To string
+	// FromCost and ToCost are their path costs.
 	FromCost, ToCost int64
-	Initial          bool
+	// FromHealthy tells whether From still has a healthy backend: if it
+	// has, a preferred site came back (failback); if not, From went down
+	// (failover).
+	FromHealthy bool
+	// Initial marks the first pick of a balancer, which reports the
+	// primary site it finds as a shift from "".
+	Initial bool
 }
 
-// Failover reports whether the shift moved traffic away from a cheaper site
-// (or to no site at all) because its backends became unhealthy.
+// Failover reports whether the shift moved traffic away from a site
+// because its backends became unhealthy, or to no site at all.
 func (s Shift) Failover() bool {
-	return s.To == "" || (s.From != "" && s.ToCost > s.FromCost)
+	return s.To == "" || (s.From != "" && !s.FromHealthy)
 }
 
 type entry struct {
@@ -113,6 +121,7 @@ func (b *Balancer) Pick(t *Ticket) int {
 		held = t.held
 	}
 	best, primary := -1, int32(-1)
+	prev, prevHealthy := b.primary.Load(), false
 	var bestCost, bestPath, primaryPath int64
 	var bestLast, newest uint64
 	atNewest := 0 // how many backends carry the newest stamp
@@ -124,6 +133,7 @@ func (b *Balancer) Pick(t *Ticket) int {
 		if primary < 0 || e.PathCost < primaryPath {
 			primary, primaryPath = e.site, e.PathCost
 		}
+		prevHealthy = prevHealthy || e.site == prev
 		live := e.Counter.live.Load()
 		if e.Counter == held {
 			live-- // this connection's own count, held from a failed try
@@ -144,7 +154,9 @@ func (b *Balancer) Pick(t *Ticket) int {
 			best, bestCost, bestPath, bestLast = i, cost, e.PathCost, last
 		}
 	}
-	b.notePrimary(primary, primaryPath)
+	if primary != prev {
+		b.notePrimary(prev, primary, primaryPath, prevHealthy)
+	}
 	if best < 0 {
 		if t != nil {
 			t.Release()
@@ -164,16 +176,14 @@ func (b *Balancer) Pick(t *Ticket) int {
 	return best
 }
 
-// notePrimary records the primary site seen by a pick and reports a change.
-func (b *Balancer) notePrimary(site int32, cost int64) {
-	old := b.primary.Load()
-	if old == site || !b.primary.CompareAndSwap(old, site) {
+// notePrimary records a change of the primary site seen by a pick and
+// reports it, once: of concurrent picks that saw the same change, the one
+// that records it reports it.
+func (b *Balancer) notePrimary(old, site int32, cost int64, oldHealthy bool) {
+	if !b.primary.CompareAndSwap(old, site) || b.onShift == nil {
 		return
 	}
-	if b.onShift == nil {
-		return
-	}
-	s := Shift{ToCost: cost, Initial: old == -2}
+	s := Shift{ToCost: cost, Initial: old == -2, FromHealthy: oldHealthy}
 	if site >= 0 {
 		s.To = b.sites[site]
 	}
@@ -217,6 +227,18 @@ func (b *Balancer) State(i int) State {
 	s.Healthy = e.Healthy == nil || e.Healthy()
 	s.Available = s.Healthy && (s.MaxConns == 0 || s.Live < s.MaxConns)
 	return s
+}
+
+// SiteHealthy reports whether site has a healthy backend. It asks every
+// backend's health probe; it is for reports, not for the pick path.
+func (b *Balancer) SiteHealthy(site string) bool {
+	for i := range b.entries {
+		e := &b.entries[i]
+		if e.Site == site && (e.Healthy == nil || e.Healthy()) {
+			return true
+		}
+	}
+	return false
 }
 
 // Primary returns the primary site last seen by a pick: the site with the

@@ -230,7 +230,7 @@ func TestUnavailableAndRetry(t *testing.T) {
 	if c := reg.Counter("0"); c.Live() != 0 || c.Low() != 0 {
 		t.Fatalf("double release: live %d low %d", c.Live(), c.Low())
 	}
-	want := "[{ east 0 0 true} {east west 0 5 false} {west backup 5 9999 false} {backup  9999 0 false} { east 0 0 false}]"
+	want := "[{ east 0 0 false true} {east west 0 5 false false} {west backup 5 9999 false false} {backup  9999 0 false false} { east 0 0 false false}]"
 	if fmt.Sprint(shifts) != want {
 		t.Fatalf("shifts %v, want %v", shifts, want)
 	}
@@ -402,5 +402,42 @@ func BenchmarkBalancerPick(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// TestShiftBetweenEqualCostSites: failover and failback are told apart by
+// whether the old primary site still has a healthy backend, so a move
+// between two sites of the same path cost is classified right.
+func TestShiftBetweenEqualCostSites(t *testing.T) {
+	reg := NewRegistry()
+	var upA, upB atomic.Bool
+	upA.Store(true)
+	upB.Store(true)
+	var shifts []Shift
+	b, err := New([]Backend{
+		{Site: "a", Address: "a", PathCost: 5, Counter: reg.Counter("a"), Healthy: upA.Load},
+		{Site: "b", Address: "b", PathCost: 5, Counter: reg.Counter("b"), Healthy: upB.Load},
+	}, func(s Shift) { shifts = append(shifts, s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tk Ticket
+	b.Pick(&tk) // primary a, reported as Initial
+	upA.Store(false)
+	b.Pick(&tk) // a down: failover to b at the same cost
+	upA.Store(true)
+	b.Pick(&tk) // a back and first in order: failback, b still healthy
+	tk.Release()
+	if len(shifts) != 3 || !shifts[0].Initial {
+		t.Fatalf("shifts %+v", shifts)
+	}
+	if s := shifts[1]; s.From != "a" || s.To != "b" || !s.Failover() {
+		t.Errorf("a down: %+v, failover %v; want a -> b as a failover", s, s.Failover())
+	}
+	if s := shifts[2]; s.From != "b" || s.To != "a" || s.Failover() {
+		t.Errorf("a back: %+v, failover %v; want b -> a as a failback", s, s.Failover())
+	}
+	if !b.SiteHealthy("a") || b.SiteHealthy("nowhere") {
+		t.Error("SiteHealthy wrong")
 	}
 }

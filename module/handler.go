@@ -256,6 +256,7 @@ func (h *Handler) logShift(s costlb.Shift) {
 			return
 		}
 		s.From = prev.(string)
+		s.FromHealthy = h.sel.bal.SiteHealthy(s.From)
 		if r, ok := h.paths.Route(s.From); ok && r.Reachable {
 			s.FromCost = r.Cost
 		}
@@ -405,11 +406,34 @@ func (s *selector) Select(_ l4proxy.UpstreamPool, conn *layer4.Connection) *l4pr
 			ct.tries++
 		}
 	}
-	i := s.bal.Pick(t)
 	if s.debug {
-		if ce := s.h.logger.Check(zapcore.DebugLevel, "costlb pick"); ce != nil {
-			s.logPick(ce, i)
+		return s.debugSelect(t)
+	}
+	if i := s.bal.Pick(t); i >= 0 {
+		return s.ups[i]
+	}
+	return nil
+}
+
+// debugSelect is Select at debug level: it logs the perceived costs the
+// pick considered, read just before it, and the backend it chose.
+func (s *selector) debugSelect(t *costlb.Ticket) *l4proxy.Upstream {
+	ce := s.h.logger.Check(zapcore.DebugLevel, "costlb pick")
+	var costs []string
+	if ce != nil {
+		costs = make([]string, s.bal.Len())
+		for i := range costs {
+			st := s.bal.State(i)
+			costs[i] = fmt.Sprintf("%s@%s=%d(path %d + live %d, available %t)", st.Address, st.Site, st.Perceived, st.PathCost, st.Live, st.Available)
 		}
+	}
+	i := s.bal.Pick(t)
+	if ce != nil {
+		chosen := ""
+		if i >= 0 {
+			chosen = s.ups[i].Dial[0]
+		}
+		ce.Write(zap.String("service", s.h.Name), zap.String("chosen", chosen), zap.Strings("perceived_costs", costs))
 	}
 	if i < 0 {
 		return nil
@@ -432,20 +456,6 @@ func (s *selector) retryWait(t *costlb.Ticket) bool {
 	case <-s.ctx.Done():
 		return false
 	}
-}
-
-// logPick writes a debug line with the perceived costs considered.
-func (s *selector) logPick(ce *zapcore.CheckedEntry, chosen int) {
-	costs := make([]string, s.bal.Len())
-	for i := range costs {
-		st := s.bal.State(i)
-		costs[i] = fmt.Sprintf("%s@%s=%d(path %d + live %d, available %t)", st.Address, st.Site, st.Perceived, st.PathCost, st.Live, st.Available)
-	}
-	chosenAddr := ""
-	if chosen >= 0 {
-		chosenAddr = s.ups[chosen].Dial[0]
-	}
-	ce.Write(zap.String("service", s.h.Name), zap.String("chosen", chosenAddr), zap.Strings("perceived_costs", costs))
 }
 
 // Interface guards

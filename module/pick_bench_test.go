@@ -52,7 +52,8 @@ func BenchmarkPick(b *testing.B) {
 					if sel.Select(pool, conn) == nil {
 						b.Fatal("no upstream selected")
 					}
-					ct.t.Release()
+					ct.t.Release() // the connection ends, as in Handle
+					ct.tries = 0
 				}
 			})
 		}
