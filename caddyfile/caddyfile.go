@@ -18,7 +18,9 @@ import (
 
 // Global is the parsed global option: the local site and the links.
 type Global struct {
-	Site  string
+	// Site is the local site.
+	Site string
+	// Links are the links of the network, as written.
 	Links []linkgraph.Link
 }
 
@@ -101,14 +103,19 @@ func ParseCost(s string) (int64, error) {
 // Backend is one parsed backend address: its site and its caddy-l4
 // upstream (with exactly one dial address).
 type Backend struct {
-	Site     string
+	// Site is the site the backend runs in.
+	Site string
+	// Upstream is the caddy-l4 upstream, with one dial address.
 	Upstream l4proxy.Upstream
 }
 
 // Handler is the parsed handler block of one service.
 type Handler struct {
-	Name      string
-	Backends  []Backend
+	// Name is the service name, "" when not given.
+	Name string
+	// Backends are the backends, one per address.
+	Backends []Backend
+	// LinkCosts are the service's link cost overrides.
 	LinkCosts []linkgraph.Link
 	// Proxy carries the caddy-l4 proxy options (health checks, load
 	// balancing without selection, PROXY protocol); its Upstreams are empty.
@@ -259,7 +266,7 @@ func parseBackend(d *caddyfile.Dispenser) ([]Backend, error) {
 
 // upstreamOptions are the caddy-l4 upstream options a backend block takes.
 var upstreamOptions = []string{
-	"dial", "local_addr", "resolver_preference", "max_connections", "weight",
+	"dial", "local_addr", "resolver_preference", "max_connections",
 	"tls", "tls_client_auth", "tls_curves", "tls_except_ports", "tls_insecure_skip_verify",
 	"tls_renegotiation", "tls_server_name", "tls_timeout", "tls_trust_pool",
 }
@@ -275,6 +282,9 @@ func checkUpstreamOptions(seg caddyfile.Segment) error {
 		known := false
 		for _, o := range upstreamOptions {
 			known = known || o == opt
+		}
+		if opt == "weight" {
+			return fmt.Errorf("weight has no meaning in costlb: backends are chosen by path cost + live connections; use link_cost or sites to steer traffic")
 		}
 		if !known {
 			return fmt.Errorf("unknown option %q; allowed: %s", opt, strings.Join(upstreamOptions, ", "))

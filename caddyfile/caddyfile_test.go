@@ -310,7 +310,6 @@ func TestParseHandlerBackends(t *testing.T) {
 			backend west 10.1.0.1:1 10.1.0.2:1 {
 				dial 10.1.0.3:1
 				max_connections 100
-				weight 3
 				local_addr 10.9.9.9
 				resolver_preference ipv4_only
 				tls
@@ -333,8 +332,8 @@ func TestParseHandlerBackends(t *testing.T) {
 				t.Fatalf("backend %d = %s %v", i, b.Site, u.Dial)
 			}
 			seen[u.Dial[0]] = true
-			if u.MaxConnections != 100 || u.Weight != 3 || len(u.LocalAddrs) != 1 || u.ResolverPreference != "ipv4_only" {
-				t.Errorf("backend %d: max %d weight %d local %v resolver %q", i, u.MaxConnections, u.Weight, u.LocalAddrs, u.ResolverPreference)
+			if u.MaxConnections != 100 || len(u.LocalAddrs) != 1 || u.ResolverPreference != "ipv4_only" {
+				t.Errorf("backend %d: max %d local %v resolver %q", i, u.MaxConnections, u.LocalAddrs, u.ResolverPreference)
 			}
 			if u.TLS == nil || u.TLS.ServerName != "db.example.com" || !u.TLS.InsecureSkipVerify ||
 				time.Duration(u.TLS.HandshakeTimeout) != 2*time.Second || u.TLS.Renegotiation != "once" ||
@@ -397,6 +396,7 @@ func TestParseHandlerInvalid(t *testing.T) {
 		{"empty braces", "costlb {}", []string{`unexpected argument "{}"`}, ""},
 		{"argument", "costlb foo {" + be + "}", []string{`unexpected argument "foo"`, "options go in a block"}, ""},
 		{"address as argument", "costlb 10.0.0.1:1", []string{`unexpected argument "10.0.0.1:1"`, "backend <site> <address...>"}, ""},
+		{"backend weight", "costlb {\n backend east 127.0.0.1:1 {\n  weight 3\n }\n}", []string{"weight has no meaning in costlb", "link_cost"}, ""},
 		{"unknown option", "costlb {" + be + " weight 3\n}", []string{`unknown option "weight"`, "allowed: name, backend, link_cost", "health_interval", "proxy_protocol"}, ""},
 		{"lb_policy", "costlb {" + be + " lb_policy round_robin\n}", []string{"lb_policy is not allowed", "costlb is the selection policy"}, ""},
 		{"lb_policy first", "costlb {\n lb_policy least_conn\n}", []string{"lb_policy is not allowed"}, ""},

@@ -92,13 +92,11 @@ func (r *Registry) Counters() []*Counter {
 // safe for concurrent use; the Counters it touches are.
 type Ticket struct {
 	held *Counter
-	used bool
 }
 
 // Hold counts the connection on c, moving the count from the counter held
 // before, if any. Holding the counter already held changes nothing.
 func (t *Ticket) Hold(c *Counter) {
-	t.used = true
 	if t.held == c {
 		return
 	}
@@ -119,13 +117,3 @@ func (t *Ticket) Release() {
 
 // Held returns the counter the connection is counted on, or nil.
 func (t *Ticket) Held() *Counter { return t.held }
-
-// Picked reports whether the ticket was ever counted on a backend since it
-// was last reset.
-func (t *Ticket) Picked() bool { return t.used }
-
-// Reset releases the ticket and clears it for reuse by another connection.
-func (t *Ticket) Reset() {
-	t.Release()
-	t.used = false
-}

@@ -975,7 +975,8 @@ func TestReliabilitySpeedBalance(t *testing.T) {
 	fast := harness.StartBackend(t, "fast", harness.WithHoldClose(d))
 	slow := harness.StartBackend(t, "slow", harness.WithHoldClose(3*d))
 	listen := harness.FreeAddr(t)
-	// slow first: on a full tie config order wins, so any bias favours slow.
+	// slow first: the very first pick, on a full tie, goes to the first in
+	// config order (later ties rotate), so any bias favours slow.
 	// The ratio stays below the ideal 3: a connection counts until Caddy has
 	// closed both sides, so a client that reconnects at once can still see
 	// its previous connection counted on the fast backend and lose the tie

@@ -78,10 +78,10 @@ func (l Link) String() string {
 
 // UnmarshalJSON decodes a link strictly. The value must be a JSON object
 // with only the fields "between" and "cost", each at most once. "between"
-// must be an array of exactly 2 strings. "cost", when present, must be an
-// integer literal from 1 to 2147483647: 0, negative numbers, fractions,
-// exponents, strings, null and out-of-range numbers are errors quoting the
-// offending value. An absent cost decodes as 0, which stands for the default
+// must be an array of exactly 2 strings. "cost", when present, must be a
+// JSON number with a whole value from 1 to 2147483647 (5, 5.0 and 5e0 are
+// the same): 0, negative numbers, fractions, strings, null and
+// out-of-range numbers are errors quoting the offending value. An absent cost decodes as 0, which stands for the default
 // cost 1. The site names themselves are checked by [New].
 func (l *Link) UnmarshalJSON(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -242,3 +242,9 @@ func snippet(raw []byte) string {
 	}
 	return string(raw[:cut]) + "…"
 }
+
+// Interface guards
+var (
+	_ json.Unmarshaler = (*Link)(nil)
+	_ fmt.Stringer     = Link{}
+)

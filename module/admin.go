@@ -118,7 +118,7 @@ func linkViews(links []linkgraph.Link) []LinkView {
 	for i, l := range links {
 		out[i] = LinkView{Between: l.Between, Cost: l.Cost}
 		if out[i].Cost == 0 {
-			out[i].Cost = 1
+			out[i].Cost = linkgraph.DefaultCost
 		}
 	}
 	return out

@@ -123,6 +123,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if b.Site == "" {
 			return fmt.Errorf("%s: backend %d (%s) has no site: every backend needs \"site\", one of: %s", svc, i, strings.Join(b.Dial, ", "), strings.Join(h.app.network.Sites(), ", "))
 		}
+		if b.Weight != 0 {
+			return fmt.Errorf("%s: backend %d in site %q: weight has no meaning in costlb: backends are chosen by path cost + live connections; use link_costs or sites to steer traffic", svc, i, b.Site)
+		}
 		if b.MaxConnections < 0 {
 			return fmt.Errorf("%s: backend %d in site %q: max_connections %d: must be 0 (no limit) or positive", svc, i, b.Site, b.MaxConnections)
 		}
@@ -295,7 +298,7 @@ func (h *Handler) Handle(down *layer4.Connection, next layer4.Handler) (err erro
 		if err != nil && ct.t.Held() == nil {
 			h.refused.Inc()
 		}
-		ct.t.Reset()
+		ct.t.Release()
 		ct.Context, ct.tries = nil, 0
 		ticketPool.Put(ct)
 	}()

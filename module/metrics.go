@@ -90,3 +90,9 @@ func (c connectionsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// Interface guards
+var (
+	_ prometheus.Collector = liveCollector{}
+	_ prometheus.Collector = connectionsCollector{}
+)

@@ -114,7 +114,8 @@ func TestProvisionRejects(t *testing.T) {
 		{"address twice across sites", h(`"backends": [{"site": "east", "dial": ["127.0.0.1:9001"]}, {"site": "west", "dial": ["tcp/127.0.0.1:9001"]}]`), []string{"127.0.0.1:9001", "given twice", `"east"`, `"west"`}, ""},
 		{"max_connections huge", h(`"backends": [{"site": "east", "dial": ["127.0.0.1:9001"], "max_connections": 1e20}]`), []string{"max_connections"}, ""},
 		{"max_connections negative", h(`"backends": [{"site": "east", "dial": ["127.0.0.1:9001"], "max_connections": -1}]`), []string{"-1", "max_connections"},
-			`the error says "negative max connections -1": neither the JSON field name max_connections nor what is allowed (0 for no limit, or a positive limit)`},
+			""},
+		{"backend weight", h(`"backends": [{"site": "east", "dial": ["127.0.0.1:9001"], "weight": 2}]`), []string{"weight has no meaning in costlb", "link_costs"}, ""},
 		{"unknown backend field", h(`"backends": [{"site": "east", "dial": ["127.0.0.1:9001"], "zone": "a"}]`), []string{`unknown field "zone"`}, ""},
 		{"selection policy", h(pvBackend + `, "load_balancing": {"selection": {"policy": "round_robin"}}`), []string{"load_balancing.selection", "costlb is the selection policy"}, ""},
 		{"link_cost unknown site", h(pvBackend + `, "link_costs": [{"between": ["east", "mars"], "cost": 3}]`), []string{`"mars"`, "does not exist in the site network"}, ""},
@@ -193,9 +194,6 @@ func TestProvisionAccepts(t *testing.T) {
 	}
 }
 
-// TestDefaultNameDoesNotCollide: an unnamed service gets a default name
-// (costlb-<n>); a service explicitly named like a default given to an
-// earlier unnamed service must not make the config invalid.
 // TestDefaultNameCollisionExplained: a name given by default (costlb-<n>)
 // can meet the same name given later by the user; the error says that one
 // of them was given by default and what to do.
