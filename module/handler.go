@@ -126,6 +126,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if b.Weight != 0 {
 			return fmt.Errorf("%s: backend %d in site %q: weight has no meaning in costlb: backends are chosen by path cost + live connections; use link_costs or sites to steer traffic", svc, i, b.Site)
 		}
+		switch b.ResolverPreference {
+		case "", "ipv4_only", "ipv6_only", "ipv4_first", "ipv6_first":
+		default:
+			return fmt.Errorf("%s: backend %d in site %q: resolver_preference %q: must be one of ipv4_only, ipv6_only, ipv4_first, ipv6_first", svc, i, b.Site, b.ResolverPreference)
+		}
 		if b.MaxConnections < 0 {
 			return fmt.Errorf("%s: backend %d in site %q: max_connections %d: must be 0 (no limit) or positive", svc, i, b.Site, b.MaxConnections)
 		}
@@ -169,6 +174,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		ProxyProtocol: h.ProxyProtocol,
 	}
 	if err := h.proxy.Provision(ctx); err != nil {
+		releaseProvisioned(ups, err)
 		return fmt.Errorf("%s: %v", svc, err)
 	}
 	h.provided = true
@@ -203,6 +209,21 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.refused = h.app.metrics.noBackend.WithLabelValues(h.Name)
 	return h.app.register(h)
+}
+
+// releaseProvisioned gives back the shared peer entries that a failed
+// provisioning of the embedded proxy took. caddy-l4 v0.1.2 provisions the
+// upstreams in order, reports a failure as "upstream N: ...", and can fail
+// before storing upstream N's peer only for a bad resolver_preference or
+// address, which Provision refuses before calling it: so upstreams 0 to N
+// hold entries. Its other errors come before any upstream. Releasing more
+// would take entries from the running config, which shares them.
+func releaseProvisioned(ups l4proxy.UpstreamPool, err error) {
+	var n int
+	if _, scanErr := fmt.Sscanf(err.Error(), "upstream %d:", &n); scanErr != nil || n < 0 || n >= len(ups) {
+		return
+	}
+	_ = (&l4proxy.Handler{Upstreams: ups[:n+1]}).Cleanup()
 }
 
 // healthProbe reads caddy-l4's health state of u without its connection

@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	_ "github.com/mholt/caddy-l4/layer4"
-	_ "github.com/mholt/caddy-l4/modules/l4proxy"
+	"github.com/mholt/caddy-l4/modules/l4proxy"
 )
 
 // tcpBackend is a loopback TCP server that writes its name and closes;
@@ -199,5 +201,41 @@ func TestHealthFollowsCaddyL4Passive(t *testing.T) {
 	}
 	for i, st := 0, h.sel.bal; i < st.Len(); i++ {
 		waitUntil(t, 2*time.Second, "live count back to 0", func() bool { return st.State(i).Live == 0 })
+	}
+}
+
+// peerOf returns the identity of caddy-l4's shared peer entry of u (its
+// unexported peers[0]), read through reflection for this test only.
+func peerOf(u *l4proxy.Upstream) uintptr {
+	return reflect.ValueOf(u).Elem().FieldByName("peers").Index(0).Pointer()
+}
+
+// TestFailedProvisionReleasesPeers: when the embedded proxy fails to
+// provision (a bad TLS file on the second backend), the shared peer entry
+// it already took for the first backend is given back: once the configs
+// using that address are gone, the next config gets a fresh entry.
+func TestFailedProvisionReleasesPeers(t *testing.T) {
+	_ = caddy.Stop()
+	a := freeAddr(t)
+	cfg := func(backends string) string {
+		return fmt.Sprintf(`{"admin": {"disabled": true}, "logging": {"logs": {"default": {"level": "ERROR"}}}, "apps": {
+			"costlb": {"site": "east"},
+			"layer4": {"servers": {"s": {"listen": [%q], "routes": [{"handle": [{
+				"handler": "costlb", "name": "svc", "backends": [%s]}]}]}}}}}`, freeAddr(t), backends)
+	}
+	good := fmt.Sprintf(`{"site": "east", "dial": [%q]}`, a)
+	bad := `{"site": "east", "dial": ["127.0.0.1:1"], "tls": {"client_certificate_file": "/nonexistent/c.pem", "client_certificate_key_file": "/nonexistent/k.pem"}}`
+	err := caddy.Load([]byte(cfg(good+","+bad)), true)
+	if err == nil || !strings.Contains(err.Error(), "upstream 1:") {
+		t.Fatalf("want caddy-l4 to fail on upstream 1, got %v", err)
+	}
+	first := loadConfig(t, cfg(good), "svc")
+	p1 := peerOf(first.sel.ups[0])
+	if err := caddy.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	second := loadConfig(t, cfg(good), "svc")
+	if p2 := peerOf(second.sel.ups[0]); p2 == p1 {
+		t.Fatal("the failed config's reference kept the peer entry alive after every config using it stopped")
 	}
 }
