@@ -7,6 +7,7 @@ package caddyfile
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -197,7 +198,7 @@ func ParseHandler(d *caddyfile.Dispenser) (*Handler, error) {
 		case "upstream":
 			return nil, d.Err("costlb: use 'backend <site> <address...>' instead of 'upstream': every backend needs a site")
 		default:
-			if !isProxyOption(opt) {
+			if !slices.Contains(proxyOptions, opt) {
 				return nil, d.Errf("costlb: unknown option %q; allowed: name, backend, link_cost, %s", opt, strings.Join(proxyOptions, ", "))
 			}
 			if opt == "proxy_protocol" && d.CountRemainingArgs() != 1 {
@@ -221,15 +222,6 @@ func ParseHandler(d *caddyfile.Dispenser) (*Handler, error) {
 		}
 	}
 	return h, nil
-}
-
-func isProxyOption(opt string) bool {
-	for _, o := range proxyOptions {
-		if o == opt {
-			return true
-		}
-	}
-	return false
 }
 
 // parseBackend parses "backend <site> <address...> [{ upstream options }]"
@@ -279,14 +271,10 @@ func checkUpstreamOptions(seg caddyfile.Segment) error {
 	d.RemainingArgs()
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
-		known := false
-		for _, o := range upstreamOptions {
-			known = known || o == opt
-		}
 		if opt == "weight" {
 			return fmt.Errorf("weight has no meaning in costlb: backends are chosen by path cost + live connections; use link_cost or sites to steer traffic")
 		}
-		if !known {
+		if !slices.Contains(upstreamOptions, opt) {
 			return fmt.Errorf("unknown option %q; allowed: %s", opt, strings.Join(upstreamOptions, ", "))
 		}
 		d.RemainingArgs()

@@ -115,6 +115,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	// one caddy-l4 upstream per dial address
 	var ups l4proxy.UpstreamPool
 	var sites []string
+	var pathCosts []int64
 	seen := make(map[string]string)
 	for i, b := range h.Backends {
 		if b == nil {
@@ -156,6 +157,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			u.Dial = []string{addr}
 			ups = append(ups, &u)
 			sites = append(sites, b.Site)
+			pathCosts = append(pathCosts, route.Cost)
 		}
 	}
 
@@ -188,11 +190,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 	bes := make([]costlb.Backend, len(ups))
 	for i, u := range ups {
-		route, _ := h.paths.Route(sites[i])
 		bes[i] = costlb.Backend{
 			Site:     sites[i],
 			Address:  u.Dial[0],
-			PathCost: route.Cost,
+			PathCost: pathCosts[i],
 			MaxConns: int64(u.MaxConnections),
 			Counter:  counters.Counter(counterKey(u.Dial[0])),
 			Healthy:  healthProbe(u),
@@ -307,8 +308,9 @@ func (h *Handler) logShift(s costlb.Shift) {
 
 // Handle proxies the connection through the embedded caddy-l4 proxy. The
 // connection carries a ticket while it runs: the selector counts it on the
-// chosen backend (moving the count when a retry re-selects), and the count is
-// released when the proxied connection ends or every try failed.
+// chosen backend (a failed try's count is released before the next try),
+// and the count is released when the proxied connection ends or every try
+// failed.
 func (h *Handler) Handle(down *layer4.Connection, next layer4.Handler) (err error) {
 	ct := ticketPool.Get().(*connTicket)
 	ct.Context = down.Context
