@@ -5,8 +5,9 @@
 // perceived cost = path cost + live connections. Ties go to the lower path
 // cost (local before remote), then to the backend picked least recently, so
 // equal backends share new connections evenly. A backend is available when
-// its health probe says so and, if it has a connection limit, its live count
-// is below it.
+// its health probe says so, when it is a gateway (another costlb serving the
+// service onwards) its readiness probe says so too, and, if it has a
+// connection limit, its live count is below it.
 package costlb
 
 import (
@@ -30,19 +31,31 @@ type Backend struct {
 	// Healthy reports the backend's health; nil means always healthy. It is
 	// called on every pick, so it must be cheap and must not block.
 	Healthy func() bool
+	// Ready reports, for a gateway (a backend that is another costlb
+	// serving the service onwards), whether its last readiness answer
+	// offered a route; nil means the backend is not a gateway. Like
+	// Healthy, it is called on every pick.
+	Ready func() bool
+}
+
+// usable reports whether the backend is healthy and, for a gateway, ready:
+// whether it can serve at all, whatever its load.
+func (be *Backend) usable() bool {
+	return (be.Healthy == nil || be.Healthy()) && (be.Ready == nil || be.Ready())
 }
 
 // Shift describes a change of a service's primary site: the site with the
-// lowest path cost among healthy backends. From or To is "" when no backend
-// was or is healthy. The first pick of a balancer reports the primary site
-// it finds as an Initial shift from "", so that a caller can compare it with
-// what an earlier balancer of the same service saw.
+// lowest path cost among usable (healthy and, for gateways, ready)
+// backends. From or To is "" when no backend was or is usable. The first
+// pick of a balancer reports the primary site it finds as an Initial shift
+// from "", so that a caller can compare it with what an earlier balancer of
+// the same service saw.
 type Shift struct {
 	// From is the previous primary site, To the new one.
 	From, To string
 	// FromCost and ToCost are their path costs.
 	FromCost, ToCost int64
-	// FromHealthy tells whether From still has a healthy backend: if it
+	// FromHealthy tells whether From still has a usable backend: if it
 	// has, a preferred site came back (failback); if not, From went down
 	// (failover).
 	FromHealthy bool
@@ -127,7 +140,7 @@ func (b *Balancer) Pick(t *Ticket) int {
 	atNewest := 0 // how many backends carry the newest stamp
 	for i := range b.entries {
 		e := &b.entries[i]
-		if e.Healthy != nil && !e.Healthy() {
+		if !e.usable() {
 			continue
 		}
 		if primary < 0 || e.PathCost < primaryPath {
@@ -212,7 +225,10 @@ type State struct {
 	Perceived int64
 	// Healthy is the health probe's answer.
 	Healthy bool
-	// Available is Healthy and below MaxConns, if set.
+	// Ready is the gateway's readiness (true for a backend that is not a
+	// gateway).
+	Ready bool
+	// Available is Healthy, Ready and below MaxConns, if set.
 	Available bool
 	// Picks counts the connections this balancer sent to the backend,
 	// every dial attempt included.
@@ -225,16 +241,18 @@ func (b *Balancer) State(i int) State {
 	s := State{Backend: e.Backend, Live: e.Counter.Live(), Picks: e.picks.Load()}
 	s.Perceived = s.PathCost + s.Live
 	s.Healthy = e.Healthy == nil || e.Healthy()
-	s.Available = s.Healthy && (s.MaxConns == 0 || s.Live < s.MaxConns)
+	s.Ready = e.Ready == nil || e.Ready()
+	s.Available = s.Healthy && s.Ready && (s.MaxConns == 0 || s.Live < s.MaxConns)
 	return s
 }
 
-// SiteHealthy reports whether site has a healthy backend. It asks every
-// backend's health probe; it is for reports, not for the pick path.
+// SiteHealthy reports whether site has a usable backend: healthy and, for
+// a gateway, ready. It asks every backend's probes; it is for reports, not
+// for the pick path.
 func (b *Balancer) SiteHealthy(site string) bool {
 	for i := range b.entries {
 		e := &b.entries[i]
-		if e.Site == site && (e.Healthy == nil || e.Healthy()) {
+		if e.Site == site && e.usable() {
 			return true
 		}
 	}
@@ -242,7 +260,7 @@ func (b *Balancer) SiteHealthy(site string) bool {
 }
 
 // Primary returns the primary site last seen by a pick: the site with the
-// lowest path cost among healthy backends ("" if none or no pick yet).
+// lowest path cost among usable backends ("" if none or no pick yet).
 func (b *Balancer) Primary() string {
 	if p := b.primary.Load(); p >= 0 {
 		return b.sites[p]
