@@ -108,6 +108,8 @@ type Backend struct {
 	Site string
 	// Upstream is the caddy-l4 upstream, with one dial address.
 	Upstream l4proxy.Upstream
+	// Ready is the readiness URL of a gateway backend ("" for a plain one).
+	Ready string
 }
 
 // Handler is the parsed handler block of one service.
@@ -135,6 +137,7 @@ var proxyOptions = []string{
 //	costlb {
 //		name <service name>
 //		backend <site> <address...> [{
+//			ready <url>    # a gateway: another costlb's /ready/<service>
 //			<caddy-l4 upstream options: max_connections, tls, ...>
 //		}]
 //		link_cost <site> <site> <cost>
@@ -193,6 +196,8 @@ func ParseHandler(d *caddyfile.Dispenser) (*Handler, error) {
 				return nil, d.Errf("costlb: %v", err)
 			}
 			h.LinkCosts = append(h.LinkCosts, l)
+		case "ready":
+			return nil, d.Err("costlb: ready goes inside a backend block: backend <site> <address> { ready <url> }")
 		case "lb_policy":
 			return nil, d.Err("costlb: lb_policy is not allowed inside costlb: costlb is the selection policy (lowest path cost + live connections)")
 		case "upstream":
@@ -232,6 +237,10 @@ func parseBackend(d *caddyfile.Dispenser) ([]Backend, error) {
 		return nil, d.Errf("costlb: backend needs a site: backend <site> <address...>")
 	}
 	site := seg[1].Text
+	seg, ready, err := takeReady(seg)
+	if err != nil {
+		return nil, d.Errf("costlb: backend %s: %v", site, err)
+	}
 	if err := checkUpstreamOptions(seg); err != nil {
 		return nil, d.Errf("costlb: backend %s: %v", site, err)
 	}
@@ -251,9 +260,45 @@ func parseBackend(d *caddyfile.Dispenser) ([]Backend, error) {
 	for _, addr := range u.Dial {
 		one := u
 		one.Dial = []string{addr}
-		out = append(out, Backend{Site: site, Upstream: one})
+		out = append(out, Backend{Site: site, Upstream: one, Ready: ready})
 	}
 	return out, nil
+}
+
+// takeReady removes costlb's own backend option, "ready <url>", from the
+// backend block, which then holds only caddy-l4 upstream options, and
+// returns its URL.
+func takeReady(seg caddyfile.Segment) (caddyfile.Segment, string, error) {
+	var ready string
+	out := make(caddyfile.Segment, 0, len(seg))
+	depth := 0
+	for i := 0; i < len(seg); i++ {
+		tok := seg[i]
+		firstOnLine := i == 0 || seg[i-1].Line != tok.Line || seg[i-1].File != tok.File
+		if depth == 1 && firstOnLine && tok.Text == "ready" {
+			var args []string
+			for i+1 < len(seg) && seg[i+1].Line == tok.Line && seg[i+1].File == tok.File {
+				i++
+				args = append(args, seg[i].Text)
+			}
+			if len(args) != 1 || args[0] == "{" {
+				return nil, "", fmt.Errorf("ready takes exactly one URL (the gateway's costlb_status /ready/<service>), got %q", args)
+			}
+			if ready != "" {
+				return nil, "", fmt.Errorf("ready given twice (%q, then %q): a backend has one readiness URL", ready, args[0])
+			}
+			ready = args[0]
+			continue
+		}
+		switch tok.Text {
+		case "{":
+			depth++
+		case "}":
+			depth--
+		}
+		out = append(out, tok)
+	}
+	return out, ready, nil
 }
 
 // upstreamOptions are the caddy-l4 upstream options a backend block takes.
@@ -275,7 +320,7 @@ func checkUpstreamOptions(seg caddyfile.Segment) error {
 			return fmt.Errorf("weight has no meaning in costlb: backends are chosen by path cost + live connections; use link_cost or sites to steer traffic")
 		}
 		if !slices.Contains(upstreamOptions, opt) {
-			return fmt.Errorf("unknown option %q; allowed: %s", opt, strings.Join(upstreamOptions, ", "))
+			return fmt.Errorf("unknown option %q; allowed: ready, %s", opt, strings.Join(upstreamOptions, ", "))
 		}
 		d.RemainingArgs()
 		for d.NextBlock(nesting + 1) {

@@ -305,6 +305,27 @@ func TestParseHandlerBackends(t *testing.T) {
 		}
 	})
 
+	t.Run("ready makes every address of the line a gateway", func(t *testing.T) {
+		h := parseHandler(t, `costlb {
+			backend east 10.0.0.1:1
+			backend west 10.1.0.1:1 10.1.0.2:1 {
+				max_connections 7
+				ready http://10.1.0.9:9180/ready/web
+			}
+		}`)
+		if len(h.Backends) != 3 {
+			t.Fatalf("%d backends, want 3", len(h.Backends))
+		}
+		if h.Backends[0].Ready != "" {
+			t.Errorf("plain backend got ready %q", h.Backends[0].Ready)
+		}
+		for _, b := range h.Backends[1:] {
+			if b.Ready != "http://10.1.0.9:9180/ready/web" || b.Upstream.MaxConnections != 7 {
+				t.Errorf("backend %v: ready %q, max_connections %d; want the URL and 7", b.Upstream.Dial, b.Ready, b.Upstream.MaxConnections)
+			}
+		}
+	})
+
 	t.Run("upstream options apply to every address", func(t *testing.T) {
 		h := parseHandler(t, `costlb {
 			backend west 10.1.0.1:1 10.1.0.2:1 {
@@ -419,6 +440,10 @@ func TestParseHandlerInvalid(t *testing.T) {
 		{"backend duplicate option", "costlb {\n backend east 10.0.0.1:1 {\n  max_connections 1\n  max_connections 2\n }\n}", []string{"duplicate", "max_connections"}, ""},
 		{"backend nested block", "costlb {\n backend east 10.0.0.1:1 {\n  tls {\n   x\n  }\n }\n}", []string{"'tls'", "blocks are not supported"}, ""},
 		{"backend bad resolver", "costlb {\n backend east 10.0.0.1:1 {\n  resolver_preference ipv5\n }\n}", []string{"ipv5"}, ""},
+		{"ready outside a backend", "costlb {" + be + " ready http://10.1.0.1:9180/ready/web\n}", []string{"ready goes inside a backend block", "backend <site> <address> { ready <url> }"}, ""},
+		{"ready twice", "costlb {\n backend west 10.1.0.1:1 {\n  ready http://a/ready/x\n  ready http://b/ready/x\n }\n}", []string{"backend west", "ready given twice", `"http://a/ready/x"`, `"http://b/ready/x"`}, ""},
+		{"ready without URL", "costlb {\n backend west 10.1.0.1:1 {\n  ready\n }\n}", []string{"ready takes exactly one URL"}, ""},
+		{"ready with two URLs", "costlb {\n backend west 10.1.0.1:1 {\n  ready http://a/ready/x http://b/ready/x\n }\n}", []string{"ready takes exactly one URL", "http://b/ready/x"}, ""},
 		{"link_cost without cost", "costlb {" + be + " link_cost east west\n}", []string{"link_cost takes <site> <site> <cost>", "got 2"}, ""},
 		{"link_cost with one site", "costlb {" + be + " link_cost east\n}", []string{"link_cost takes <site> <site> <cost>", "got 1"}, ""},
 		{"link_cost extra", "costlb {" + be + " link_cost east west 3 4\n}", []string{"link_cost takes <site> <site> <cost>", "got 4"}, ""},

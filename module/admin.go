@@ -66,9 +66,14 @@ type ServiceView struct {
 	Name string `json:"name"`
 	// PrimarySite is the cheapest site with a healthy backend, as last seen
 	// by a pick ("" before the first connection).
-	PrimarySite string        `json:"primary_site"`
-	LinkCosts   []LinkView    `json:"link_costs,omitempty"`
-	Backends    []BackendView `json:"backends"`
+	PrimarySite string `json:"primary_site"`
+	// Ready tells whether the service has an available backend, and Routes
+	// are the routes this Caddy offers its peers for it (what
+	// costlb_status answers at /ready/<service>).
+	Ready     bool          `json:"ready"`
+	Routes    [][]string    `json:"routes"`
+	LinkCosts []LinkView    `json:"link_costs,omitempty"`
+	Backends  []BackendView `json:"backends"`
 }
 
 // BackendView is one backend's live state.
@@ -82,6 +87,13 @@ type BackendView struct {
 	Available        bool   `json:"available"`
 	MaxConnections   int64  `json:"max_connections"`
 	ConnectionsTotal uint64 `json:"connections_total"`
+	// Gateway backends only (those with a readiness URL): the URL, whether
+	// the last answer offered a usable route, those routes, and why the
+	// gateway is not ready.
+	ReadyURL       string     `json:"ready_url,omitempty"`
+	Ready          *bool      `json:"ready,omitempty"`
+	Routes         [][]string `json:"routes,omitempty"`
+	NotReadyReason string     `json:"not_ready_reason,omitempty"`
 }
 
 // CounterView is one process-wide live counter.
@@ -131,15 +143,25 @@ func (a *App) view() View {
 		v.Sites = append(v.Sites, SiteView{Name: r.Site, PathCost: r.Cost, Hops: r.Hops, Path: r.Path, Reachable: r.Reachable})
 	}
 	for _, h := range a.snapshotServices() {
-		sv := ServiceView{Name: h.Name, PrimarySite: h.sel.bal.Primary(), LinkCosts: linkViews(h.LinkCosts), Backends: []BackendView{}}
+		sv := ServiceView{Name: h.Name, PrimarySite: h.sel.bal.Primary(), Routes: h.routes(), LinkCosts: linkViews(h.LinkCosts), Backends: []BackendView{}}
+		sv.Ready = len(sv.Routes) > 0
+		if !sv.Ready {
+			sv.Routes = [][]string{}
+		}
 		for i := 0; i < h.sel.bal.Len(); i++ {
 			st := h.sel.bal.State(i)
-			sv.Backends = append(sv.Backends, BackendView{
+			bv := BackendView{
 				Site: st.Site, Address: st.Address, PathCost: st.PathCost,
 				LiveConnections: st.Live, PerceivedCost: st.Perceived,
 				Healthy: st.Healthy, Available: st.Available,
 				MaxConnections: st.MaxConns, ConnectionsTotal: st.Picks,
-			})
+			}
+			if g := h.gws[i]; g != nil {
+				r := g.state()
+				ready := len(r.Routes) > 0
+				bv.ReadyURL, bv.Ready, bv.Routes, bv.NotReadyReason = g.url, &ready, r.Routes, r.Reason
+			}
+			sv.Backends = append(sv.Backends, bv)
 		}
 		v.Services = append(v.Services, sv)
 	}

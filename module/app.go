@@ -130,6 +130,18 @@ func (a *App) unregister(h *Handler) {
 	}
 }
 
+// service returns the registered service named name, or nil.
+func (a *App) service(name string) *Handler {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, s := range a.services {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
 // nextName returns the default name of the next unnamed service.
 func (a *App) nextName() string {
 	a.mu.Lock()

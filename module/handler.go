@@ -32,6 +32,12 @@ type Backend struct {
 	// Site is the site the backend runs in; it must be reachable from the
 	// local site through the network's links.
 	Site string `json:"site"`
+	// Ready, when set, makes the backend a gateway: another Caddy running
+	// costlb that serves the service onwards. It is that Caddy's readiness
+	// URL (its costlb_status handler's /ready/<service>), polled every
+	// health_interval; the gateway is available only while its last answer
+	// offered a route that does not pass through the local site.
+	Ready string `json:"ready,omitempty"`
 	l4proxy.Upstream
 }
 
@@ -69,6 +75,8 @@ type Handler struct {
 	app      *App
 	proxy    *l4proxy.Handler
 	sel      *selector
+	gws      []*gateway // per backend index: its readiness poller, nil if not a gateway
+	gwKeys   []string   // the gateways this handler holds in the pool
 	paths    *linkgraph.Paths
 	logger   *zap.Logger
 	refused  prometheus.Counter
@@ -114,7 +122,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 	// one caddy-l4 upstream per dial address
 	var ups l4proxy.UpstreamPool
-	var sites []string
+	var sites, readyURLs []string
 	var pathCosts []int64
 	seen := make(map[string]string)
 	for i, b := range h.Backends {
@@ -145,6 +153,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if len(b.Dial) == 0 {
 			return fmt.Errorf("%s: backend %d in site %q has no dial address", svc, i, b.Site)
 		}
+		if b.Ready != "" {
+			if err := checkReadyURL(b.Ready); err != nil {
+				return fmt.Errorf("%s: backend %d in site %q: %v", svc, i, b.Site, err)
+			}
+		}
 		for _, addr := range b.Dial {
 			if err := checkDialAddress(addr); err != nil {
 				return fmt.Errorf("%s: backend %d in site %q: %v", svc, i, b.Site, err)
@@ -157,6 +170,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			u.Dial = []string{addr}
 			ups = append(ups, &u)
 			sites = append(sites, b.Site)
+			readyURLs = append(readyURLs, b.Ready)
 			pathCosts = append(pathCosts, route.Cost)
 		}
 	}
@@ -189,6 +203,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 
 	bes := make([]costlb.Backend, len(ups))
+	h.gws = make([]*gateway, len(ups))
 	for i, u := range ups {
 		bes[i] = costlb.Backend{
 			Site:     sites[i],
@@ -197,6 +212,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			MaxConns: int64(u.MaxConnections),
 			Counter:  counters.Counter(counterKey(u.Dial[0])),
 			Healthy:  healthProbe(u),
+		}
+		if readyURLs[i] != "" {
+			if h.gws[i], err = h.loadGateway(u.Dial[0], readyURLs[i]); err != nil {
+				return fmt.Errorf("%s: backend %s: %v", svc, u.Dial[0], err)
+			}
+			bes[i].Ready = h.gws[i].Ready
 		}
 	}
 	h.sel.bal, err = costlb.New(bes, h.logShift)
@@ -210,6 +231,43 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.refused = h.app.metrics.noBackend.WithLabelValues(h.Name)
 	return h.app.register(h)
+}
+
+// loadGateway gets the readiness poller of the gateway backend at addr,
+// shared with the running config if it polls the same way, and holds it
+// until Cleanup.
+func (h *Handler) loadGateway(addr, readyURL string) (*gateway, error) {
+	interval, timeout := h.readyPeriod()
+	spec := gatewaySpec{
+		service: h.Name, upstream: addr, local: h.app.Site, url: readyURL,
+		interval: interval, timeout: timeout,
+	}
+	g, err := loadGateway(spec, h.logger)
+	if err != nil {
+		return nil, err
+	}
+	h.gwKeys = append(h.gwKeys, spec.key())
+	return g, nil
+}
+
+// routes returns the service's routes as this Caddy offers them to its
+// peers: one per available plain backend's site, and each usable route of
+// every available gateway, prefixed with the local site. The service is
+// ready when there is at least one.
+func (h *Handler) routes() [][]string {
+	local := h.app.Site
+	var out [][]string
+	for i := 0; i < h.sel.bal.Len(); i++ {
+		st := h.sel.bal.State(i)
+		switch {
+		case !st.Available:
+		case h.gws[i] != nil:
+			out = append(out, costlb.ViaGateway(local, h.gws[i].state().Routes)...)
+		default:
+			out = append(out, costlb.Direct(local, st.Site))
+		}
+	}
+	return costlb.NormalizeRoutes(out)
 }
 
 // releaseProvisioned gives back the shared peer entries that a failed
@@ -334,6 +392,10 @@ func (h *Handler) Cleanup() error {
 	if h.app != nil {
 		h.app.unregister(h)
 	}
+	for _, k := range h.gwKeys {
+		_, _ = gateways.Delete(k)
+	}
+	h.gwKeys = nil
 	if h.provided {
 		return h.proxy.Cleanup()
 	}
@@ -345,6 +407,7 @@ func (h *Handler) Cleanup() error {
 //	costlb {
 //		name <service name>
 //		backend <site> <address...> [{
+//			ready <url>    # a gateway: another costlb's /ready/<service>
 //			<caddy-l4 upstream options: max_connections, tls, ...>
 //		}]
 //		link_cost <site> <site> <cost>
@@ -374,7 +437,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	h.Name = p.Name
 	h.LinkCosts = p.LinkCosts
 	for _, b := range p.Backends {
-		h.Backends = append(h.Backends, &Backend{Site: b.Site, Upstream: b.Upstream})
+		h.Backends = append(h.Backends, &Backend{Site: b.Site, Ready: b.Ready, Upstream: b.Upstream})
 	}
 	h.HealthChecks = p.Proxy.HealthChecks
 	h.LoadBalancing = p.Proxy.LoadBalancing

@@ -30,6 +30,7 @@ func newMetrics(reg *prometheus.Registry, app *App) *metrics {
 	}
 	register(reg, prometheus.Collector(liveCollector{app}))
 	register(reg, prometheus.Collector(connectionsCollector{app}))
+	register(reg, prometheus.Collector(gatewayCollector{app}))
 	return m
 }
 
@@ -91,8 +92,37 @@ func (c connectionsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+var gatewayReadyDesc = prometheus.NewDesc(
+	prometheus.BuildFQName(namespace, subsystem, "gateway_ready"),
+	"Whether each gateway backend (a backend with a readiness URL) last answered ready with a usable route: 1 or 0.",
+	[]string{"service", "upstream"}, nil)
+
+// gatewayCollector exports each gateway backend's readiness, read from its
+// poller at scrape time.
+type gatewayCollector struct{ app *App }
+
+// Describe sends the gateway readiness descriptor.
+func (gatewayCollector) Describe(ch chan<- *prometheus.Desc) { ch <- gatewayReadyDesc }
+
+// Collect reads every gateway's last answer.
+func (c gatewayCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, h := range c.app.snapshotServices() {
+		for _, g := range h.gws {
+			if g == nil {
+				continue
+			}
+			v := 0.0
+			if g.Ready() {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(gatewayReadyDesc, prometheus.GaugeValue, v, h.Name, g.upstream)
+		}
+	}
+}
+
 // Interface guards
 var (
 	_ prometheus.Collector = liveCollector{}
 	_ prometheus.Collector = connectionsCollector{}
+	_ prometheus.Collector = gatewayCollector{}
 )

@@ -1,0 +1,142 @@
+package module
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	caddy.RegisterModule(new(StatusHandler))
+	httpcaddyfile.RegisterHandlerDirective("costlb_status", parseStatusDirective)
+	// usable in any site block without an order line, like metrics
+	httpcaddyfile.RegisterDirectiveOrder("costlb_status", httpcaddyfile.After, "metrics")
+}
+
+// StatusHandler is the costlb_status HTTP handler: it serves this Caddy's
+// costlb state over HTTP, where Caddy's matchers, TLS and auth protect it.
+//
+//   - GET /ready/<service>: the service's readiness, for peer sites whose
+//     costlb uses this Caddy as a gateway (a backend's "ready" URL): 200
+//     with {"service", "site", "ready": true, "routes"} while the service
+//     has an available backend here, 503 with "ready": false otherwise,
+//     404 for a service this Caddy does not have.
+//   - GET /status.json: the same JSON as the admin API's /costlb/.
+//   - GET /: a page for people.
+//
+// Paths are those the handler sees: mount it under a prefix with
+// handle_path. Any method but GET and HEAD gets 405.
+type StatusHandler struct {
+	app *App
+}
+
+// CaddyModule returns the Caddy module information.
+func (*StatusHandler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.costlb_status",
+		New: func() caddy.Module { return new(StatusHandler) },
+	}
+}
+
+// Provision finds the config's costlb app.
+func (s *StatusHandler) Provision(ctx caddy.Context) error {
+	appMod, err := ctx.AppIfConfigured("costlb")
+	if errors.Is(err, caddy.ErrNotConfigured) {
+		return fmt.Errorf("costlb_status: the costlb app is not configured: add the global option 'costlb { site <name> }' (JSON: apps.costlb with a site)")
+	}
+	if err != nil {
+		return fmt.Errorf("costlb_status: %v", err)
+	}
+	s.app = appMod.(*App)
+	return nil
+}
+
+// ServeHTTP answers the status routes; it never calls next.
+func (s *StatusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": fmt.Sprintf("method %s not allowed: costlb_status is read-only; use GET or HEAD", r.Method)})
+		return nil
+	}
+	path := r.URL.Path
+	switch {
+	case strings.HasPrefix(path, "/ready/"):
+		s.serveReady(w, strings.TrimPrefix(path, "/ready/"))
+	case path == "/status.json":
+		writeJSON(w, http.StatusOK, s.app.view())
+	case path == "/" || path == "":
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(statusPage)
+	default:
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no costlb status resource %q; try /, /status.json or /ready/<service>", path)})
+	}
+	return nil
+}
+
+// serveReady answers GET /ready/<service>.
+func (s *StatusHandler) serveReady(w http.ResponseWriter, name string) {
+	h := s.app.service(name)
+	if h == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no costlb service %q in this Caddy (site %q)", name, s.app.Site)})
+		return
+	}
+	ans := readyAnswer{Service: name, Site: s.app.Site, Routes: h.routes()}
+	ans.Ready = len(ans.Routes) > 0
+	status := http.StatusOK
+	if !ans.Ready {
+		status, ans.Routes = http.StatusServiceUnavailable, [][]string{}
+	}
+	writeJSON(w, status, ans)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// statusPage is a minimal page until the full status page lands.
+var statusPage = []byte(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>costlb status</title></head>
+<body><h1>costlb status</h1><p>The state of this Caddy's costlb: <a href="status.json">status.json</a>.</p></body></html>
+`)
+
+// parseStatusDirective sets up the costlb_status directive's handler (see
+// UnmarshalCaddyfile).
+func parseStatusDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	s := new(StatusHandler)
+	err := s.UnmarshalCaddyfile(h.Dispenser)
+	return s, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	costlb_status
+func (s *StatusHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		return d.Errf("costlb_status: unexpected argument %q; it takes none (mount it under a path with handle_path)", d.Val())
+	}
+	if d.NextBlock(d.Nesting()) {
+		return d.Errf("costlb_status: unexpected block option %q; it takes none", d.Val())
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*StatusHandler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*StatusHandler)(nil)
+	_ caddyfile.Unmarshaler       = (*StatusHandler)(nil)
+)
