@@ -72,15 +72,17 @@ type Handler struct {
 	// ProxyProtocol is the PROXY protocol version to send upstream, "v1" or "v2".
 	ProxyProtocol string `json:"proxy_protocol,omitempty"`
 
-	app      *App
-	proxy    *l4proxy.Handler
-	sel      *selector
-	gws      []*gateway // per backend index: its readiness poller, nil if not a gateway
-	gwKeys   []string   // the gateways this handler holds in the pool
-	paths    *linkgraph.Paths
-	logger   *zap.Logger
-	refused  prometheus.Counter
-	provided bool
+	app    *App
+	proxy  *l4proxy.Handler
+	sel    *selector
+	gws    []*gateway // per backend index: its readiness poller, nil if not a gateway
+	gwKeys []string   // the gateways this handler holds in the pool
+	// readiness poll period of the gateways (health_interval, health_timeout)
+	readyInterval, readyTimeout time.Duration
+	paths                       *linkgraph.Paths
+	logger                      *zap.Logger
+	refused                     prometheus.Counter
+	provided                    bool
 	// defaultName is set when Name was given by default, not by the user.
 	defaultName bool
 }
@@ -115,6 +117,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if len(h.Backends) == 0 {
 		return fmt.Errorf("%s: no backends: add 'backend <site> <address...>' (JSON: backends)", svc)
 	}
+	// read before caddy-l4's Provision fills in its own defaults (30s, 5s)
+	h.readyInterval, h.readyTimeout = h.readyPeriod()
 	h.paths, err = h.app.network.Paths(h.LinkCosts)
 	if err != nil {
 		return fmt.Errorf("%s: link_cost: %w", svc, err)
@@ -237,10 +241,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // shared with the running config if it polls the same way, and holds it
 // until Cleanup.
 func (h *Handler) loadGateway(addr, readyURL string) (*gateway, error) {
-	interval, timeout := h.readyPeriod()
 	spec := gatewaySpec{
 		service: h.Name, upstream: addr, local: h.app.Site, url: readyURL,
-		interval: interval, timeout: timeout,
+		interval: h.readyInterval, timeout: h.readyTimeout,
 	}
 	g, err := loadGateway(spec, h.logger)
 	if err != nil {

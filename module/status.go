@@ -62,7 +62,7 @@ func (s *StatusHandler) Provision(ctx caddy.Context) error {
 func (s *StatusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": fmt.Sprintf("method %s not allowed: costlb_status is read-only; use GET or HEAD", r.Method)})
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": fmt.Sprintf("method %s not allowed: costlb_status is read-only; use GET or HEAD", r.Method)}, false)
 		return nil
 	}
 	path := r.URL.Path
@@ -70,13 +70,13 @@ func (s *StatusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ cadd
 	case strings.HasPrefix(path, "/ready/"):
 		s.serveReady(w, strings.TrimPrefix(path, "/ready/"))
 	case path == "/status.json":
-		writeJSON(w, http.StatusOK, s.app.view())
+		writeJSON(w, http.StatusOK, s.app.view(), true)
 	case path == "/" || path == "":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write(statusPage)
 	default:
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no costlb status resource %q; try /, /status.json or /ready/<service>", path)})
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no costlb status resource %q; try /, /status.json or /ready/<service>", path)}, false)
 	}
 	return nil
 }
@@ -85,7 +85,7 @@ func (s *StatusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ cadd
 func (s *StatusHandler) serveReady(w http.ResponseWriter, name string) {
 	h := s.app.service(name)
 	if h == nil {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no costlb service %q in this Caddy (site %q)", name, s.app.Site)})
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no costlb service %q in this Caddy (site %q)", name, s.app.Site)}, false)
 		return
 	}
 	ans := readyAnswer{Service: name, Site: s.app.Site, Routes: h.routes()}
@@ -94,15 +94,19 @@ func (s *StatusHandler) serveReady(w http.ResponseWriter, name string) {
 	if !ans.Ready {
 		status, ans.Routes = http.StatusServiceUnavailable, [][]string{}
 	}
-	writeJSON(w, status, ans)
+	writeJSON(w, status, ans, false)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON answers with v as JSON, indented for people when indent is set
+// (a readiness answer, which peers poll, is one line).
+func writeJSON(w http.ResponseWriter, status int, v any, indent bool) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
+	if indent {
+		enc.SetIndent("", "  ")
+	}
 	_ = enc.Encode(v)
 }
 
