@@ -1,6 +1,7 @@
 package module
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -100,6 +101,19 @@ func (a *App) Stop() error {
 	current.CompareAndSwap(a, back)
 	a.prev = nil
 	return nil
+}
+
+// loadApp returns the config's costlb app for a module that needs it; who
+// names that module in the error when there is none.
+func loadApp(ctx caddy.Context, who string) (*App, error) {
+	appMod, err := ctx.AppIfConfigured("costlb")
+	if errors.Is(err, caddy.ErrNotConfigured) {
+		return nil, fmt.Errorf("%s: the costlb app is not configured: add the global option 'costlb { site <name> }' (JSON: apps.costlb with a site)", who)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", who, err)
+	}
+	return appMod.(*App), nil
 }
 
 // register adds a provisioned service; names must be unique in a config.

@@ -99,14 +99,10 @@ func (*Handler) CaddyModule() caddy.ModuleInfo {
 // costs and provisions the embedded caddy-l4 proxy with costlb's selector.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	appMod, err := ctx.AppIfConfigured("costlb")
-	if errors.Is(err, caddy.ErrNotConfigured) {
-		return fmt.Errorf("costlb handler: the costlb app is not configured: add the global option 'costlb { site <name> }' (JSON: apps.costlb with a site)")
+	var err error
+	if h.app, err = loadApp(ctx, "costlb handler"); err != nil {
+		return err
 	}
-	if err != nil {
-		return fmt.Errorf("costlb handler: %v", err)
-	}
-	h.app = appMod.(*App)
 	if h.Name == "" {
 		h.Name, h.defaultName = h.app.nextName(), true
 	}

@@ -2,7 +2,6 @@ package module
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -47,15 +46,9 @@ func (*StatusHandler) CaddyModule() caddy.ModuleInfo {
 
 // Provision finds the config's costlb app.
 func (s *StatusHandler) Provision(ctx caddy.Context) error {
-	appMod, err := ctx.AppIfConfigured("costlb")
-	if errors.Is(err, caddy.ErrNotConfigured) {
-		return fmt.Errorf("costlb_status: the costlb app is not configured: add the global option 'costlb { site <name> }' (JSON: apps.costlb with a site)")
-	}
-	if err != nil {
-		return fmt.Errorf("costlb_status: %v", err)
-	}
-	s.app = appMod.(*App)
-	return nil
+	var err error
+	s.app, err = loadApp(ctx, "costlb_status")
+	return err
 }
 
 // ServeHTTP answers the status routes; it never calls next.
