@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -258,4 +259,80 @@ func TestStatusPageFiftySites(t *testing.T) {
 	}
 	t.Logf("50 sites, 63 links, 50 backends: page %d bytes, status.json %d bytes; %d refreshes in %.1fs, render %.2f ms each on average, %.2f ms at most (building the graph when the network changes: %.2f ms); browser main thread busy %.1f ms per second",
 		len(page), len(js), n, wall, (s1.TotalMs-s0.TotalMs)/float64(n), s1.MaxMs, s1.BuildMs, (t1-t0)*1000/wall)
+}
+
+// sparseStatus is a status.json whose sites b and d come without a path (a
+// producer may give paths only for sites with backends) and whose site e no
+// link reaches.
+const sparseStatus = `{
+	"local_site": "a",
+	"sites": [
+		{"name": "a", "path_cost": 0, "hops": 0, "path": ["a"], "reachable": true},
+		{"name": "b", "path_cost": 2, "reachable": true},
+		{"name": "c", "path_cost": 5, "hops": 2, "path": ["a", "b", "c"], "reachable": true},
+		{"name": "d", "path_cost": 6, "reachable": true},
+		{"name": "e", "path_cost": 0, "path": [], "reachable": false}
+	],
+	"links": [
+		{"between": ["a", "b"], "cost": 2}, {"between": ["b", "c"], "cost": 3},
+		{"between": ["a", "c"], "cost": 10}, {"between": ["c", "d"], "cost": 1}
+	],
+	"services": [{"name": "s", "primary_site": "c", "ready": true, "routes": [["a", "c"]], "backends": [
+		{"site": "c", "address": "10.0.0.3:1", "path_cost": 5, "live_connections": 2, "perceived_cost": 7,
+		 "healthy": true, "available": true, "max_connections": 0, "connections_total": 9}
+	]}],
+	"counters": []
+}`
+
+// TestStatusPageMissingPaths serves the page that costlb_status serves
+// with a hand-written status.json in which some sites have no path: the
+// page computes their cheapest paths from the links, highlights them, and
+// shows a site no link reaches as unreachable.
+func TestStatusPageMissingPaths(t *testing.T) {
+	bin := browser.Require(t)
+	statusAddr := harness.FreeAddr(t)
+	c := harness.StartCaddy(t, costlbCaddyfile("site a")+fmt.Sprintf("\nhttp://%s {\n\tbind 127.0.0.1\n\tcostlb_status\n}\n", statusAddr), "caddyfile")
+	resp, err := http.Get("http://" + statusAddr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	c.Stop()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/status.json" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, sparseStatus)
+			return
+		}
+		_, _ = w.Write(page)
+	}))
+	t.Cleanup(srv.Close)
+
+	b := browser.Start(t, bin, 1280, 800)
+	if err := b.Navigate(srv.URL+"/", pageTimeout); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, b, pageTimeout, "computed paths", func(s domState) string {
+		for name, path := range map[string]string{"a": "a", "b": "a b", "c": "a b c", "d": "a b c d", "e": ""} {
+			if n, ok := s.site(name); !ok || n.Attrs["path"] != path {
+				return fmt.Sprintf("site %s: path %q, want %q", name, n.Attrs["path"], path)
+			}
+		}
+		if why := siteShows(s, "d", 6, -1); why != "" {
+			return why
+		}
+		if why := siteShows(s, "c", 5, 2); why != "" {
+			return why
+		}
+		if e, _ := s.site("e"); e.Attrs["state"] != "unreachable" || !strings.Contains(e.Text, "unreachable") {
+			return fmt.Sprintf("site e %v %q, want unreachable", e.Attrs, e.Text)
+		}
+		for _, l := range [][3]string{{"a", "b", "true"}, {"b", "c", "true"}, {"c", "d", "true"}, {"a", "c", "false"}} {
+			if e, _ := s.link(l[0], l[1]); e.Attrs["cheapest"] != l[2] {
+				return fmt.Sprintf("link %s-%s: cheapest %q, want %s", l[0], l[1], e.Attrs["cheapest"], l[2])
+			}
+		}
+		return ""
+	})
 }
