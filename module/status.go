@@ -1,6 +1,7 @@
 package module
 
 import (
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -103,11 +104,12 @@ func writeJSON(w http.ResponseWriter, status int, v any, indent bool) {
 	_ = enc.Encode(v)
 }
 
-// statusPage is a minimal page until the full status page lands.
-var statusPage = []byte(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>costlb status</title></head>
-<body><h1>costlb status</h1><p>The state of this Caddy's costlb: <a href="status.json">status.json</a>.</p></body></html>
-`)
+// statusPage is the page for people at GET /: self-contained (no external
+// assets), it draws the site network and every service's backends from
+// status.json, refreshed every second.
+//
+//go:embed status.html
+var statusPage []byte
 
 // parseStatusDirective sets up the costlb_status directive's handler (see
 // UnmarshalCaddyfile).
