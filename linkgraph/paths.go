@@ -10,6 +10,11 @@ import (
 // Paths holds the cheapest path from the local site to every site of a
 // [Network], as computed by [Network.Paths]. It is immutable and safe for
 // concurrent use.
+//
+// It keeps the paths as a tree rooted at the local site: each site's cost,
+// hops and previous site, about 16 bytes per site. [Paths.Cost] and
+// [Paths.Costs] read costs without building paths; [Paths.Path] and
+// [Paths.Route] build one path on demand.
 type Paths struct {
 	net    *Network
 	dist   []int64 // site id -> path cost; -1 if unreachable
@@ -115,8 +120,74 @@ func (p *Paths) lexLess(a, b int32) bool {
 	return less
 }
 
-// Route returns the route to site, and false if site is not a site of the
-// network.
+// SiteCost is the cheapest path from the local site to one site without
+// the path itself: what a caller that needs costs only reads, in memory
+// proportional to the number of sites.
+type SiteCost struct {
+	// Site is the destination site.
+	Site string
+	// Cost is the path cost: 0 for the local site, and 0 too when the site
+	// is unreachable, so check Reachable.
+	Cost int64
+	// Hops is the number of links crossed, 0 if unreachable.
+	Hops int
+	// Reachable reports whether any path joins the local site to Site.
+	Reachable bool
+}
+
+// Cost returns the path cost and hops to site, and false if site is not a
+// site of the network. It does not build the path.
+func (p *Paths) Cost(site string) (SiteCost, bool) {
+	i, ok := p.net.index[site]
+	if !ok {
+		return SiteCost{}, false
+	}
+	return p.siteCost(i), true
+}
+
+func (p *Paths) siteCost(i int32) SiteCost {
+	c := SiteCost{Site: p.net.names[i]}
+	if p.dist[i] >= 0 {
+		c.Reachable, c.Cost, c.Hops = true, p.dist[i], int(p.hops[i])
+	}
+	return c
+}
+
+// Costs returns the path cost and hops of every site, the local site
+// included, in the order of [Paths.Routes]. Its memory is proportional to
+// the number of sites, however long the paths are.
+func (p *Paths) Costs() []SiteCost {
+	order := p.order()
+	out := make([]SiteCost, len(order))
+	for k, i := range order {
+		out[k] = p.siteCost(i)
+	}
+	return out
+}
+
+// Path returns the sites from the local site to site, both included, or
+// nil if site is unreachable or not a site of the network. It allocates
+// one slice of Hops+1 names.
+func (p *Paths) Path(site string) []string {
+	i, ok := p.net.index[site]
+	if !ok || p.dist[i] < 0 {
+		return nil
+	}
+	return p.path(i)
+}
+
+func (p *Paths) path(i int32) []string {
+	h := int(p.hops[i])
+	path := make([]string, h+1)
+	for k := h; k >= 0; k-- {
+		path[k] = p.net.names[i]
+		i = p.parent[i]
+	}
+	return path
+}
+
+// Route returns the route to site, path included, and false if site is not
+// a site of the network.
 func (p *Paths) Route(site string) (Route, bool) {
 	i, ok := p.net.index[site]
 	if !ok {
@@ -126,38 +197,48 @@ func (p *Paths) Route(site string) (Route, bool) {
 }
 
 func (p *Paths) route(i int32) Route {
-	r := Route{Site: p.net.names[i]}
-	if p.dist[i] < 0 {
-		return r
-	}
-	r.Reachable = true
-	r.Cost = p.dist[i]
-	r.Hops = int(p.hops[i])
-	r.Path = make([]string, r.Hops+1)
-	for k := r.Hops; k >= 0; k-- {
-		r.Path[k] = p.net.names[i]
-		i = p.parent[i]
+	c := p.siteCost(i)
+	r := Route{Site: c.Site, Cost: c.Cost, Hops: c.Hops, Reachable: c.Reachable}
+	if c.Reachable {
+		r.Path = p.path(i)
 	}
 	return r
 }
 
 // Routes returns the route to every site, the local site included, sorted
 // by reachability (reachable first), then cost, hops and site name.
+//
+// Every route carries its whole path, so the memory grows with the number
+// of sites times their hops: about n²/2 names for a chain of n sites. On a
+// large network use [Paths.Costs], and [Paths.Path] for the few sites whose
+// path is needed.
 func (p *Paths) Routes() []Route {
-	routes := make([]Route, len(p.net.names))
-	for i := range routes {
-		routes[i] = p.route(int32(i))
+	order := p.order()
+	routes := make([]Route, len(order))
+	for k, i := range order {
+		routes[k] = p.route(i)
 	}
-	slices.SortFunc(routes, func(a, b Route) int {
-		if a.Reachable != b.Reachable {
-			if a.Reachable {
+	return routes
+}
+
+// order returns every site id sorted by reachability (reachable first),
+// then cost, hops and site name; site ids compare like site names.
+func (p *Paths) order() []int32 {
+	order := make([]int32, len(p.dist))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		ra, rb := p.dist[a] >= 0, p.dist[b] >= 0
+		if ra != rb {
+			if ra {
 				return -1
 			}
 			return 1
 		}
-		return cmp.Or(cmp.Compare(a.Cost, b.Cost), cmp.Compare(a.Hops, b.Hops), cmp.Compare(a.Site, b.Site))
+		return cmp.Or(cmp.Compare(p.dist[a], p.dist[b]), cmp.Compare(p.hops[a], p.hops[b]), cmp.Compare(a, b))
 	})
-	return routes
+	return order
 }
 
 // Unreachable returns the sites no path joins to the local site, sorted.

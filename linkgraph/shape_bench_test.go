@@ -53,7 +53,8 @@ func retainedHeap(op func() any) float64 {
 
 // BenchmarkPathsMemory measures, on chains and on random networks (about 5
 // links per site, costs 1 to 100), the time and the memory of computing
-// the cheapest paths and of reading them the ways the module does. Besides
+// the cheapest paths and of reading them: costs only (Costs) or with every
+// path (Routes, which no caller should use on a large network). Besides
 // B/op (allocated per run) it reports retained-B: the heap still reachable
 // through the result, measured with runtime.MemStats after a GC.
 func BenchmarkPathsMemory(b *testing.B) {
@@ -65,6 +66,7 @@ func BenchmarkPathsMemory(b *testing.B) {
 			op   func() any
 		}{
 			{"paths", func() any { p, _ := n.Paths(nil); return p }},
+			{"costs", func() any { p, _ := n.Paths(nil); return p.Costs() }},
 			{"routes", func() any { p, _ := n.Paths(nil); return p.Routes() }},
 		}
 		for _, o := range ops {
