@@ -138,7 +138,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if !h.app.network.HasSite(b.Site) {
 			return fmt.Errorf("%s: backend %d: unknown site %q; sites in the network: %s", svc, i, b.Site, strings.Join(h.app.network.Sites(), ", "))
 		}
-		route, _ := h.paths.Route(b.Site)
+		route, _ := h.paths.Cost(b.Site)
 		if !route.Reachable {
 			return fmt.Errorf("%s: backend %d: site %q has no path from the local site %q: link it to the network", svc, i, b.Site, h.app.Site)
 		}
@@ -203,7 +203,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %v", svc, err)
 	}
-	for _, r := range h.paths.Routes() {
+	for _, r := range h.paths.Costs() {
 		if r.Reachable {
 			h.app.metrics.pathCost.WithLabelValues(h.Name, r.Site).Set(float64(r.Cost))
 		}
@@ -282,7 +282,7 @@ func (h *Handler) logShift(s costlb.Shift) {
 		}
 		s.From = prev.(string)
 		s.FromHealthy = h.sel.bal.SiteHealthy(s.From)
-		if r, ok := h.paths.Route(s.From); ok && r.Reachable {
+		if r, ok := h.paths.Cost(s.From); ok && r.Reachable {
 			s.FromCost = r.Cost
 		}
 	}
