@@ -100,6 +100,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.Name == "" {
 		h.Name, h.defaultName = h.app.nextName(), true
 	}
+	if err := h.checkOptions(); err != nil {
+		return err
+	}
 	svc := fmt.Sprintf("costlb service %q", h.Name)
 	if h.LoadBalancing != nil && (h.LoadBalancing.SelectionPolicyRaw != nil || h.LoadBalancing.SelectionPolicy != nil) {
 		return fmt.Errorf("%s: load_balancing.selection (lb_policy) is not allowed: costlb is the selection policy", svc)
