@@ -181,6 +181,7 @@ func badCaddyfiles() []badConfig {
 		{"lb_try_interval negative", bcCaddyfileH(bcBackend + "\n\t\tlb_try_duration 1s\n\t\tlb_try_interval -250ms"), []string{"lb_try_interval -250ms", bcPositive, "default 250ms"}, ""},
 		{"lb_try_interval zero", bcCaddyfileH(bcBackend + "\n\t\tlb_try_duration 1s\n\t\tlb_try_interval 0"), []string{"lb_try_interval 0", bcPositive}, ""},
 		{"tls_timeout negative", bcCaddyfileH("backend east 127.0.0.1:9001 {\n\t\t\ttls\n\t\t\ttls_timeout -3s\n\t\t}"), []string{`"east"`, "tls_timeout -3s", bcPositive}, ""},
+		{"service name too long", bcCaddyfileH("name " + strings.Repeat("n", 129) + "\n\t\t" + bcBackend), []string{"service name", "too long (129 bytes)", "1 to 128 bytes"}, ""},
 	}
 }
 
@@ -246,6 +247,7 @@ func badJSONConfigs() []badConfig {
 		{"try_duration negative", bcJSONH(bcJSONBackends + `, "load_balancing": {"try_duration": "-5s"}`), []string{"lb_try_duration -5s", bcPositive, "load_balancing.try_duration"}, ""},
 		{"try_interval negative", bcJSONH(bcJSONBackends + `, "load_balancing": {"try_duration": "1s", "try_interval": -1000000}`), []string{"lb_try_interval -1ms", bcPositive, "load_balancing.try_interval"}, ""},
 		{"tls handshake_timeout negative", bcJSONH(`"backends": [{"site": "west", "dial": ["127.0.0.1:9001"], "tls": {"handshake_timeout": "-3s"}}]`), []string{`"west"`, "tls_timeout -3s", bcPositive, "tls.handshake_timeout"}, ""},
+		{"service name too long", bcJSONH(`"name": "` + strings.Repeat("n", 129) + `", ` + bcJSONBackends), []string{"service name", "too long (129 bytes)", "1 to 128 bytes"}, ""},
 	}
 }
 
@@ -266,6 +268,7 @@ func bcGoodConfigs() []bcGoodConfig {
 			"\n\t\thealth_interval 1h\n\t\thealth_port 9000\n\t\thealth_timeout 1s\n\t\thealth_fall 2\n\t\thealth_rise 2\n\t\tclose_if_unhealthy" +
 			"\n\t\tfail_duration 10s\n\t\tmax_fails 3\n\t\tunhealthy_connection_count 100\n\t\tlb_try_duration 1s\n\t\tlb_try_interval 100ms\n\t\tproxy_protocol v2"), "caddyfile"},
 		{"zero durations that turn an option off", bcCaddyfileH(bcBackend + "\n\t\tfail_duration 0\n\t\tlb_try_duration 0s"), "caddyfile"},
+		{"longest service name", bcJSONH(`"name": "` + strings.Repeat("n", 128) + `", ` + bcJSONBackends), "json"},
 	}
 }
 

@@ -3,15 +3,26 @@ package module
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 )
 
+// maxServiceNameLen is the maximum length of a service name, in bytes, as
+// for a site name.
+const maxServiceNameLen = 128
+
 // checkOptions refuses what the JSON decoder lets through and the proxy
-// would misuse: negative durations. It runs in Provision, so that JSON,
-// caddy validate and POST /load refuse alike.
+// would misuse: a service name too long to show, and negative durations.
+// It runs in Provision, so that JSON, caddy validate and POST /load refuse
+// alike.
 func (h *Handler) checkOptions() error {
+	if len(h.Name) > maxServiceNameLen {
+		return fmt.Errorf("costlb service name %s is too long (%d bytes): a service name must be 1 to %d bytes",
+			quoteName(h.Name), len(h.Name), maxServiceNameLen)
+	}
 	return h.checkDurations()
 }
 
@@ -71,4 +82,17 @@ func (h *Handler) checkDurations() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// quoteName quotes a name for messages; absurdly long names are cut short.
+func quoteName(name string) string {
+	const keep = 160
+	if len(name) <= keep {
+		return strconv.Quote(name)
+	}
+	cut := keep
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return strconv.Quote(name[:cut]) + "…"
 }

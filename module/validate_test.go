@@ -65,10 +65,44 @@ func TestProvisionAcceptsDurations(t *testing.T) {
 	}
 }
 
+func TestProvisionServiceNameLength(t *testing.T) {
+	named := func(name string) string {
+		return pvConfig(pvNet, "127.0.0.1:0", pvHandler(`"name": "`+name+`", `+pvBackend))
+	}
+	if err := pvValidate(named(strings.Repeat("n", 128))); err != nil {
+		t.Errorf("a 128-byte name refused: %v", err)
+	}
+	if err := pvValidate(named(strings.Repeat("é", 64))); err != nil {
+		t.Errorf("a 128-byte name of 64 two-byte runes refused: %v", err)
+	}
+	err := pvValidate(named(strings.Repeat("n", 129)))
+	if err == nil {
+		t.Fatal("a 129-byte service name accepted")
+	}
+	for _, w := range []string{"service name", "too long (129 bytes)", "1 to 128 bytes"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not contain %q", err, w)
+		}
+	}
+	err = pvValidate(named(strings.Repeat("ü", 500000)))
+	if err == nil || !strings.Contains(err.Error(), "too long (1000000 bytes)") {
+		t.Fatalf("a 1 MB service name: %v", err)
+	}
+	if len(err.Error()) > 1000 {
+		t.Errorf("the error for a 1 MB name is %d bytes long: the name should be cut short", len(err.Error()))
+	}
+	if !strings.Contains(err.Error(), `"`+strings.Repeat("ü", 80)+`"…`) {
+		t.Errorf("the error does not quote the name's first 160 bytes, cut at a rune boundary: %.300s", err)
+	}
+}
+
 // fzCheckOptions checks, for FuzzProvisionJSON, that an accepted service
-// has no negative duration.
+// has a name of at most 128 bytes and no negative duration.
 func fzCheckOptions(t *testing.T, h *Handler, cfgJSON []byte) {
 	t.Helper()
+	if len(h.Name) > 128 {
+		t.Fatalf("accepted a service name of %d bytes:\n%s", len(h.Name), cfgJSON)
+	}
 	var ds []int64
 	if hc := h.HealthChecks; hc != nil {
 		if a := hc.Active; a != nil {
