@@ -211,6 +211,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			h.app.metrics.pathCost.WithLabelValues(h.Name, r.Site).Set(float64(r.Cost))
 		}
 	}
+	h.warnSameServer(ups)
 	h.refused = h.app.metrics.noBackend.WithLabelValues(h.Name)
 	return h.app.register(h)
 }
