@@ -69,7 +69,7 @@ func (n *Network) Paths(overrides []Link) (*Paths, error) {
 	h := getHeap(size)
 	defer putHeap(h)
 	h.dist, h.hops = p.dist, p.hops
-	dist, hops, parent, pos := p.dist, p.hops, p.parent, h.pos
+	dist, hops, parent, pos, jump := p.dist, p.hops, p.parent, h.pos, h.jump
 
 	src := n.localIdx
 	dist[src] = 0
@@ -77,6 +77,7 @@ func (n *Network) Paths(overrides []Link) (*Paths, error) {
 	for len(h.items) > 0 {
 		u := h.items[0]
 		heap.Pop(h)
+		setJump(parent, hops, jump, u)
 		du, hv := dist[u], hops[u]+1
 		for _, e := range n.adj[n.adjStart[u]:n.adjStart[u+1]] {
 			v := e.to
@@ -87,7 +88,7 @@ func (n *Network) Paths(overrides []Link) (*Paths, error) {
 			switch {
 			case dist[v] < 0 || dv < dist[v] || dv == dist[v] && hv < hops[v]:
 				// New, cheaper, or as cheap with fewer hops.
-			case dv == dist[v] && hv == hops[v] && p.lexLess(u, parent[v]):
+			case dv == dist[v] && hv == hops[v] && lexLess(parent, jump, u, parent[v]):
 				// Same cost and hops, lexicographically smaller path: the
 				// heap key (cost, hops) does not change.
 				parent[v] = u
@@ -106,18 +107,39 @@ func (n *Network) Paths(overrides []Link) (*Paths, error) {
 	return p, nil
 }
 
+// setJump sets the jump pointer of site u, whose path just became final:
+// an ancestor on its path, chosen as in a skew-binary random-access list
+// (Myers, 1983) so that a search up a path takes O(log hops) steps. The
+// depth (hops) of a jump depends only on the depth of u, so two sites of
+// equal hops have jumps of equal hops.
+func setJump(parent, hops, jump []int32, u int32) {
+	p := parent[u]
+	if p < 0 { // the local site
+		jump[u] = u
+		return
+	}
+	if jp := jump[p]; hops[p]-hops[jp] == hops[jp]-hops[jump[jp]] {
+		jump[u] = jump[jp]
+	} else {
+		jump[u] = p
+	}
+}
+
 // lexLess reports whether the path to site a is lexicographically smaller
 // than the path to site b, for two different sites whose paths have the same
-// number of hops and are final. Walking both paths back in step until they
-// meet, the last differing pair of sites is the first difference from the
-// local site; site ids compare like site names.
-func (p *Paths) lexLess(a, b int32) bool {
-	less := false
-	for a != b {
-		less = a < b
-		a, b = p.parent[a], p.parent[b]
+// number of hops and are final. Both paths are climbed in step, by jumps
+// while the ancestors they reach still differ, else by one link, up to the
+// last differing pair of sites below the shared part of the paths: the
+// first difference from the local site. Site ids compare like site names.
+func lexLess(parent, jump []int32, a, b int32) bool {
+	for a != b && parent[a] != parent[b] {
+		if ja, jb := jump[a], jump[b]; ja != jb {
+			a, b = ja, jb
+		} else {
+			a, b = parent[a], parent[b]
+		}
 	}
-	return less
+	return a < b
 }
 
 // SiteCost is the cheapest path from the local site to one site without
@@ -263,6 +285,7 @@ const (
 type siteHeap struct {
 	items []int32
 	pos   []int32 // site id -> index in items, or unseen, or popped
+	jump  []int32 // site id -> jump pointer (see setJump), once popped
 	dist  []int64
 	hops  []int32
 }
@@ -319,8 +342,9 @@ func getHeap(size int) *siteHeap {
 	}
 	if cap(h.pos) < size {
 		h.pos = make([]int32, size)
+		h.jump = make([]int32, size)
 	}
-	h.pos = h.pos[:size]
+	h.pos, h.jump = h.pos[:size], h.jump[:size]
 	for i := range h.pos {
 		h.pos[i] = unseen
 	}
