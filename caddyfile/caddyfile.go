@@ -216,6 +216,9 @@ func ParseHandler(d *caddyfile.Dispenser) (*Handler, error) {
 			return nil, d.Errf("costlb: option %q does not take a block", opt)
 		}
 	}
+	if err := checkProxyDurations(proxyTokens); err != nil {
+		return nil, err
+	}
 	if len(proxyTokens) > 0 {
 		// Hand the caddy-l4 options to caddy-l4's own parser as the block of
 		// a proxy handler, so they mean exactly what they mean there.

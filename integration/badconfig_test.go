@@ -93,6 +93,7 @@ const (
 	bcCostRule  = "must be an integer from 1 to 2147483647"
 	bcSiteRule  = "no whitespace or control characters"
 	bcSitesList = "sites in the network: east, north, west, x, y"
+	bcPositive  = "must be a positive duration"
 )
 
 func badCaddyfiles() []badConfig {
@@ -171,6 +172,16 @@ func badCaddyfiles() []badConfig {
 		{"proxy_protocol without version", bcCaddyfileH(bcBackend + "\n\t\tproxy_protocol"), []string{"proxy_protocol takes one of v1, v2"}, ""},
 		{"bad duration", bcCaddyfileH(bcBackend + "\n\t\thealth_interval soon"), []string{"health_interval", `"soon"`}, ""},
 		{"duplicate proxy option", bcCaddyfileH(bcBackend + "\n\t\tfail_duration 1s\n\t\tfail_duration 2s"), []string{"duplicate", "fail_duration"}, ""},
+		{"health_interval negative", bcCaddyfileH(bcBackend + "\n\t\thealth_interval -1s"), []string{"health_interval -1s", bcPositive, "default 30s"}, ""},
+		{"health_interval zero", bcCaddyfileH(bcBackend + "\n\t\thealth_interval 0s"), []string{"health_interval 0s", bcPositive}, ""},
+		{"health_timeout negative", bcCaddyfileH(bcBackend + "\n\t\thealth_timeout -1s"), []string{"health_timeout -1s", bcPositive, "default 5s"}, ""},
+		{"health_timeout zero", bcCaddyfileH(bcBackend + "\n\t\thealth_timeout 0"), []string{"health_timeout 0", bcPositive}, ""},
+		{"fail_duration negative", bcCaddyfileH(bcBackend + "\n\t\tfail_duration -10s"), []string{"fail_duration -10s", bcPositive + ", or 0 for no passive health checks"}, ""},
+		{"lb_try_duration negative", bcCaddyfileH(bcBackend + "\n\t\tlb_try_duration -5s"), []string{"lb_try_duration -5s", bcPositive + ", or 0 for no retries"}, ""},
+		{"lb_try_interval negative", bcCaddyfileH(bcBackend + "\n\t\tlb_try_duration 1s\n\t\tlb_try_interval -250ms"), []string{"lb_try_interval -250ms", bcPositive, "default 250ms"}, ""},
+		{"lb_try_interval zero", bcCaddyfileH(bcBackend + "\n\t\tlb_try_duration 1s\n\t\tlb_try_interval 0"), []string{"lb_try_interval 0", bcPositive}, ""},
+		{"tls_timeout negative", bcCaddyfileH("backend east 127.0.0.1:9001 {\n\t\t\ttls\n\t\t\ttls_timeout -3s\n\t\t}"), []string{`"east"`, "tls_timeout -3s", bcPositive}, ""},
+		{"service name too long", bcCaddyfileH("name " + strings.Repeat("n", 129) + "\n\t\t" + bcBackend), []string{"service name", "too long (129 bytes)", "1 to 128 bytes"}, ""},
 
 		// gateway backends and costlb_status
 		{"ready malformed URL", bcCaddyfileH(bcBackend + "\n\t\tbackend west 127.0.0.1:9002 {\n\t\t\tready \"http://bad host/ready/web\"\n\t\t}"), []string{`ready "http://bad host/ready/web"`, "malformed URL"}, ""},
@@ -240,6 +251,13 @@ func badJSONConfigs() []badConfig {
 		{"duplicate service names", bcJSON(bcJSONNet, `{"handler": "costlb", "name": "db", "backends": [{"site": "east", "dial": ["127.0.0.1:9001"]}]}, `+
 			`{"handler": "costlb", "name": "db", "backends": [{"site": "west", "dial": ["127.0.0.1:9002"]}]}`), []string{`"db"`, "service names must be unique"}, ""},
 		{"not JSON", `{"apps": {"costlb": {"site": "east",}}}`, []string{"invalid character"}, ""},
+		{"health interval negative", bcJSONH(bcJSONBackends + `, "health_checks": {"active": {"interval": "-1s"}}`), []string{"health_interval -1s", bcPositive, "health_checks.active.interval"}, ""},
+		{"health timeout negative", bcJSONH(bcJSONBackends + `, "health_checks": {"active": {"timeout": "-1s"}}`), []string{"health_timeout -1s", bcPositive, "health_checks.active.timeout"}, ""},
+		{"fail_duration negative", bcJSONH(bcJSONBackends + `, "health_checks": {"passive": {"fail_duration": "-10s"}}`), []string{"fail_duration -10s", bcPositive, "health_checks.passive.fail_duration"}, ""},
+		{"try_duration negative", bcJSONH(bcJSONBackends + `, "load_balancing": {"try_duration": "-5s"}`), []string{"lb_try_duration -5s", bcPositive, "load_balancing.try_duration"}, ""},
+		{"try_interval negative", bcJSONH(bcJSONBackends + `, "load_balancing": {"try_duration": "1s", "try_interval": -1000000}`), []string{"lb_try_interval -1ms", bcPositive, "load_balancing.try_interval"}, ""},
+		{"tls handshake_timeout negative", bcJSONH(`"backends": [{"site": "west", "dial": ["127.0.0.1:9001"], "tls": {"handshake_timeout": "-3s"}}]`), []string{`"west"`, "tls_timeout -3s", bcPositive, "tls.handshake_timeout"}, ""},
+		{"service name too long", bcJSONH(`"name": "` + strings.Repeat("n", 129) + `", ` + bcJSONBackends), []string{"service name", "too long (129 bytes)", "1 to 128 bytes"}, ""},
 	}
 }
 
@@ -259,6 +277,8 @@ func bcGoodConfigs() []bcGoodConfig {
 		{"every proxy option", bcCaddyfileH(bcBackend + " {\n\t\t\tmax_connections 10\n\t\t\ttls\n\t\t\ttls_server_name db\n\t\t}" +
 			"\n\t\thealth_interval 1h\n\t\thealth_port 9000\n\t\thealth_timeout 1s\n\t\thealth_fall 2\n\t\thealth_rise 2\n\t\tclose_if_unhealthy" +
 			"\n\t\tfail_duration 10s\n\t\tmax_fails 3\n\t\tunhealthy_connection_count 100\n\t\tlb_try_duration 1s\n\t\tlb_try_interval 100ms\n\t\tproxy_protocol v2"), "caddyfile"},
+		{"zero durations that turn an option off", bcCaddyfileH(bcBackend + "\n\t\tfail_duration 0\n\t\tlb_try_duration 0s"), "caddyfile"},
+		{"longest service name", bcJSONH(`"name": "` + strings.Repeat("n", 128) + `", ` + bcJSONBackends), "json"},
 	}
 }
 

@@ -10,6 +10,11 @@ import (
 // Paths holds the cheapest path from the local site to every site of a
 // [Network], as computed by [Network.Paths]. It is immutable and safe for
 // concurrent use.
+//
+// It keeps the paths as a tree rooted at the local site: each site's cost,
+// hops and previous site, about 16 bytes per site. [Paths.Cost] and
+// [Paths.Costs] read costs without building paths; [Paths.Path] and
+// [Paths.Route] build one path on demand.
 type Paths struct {
 	net    *Network
 	dist   []int64 // site id -> path cost; -1 if unreachable
@@ -64,7 +69,7 @@ func (n *Network) Paths(overrides []Link) (*Paths, error) {
 	h := getHeap(size)
 	defer putHeap(h)
 	h.dist, h.hops = p.dist, p.hops
-	dist, hops, parent, pos := p.dist, p.hops, p.parent, h.pos
+	dist, hops, parent, pos, jump := p.dist, p.hops, p.parent, h.pos, h.jump
 
 	src := n.localIdx
 	dist[src] = 0
@@ -72,6 +77,7 @@ func (n *Network) Paths(overrides []Link) (*Paths, error) {
 	for len(h.items) > 0 {
 		u := h.items[0]
 		heap.Pop(h)
+		setJump(parent, hops, jump, u)
 		du, hv := dist[u], hops[u]+1
 		for _, e := range n.adj[n.adjStart[u]:n.adjStart[u+1]] {
 			v := e.to
@@ -82,7 +88,7 @@ func (n *Network) Paths(overrides []Link) (*Paths, error) {
 			switch {
 			case dist[v] < 0 || dv < dist[v] || dv == dist[v] && hv < hops[v]:
 				// New, cheaper, or as cheap with fewer hops.
-			case dv == dist[v] && hv == hops[v] && p.lexLess(u, parent[v]):
+			case dv == dist[v] && hv == hops[v] && lexLess(parent, jump, u, parent[v]):
 				// Same cost and hops, lexicographically smaller path: the
 				// heap key (cost, hops) does not change.
 				parent[v] = u
@@ -101,22 +107,109 @@ func (n *Network) Paths(overrides []Link) (*Paths, error) {
 	return p, nil
 }
 
-// lexLess reports whether the path to site a is lexicographically smaller
-// than the path to site b, for two different sites whose paths have the same
-// number of hops and are final. Walking both paths back in step until they
-// meet, the last differing pair of sites is the first difference from the
-// local site; site ids compare like site names.
-func (p *Paths) lexLess(a, b int32) bool {
-	less := false
-	for a != b {
-		less = a < b
-		a, b = p.parent[a], p.parent[b]
+// setJump sets the jump pointer of site u, whose path just became final:
+// an ancestor on its path, chosen as in a skew-binary random-access list
+// (Myers, 1983) so that a search up a path takes O(log hops) steps. The
+// depth (hops) of a jump depends only on the depth of u, so two sites of
+// equal hops have jumps of equal hops.
+func setJump(parent, hops, jump []int32, u int32) {
+	p := parent[u]
+	if p < 0 { // the local site
+		jump[u] = u
+		return
 	}
-	return less
+	if jp := jump[p]; hops[p]-hops[jp] == hops[jp]-hops[jump[jp]] {
+		jump[u] = jump[jp]
+	} else {
+		jump[u] = p
+	}
 }
 
-// Route returns the route to site, and false if site is not a site of the
-// network.
+// lexLess reports whether the path to site a is lexicographically smaller
+// than the path to site b, for two different sites whose paths have the same
+// number of hops and are final. Both paths are climbed in step, by jumps
+// while the ancestors they reach still differ, else by one link, up to the
+// last differing pair of sites below the shared part of the paths: the
+// first difference from the local site. Site ids compare like site names.
+func lexLess(parent, jump []int32, a, b int32) bool {
+	for a != b && parent[a] != parent[b] {
+		if ja, jb := jump[a], jump[b]; ja != jb {
+			a, b = ja, jb
+		} else {
+			a, b = parent[a], parent[b]
+		}
+	}
+	return a < b
+}
+
+// SiteCost is the cheapest path from the local site to one site without
+// the path itself: what a caller that needs costs only reads, in memory
+// proportional to the number of sites.
+type SiteCost struct {
+	// Site is the destination site.
+	Site string
+	// Cost is the path cost: 0 for the local site, and 0 too when the site
+	// is unreachable, so check Reachable.
+	Cost int64
+	// Hops is the number of links crossed, 0 if unreachable.
+	Hops int
+	// Reachable reports whether any path joins the local site to Site.
+	Reachable bool
+}
+
+// Cost returns the path cost and hops to site, and false if site is not a
+// site of the network. It does not build the path.
+func (p *Paths) Cost(site string) (SiteCost, bool) {
+	i, ok := p.net.index[site]
+	if !ok {
+		return SiteCost{}, false
+	}
+	return p.siteCost(i), true
+}
+
+func (p *Paths) siteCost(i int32) SiteCost {
+	c := SiteCost{Site: p.net.names[i]}
+	if p.dist[i] >= 0 {
+		c.Reachable, c.Cost, c.Hops = true, p.dist[i], int(p.hops[i])
+	}
+	return c
+}
+
+// Costs returns the path cost and hops of every site, the local site
+// included, in the order of [Paths.Routes]. Its memory is proportional to
+// the number of sites, however long the paths are.
+func (p *Paths) Costs() []SiteCost {
+	order := p.order()
+	out := make([]SiteCost, len(order))
+	for k, i := range order {
+		out[k] = p.siteCost(i)
+	}
+	return out
+}
+
+// Path returns the sites from the local site to site, both included, or
+// nil if site is unreachable or not a site of the network. It allocates
+// one slice of Hops+1 names.
+func (p *Paths) Path(site string) []string {
+	i, ok := p.net.index[site]
+	if !ok || p.dist[i] < 0 {
+		return nil
+	}
+	return p.path(i)
+}
+
+func (p *Paths) path(i int32) []string {
+	h := int(p.hops[i])
+	path := make([]string, h+1)
+	for k := h; k >= 0; k-- {
+		path[k] = p.net.names[i]
+		i = p.parent[i]
+	}
+	return path
+}
+
+// Route returns the route to site, path included, and false if site is not
+// a site of the network.
 func (p *Paths) Route(site string) (Route, bool) {
 	i, ok := p.net.index[site]
 	if !ok {
@@ -126,38 +219,48 @@ func (p *Paths) Route(site string) (Route, bool) {
 }
 
 func (p *Paths) route(i int32) Route {
-	r := Route{Site: p.net.names[i]}
-	if p.dist[i] < 0 {
-		return r
-	}
-	r.Reachable = true
-	r.Cost = p.dist[i]
-	r.Hops = int(p.hops[i])
-	r.Path = make([]string, r.Hops+1)
-	for k := r.Hops; k >= 0; k-- {
-		r.Path[k] = p.net.names[i]
-		i = p.parent[i]
+	c := p.siteCost(i)
+	r := Route{Site: c.Site, Cost: c.Cost, Hops: c.Hops, Reachable: c.Reachable}
+	if c.Reachable {
+		r.Path = p.path(i)
 	}
 	return r
 }
 
 // Routes returns the route to every site, the local site included, sorted
 // by reachability (reachable first), then cost, hops and site name.
+//
+// Every route carries its whole path, so the memory grows with the number
+// of sites times their hops: about n²/2 names for a chain of n sites. On a
+// large network use [Paths.Costs], and [Paths.Path] for the few sites whose
+// path is needed.
 func (p *Paths) Routes() []Route {
-	routes := make([]Route, len(p.net.names))
-	for i := range routes {
-		routes[i] = p.route(int32(i))
+	order := p.order()
+	routes := make([]Route, len(order))
+	for k, i := range order {
+		routes[k] = p.route(i)
 	}
-	slices.SortFunc(routes, func(a, b Route) int {
-		if a.Reachable != b.Reachable {
-			if a.Reachable {
+	return routes
+}
+
+// order returns every site id sorted by reachability (reachable first),
+// then cost, hops and site name; site ids compare like site names.
+func (p *Paths) order() []int32 {
+	order := make([]int32, len(p.dist))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		ra, rb := p.dist[a] >= 0, p.dist[b] >= 0
+		if ra != rb {
+			if ra {
 				return -1
 			}
 			return 1
 		}
-		return cmp.Or(cmp.Compare(a.Cost, b.Cost), cmp.Compare(a.Hops, b.Hops), cmp.Compare(a.Site, b.Site))
+		return cmp.Or(cmp.Compare(p.dist[a], p.dist[b]), cmp.Compare(p.hops[a], p.hops[b]), cmp.Compare(a, b))
 	})
-	return routes
+	return order
 }
 
 // Unreachable returns the sites no path joins to the local site, sorted.
@@ -182,6 +285,7 @@ const (
 type siteHeap struct {
 	items []int32
 	pos   []int32 // site id -> index in items, or unseen, or popped
+	jump  []int32 // site id -> jump pointer (see setJump), once popped
 	dist  []int64
 	hops  []int32
 }
@@ -238,8 +342,9 @@ func getHeap(size int) *siteHeap {
 	}
 	if cap(h.pos) < size {
 		h.pos = make([]int32, size)
+		h.jump = make([]int32, size)
 	}
-	h.pos = h.pos[:size]
+	h.pos, h.jump = h.pos[:size], h.jump[:size]
 	for i := range h.pos {
 		h.pos[i] = unseen
 	}

@@ -18,7 +18,8 @@ func init() {
 }
 
 // adminAPI serves the costlb view of the network on Caddy's admin endpoint:
-// GET /costlb/ (JSON) and GET /costlb/graph.dot (Graphviz).
+// GET /costlb/ (JSON; ?paths=all adds every site's path) and GET
+// /costlb/graph.dot (Graphviz).
 type adminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -48,10 +49,13 @@ type View struct {
 
 // SiteView is one site as seen from the local site.
 type SiteView struct {
-	Name      string   `json:"name"`
-	PathCost  int64    `json:"path_cost"`
-	Hops      int      `json:"hops"`
-	Path      []string `json:"path"`
+	Name     string `json:"name"`
+	PathCost int64  `json:"path_cost"`
+	Hops     int    `json:"hops"`
+	// Path lists the sites from the local site to this one. It is given
+	// for the local site and the sites with backends, and for every
+	// reachable site with ?paths=all.
+	Path      []string `json:"path,omitempty"`
 	Reachable bool     `json:"reachable"`
 }
 
@@ -112,7 +116,14 @@ func (adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch strings.TrimPrefix(r.URL.Path, "/costlb/") {
 	case "":
+		allPaths, err := allPathsParam(r)
+		if err != nil {
+			return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: err}
+		}
 		w.Header().Set("Content-Type", "application/json")
+		if allPaths {
+			return app.writeViewAllPaths(w, app.view())
+		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(app.view())
@@ -139,10 +150,17 @@ func linkViews(links []linkgraph.Link) []LinkView {
 // view builds the admin document from the app's live state.
 func (a *App) view() View {
 	v := View{LocalSite: a.Site, Links: linkViews(a.network.Links())}
-	for _, r := range a.paths.Routes() {
-		v.Sites = append(v.Sites, SiteView{Name: r.Site, PathCost: r.Cost, Hops: r.Hops, Path: r.Path, Reachable: r.Reachable})
+	services := a.snapshotServices()
+	shown := a.shownPaths(services)
+	costs := a.paths.Costs()
+	v.Sites = make([]SiteView, len(costs))
+	for i, c := range costs {
+		v.Sites[i] = SiteView{Name: c.Site, PathCost: c.Cost, Hops: c.Hops, Reachable: c.Reachable}
+		if c.Reachable && shown[c.Site] {
+			v.Sites[i].Path = a.paths.Path(c.Site)
+		}
 	}
-	for _, h := range a.snapshotServices() {
+	for _, h := range services {
 		sv := ServiceView{Name: h.Name, PrimarySite: h.sel.bal.Primary(), Routes: h.routes(), LinkCosts: linkViews(h.LinkCosts), Backends: []BackendView{}}
 		sv.Ready = len(sv.Routes) > 0
 		if !sv.Ready {

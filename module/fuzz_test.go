@@ -105,6 +105,7 @@ var fzSeeds = [][2]string{
 	{`{"site": "east", "links": [{"between": ["east", "west"]}]}`, `{"backends": [{"site": "west", "dial": ["unix//tmp/x.sock"], "max_connections": -1}], "link_costs": [{"between": ["west", "east"], "cost": 7}], "proxy_protocol": "v3"}`},
 	{`{"site": "east", "extra": 1}`, `{"backends": [{"site": "east", "dial": "127.0.0.1:1"}], "bogus": true}`},
 	{`[1, 2]`, `{"name": "", "backends": [{"site": 5}]}`},
+	{`{"site": "east"}`, `{"backends": [{"site": "east", "dial": ["127.0.0.1:1"], "tls": {"handshake_timeout": -1}}], "health_checks": {"active": {"interval": "-1s"}, "passive": {"fail_duration": -1}}, "load_balancing": {"try_duration": "-5s", "try_interval": -1}}`},
 }
 
 // FuzzProvisionJSON decodes and validates arbitrary costlb JSON the way Caddy
@@ -172,6 +173,7 @@ func fzCheckAccepted(t *testing.T, cfgJSON []byte) {
 	if lb := h.LoadBalancing; lb != nil && lb.SelectionPolicyRaw != nil {
 		t.Fatalf("accepted a selection policy:\n%s", cfgJSON)
 	}
+	fzCheckOptions(t, h, cfgJSON)
 	paths, err := net.Paths(h.LinkCosts)
 	if err != nil {
 		t.Fatalf("accepted invalid link_costs: %v\n%s", err, cfgJSON)

@@ -109,6 +109,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.Name == "" {
 		h.Name, h.defaultName = h.app.nextName(), true
 	}
+	if err := h.checkOptions(); err != nil {
+		return err
+	}
 	svc := fmt.Sprintf("costlb service %q", h.Name)
 	if h.LoadBalancing != nil && (h.LoadBalancing.SelectionPolicyRaw != nil || h.LoadBalancing.SelectionPolicy != nil) {
 		return fmt.Errorf("%s: load_balancing.selection (lb_policy) is not allowed: costlb is the selection policy", svc)
@@ -149,7 +152,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if !h.app.network.HasSite(b.Site) {
 			return fmt.Errorf("%s: backend %d: unknown site %q; sites in the network: %s", svc, i, b.Site, strings.Join(h.app.network.Sites(), ", "))
 		}
-		route, _ := h.paths.Route(b.Site)
+		route, _ := h.paths.Cost(b.Site)
 		if !route.Reachable {
 			return fmt.Errorf("%s: backend %d: site %q has no path from the local site %q: link it to the network", svc, i, b.Site, h.app.Site)
 		}
@@ -230,11 +233,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %v", svc, err)
 	}
-	for _, r := range h.paths.Routes() {
+	for _, r := range h.paths.Costs() {
 		if r.Reachable {
 			h.app.metrics.pathCost.WithLabelValues(h.Name, r.Site).Set(float64(r.Cost))
 		}
 	}
+	h.warnSameServer(ups)
 	h.refused = h.app.metrics.noBackend.WithLabelValues(h.Name)
 	return h.app.register(h)
 }
@@ -382,7 +386,7 @@ func (h *Handler) logShift(s costlb.Shift) {
 		}
 		s.From = prev
 		s.FromHealthy = h.sel.bal.SiteHealthy(s.From)
-		if r, ok := h.paths.Route(s.From); ok && r.Reachable {
+		if r, ok := h.paths.Cost(s.From); ok && r.Reachable {
 			s.FromCost = r.Cost
 		}
 	}

@@ -1,0 +1,98 @@
+package module
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// maxServiceNameLen is the maximum length of a service name, in bytes, as
+// for a site name.
+const maxServiceNameLen = 128
+
+// checkOptions refuses what the JSON decoder lets through and the proxy
+// would misuse: a service name too long to show, and negative durations.
+// It runs in Provision, so that JSON, caddy validate and POST /load refuse
+// alike.
+func (h *Handler) checkOptions() error {
+	if len(h.Name) > maxServiceNameLen {
+		return fmt.Errorf("costlb service name %s is too long (%d bytes): a service name must be 1 to %d bytes",
+			quoteName(h.Name), len(h.Name), maxServiceNameLen)
+	}
+	return h.checkDurations()
+}
+
+// durationRule says what a duration option allows besides positive
+// values: zero where it means something, as the proxy's default or "off".
+type durationRule struct {
+	caddyfile, json string // the option's names
+	allowed         string // what is allowed, for the message
+}
+
+var (
+	ruleHealthInterval = durationRule{"health_interval", "health_checks.active.interval", "must be a positive duration (default 30s)"}
+	ruleHealthTimeout  = durationRule{"health_timeout", "health_checks.active.timeout", "must be a positive duration (default 5s)"}
+	ruleFailDuration   = durationRule{"fail_duration", "health_checks.passive.fail_duration", "must be a positive duration, or 0 for no passive health checks"}
+	ruleTryDuration    = durationRule{"lb_try_duration", "load_balancing.try_duration", "must be a positive duration, or 0 for no retries"}
+	ruleTryInterval    = durationRule{"lb_try_interval", "load_balancing.try_interval", "must be a positive duration (default 250ms)"}
+	ruleTLSTimeout     = durationRule{"tls_timeout", "tls.handshake_timeout", "must be a positive duration, or 0 for none"}
+)
+
+// check returns an error for a negative d. Zero is the JSON value of an
+// option not given, so it is the proxy's default here; the Caddyfile
+// parser refuses an explicit zero where zero has no meaning.
+func (r durationRule) check(d caddy.Duration) error {
+	if d >= 0 {
+		return nil
+	}
+	return fmt.Errorf("%s %v: %s (JSON: %s)", r.caddyfile, time.Duration(d), r.allowed, r.json)
+}
+
+// checkDurations refuses every negative duration of the service: the
+// caddy-l4 proxy would panic creating a ticker (health_interval), or
+// silently never wait or time out.
+func (h *Handler) checkDurations() error {
+	svc := fmt.Sprintf("costlb service %q", h.Name)
+	var errs []error
+	add := func(prefix string, r durationRule, d caddy.Duration) {
+		if err := r.check(d); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", prefix, err))
+		}
+	}
+	if hc := h.HealthChecks; hc != nil {
+		if a := hc.Active; a != nil {
+			add(svc, ruleHealthInterval, a.Interval)
+			add(svc, ruleHealthTimeout, a.Timeout)
+		}
+		if p := hc.Passive; p != nil {
+			add(svc, ruleFailDuration, p.FailDuration)
+		}
+	}
+	if lb := h.LoadBalancing; lb != nil {
+		add(svc, ruleTryDuration, lb.TryDuration)
+		add(svc, ruleTryInterval, lb.TryInterval)
+	}
+	for i, b := range h.Backends {
+		if b != nil && b.TLS != nil {
+			add(fmt.Sprintf("%s: backend %d in site %q", svc, i, b.Site), ruleTLSTimeout, b.TLS.HandshakeTimeout)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// quoteName quotes a name for messages; absurdly long names are cut short.
+func quoteName(name string) string {
+	const keep = 160
+	if len(name) <= keep {
+		return strconv.Quote(name)
+	}
+	cut := keep
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return strconv.Quote(name[:cut]) + "…"
+}
