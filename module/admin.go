@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -64,6 +65,10 @@ type LinkView struct {
 // ServiceView is one costlb service with its backends.
 type ServiceView struct {
 	Name string `json:"name"`
+	// Kind is "layer4" for a costlb layer4 handler, "http" for a
+	// reverse_proxy with lb_policy cost, whose backends are its upstreams
+	// and whose connections are requests.
+	Kind string `json:"kind"`
 	// PrimarySite is the cheapest site with a healthy backend, as last seen
 	// by a pick ("" before the first connection).
 	PrimarySite string `json:"primary_site"`
@@ -143,7 +148,7 @@ func (a *App) view() View {
 		v.Sites = append(v.Sites, SiteView{Name: r.Site, PathCost: r.Cost, Hops: r.Hops, Path: r.Path, Reachable: r.Reachable})
 	}
 	for _, h := range a.snapshotServices() {
-		sv := ServiceView{Name: h.Name, PrimarySite: h.sel.bal.Primary(), Routes: h.routes(), LinkCosts: linkViews(h.LinkCosts), Backends: []BackendView{}}
+		sv := ServiceView{Name: h.Name, Kind: "layer4", PrimarySite: h.sel.bal.Primary(), Routes: h.routes(), LinkCosts: linkViews(h.LinkCosts), Backends: []BackendView{}}
 		sv.Ready = len(sv.Routes) > 0
 		if !sv.Ready {
 			sv.Routes = [][]string{}
@@ -165,6 +170,8 @@ func (a *App) view() View {
 		}
 		v.Services = append(v.Services, sv)
 	}
+	v.Services = append(v.Services, a.httpServiceViews()...)
+	sort.SliceStable(v.Services, func(i, j int) bool { return v.Services[i].Name < v.Services[j].Name })
 	if v.Services == nil {
 		v.Services = []ServiceView{}
 	}

@@ -331,16 +331,20 @@ func counterKey(addr string) string {
 var primaries sync.Map // service name -> site
 
 // logShift logs a change of the service's primary site.
-func (h *Handler) logShift(s costlb.Shift) {
-	prev, seen := primaries.Swap(h.Name, s.To)
+func (h *Handler) logShift(s costlb.Shift) { logPrimaryShift(h.logger, h.Name, h.paths, h.sel.bal, s) }
+
+// logPrimaryShift logs a change of service name's primary site, reported
+// by its balancer bal, whose path costs are paths.
+func logPrimaryShift(logger *zap.Logger, name string, paths *linkgraph.Paths, bal *costlb.Balancer, s costlb.Shift) {
+	prev, seen := primaries.Swap(name, s.To)
 	if s.Initial {
 		// the first pick of this config: compare with the last generation
 		if !seen || prev.(string) == s.To {
 			return
 		}
 		s.From = prev.(string)
-		s.FromHealthy = h.sel.bal.SiteHealthy(s.From)
-		if r, ok := h.paths.Route(s.From); ok && r.Reachable {
+		s.FromHealthy = bal.SiteHealthy(s.From)
+		if r, ok := paths.Route(s.From); ok && r.Reachable {
 			s.FromCost = r.Cost
 		}
 	}
@@ -357,8 +361,8 @@ func (h *Handler) logShift(s costlb.Shift) {
 	if s.Failover() {
 		kind = "failover"
 	}
-	h.logger.Info("costlb "+kind,
-		zap.String("service", h.Name),
+	logger.Info("costlb "+kind,
+		zap.String("service", name),
 		zap.String("from_site", s.From),
 		zap.String("to_site", s.To),
 		zap.String("reason", reason))
