@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -115,4 +116,92 @@ func WebSocket(addr, path string, timeout time.Duration) (name string, conn net.
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return name, conn, nil
+}
+
+// SlowUpload is a POST whose body is sent a chunk at a time until Finish.
+type SlowUpload struct {
+	sent   atomic.Int64
+	stop   chan struct{}
+	writer chan struct{} // closed when the body is complete
+	answer chan uploadAnswer
+}
+
+type uploadAnswer struct {
+	body string
+	err  error
+}
+
+// StartSlowUpload POSTs to url (an HTTPBackend's /upload, or a proxy in
+// front of some) a body of chunk bytes every interval, until Finish.
+func StartSlowUpload(url string, chunk int, every time.Duration) *SlowUpload {
+	u := &SlowUpload{stop: make(chan struct{}), writer: make(chan struct{}), answer: make(chan uploadAnswer, 1)}
+	pr, pw := io.Pipe()
+	go func() {
+		defer close(u.writer)
+		buf := make([]byte, chunk)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			if _, err := pw.Write(buf); err != nil {
+				return
+			}
+			u.sent.Add(int64(chunk))
+			select {
+			case <-u.stop:
+				_ = pw.Close()
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	go func() {
+		resp, err := newHTTPClient().Post(url, "application/octet-stream", pr)
+		if err != nil {
+			_ = pr.CloseWithError(err)
+			u.answer <- uploadAnswer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("status %d: %s", resp.StatusCode, b)
+		}
+		u.answer <- uploadAnswer{body: string(b), err: err}
+	}()
+	return u
+}
+
+// Sent returns how many body bytes were sent so far.
+func (u *SlowUpload) Sent() int64 { return u.sent.Load() }
+
+// Finish ends the body and returns, within timeout, the name of the backend
+// that answered and the number of bytes it says it read.
+func (u *SlowUpload) Finish(timeout time.Duration) (name string, n int64, err error) {
+	close(u.stop)
+	<-u.writer
+	select {
+	case a := <-u.answer:
+		if a.err != nil {
+			return "", 0, a.err
+		}
+		if _, err := fmt.Sscanf(a.body, "%s\n%d\n", &name, &n); err != nil {
+			return "", 0, fmt.Errorf("upload answer %q: %v", a.body, err)
+		}
+		return name, n, nil
+	case <-time.After(timeout):
+		return "", 0, fmt.Errorf("no answer to the upload within %v", timeout)
+	}
+}
+
+// Finish waits, within timeout, for the rest of the answer (the backend
+// released the request) and reports an error unless it ends cleanly.
+func (h *HeldRequest) Finish(timeout time.Duration) error {
+	timer := time.AfterFunc(timeout, h.cancel)
+	defer timer.Stop()
+	_, err := io.Copy(io.Discard, h.body)
+	h.body.Close()
+	if err != nil {
+		return fmt.Errorf("held request: %w", err)
+	}
+	return nil
 }
