@@ -100,55 +100,78 @@ func TestHTTPFailover(t *testing.T) {
 	})
 }
 
-func runHTTPFailover(t *testing.T, active bool, checks string) {
-	primary := harness.StartHTTPBackend(t, "primary")
-	backup := harness.StartHTTPBackend(t, "backup")
+// failoverRig is a service svc with a primary in the local site east and
+// a backup in dr, behind a link of cost 9999, and costlb_status.
+type failoverRig struct {
+	c               *harness.Caddy
+	primary, backup *harness.HTTPBackend
+	url, status     string
+}
+
+func startFailoverRig(t *testing.T, checks string) *failoverRig {
+	r := &failoverRig{primary: harness.StartHTTPBackend(t, "primary"), backup: harness.StartHTTPBackend(t, "backup")}
 	listen, status := harness.FreeAddr(t), harness.FreeAddr(t)
 	cfg := httpCaddyfile("site east\nlink east dr 9999", "", httpSite{
-		listen: listen, upstreams: []string{primary.Addr(), backup.Addr()},
-		policy: "name svc\nsite dr " + backup.Addr(), extra: checks,
+		listen: listen, upstreams: []string{r.primary.Addr(), r.backup.Addr()},
+		policy: "name svc\nsite dr " + r.backup.Addr(), extra: checks,
 	}) + fmt.Sprintf("http://%s {\n\tbind 127.0.0.1\n\tcostlb_status\n}\n", status)
-	c := harness.StartCaddy(t, cfg, "caddyfile")
-	url := "http://" + listen + "/"
-	ready := func() (int, [][]string) {
-		var ans struct{ Routes [][]string }
-		resp, err := (&http.Client{Timeout: relTimeout}).Get("http://" + status + "/ready/svc")
-		if err != nil {
-			t.Fatalf("GET /ready/svc: %v", err)
-		}
-		defer resp.Body.Close()
-		if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
-			t.Fatalf("GET /ready/svc: %v", err)
-		}
-		return resp.StatusCode, ans.Routes
-	}
+	r.c = harness.StartCaddy(t, cfg, "caddyfile")
+	r.url, r.status = "http://"+listen+"/", "http://"+status
+	return r
+}
 
+// getJSON decodes GET url into v and returns the status code.
+func getJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: relTimeout}).Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp.StatusCode
+}
+
+// checkReady checks costlb_status's readiness answer for svc.
+func (r *failoverRig) checkReady(t *testing.T, when string, want [][]string) {
+	t.Helper()
+	var ans struct{ Routes [][]string }
+	if code := getJSON(t, r.status+"/ready/svc", &ans); code != 200 || !reflect.DeepEqual(ans.Routes, want) {
+		t.Fatalf("/ready/svc %s: %d %v, want 200 %v", when, code, ans.Routes, want)
+	}
+}
+
+func runHTTPFailover(t *testing.T, active bool, checks string) {
+	r := startFailoverRig(t, checks)
 	for i := 0; i < 5; i++ {
-		if code, name, err := harness.GetHTTP(url, relTimeout); err != nil || code != 200 || name != "primary" {
+		if code, name, err := harness.GetHTTP(r.url, relTimeout); err != nil || code != 200 || name != "primary" {
 			t.Fatalf("before failover, request %d: %d %q %v", i, code, name, err)
 		}
 	}
-	if code, routes := ready(); code != 200 || !reflect.DeepEqual(routes, [][]string{{"east"}, {"east", "dr"}}) {
-		t.Fatalf("/ready/svc with both sites up: %d %v", code, routes)
+	var status lbView
+	if getJSON(t, r.status+"/status.json", &status); mustService(t, status, "svc").Kind != "http" {
+		t.Fatalf("status.json shows svc as %+v", *mustService(t, status, "svc"))
 	}
-	load := startHTTPLoad(url, 2)
+	r.checkReady(t, "with both sites up", [][]string{{"east"}, {"east", "dr"}})
+
+	load := startHTTPLoad(r.url, 2)
 	defer load.Stop()
 	time.Sleep(200 * time.Millisecond)
-	primary.Stop()
+	r.primary.Stop()
 	stopped := time.Now()
 	harness.WaitFor(t, relTimeout, func() bool {
-		return !mustBackend(t, mustService(t, mustView(t, c), "svc"), primary.Addr()).Healthy
+		return !mustBackend(t, mustService(t, mustView(t, r.c), "svc"), r.primary.Addr()).Healthy
 	}, "the primary is seen down")
 	detected := time.Now()
 	t.Logf("primary seen down %v after it stopped", detected.Sub(stopped).Round(time.Millisecond))
-	if err := c.WaitLog(`"to_site":"dr"`, relTimeout); err != nil {
+	if err := r.c.WaitLog(`"to_site":"dr"`, relTimeout); err != nil {
 		t.Fatalf("no failover log line: %v", err)
 	}
-	if code, routes := ready(); code != 200 || !reflect.DeepEqual(routes, [][]string{{"east", "dr"}}) {
-		t.Fatalf("/ready/svc with east down: %d %v, want only the route to dr", code, routes)
-	}
+	r.checkReady(t, "with east down", [][]string{{"east", "dr"}})
 	time.Sleep(500 * time.Millisecond)
-	primary.Restart()
+	r.primary.Restart()
 	restarted := time.Now()
 	harness.WaitFor(t, relTimeout, func() bool {
 		recs := load.since(time.Now().Add(-100 * time.Millisecond))
@@ -157,14 +180,24 @@ func runHTTPFailover(t *testing.T, active bool, checks string) {
 	back := time.Now()
 	t.Logf("requests back on the primary %v after its restart", back.Sub(restarted).Round(time.Millisecond))
 	time.Sleep(300 * time.Millisecond)
-	recs := load.Stop()
+	load.Stop()
 
 	checkFrom := detected
 	if !active {
 		checkFrom = time.Time{} // retries hide the failure from every request
 	}
+	checkFailoverRecords(t, load, checkFrom, stopped, back)
+	checkFailoverLogs(t, r.c, active)
+}
+
+// checkFailoverRecords checks the answers of a failover and failback: none
+// failed from checkFrom on, none from the backup before the primary
+// stopped, some from each during and after, only the primary once back.
+func checkFailoverRecords(t *testing.T, load *httpLoad, checkFrom, stopped, back time.Time) {
+	t.Helper()
+	recs := load.since(time.Time{})
 	if bad := failures(load.since(checkFrom)); len(bad) > 0 {
-		t.Errorf("%d failed requests (of %d) after %s, first: %+v", len(bad), len(recs), map[bool]string{true: "detection", false: "the start"}[active], bad[0])
+		t.Errorf("%d failed requests (of %d) since %v, first: %+v", len(bad), len(recs), checkFrom.Format(time.StampMilli), bad[0])
 	}
 	var onBackup, onPrimaryAfter int
 	for _, r := range recs {
@@ -185,6 +218,14 @@ func runHTTPFailover(t *testing.T, active bool, checks string) {
 			t.Fatalf("after the failback a request reached %q", r.name)
 		}
 	}
+	t.Logf("%d requests, %d on the backup", len(recs), onBackup)
+}
+
+// checkFailoverLogs checks the failover and failback lines of svc: a
+// failover east -> dr first, a failback to east last; with active checks
+// exactly these two.
+func checkFailoverLogs(t *testing.T, c *harness.Caddy, active bool) {
+	t.Helper()
 	shifts := shiftLogs(c.Logs(), "svc")
 	if len(shifts) < 2 || shifts[0].Msg != "costlb failover" || shifts[0].From != "east" || shifts[0].To != "dr" ||
 		shifts[len(shifts)-1].Msg != "costlb failback" || shifts[len(shifts)-1].To != "east" {
@@ -193,7 +234,6 @@ func runHTTPFailover(t *testing.T, active bool, checks string) {
 	if active && len(shifts) != 2 {
 		t.Errorf("%d shift log lines with active health checks, want exactly one failover and one failback: %+v", len(shifts), shifts)
 	}
-	t.Logf("%d requests: %d on the backup, %d shift log lines", len(recs), onBackup, len(shifts))
 }
 
 // TestHTTPLongRequestsCount: a slow upload and a WebSocket count on their

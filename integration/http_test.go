@@ -221,3 +221,27 @@ func TestHTTPDynamicUpstreams(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPNoBackendCounted: a request that meets no available upstream is
+// counted once in caddy_costlb_no_backend_total, however many times its
+// retries meet none.
+func TestHTTPNoBackendCounted(t *testing.T) {
+	dead := harness.StartHTTPBackend(t, "dead")
+	dead.Stop()
+	listen := harness.FreeAddr(t)
+	c := harness.StartCaddy(t, httpCaddyfile("site east", "", httpSite{
+		listen: listen, upstreams: []string{dead.Addr()}, policy: "name down",
+		extra: "fail_duration 10s\nlb_try_duration 600ms\nlb_try_interval 100ms",
+	}), "caddyfile")
+	for i := 0; i < 2; i++ {
+		if status, _, err := harness.GetHTTP("http://"+listen+"/", relTimeout); err != nil || status < 500 {
+			t.Fatalf("request %d to a dead upstream: %d %v, want a 5xx", i, status, err)
+		}
+	}
+	if v := metricValues(t, c, "caddy_costlb_no_backend_total")[`caddy_costlb_no_backend_total{service="down"}`]; v != 2 {
+		t.Fatalf("caddy_costlb_no_backend_total = %v after 2 requests that met no upstream (each retried for 600ms), want 2", v)
+	}
+	if b := mustBackend(t, mustService(t, mustView(t, c), "down"), dead.Addr()); b.Healthy || b.Total != 1 {
+		t.Fatalf("the dead upstream: %+v; want unhealthy after its one failed dial", *b)
+	}
+}
