@@ -511,27 +511,34 @@ func (s *selector) Select(_ l4proxy.UpstreamPool, conn *layer4.Connection) *l4pr
 // debugSelect is Select at debug level: it logs the perceived costs the
 // pick considered, read just before it, and the backend it chose.
 func (s *selector) debugSelect(t *costlb.Ticket) *l4proxy.Upstream {
-	ce := s.h.logger.Check(zapcore.DebugLevel, "costlb pick")
+	if i := debugPick(s.h.logger, s.h.Name, s.bal, t); i >= 0 {
+		return s.ups[i]
+	}
+	return nil
+}
+
+// debugPick picks for service name with bal (holding t, if not nil) and
+// logs, at debug level, the perceived costs the pick considered, read just
+// before it, and the backend it chose.
+func debugPick(logger *zap.Logger, name string, bal *costlb.Balancer, t *costlb.Ticket) int {
+	ce := logger.Check(zapcore.DebugLevel, "costlb pick")
 	var costs []string
 	if ce != nil {
-		costs = make([]string, s.bal.Len())
+		costs = make([]string, bal.Len())
 		for i := range costs {
-			st := s.bal.State(i)
+			st := bal.State(i)
 			costs[i] = fmt.Sprintf("%s@%s=%d(path %d + live %d, available %t)", st.Address, st.Site, st.Perceived, st.PathCost, st.Live, st.Available)
 		}
 	}
-	i := s.bal.Pick(t)
+	i := bal.Pick(t)
 	if ce != nil {
 		chosen := ""
 		if i >= 0 {
-			chosen = s.ups[i].Dial[0]
+			chosen = bal.Backend(i).Address
 		}
-		ce.Write(zap.String("service", s.h.Name), zap.String("chosen", chosen), zap.Strings("perceived_costs", costs))
+		ce.Write(zap.String("service", name), zap.String("chosen", chosen), zap.Strings("perceived_costs", costs))
 	}
-	if i < 0 {
-		return nil
-	}
-	return s.ups[i]
+	return i
 }
 
 // retryWait releases the count of the failed try and waits the try

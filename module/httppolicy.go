@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	cfile "github.com/costlb/costlb/caddyfile"
 	"github.com/costlb/costlb/costlb"
@@ -61,6 +62,7 @@ type CostSelection struct {
 	refused     prometheus.Counter
 	defaultName bool
 	registered  bool
+	debug       bool // log every pick at debug level
 
 	byAddr, byHost map[string]string // site of an upstream address, of a host
 	defaultMax     int               // the passive checks' unhealthy_request_count
@@ -87,6 +89,9 @@ func (*CostSelection) CaddyModule() caddy.ModuleInfo {
 // and registers the service with the costlb app.
 func (p *CostSelection) Provision(ctx caddy.Context) error {
 	p.logger = ctx.Logger()
+	// Caddy's log levels change only with a reload: decide once whether
+	// picks are logged, so the pick path never consults the logger.
+	p.debug = p.logger.Core().Enabled(zapcore.DebugLevel)
 	appMod, err := ctx.AppIfConfigured("costlb")
 	if errors.Is(err, caddy.ErrNotConfigured) {
 		return fmt.Errorf("lb_policy cost: the costlb app is not configured: add the global option 'costlb { site <name> }' (JSON: apps.costlb with a site)")

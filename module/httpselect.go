@@ -142,7 +142,12 @@ func (p *CostSelection) Select(pool reverseproxy.UpstreamPool, r *http.Request, 
 		p.noteRefused(r)
 		return nil
 	}
-	i := pb.bal.Pick(nil)
+	var i int
+	if p.debug {
+		i = debugPick(p.logger, p.Name, pb.bal, nil)
+	} else {
+		i = pb.bal.Pick(nil)
+	}
 	if i < 0 {
 		p.noteRefused(r)
 		return nil
@@ -173,13 +178,7 @@ func (p *CostSelection) balancerFor(pool reverseproxy.UpstreamPool) *poolBalance
 func (p *CostSelection) dynamicBalancer(pool reverseproxy.UpstreamPool) *poolBalancer {
 	h := poolHash(pool)
 	p.mu.Lock()
-	var found *poolBalancer
-	for _, pb := range p.dynamic {
-		if pb.hash == h && pb.matches(pool) {
-			found = pb
-			break
-		}
-	}
+	found := p.findDynamic(pool, h)
 	p.mu.Unlock()
 	if found == nil {
 		pb, err := p.newPoolBalancer(pool)
@@ -188,16 +187,29 @@ func (p *CostSelection) dynamicBalancer(pool reverseproxy.UpstreamPool) *poolBal
 			return nil
 		}
 		p.mu.Lock()
-		if len(p.dynamic) >= maxDynamicPools {
-			p.dynamic = p.dynamic[:0]
+		if found = p.findDynamic(pool, h); found == nil {
+			if len(p.dynamic) >= maxDynamicPools {
+				p.dynamic = p.dynamic[:0]
+			}
+			p.dynamic = append(p.dynamic, pb)
+			found = pb
 		}
-		p.dynamic = append(p.dynamic, pb)
 		p.mu.Unlock()
-		found = pb
 	}
 	found.adopt(pool)
 	p.use(found)
 	return found
+}
+
+// findDynamic returns the balancer built for pool, whose hash is h, or
+// nil; p.mu must be held.
+func (p *CostSelection) findDynamic(pool reverseproxy.UpstreamPool, h uint64) *poolBalancer {
+	for _, pb := range p.dynamic {
+		if pb.hash == h && pb.matches(pool) {
+			return pb
+		}
+	}
+	return nil
 }
 
 // use makes pb the pool the view shows.
