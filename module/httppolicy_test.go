@@ -3,6 +3,7 @@ package module
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -201,5 +202,62 @@ func TestHTTPSelectDoesNotAllocate(t *testing.T) {
 	k := 0
 	if a := testing.AllocsPerRun(1000, func() { k ^= 1; p.Select(dyn[k], nil, nil) }); a != 0 {
 		t.Errorf("dynamic pool: %v allocations per pick", a)
+	}
+}
+
+// TestHTTPSelectConcurrent: concurrent picks over changing dynamic pools,
+// with the view and metrics read meanwhile (run with -race), keep one
+// balancer per set of addresses and count every pick once.
+func TestHTTPSelectConcurrent(t *testing.T) {
+	p := loadHTTP(t, hpConfig(pvNet, `{"handler": "reverse_proxy",
+		"dynamic_upstreams": {"source": "a", "name": "localhost", "port": "9001"},
+		"load_balancing": {"selection_policy": {"policy": "cost", "name": "dyn",
+			"sites": [{"site": "west", "upstreams": ["10.1.0.1"]}]}}}`), "dyn")
+	sets := [][]string{
+		{"10.0.0.1:80", "10.1.0.1:80"},
+		{"10.0.0.1:80", "10.1.0.1:80", "10.1.0.1:81"},
+		{"10.0.0.2:80"},
+	}
+	const workers, picks = 4, 2000
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				_ = p.app.view()
+				_ = p.routes()
+			}
+		}
+	}()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for k := 0; k < picks; k++ {
+				var pool reverseproxy.UpstreamPool
+				for _, d := range sets[(w+k)%len(sets)] {
+					pool = append(pool, &reverseproxy.Upstream{Dial: d})
+				}
+				if p.Select(pool, nil, nil) == nil {
+					t.Error("no upstream selected")
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(done)
+	if len(p.dynamic) != len(sets) {
+		t.Errorf("%d balancers for %d sets of addresses", len(p.dynamic), len(sets))
+	}
+	var total uint64
+	for _, c := range p.totals {
+		total += c.Load()
+	}
+	if total != workers*picks {
+		t.Errorf("%d picks counted, want %d", total, workers*picks)
 	}
 }
