@@ -171,12 +171,22 @@ func badCaddyfiles() []badConfig {
 		{"proxy_protocol without version", bcCaddyfileH(bcBackend + "\n\t\tproxy_protocol"), []string{"proxy_protocol takes one of v1, v2"}, ""},
 		{"bad duration", bcCaddyfileH(bcBackend + "\n\t\thealth_interval soon"), []string{"health_interval", `"soon"`}, ""},
 		{"duplicate proxy option", bcCaddyfileH(bcBackend + "\n\t\tfail_duration 1s\n\t\tfail_duration 2s"), []string{"duplicate", "fail_duration"}, ""},
+
+		// gateway backends and costlb_status
+		{"ready malformed URL", bcCaddyfileH(bcBackend + "\n\t\tbackend west 127.0.0.1:9002 {\n\t\t\tready \"http://bad host/ready/web\"\n\t\t}"), []string{`ready "http://bad host/ready/web"`, "malformed URL"}, ""},
+		{"ready scheme", bcCaddyfileH(bcBackend + "\n\t\tbackend west 127.0.0.1:9002 {\n\t\t\tready ftp://127.0.0.1:9180/ready/web\n\t\t}"), []string{`ready "ftp://127.0.0.1:9180/ready/web"`, `scheme "ftp": must be http or https`}, ""},
+		{"ready outside a backend", bcCaddyfileH(bcBackend + "\n\t\tready http://127.0.0.1:9180/ready/web"), []string{"ready goes inside a backend block", "backend <site> <address> { ready <url> }"}, ""},
+		{"ready twice", bcCaddyfileH(bcBackend + "\n\t\tbackend west 127.0.0.1:9002 {\n\t\t\tready http://127.0.0.1:9180/ready/a\n\t\t\tready http://127.0.0.1:9180/ready/b\n\t\t}"), []string{"ready given twice", `"http://127.0.0.1:9180/ready/a"`, `"http://127.0.0.1:9180/ready/b"`}, ""},
+		{"costlb_status without the costlb app", "{\n\tadmin {ADMIN}\n}\nhttp://{LISTEN} {\n\tcostlb_status\n}\n", []string{"costlb_status: the costlb app is not configured", "costlb { site <name> }"}, ""},
+		{"costlb_status with an argument", "{\n\tadmin {ADMIN}\n\tcostlb {\n\t\tsite east\n\t}\n}\nhttp://{LISTEN} {\n\tcostlb_status /costlb/* verbose\n}\n", []string{`costlb_status: unexpected argument "verbose"`, "takes none"}, ""},
 	}
 }
 
 func badJSONConfigs() []badConfig {
 	return []badConfig{
 		// the costlb app and its site
+		{"ready scheme", bcJSONH(`"backends": [{"site": "west", "dial": ["127.0.0.1:9002"], "ready": "tcp://127.0.0.1:9180/ready/web"}]`), []string{`ready "tcp://127.0.0.1:9180/ready/web"`, `scheme "tcp": must be http or https`}, ""},
+		{"ready not a string", bcJSONH(`"backends": [{"site": "west", "dial": ["127.0.0.1:9002"], "ready": ["http://127.0.0.1:9180/ready/web"]}]`), []string{"ready", "string"}, ""},
 		{"missing costlb app", bcJSON("", `{"handler": "costlb", `+bcJSONBackends+`}`), []string{"the costlb app is not configured", "apps.costlb"}, ""},
 		{"empty costlb app", bcJSONApp(`{}`), []string{"missing local site", "apps.costlb.site"}, ""},
 		{"no site", bcJSONApp(`{"links": [{"between": ["east", "west"]}]}`), []string{"missing local site", "apps.costlb.site"}, ""},

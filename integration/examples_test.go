@@ -174,33 +174,86 @@ func TestFailoverExample(t *testing.T) {
 	}, "east serves again after fail_duration")
 }
 
-// TestMultiHopExample runs both configs of examples/multi-hop and checks the
-// README's placement of eight held connections.
+// TestMultiHopExample follows examples/multi-hop/README.md: two sites that
+// back each other up, each with a local service and an ingress, readiness
+// wired both ways. It checks the README's placement of eight held
+// connections, then takes site b's servers away (b's clients are served by
+// a, a stops sending to b) and brings them back.
 func TestMultiHopExample(t *testing.T) {
 	ports := map[string]string{}
-	cb := harness.StartCaddy(t, example(t, "multi-hop/b.Caddyfile", ports), "caddyfile")
+	bCfg := example(t, "multi-hop/b.Caddyfile", ports)
+	cb := harness.StartCaddy(t, bCfg, "caddyfile")
 	ca := harness.StartCaddy(t, example(t, "multi-hop/a.Caddyfile", ports), "caddyfile")
-	waitHealthy(t, cb, "web")
-	waitHealthy(t, ca, "web")
-	listen := "127.0.0.1" + ports[":8080"]
-	if got, err := httpVia(listen); err != nil || got != "a" {
-		t.Fatalf("first request: %q %v, want a", got, err)
+	addr := func(p string) string { return "127.0.0.1" + ports[p] }
+	waitHealthy(t, cb, "web-ingress")
+	waitHealthy(t, ca, "web-ingress")
+	waitGateway(t, ca, "web", addr(":8091"), true)
+	waitGateway(t, cb, "web", addr(":8081"), true)
+	if got, err := httpVia(addr(":8080")); err != nil || got != "a" {
+		t.Fatalf("site a's first request: %q %v, want a", got, err)
 	}
-	waitIdle(t, ca, "web")
-	waitIdle(t, cb, "web")
-	openRaw(t, listen, 8)
-	a, b := "127.0.0.1"+ports[":9201"], "127.0.0.1"+ports[":8081"]
-	b1, b2 := "127.0.0.1"+ports[":9202"], "127.0.0.1"+ports[":9203"]
+	if got, err := httpVia(addr(":8090")); err != nil || (got != "b1" && got != "b2") {
+		t.Fatalf("site b's first request: %q %v, want b1 or b2", got, err)
+	}
+	for _, svc := range []string{"web", "web-ingress"} {
+		waitIdle(t, ca, svc)
+		waitIdle(t, cb, svc)
+	}
+
+	// eight held at a: 6 on a's server (0 + live), 2 to b's ingress
+	// (3 + live), which spreads them over b1 and b2 and never back to a
+	openRaw(t, addr(":8080"), 8)
 	var la, lb map[string]int64
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		la, lb = liveByAddress(t, ca, "web"), liveByAddress(t, cb, "web")
-		if la[a] == 6 && la[b] == 2 && lb[b1] == 1 && lb[b2] == 1 && lb[a] == 0 {
+		la, lb = liveByAddress(t, ca, "web"), liveByAddress(t, cb, "web-ingress")
+		if la[addr(":9201")] == 6 && la[addr(":8091")] == 2 && lb[addr(":9202")] == 1 && lb[addr(":9203")] == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("README placement a 6 local + 2 to b, b 1 + 1 not reached: site a live %v, site b live %v (ports %v)", la, lb, ports)
+			t.Fatalf("README placement (a: 6 local + 2 to b; b's ingress: 1 + 1) not reached: site a web %v, site b web-ingress %v (ports %v)", la, lb, ports)
 		}
 	}
+	if lw := liveByAddress(t, cb, "web"); lw[addr(":8081")] != 0 {
+		t.Errorf("site b's web sent %d connections back to a: %v", lw[addr(":8081")], lw)
+	}
+
+	// take site b's servers away, as the README does
+	for _, srv := range []string{"demo-b1", "demo-b2"} {
+		req, _ := http.NewRequest(http.MethodDelete, cb.AdminURL()+"/config/apps/http/servers/"+srv, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("deleting %s: %v %v", srv, resp, err)
+		}
+		resp.Body.Close()
+	}
+	waitGateway(t, ca, "web", addr(":8091"), false)
+	harness.WaitFor(t, 10*time.Second, func() bool {
+		got, err := httpVia(addr(":8090"))
+		return err == nil && got == "a"
+	}, "site b's clients are served by site a")
+	for i := 0; i < 5; i++ {
+		if got, err := httpVia(addr(":8090")); err != nil || got != "a" {
+			t.Fatalf("site b's request %d after the failover: %q %v, want a", i, got, err)
+		}
+		if got, err := httpVia(addr(":8080")); err != nil || got != "a" {
+			t.Fatalf("site a's request %d after the failover: %q %v, want a", i, got, err)
+		}
+	}
+	for c, want := range map[*harness.Caddy]string{ca: "costlb gateway not ready", cb: "costlb failover"} {
+		if err := c.WaitLog(want, 5*time.Second); err != nil {
+			t.Error(err)
+		}
+	}
+
+	// and back, as the README's caddy reload does
+	if status, body, err := cb.Load([]byte(bCfg), "text/caddyfile"); err != nil || status != 200 {
+		t.Fatalf("reloading site b: %d %v %s", status, err, body)
+	}
+	waitGateway(t, ca, "web", addr(":8091"), true)
+	harness.WaitFor(t, 10*time.Second, func() bool {
+		got, err := httpVia(addr(":8090"))
+		return err == nil && (got == "b1" || got == "b2")
+	}, "site b's clients are served by b again")
 }
 
 func netDial(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, dialTimeout) }

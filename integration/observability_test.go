@@ -385,3 +385,37 @@ func TestAdminViewSurvivesFailedStart(t *testing.T) {
 		}
 	}
 }
+
+// TestNoShiftWhenUnnamedServicesReorder: two unnamed services, one served
+// in east and one in west, swap places in the config. Their default names
+// (costlb-0, costlb-1) swap with them, but each service keeps its primary
+// site, so no failover or failback is logged.
+func TestNoShiftWhenUnnamedServicesReorder(t *testing.T) {
+	east, west := harness.StartBackend(t, "east"), harness.StartBackend(t, "west")
+	l1, l2 := harness.FreeAddr(t), harness.FreeAddr(t)
+	svcEast := "costlb {\nbackend east " + east.Addr() + "\n}"
+	svcWest := "costlb {\nbackend west " + west.Addr() + "\n}"
+	const network = "site east\nlink east west 2"
+	c := harness.StartCaddy(t, costlbCaddyfile(network, l4Route{l1, svcEast}, l4Route{l2, svcWest}), "caddyfile")
+	for addr, want := range map[string]string{l1: "east", l2: "west"} {
+		if name, err := harness.Once(addr, dialTimeout); err != nil || name != want {
+			t.Fatalf("through %s: %q %v, want %s", addr, name, err, want)
+		}
+	}
+	// the same two services, listed the other way round
+	swapped := costlbCaddyfile(network, l4Route{l2, svcWest}, l4Route{l1, svcEast})
+	if status, body, err := c.Load([]byte(strings.ReplaceAll(swapped, "{ADMIN}", c.AdminAddr())), "text/caddyfile"); err != nil || status != 200 {
+		t.Fatalf("reload: %d %v %s", status, err, body)
+	}
+	for addr, want := range map[string]string{l1: "east", l2: "west"} {
+		if name, err := harness.Once(addr, dialTimeout); err != nil || name != want {
+			t.Fatalf("after the reload, through %s: %q %v, want %s", addr, name, err, want)
+		}
+	}
+	if svc := mustService(t, mustView(t, c), "costlb-0"); svc.PrimarySite != "west" {
+		t.Fatalf("costlb-0 is now the west service, primary %q", svc.PrimarySite)
+	}
+	if logs := c.Logs(); strings.Contains(logs, `"msg":"costlb failover"`) || strings.Contains(logs, `"msg":"costlb failback"`) {
+		t.Errorf("a reorder of unnamed services logged a shift that never happened:\n%s", logs)
+	}
+}

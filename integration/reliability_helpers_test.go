@@ -84,6 +84,8 @@ type lbService struct {
 	Name        string      `json:"name"`
 	Kind        string      `json:"kind"`
 	PrimarySite string      `json:"primary_site"`
+	Ready       bool        `json:"ready"`
+	Routes      [][]string  `json:"routes"`
 	Backends    []lbBackend `json:"backends"`
 }
 
@@ -97,6 +99,11 @@ type lbBackend struct {
 	Available      bool   `json:"available"`
 	MaxConnections int64  `json:"max_connections"`
 	Total          uint64 `json:"connections_total"`
+	// gateway backends only
+	ReadyURL       string     `json:"ready_url"`
+	Ready          *bool      `json:"ready"`
+	Routes         [][]string `json:"routes"`
+	NotReadyReason string     `json:"not_ready_reason"`
 }
 
 type lbCounter struct {

@@ -111,7 +111,7 @@ func (adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed; use GET", r.Method)}
 	}
-	app := current.Load()
+	app := runningApp()
 	if app == nil {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("costlb is not running: the config has no costlb app")}
 	}

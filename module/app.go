@@ -1,10 +1,10 @@
 package module
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
-	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -27,9 +27,6 @@ func init() {
 // a reload never resets a count.
 var counters = costlb.NewRegistry()
 
-// current is the running costlb app, for the admin API.
-var current atomic.Pointer[App]
-
 // App is the costlb app: the site network this Caddy instance runs in. The
 // costlb layer4 handlers of the same config balance across its sites.
 type App struct {
@@ -46,12 +43,6 @@ type App struct {
 	mu       sync.Mutex
 	services []*Handler
 	https    []*CostSelection // HTTP services: reverse_proxy with lb_policy cost
-
-	// prev is the app that served the admin API before this one started,
-	// and running is true between Start and Stop: a config that fails
-	// after this app started hands the admin API back to prev.
-	prev    *App
-	running atomic.Bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -81,26 +72,36 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Start makes this app the one the admin API reports on.
-func (a *App) Start() error {
-	a.running.Store(true)
-	a.prev = current.Swap(a)
-	return nil
+// Start does nothing: the app's state is its config. The admin API finds
+// the running app through Caddy's active context (runningApp).
+func (a *App) Start() error { return nil }
+
+// Stop does nothing; the services stop with their handlers' Cleanup.
+func (a *App) Stop() error { return nil }
+
+// runningApp returns the costlb app of the config Caddy is running, or nil.
+// Caddy makes a config active only once it has started, so a config that
+// is refused, or fails while starting, never shows here.
+func runningApp() *App {
+	v, err := caddy.ActiveContext().AppIfConfigured("costlb")
+	if err != nil {
+		return nil
+	}
+	app, _ := v.(*App)
+	return app
 }
 
-// Stop detaches the app from the admin API unless a newer one took over.
-// When a config fails to start after this app started, Caddy stops this
-// app while the previous config keeps running: the admin API goes back to
-// the previous app.
-func (a *App) Stop() error {
-	a.running.Store(false)
-	back := a.prev
-	if back != nil && !back.running.Load() {
-		back = nil
+// loadApp returns the config's costlb app for a module that needs it; who
+// names that module in the error when there is none.
+func loadApp(ctx caddy.Context, who string) (*App, error) {
+	appMod, err := ctx.AppIfConfigured("costlb")
+	if errors.Is(err, caddy.ErrNotConfigured) {
+		return nil, fmt.Errorf("%s: the costlb app is not configured: add the global option 'costlb { site <name> }' (JSON: apps.costlb with a site)", who)
 	}
-	current.CompareAndSwap(a, back)
-	a.prev = nil
-	return nil
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", who, err)
+	}
+	return appMod.(*App), nil
 }
 
 // register adds a provisioned service; names must be unique in a config.

@@ -123,9 +123,9 @@ func FuzzProvisionJSON(f *testing.F) {
 		if err := caddy.StrictUnmarshalJSON(cfgJSON, &cfg); err != nil {
 			return
 		}
-		before := current.Load()
+		before := runningApp()
 		err := caddy.Validate(cfg)
-		if current.Load() != before {
+		if runningApp() != before {
 			t.Fatal("caddy.Validate started a costlb app")
 		}
 		if err != nil {

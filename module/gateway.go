@@ -242,7 +242,9 @@ func checkReadyURL(raw string) error {
 }
 
 // readyPeriod returns the readiness poll interval and timeout of a
-// service: its active health check settings, else one second each.
+// service: its active health check settings as configured, else one second
+// each. It must run before the embedded proxy's Provision, which fills in
+// caddy-l4's own defaults.
 func (h *Handler) readyPeriod() (interval, timeout time.Duration) {
 	interval, timeout = defaultReadyPeriod, defaultReadyPeriod
 	if hc := h.HealthChecks; hc != nil && hc.Active != nil {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/mholt/caddy-l4/modules/l4proxy"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )
@@ -264,5 +266,27 @@ func TestGatewayPoolSharesAndStops(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if polls.Load() != n {
 		t.Errorf("polls went on after the poller stopped: %d then %d", n, polls.Load())
+	}
+}
+
+// TestReadyPeriod: the readiness poll follows the service's active health
+// check settings as written, one second for each one not set (never
+// caddy-l4's own defaults of 30 s and 5 s).
+func TestReadyPeriod(t *testing.T) {
+	d := func(s string) caddy.Duration { v, _ := time.ParseDuration(s); return caddy.Duration(v) }
+	tests := []struct {
+		hc                *l4proxy.HealthChecks
+		interval, timeout time.Duration
+	}{
+		{nil, time.Second, time.Second},
+		{&l4proxy.HealthChecks{Passive: &l4proxy.PassiveHealthChecks{FailDuration: d("10s")}}, time.Second, time.Second},
+		{&l4proxy.HealthChecks{Active: &l4proxy.ActiveHealthChecks{Timeout: d("500ms")}}, time.Second, 500 * time.Millisecond},
+		{&l4proxy.HealthChecks{Active: &l4proxy.ActiveHealthChecks{Interval: d("2s")}}, 2 * time.Second, time.Second},
+		{&l4proxy.HealthChecks{Active: &l4proxy.ActiveHealthChecks{Interval: d("200ms"), Timeout: d("100ms")}}, 200 * time.Millisecond, 100 * time.Millisecond},
+	}
+	for i, tt := range tests {
+		if iv, to := (&Handler{HealthChecks: tt.hc}).readyPeriod(); iv != tt.interval || to != tt.timeout {
+			t.Errorf("case %d: interval %v, timeout %v; want %v, %v", i, iv, to, tt.interval, tt.timeout)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,15 +73,19 @@ type Handler struct {
 	// ProxyProtocol is the PROXY protocol version to send upstream, "v1" or "v2".
 	ProxyProtocol string `json:"proxy_protocol,omitempty"`
 
-	app      *App
-	proxy    *l4proxy.Handler
-	sel      *selector
-	gws      []*gateway // per backend index: its readiness poller, nil if not a gateway
-	gwKeys   []string   // the gateways this handler holds in the pool
-	paths    *linkgraph.Paths
-	logger   *zap.Logger
-	refused  prometheus.Counter
-	provided bool
+	app        *App
+	proxy      *l4proxy.Handler
+	sel        *selector
+	gws        []*gateway   // per backend index: its readiness poller, nil if not a gateway
+	gwKeys     []string     // the gateways this handler holds in the pool
+	primary    *primaryMemo // the service's primary site across generations
+	primaryKey string       // its key in primaries; "" until loaded
+	// readiness poll period of the gateways (health_interval, health_timeout)
+	readyInterval, readyTimeout time.Duration
+	paths                       *linkgraph.Paths
+	logger                      *zap.Logger
+	refused                     prometheus.Counter
+	provided                    bool
 	// defaultName is set when Name was given by default, not by the user.
 	defaultName bool
 }
@@ -97,14 +102,10 @@ func (*Handler) CaddyModule() caddy.ModuleInfo {
 // costs and provisions the embedded caddy-l4 proxy with costlb's selector.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	appMod, err := ctx.AppIfConfigured("costlb")
-	if errors.Is(err, caddy.ErrNotConfigured) {
-		return fmt.Errorf("costlb handler: the costlb app is not configured: add the global option 'costlb { site <name> }' (JSON: apps.costlb with a site)")
+	var err error
+	if h.app, err = loadApp(ctx, "costlb handler"); err != nil {
+		return err
 	}
-	if err != nil {
-		return fmt.Errorf("costlb handler: %v", err)
-	}
-	h.app = appMod.(*App)
 	if h.Name == "" {
 		h.Name, h.defaultName = h.app.nextName(), true
 	}
@@ -115,6 +116,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if len(h.Backends) == 0 {
 		return fmt.Errorf("%s: no backends: add 'backend <site> <address...>' (JSON: backends)", svc)
 	}
+	// read before caddy-l4's Provision fills in its own defaults (30s, 5s)
+	h.readyInterval, h.readyTimeout = h.readyPeriod()
 	h.paths, err = h.app.network.Paths(h.LinkCosts)
 	if err != nil {
 		return fmt.Errorf("%s: link_cost: %w", svc, err)
@@ -220,6 +223,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			bes[i].Ready = h.gws[i].Ready
 		}
 	}
+	h.primaryKey = h.identity(ups, sites)
+	memo, _, _ := primaries.LoadOrNew(h.primaryKey, func() (caddy.Destructor, error) { return new(primaryMemo), nil })
+	h.primary = memo.(*primaryMemo)
 	h.sel.bal, err = costlb.New(bes, h.logShift)
 	if err != nil {
 		return fmt.Errorf("%s: %v", svc, err)
@@ -237,10 +243,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // shared with the running config if it polls the same way, and holds it
 // until Cleanup.
 func (h *Handler) loadGateway(addr, readyURL string) (*gateway, error) {
-	interval, timeout := h.readyPeriod()
 	spec := gatewaySpec{
 		service: h.Name, upstream: addr, local: h.app.Site, url: readyURL,
-		interval: interval, timeout: timeout,
+		interval: h.readyInterval, timeout: h.readyTimeout,
 	}
 	g, err := loadGateway(spec, h.logger)
 	if err != nil {
@@ -327,22 +332,62 @@ func counterKey(addr string) string {
 }
 
 // primaries remembers each service's primary site across config
-// generations, so a failover first seen by a new config is still logged.
-var primaries sync.Map // service name -> site
+// generations, so a failover first seen by a new config is still logged. A
+// reload that keeps a service gets the same entry; the last config that
+// has the service frees it.
+var primaries = caddy.NewUsagePool()
+
+// primaryMemo is a service's last primary site.
+type primaryMemo struct {
+	mu   sync.Mutex
+	site string
+	seen bool
+}
+
+// swap records site and returns the one recorded before, if any.
+func (m *primaryMemo) swap(site string) (prev string, seen bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prev, seen = m.site, m.seen
+	m.site, m.seen = site, true
+	return prev, seen
+}
+
+// Destruct does nothing: the memo is plain memory.
+func (*primaryMemo) Destruct() error { return nil }
+
+// identity names the service the same way across config generations: by
+// its name when the config gives one, else by its backends (a default name
+// says only where the service stands among the unnamed ones, which a
+// reload may reorder).
+func (h *Handler) identity(ups l4proxy.UpstreamPool, sites []string) string {
+	if !h.defaultName {
+		return "name " + strconv.Quote(h.Name)
+	}
+	keys := make([]string, len(ups))
+	for i, u := range ups {
+		keys[i] = strconv.Quote(sites[i] + " " + counterKey(u.Dial[0]))
+	}
+	slices.Sort(keys)
+	return "backends " + strings.Join(keys, " ")
+}
 
 // logShift logs a change of the service's primary site.
-func (h *Handler) logShift(s costlb.Shift) { logPrimaryShift(h.logger, h.Name, h.paths, h.sel.bal, s) }
+func (h *Handler) logShift(s costlb.Shift) {
+	logPrimaryShift(h.logger, h.Name, h.primary, h.paths, h.sel.bal, s)
+}
 
 // logPrimaryShift logs a change of service name's primary site, reported
-// by its balancer bal, whose path costs are paths.
-func logPrimaryShift(logger *zap.Logger, name string, paths *linkgraph.Paths, bal *costlb.Balancer, s costlb.Shift) {
-	prev, seen := primaries.Swap(name, s.To)
+// by its balancer bal, whose path costs are paths; memo carries the
+// service's primary site across config generations.
+func logPrimaryShift(logger *zap.Logger, name string, memo *primaryMemo, paths *linkgraph.Paths, bal *costlb.Balancer, s costlb.Shift) {
+	prev, seen := memo.swap(s.To)
 	if s.Initial {
 		// the first pick of this config: compare with the last generation
-		if !seen || prev.(string) == s.To {
+		if !seen || prev == s.To {
 			return
 		}
-		s.From = prev.(string)
+		s.From = prev
 		s.FromHealthy = bal.SiteHealthy(s.From)
 		if r, ok := paths.Route(s.From); ok && r.Reachable {
 			s.FromCost = r.Cost
@@ -400,6 +445,10 @@ func (h *Handler) Cleanup() error {
 		_, _ = gateways.Delete(k)
 	}
 	h.gwKeys = nil
+	if h.primaryKey != "" {
+		_, _ = primaries.Delete(h.primaryKey)
+		h.primaryKey = ""
+	}
 	if h.provided {
 		return h.proxy.Cleanup()
 	}

@@ -83,7 +83,7 @@ func loadConfig(t testing.TB, cfg string, name string) *Handler {
 		t.Fatalf("load: %v\n%s", err, cfg)
 	}
 	t.Cleanup(func() { _ = caddy.Stop() })
-	app := current.Load()
+	app := runningApp()
 	if app == nil {
 		t.Fatal("costlb app not running")
 	}

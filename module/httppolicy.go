@@ -1,9 +1,10 @@
 package module
 
 import (
-	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,7 +63,9 @@ type CostSelection struct {
 	refused     prometheus.Counter
 	defaultName bool
 	registered  bool
-	debug       bool // log every pick at debug level
+	debug       bool         // log every pick at debug level
+	primary     *primaryMemo // the service's primary site across generations
+	primaryKey  string       // its key in primaries; "" until loaded
 
 	byAddr, byHost map[string]string // site of an upstream address, of a host
 	defaultMax     int               // the passive checks' unhealthy_request_count
@@ -92,14 +95,10 @@ func (p *CostSelection) Provision(ctx caddy.Context) error {
 	// Caddy's log levels change only with a reload: decide once whether
 	// picks are logged, so the pick path never consults the logger.
 	p.debug = p.logger.Core().Enabled(zapcore.DebugLevel)
-	appMod, err := ctx.AppIfConfigured("costlb")
-	if errors.Is(err, caddy.ErrNotConfigured) {
-		return fmt.Errorf("lb_policy cost: the costlb app is not configured: add the global option 'costlb { site <name> }' (JSON: apps.costlb with a site)")
+	var err error
+	if p.app, err = loadApp(ctx, "lb_policy cost"); err != nil {
+		return err
 	}
-	if err != nil {
-		return fmt.Errorf("lb_policy cost: %v", err)
-	}
-	p.app = appMod.(*App)
 	rp := enclosingProxy(ctx)
 	if rp == nil {
 		return fmt.Errorf("lb_policy cost: not inside a reverse_proxy handler: the cost policy places the reverse_proxy's upstreams in sites")
@@ -121,6 +120,9 @@ func (p *CostSelection) Provision(ctx caddy.Context) error {
 		p.defaultMax = hc.Passive.UnhealthyRequestCount
 	}
 	p.totals = make(map[string]*atomic.Uint64)
+	p.primaryKey = p.identity(rp)
+	memo, _, _ := primaries.LoadOrNew(p.primaryKey, func() (caddy.Destructor, error) { return new(primaryMemo), nil })
+	p.primary = memo.(*primaryMemo)
 	if len(rp.Upstreams) > 0 {
 		if p.static, err = p.newPoolBalancer(rp.Upstreams); err != nil {
 			return fmt.Errorf("%s: %v", svc, err)
@@ -240,11 +242,34 @@ func (p *CostSelection) siteFor(dial string) string {
 	return p.app.Site
 }
 
-// Cleanup removes the service from the costlb app.
+// identity names the service the same way across config generations: by
+// its name when the config gives one (as a layer4 service's), else by its
+// upstreams and dynamic upstream source.
+func (p *CostSelection) identity(rp *reverseproxy.Handler) string {
+	if !p.defaultName {
+		return "name " + strconv.Quote(p.Name)
+	}
+	keys := make([]string, 0, len(rp.Upstreams)+1)
+	for _, u := range rp.Upstreams {
+		keys = append(keys, strconv.Quote(p.siteFor(u.Dial)+" "+counterKey(u.Dial)))
+	}
+	slices.Sort(keys)
+	if rp.DynamicUpstreamsRaw != nil {
+		keys = append(keys, "dynamic "+strconv.Quote(string(rp.DynamicUpstreamsRaw)))
+	}
+	return "http upstreams " + strings.Join(keys, " ")
+}
+
+// Cleanup removes the service from the costlb app and gives back its
+// primary site memo.
 func (p *CostSelection) Cleanup() error {
 	if p.registered {
 		p.app.unregisterHTTP(p)
 		p.registered = false
+	}
+	if p.primaryKey != "" {
+		_, _ = primaries.Delete(p.primaryKey)
+		p.primaryKey = ""
 	}
 	return nil
 }

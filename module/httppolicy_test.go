@@ -47,7 +47,7 @@ func loadHTTP(t testing.TB, cfg, name string) *CostSelection {
 		t.Fatalf("load: %v\n%s", err, cfg)
 	}
 	t.Cleanup(func() { _ = caddy.Stop() })
-	app := current.Load()
+	app := runningApp()
 	if app == nil {
 		t.Fatal("costlb app not running")
 	}

@@ -61,7 +61,7 @@ func (p *CostSelection) newPoolBalancer(pool []*reverseproxy.Upstream) (*poolBal
 		pb.totals[i] = p.total(u.Dial)
 	}
 	var err error
-	pb.bal, err = costlb.New(bes, func(s costlb.Shift) { logPrimaryShift(p.logger, p.Name, p.paths, pb.bal, s) })
+	pb.bal, err = costlb.New(bes, func(s costlb.Shift) { logPrimaryShift(p.logger, p.Name, p.primary, p.paths, pb.bal, s) })
 	if err != nil {
 		return nil, err
 	}

@@ -243,12 +243,12 @@ func TestValidateStartsNothing(t *testing.T) {
 	}
 	listen := ln.Addr().String()
 	ln.Close()
-	before := current.Load()
+	before := runningApp()
 	cfg := pvConfig(pvNet, listen, pvHandler(`"name": "v", `+pvBackend+`, "health_checks": {"passive": {"fail_duration": "1s"}}`))
 	if err := pvValidate(cfg); err != nil {
 		t.Fatalf("validate: %v", err)
 	}
-	if current.Load() != before {
+	if runningApp() != before {
 		t.Error("caddy.Validate started the costlb app")
 	}
 	ln, err = net.Listen("tcp", listen)

@@ -1,8 +1,8 @@
 package module
 
 import (
+	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -47,22 +47,16 @@ func (*StatusHandler) CaddyModule() caddy.ModuleInfo {
 
 // Provision finds the config's costlb app.
 func (s *StatusHandler) Provision(ctx caddy.Context) error {
-	appMod, err := ctx.AppIfConfigured("costlb")
-	if errors.Is(err, caddy.ErrNotConfigured) {
-		return fmt.Errorf("costlb_status: the costlb app is not configured: add the global option 'costlb { site <name> }' (JSON: apps.costlb with a site)")
-	}
-	if err != nil {
-		return fmt.Errorf("costlb_status: %v", err)
-	}
-	s.app = appMod.(*App)
-	return nil
+	var err error
+	s.app, err = loadApp(ctx, "costlb_status")
+	return err
 }
 
 // ServeHTTP answers the status routes; it never calls next.
 func (s *StatusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": fmt.Sprintf("method %s not allowed: costlb_status is read-only; use GET or HEAD", r.Method)})
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": fmt.Sprintf("method %s not allowed: costlb_status is read-only; use GET or HEAD", r.Method)}, false)
 		return nil
 	}
 	path := r.URL.Path
@@ -70,13 +64,13 @@ func (s *StatusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ cadd
 	case strings.HasPrefix(path, "/ready/"):
 		s.serveReady(w, strings.TrimPrefix(path, "/ready/"))
 	case path == "/status.json":
-		writeJSON(w, http.StatusOK, s.app.view())
+		writeJSON(w, http.StatusOK, s.app.view(), true)
 	case path == "/" || path == "":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write(statusPage)
 	default:
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no costlb status resource %q; try /, /status.json or /ready/<service>", path)})
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no costlb status resource %q; try /, /status.json or /ready/<service>", path)}, false)
 	}
 	return nil
 }
@@ -89,7 +83,7 @@ func (s *StatusHandler) serveReady(w http.ResponseWriter, name string) {
 	} else if p := s.app.httpService(name); p != nil {
 		routes = p.routes()
 	} else {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no costlb service %q in this Caddy (site %q)", name, s.app.Site)})
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no costlb service %q in this Caddy (site %q)", name, s.app.Site)}, false)
 		return
 	}
 	ans := readyAnswer{Service: name, Site: s.app.Site, Routes: routes}
@@ -98,23 +92,28 @@ func (s *StatusHandler) serveReady(w http.ResponseWriter, name string) {
 	if !ans.Ready {
 		status, ans.Routes = http.StatusServiceUnavailable, [][]string{}
 	}
-	writeJSON(w, status, ans)
+	writeJSON(w, status, ans, false)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON answers with v as JSON, indented for people when indent is set
+// (a readiness answer, which peers poll, is one line).
+func writeJSON(w http.ResponseWriter, status int, v any, indent bool) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
+	if indent {
+		enc.SetIndent("", "  ")
+	}
 	_ = enc.Encode(v)
 }
 
-// statusPage is a minimal page until the full status page lands.
-var statusPage = []byte(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>costlb status</title></head>
-<body><h1>costlb status</h1><p>The state of this Caddy's costlb: <a href="status.json">status.json</a>.</p></body></html>
-`)
+// statusPage is the page for people at GET /: self-contained (no external
+// assets), it draws the site network and every service's backends from
+// status.json, refreshed every second.
+//
+//go:embed status.html
+var statusPage []byte
 
 // parseStatusDirective sets up the costlb_status directive's handler (see
 // UnmarshalCaddyfile).

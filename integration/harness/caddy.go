@@ -184,14 +184,24 @@ func isRestartErr(err error) bool {
 // JSON. Every AdminPlaceholder in config is replaced by this Caddy's admin
 // address first. Caddy answers once the new config runs (status 200) or was
 // refused (an error status, the old config still running).
+//
+// A load that meets the admin server while it restarts after the previous
+// load (connection refused or reset) is sent again, a few times: loading a
+// config that is already running changes nothing, so retrying is safe.
 func (c *Caddy) Load(config []byte, contentType string) (status int, body []byte, err error) {
 	config = bytes.ReplaceAll(config, []byte(AdminPlaceholder), []byte(c.admin))
-	req, err := http.NewRequest(http.MethodPost, c.AdminURL()+"/load", bytes.NewReader(config))
-	if err != nil {
-		return 0, nil, err
+	for try := 0; ; try++ {
+		req, rerr := http.NewRequest(http.MethodPost, c.AdminURL()+"/load", bytes.NewReader(config))
+		if rerr != nil {
+			return 0, nil, rerr
+		}
+		req.Header.Set("Content-Type", contentType)
+		status, body, err = c.do(req)
+		if err == nil || try == 4 || !isRestartErr(err) {
+			return status, body, err
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	req.Header.Set("Content-Type", contentType)
-	return c.do(req)
 }
 
 func (c *Caddy) do(req *http.Request) (int, []byte, error) {
