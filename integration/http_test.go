@@ -245,3 +245,39 @@ func TestHTTPNoBackendCounted(t *testing.T) {
 		t.Fatalf("the dead upstream: %+v; want unhealthy after its one failed dial", *b)
 	}
 }
+
+// TestHTTPMaxRequests: an upstream at its request cap (Caddy's
+// unhealthy_request_count, its default max_requests) is unavailable, so
+// requests spill over to the next site, which is load, not failover; with
+// every upstream full a request is refused.
+func TestHTTPMaxRequests(t *testing.T) {
+	east := harness.StartHTTPBackend(t, "east")
+	west := harness.StartHTTPBackend(t, "west")
+	listen := harness.FreeAddr(t)
+	c := harness.StartCaddy(t, httpCaddyfile("site east\nlink east west 5", "", httpSite{
+		listen: listen, upstreams: []string{east.Addr(), west.Addr()},
+		policy: "name capped\nsite west " + west.Addr(), extra: "unhealthy_request_count 2",
+	}), "caddyfile")
+	got := holdHTTPN(t, "http://"+listen+"/hold", 4)
+	if !sameCounts(got, map[string]int{"east": 2, "west": 2}) {
+		t.Fatalf("4 held requests with a cap of 2 landed %v, want east 2 (its cap, though perceived 2 < 5), west 2", got)
+	}
+	s := mustService(t, mustView(t, c), "capped")
+	for _, b := range s.Backends {
+		if b.Live != 2 || b.MaxConnections != 2 || b.Available || !b.Healthy {
+			t.Errorf("%s at its cap: %+v; want 2 of 2 in flight, healthy, unavailable", b.Address, b)
+		}
+	}
+	if status, _, err := harness.GetHTTP("http://"+listen+"/", relTimeout); err != nil || status != 503 {
+		t.Fatalf("with every upstream full a request got %d %v, want 503", status, err)
+	}
+	if l := shiftLogs(c.Logs(), "capped"); len(l) != 0 {
+		t.Fatalf("full upstreams logged %+v; spilling over is load, not failover", l)
+	}
+	east.Release()
+	west.Release()
+	waitHTTPIdle(t, c, "capped")
+	if status, name, err := harness.GetHTTP("http://"+listen+"/", relTimeout); err != nil || status != 200 || name != "east" {
+		t.Fatalf("once released: %d %q %v, want east", status, name, err)
+	}
+}
