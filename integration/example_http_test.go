@@ -27,18 +27,7 @@ func TestHTTPExample(t *testing.T) {
 		}
 	}
 	get("east", "at the start")
-	s := mustService(t, mustView(t, c), "shop")
-	if s.Kind != "http" || len(s.Backends) != 3 {
-		t.Fatalf("/costlb/ shows shop as %+v", *s)
-	}
-	for i, w := range []struct {
-		port, site string
-		path       int64
-	}{{":9201", "east", 0}, {":9202", "west", 5}, {":9203", "dr", 9999}} {
-		if b := s.Backends[i]; b.Address != "127.0.0.1"+ports[w.port] || b.Site != w.site || b.PathCost != w.path {
-			t.Errorf("upstream %d: %+v; want 127.0.0.1%s in %s at path cost %d", i, b, ports[w.port], w.site, w.path)
-		}
-	}
+	checkExampleView(t, c, ports)
 
 	// the README deletes srv1 and srv2, the demo servers of east and west
 	// at the example's own ports; with the ports moved, find them by port
@@ -91,6 +80,24 @@ func TestHTTPExample(t *testing.T) {
 	}, "the return to east logged")
 	if total := metricValues(t, c, "caddy_costlb_connections_total"); total[fmt.Sprintf(`caddy_costlb_connections_total{service="shop",site="east",upstream="127.0.0.1%s"}`, ports[":9201"])] < 3 {
 		t.Errorf("metrics do not count the requests sent to east since the reload: %v", total)
+	}
+}
+
+// checkExampleView checks the example's service in /costlb/: an HTTP
+// service with one upstream in each site, at the site's path cost.
+func checkExampleView(t *testing.T, c *harness.Caddy, ports map[string]string) {
+	t.Helper()
+	s := mustService(t, mustView(t, c), "shop")
+	if s.Kind != "http" || len(s.Backends) != 3 {
+		t.Fatalf("/costlb/ shows shop as %+v", *s)
+	}
+	for i, w := range []struct {
+		port, site string
+		path       int64
+	}{{":9201", "east", 0}, {":9202", "west", 5}, {":9203", "dr", 9999}} {
+		if b := s.Backends[i]; b.Address != "127.0.0.1"+ports[w.port] || b.Site != w.site || b.PathCost != w.path {
+			t.Errorf("upstream %d: %+v; want 127.0.0.1%s in %s at path cost %d", i, b, ports[w.port], w.site, w.path)
+		}
 	}
 }
 
