@@ -1,5 +1,6 @@
 // Package costlbplugin is the import path xcaddy builds into Caddy: it plugs in
-// the costlb app, its layer4 handler, admin API and Caddyfile support.
+// the costlb app, its layer4 handler, the reverse_proxy selection policy
+// "cost", admin API and Caddyfile support.
 //
 // Build a Caddy with it:
 //
@@ -7,6 +8,6 @@
 package costlbplugin
 
 import (
-	// the costlb app, layer4 handler, admin API and Caddyfile directives
+	// the costlb app, layer4 handler, lb_policy cost, admin API and Caddyfile directives
 	_ "github.com/costlb/costlb/module"
 )

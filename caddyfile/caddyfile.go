@@ -1,5 +1,6 @@
 // Package caddyfile parses costlb's Caddyfile syntax: the global option that
-// describes the site network and the layer4 handler block of one service.
+// describes the site network, the layer4 handler block of one service and
+// the reverse_proxy's "lb_policy cost" block.
 // It returns plain values; the module package turns them into Caddy modules.
 // caddy-l4's own parsers are reused for every caddy-l4 proxy and upstream
 // option, so they keep exactly caddy-l4's meaning.

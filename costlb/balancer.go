@@ -27,7 +27,14 @@ type Backend struct {
 	// MaxConns caps the backend's live connections; 0 means no cap.
 	MaxConns int64
 	// Counter counts the backend's live connections (shared process-wide).
+	// It may be nil when Load is set.
 	Counter *Counter
+	// Load, when set, is the backend's live count, kept by someone else
+	// (for HTTP, the proxy's own in-flight requests to the upstream): the
+	// balancer reads it on every pick, instead of Counter, and counts
+	// nothing itself, so a ticket passed to Pick is not held on such a
+	// backend. Like Healthy, it must be cheap and must not block.
+	Load func() int64
 	// Healthy reports the backend's health; nil means always healthy. It is
 	// called on every pick, so it must be cheap and must not block.
 	Healthy func() bool
@@ -96,8 +103,8 @@ func New(backends []Backend, onShift func(Shift)) (*Balancer, error) {
 	b := &Balancer{entries: make([]entry, len(backends)), onShift: onShift}
 	siteIndex := make(map[string]int32)
 	for i, be := range backends {
-		if be.Counter == nil {
-			return nil, fmt.Errorf("backend %d (%s): no counter", i, be.Address)
+		if be.Counter == nil && be.Load == nil {
+			return nil, fmt.Errorf("backend %d (%s): no counter and no load", i, be.Address)
 		}
 		if be.PathCost < 0 {
 			return nil, fmt.Errorf("backend %d (%s): negative path cost %d", i, be.Address, be.PathCost)
@@ -147,10 +154,7 @@ func (b *Balancer) Pick(t *Ticket) int {
 			primary, primaryPath = e.site, e.PathCost
 		}
 		prevHealthy = prevHealthy || e.site == prev
-		live := e.Counter.live.Load()
-		if e.Counter == held {
-			live-- // this connection's own count, held from a failed try
-		}
+		live := e.live(held)
 		if e.MaxConns > 0 && live >= e.MaxConns {
 			continue
 		}
@@ -183,10 +187,23 @@ func (b *Balancer) Pick(t *Ticket) int {
 		e.last.Store(newest + 1)
 	}
 	e.picks.Add(1)
-	if t != nil {
+	if t != nil && e.Counter != nil {
 		t.Hold(e.Counter)
 	}
 	return best
+}
+
+// live returns the backend's live count as the pick for the connection
+// holding held sees it.
+func (e *entry) live(held *Counter) int64 {
+	if e.Load != nil {
+		return e.Load()
+	}
+	live := e.Counter.live.Load()
+	if e.Counter == held {
+		live-- // this connection's own count, held from a failed try
+	}
+	return live
 }
 
 // notePrimary records a change of the primary site seen by a pick and
@@ -219,7 +236,8 @@ func (b *Balancer) siteCost(site int32) int64 {
 // State is a snapshot of one backend's running state.
 type State struct {
 	Backend
-	// Live is the backend address's live connection count (process-wide).
+	// Live is the backend address's live connection count (process-wide):
+	// its Counter's, or what its Load reports.
 	Live int64
 	// Perceived is PathCost + Live.
 	Perceived int64
@@ -238,7 +256,7 @@ type State struct {
 // State returns a snapshot of backend i.
 func (b *Balancer) State(i int) State {
 	e := &b.entries[i]
-	s := State{Backend: e.Backend, Live: e.Counter.Live(), Picks: e.picks.Load()}
+	s := State{Backend: e.Backend, Live: e.live(nil), Picks: e.picks.Load()}
 	s.Perceived = s.PathCost + s.Live
 	s.Healthy = e.Healthy == nil || e.Healthy()
 	s.Ready = e.Ready == nil || e.Ready()

@@ -82,6 +82,7 @@ type lbSite struct {
 
 type lbService struct {
 	Name        string      `json:"name"`
+	Kind        string      `json:"kind"`
 	PrimarySite string      `json:"primary_site"`
 	Ready       bool        `json:"ready"`
 	Routes      [][]string  `json:"routes"`

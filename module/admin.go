@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -68,6 +69,10 @@ type LinkView struct {
 // ServiceView is one costlb service with its backends.
 type ServiceView struct {
 	Name string `json:"name"`
+	// Kind is "layer4" for a costlb layer4 handler, "http" for a
+	// reverse_proxy with lb_policy cost, whose backends are its upstreams
+	// and whose connections are requests.
+	Kind string `json:"kind"`
 	// PrimarySite is the cheapest site with a healthy backend, as last seen
 	// by a pick ("" before the first connection).
 	PrimarySite string `json:"primary_site"`
@@ -151,17 +156,8 @@ func linkViews(links []linkgraph.Link) []LinkView {
 func (a *App) view() View {
 	v := View{LocalSite: a.Site, Links: linkViews(a.network.Links())}
 	services := a.snapshotServices()
-	shown := a.shownPaths(services)
-	costs := a.paths.Costs()
-	v.Sites = make([]SiteView, len(costs))
-	for i, c := range costs {
-		v.Sites[i] = SiteView{Name: c.Site, PathCost: c.Cost, Hops: c.Hops, Reachable: c.Reachable}
-		if c.Reachable && shown[c.Site] {
-			v.Sites[i].Path = a.paths.Path(c.Site)
-		}
-	}
 	for _, h := range services {
-		sv := ServiceView{Name: h.Name, PrimarySite: h.sel.bal.Primary(), Routes: h.routes(), LinkCosts: linkViews(h.LinkCosts), Backends: []BackendView{}}
+		sv := ServiceView{Name: h.Name, Kind: "layer4", PrimarySite: h.sel.bal.Primary(), Routes: h.routes(), LinkCosts: linkViews(h.LinkCosts), Backends: []BackendView{}}
 		sv.Ready = len(sv.Routes) > 0
 		if !sv.Ready {
 			sv.Routes = [][]string{}
@@ -183,8 +179,19 @@ func (a *App) view() View {
 		}
 		v.Services = append(v.Services, sv)
 	}
+	v.Services = append(v.Services, a.httpServiceViews()...)
+	sort.SliceStable(v.Services, func(i, j int) bool { return v.Services[i].Name < v.Services[j].Name })
 	if v.Services == nil {
 		v.Services = []ServiceView{}
+	}
+	shown := a.shownPaths(v.Services)
+	costs := a.paths.Costs()
+	v.Sites = make([]SiteView, len(costs))
+	for i, c := range costs {
+		v.Sites[i] = SiteView{Name: c.Site, PathCost: c.Cost, Hops: c.Hops, Reachable: c.Reachable}
+		if c.Reachable && shown[c.Site] {
+			v.Sites[i].Path = a.paths.Path(c.Site)
+		}
 	}
 	for _, c := range a.liveCounters() {
 		v.Counters = append(v.Counters, CounterView{Address: c.Address(), LiveConnections: c.Live()})

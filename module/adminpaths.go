@@ -30,11 +30,11 @@ func allPathsParam(r *http.Request) (bool, error) {
 
 // shownPaths returns the sites whose path the default view gives: the
 // local site and every site with a backend in some service.
-func (a *App) shownPaths(services []*Handler) map[string]bool {
+func (a *App) shownPaths(services []ServiceView) map[string]bool {
 	shown := map[string]bool{a.Site: true}
-	for _, h := range services {
-		for i := 0; i < h.sel.bal.Len(); i++ {
-			shown[h.sel.bal.Backend(i).Site] = true
+	for _, sv := range services {
+		for _, b := range sv.Backends {
+			shown[b.Site] = true
 		}
 	}
 	return shown

@@ -42,6 +42,7 @@ type App struct {
 
 	mu       sync.Mutex
 	services []*Handler
+	https    []*CostSelection // HTTP services: reverse_proxy with lb_policy cost
 }
 
 // CaddyModule returns the Caddy module information.
@@ -107,16 +108,34 @@ func loadApp(ctx caddy.Context, who string) (*App, error) {
 func (a *App) register(h *Handler) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, s := range a.services {
-		if s.Name == h.Name {
-			if s.defaultName || h.defaultName {
-				return fmt.Errorf("costlb: two services are named %q, one of them by default (costlb-<n> for the n-th service without a name): name the services explicitly", h.Name)
-			}
-			return fmt.Errorf("costlb: two services are named %q: service names must be unique", h.Name)
-		}
+	if err := a.checkName(h.Name, h.defaultName); err != nil {
+		return err
 	}
 	a.services = append(a.services, h)
 	return nil
+}
+
+// checkName refuses a new service's name that a registered service of
+// either kind has; a.mu must be held.
+func (a *App) checkName(name string, byDefault bool) error {
+	taken, takenByDefault := false, false
+	for _, s := range a.services {
+		if s.Name == name {
+			taken, takenByDefault = true, s.defaultName
+		}
+	}
+	for _, s := range a.https {
+		if s.Name == name {
+			taken, takenByDefault = true, s.defaultName
+		}
+	}
+	if !taken {
+		return nil
+	}
+	if byDefault || takenByDefault {
+		return fmt.Errorf("costlb: two services are named %q, one of them by default (costlb-<n> or http-<n> for the n-th service without a name): name the services explicitly", name)
+	}
+	return fmt.Errorf("costlb: two services are named %q: service names must be unique", name)
 }
 
 // unregister removes a service on cleanup.
@@ -149,6 +168,9 @@ func (a *App) nextName() string {
 	defer a.mu.Unlock()
 	taken := make(map[string]bool, len(a.services))
 	for _, s := range a.services {
+		taken[s.Name] = true
+	}
+	for _, s := range a.https {
 		taken[s.Name] = true
 	}
 	for i := len(a.services); ; i++ {

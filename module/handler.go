@@ -378,15 +378,22 @@ func (h *Handler) identity(ups l4proxy.UpstreamPool, sites []string) string {
 
 // logShift logs a change of the service's primary site.
 func (h *Handler) logShift(s costlb.Shift) {
-	prev, seen := h.primary.swap(s.To)
+	logPrimaryShift(h.logger, h.Name, h.primary, h.paths, h.sel.bal, s)
+}
+
+// logPrimaryShift logs a change of service name's primary site, reported
+// by its balancer bal, whose path costs are paths; memo carries the
+// service's primary site across config generations.
+func logPrimaryShift(logger *zap.Logger, name string, memo *primaryMemo, paths *linkgraph.Paths, bal *costlb.Balancer, s costlb.Shift) {
+	prev, seen := memo.swap(s.To)
 	if s.Initial {
 		// the first pick of this config: compare with the last generation
 		if !seen || prev == s.To {
 			return
 		}
 		s.From = prev
-		s.FromHealthy = h.sel.bal.SiteHealthy(s.From)
-		if r, ok := h.paths.Cost(s.From); ok && r.Reachable {
+		s.FromHealthy = bal.SiteHealthy(s.From)
+		if r, ok := paths.Cost(s.From); ok && r.Reachable {
 			s.FromCost = r.Cost
 		}
 	}
@@ -403,8 +410,8 @@ func (h *Handler) logShift(s costlb.Shift) {
 	if s.Failover() {
 		kind = "failover"
 	}
-	h.logger.Info("costlb "+kind,
-		zap.String("service", h.Name),
+	logger.Info("costlb "+kind,
+		zap.String("service", name),
 		zap.String("from_site", s.From),
 		zap.String("to_site", s.To),
 		zap.String("reason", reason))
@@ -557,27 +564,34 @@ func (s *selector) Select(_ l4proxy.UpstreamPool, conn *layer4.Connection) *l4pr
 // debugSelect is Select at debug level: it logs the perceived costs the
 // pick considered, read just before it, and the backend it chose.
 func (s *selector) debugSelect(t *costlb.Ticket) *l4proxy.Upstream {
-	ce := s.h.logger.Check(zapcore.DebugLevel, "costlb pick")
+	if i := debugPick(s.h.logger, s.h.Name, s.bal, t); i >= 0 {
+		return s.ups[i]
+	}
+	return nil
+}
+
+// debugPick picks for service name with bal (holding t, if not nil) and
+// logs, at debug level, the perceived costs the pick considered, read just
+// before it, and the backend it chose.
+func debugPick(logger *zap.Logger, name string, bal *costlb.Balancer, t *costlb.Ticket) int {
+	ce := logger.Check(zapcore.DebugLevel, "costlb pick")
 	var costs []string
 	if ce != nil {
-		costs = make([]string, s.bal.Len())
+		costs = make([]string, bal.Len())
 		for i := range costs {
-			st := s.bal.State(i)
+			st := bal.State(i)
 			costs[i] = fmt.Sprintf("%s@%s=%d(path %d + live %d, available %t)", st.Address, st.Site, st.Perceived, st.PathCost, st.Live, st.Available)
 		}
 	}
-	i := s.bal.Pick(t)
+	i := bal.Pick(t)
 	if ce != nil {
 		chosen := ""
 		if i >= 0 {
-			chosen = s.ups[i].Dial[0]
+			chosen = bal.Backend(i).Address
 		}
-		ce.Write(zap.String("service", s.h.Name), zap.String("chosen", chosen), zap.Strings("perceived_costs", costs))
+		ce.Write(zap.String("service", name), zap.String("chosen", chosen), zap.Strings("perceived_costs", costs))
 	}
-	if i < 0 {
-		return nil
-	}
-	return s.ups[i]
+	return i
 }
 
 // retryWait releases the count of the failed try and waits the try

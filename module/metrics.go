@@ -31,6 +31,7 @@ func newMetrics(reg *prometheus.Registry, app *App) *metrics {
 	register(reg, prometheus.Collector(liveCollector{app}))
 	register(reg, prometheus.Collector(connectionsCollector{app}))
 	register(reg, prometheus.Collector(gatewayCollector{app}))
+	register(reg, prometheus.Collector(liveRequestsCollector{app}))
 	return m
 }
 
@@ -90,6 +91,7 @@ func (c connectionsCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.CounterValue, float64(st.Picks), h.Name, st.Site, st.Address)
 		}
 	}
+	collectHTTPRequests(c.app, ch)
 }
 
 var gatewayReadyDesc = prometheus.NewDesc(

@@ -77,12 +77,16 @@ func (s *StatusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ cadd
 
 // serveReady answers GET /ready/<service>.
 func (s *StatusHandler) serveReady(w http.ResponseWriter, name string) {
-	h := s.app.service(name)
-	if h == nil {
+	var routes [][]string
+	if h := s.app.service(name); h != nil {
+		routes = h.routes()
+	} else if p := s.app.httpService(name); p != nil {
+		routes = p.routes()
+	} else {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no costlb service %q in this Caddy (site %q)", name, s.app.Site)}, false)
 		return
 	}
-	ans := readyAnswer{Service: name, Site: s.app.Site, Routes: h.routes()}
+	ans := readyAnswer{Service: name, Site: s.app.Site, Routes: routes}
 	ans.Ready = len(ans.Routes) > 0
 	status := http.StatusOK
 	if !ans.Ready {

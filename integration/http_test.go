@@ -1,0 +1,283 @@
+package integration
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/costlb/costlb/integration/harness"
+)
+
+// HTTP: lb_policy cost in Caddy's reverse_proxy, through real Caddy
+// processes and real HTTP requests, held open by the test backends.
+
+// httpSite is one reverse_proxy site of an HTTP test Caddyfile.
+type httpSite struct {
+	listen    string   // 127.0.0.1:port
+	upstreams []string // reverse_proxy upstream addresses ("" for none)
+	policy    string   // lines of the lb_policy cost block
+	extra     string   // more lines of the reverse_proxy block
+}
+
+// httpCaddyfile returns a Caddyfile with the costlb global option (its body
+// is network, one line per option), extra global options, and sites.
+func httpCaddyfile(network, globals string, sites ...httpSite) string {
+	var b strings.Builder
+	b.WriteString("{\n\tadmin {ADMIN}\n")
+	for _, l := range strings.Split(strings.TrimSpace(globals), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			fmt.Fprintf(&b, "\t%s\n", l)
+		}
+	}
+	b.WriteString("\tcostlb {\n")
+	for _, l := range strings.Split(strings.TrimSpace(network), "\n") {
+		fmt.Fprintf(&b, "\t\t%s\n", strings.TrimSpace(l))
+	}
+	b.WriteString("\t}\n}\n")
+	for _, s := range sites {
+		fmt.Fprintf(&b, "http://%s {\n\tbind 127.0.0.1\n\treverse_proxy %s {\n\t\tlb_policy cost {\n", s.listen, strings.Join(s.upstreams, " "))
+		for _, l := range strings.Split(strings.TrimSpace(s.policy), "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				fmt.Fprintf(&b, "\t\t\t%s\n", l)
+			}
+		}
+		b.WriteString("\t\t}\n")
+		for _, l := range strings.Split(strings.TrimSpace(s.extra), "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				fmt.Fprintf(&b, "\t\t%s\n", l)
+			}
+		}
+		b.WriteString("\t}\n}\n")
+	}
+	return b.String()
+}
+
+// holdHTTPN sends n requests to url one after another, keeps them in
+// flight, and counts which backend each reached. The requests end when
+// the test does, or when their backends release them.
+func holdHTTPN(t *testing.T, url string, n int) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for i := 0; i < n; i++ {
+		name, held, err := harness.HoldHTTP(url, relTimeout)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		t.Cleanup(func() { held.Close() })
+		got[name]++
+	}
+	return got
+}
+
+// httpTopology is a site network and HTTP backends placed in it, in
+// upstream order.
+type httpTopology struct {
+	name     string
+	network  string
+	backends []httpBackendSpec
+}
+
+type httpBackendSpec struct {
+	name, site string
+	path       int64 // the path cost the network gives the site
+}
+
+// Skupper's mesh (a two-hop path cheaper than the direct link, two local
+// backends, a 9999 backup) and a far service with no local backend at
+// all: every request crosses at least one link.
+var httpTopologies = []httpTopology{
+	{"mesh", "site east\nlink east west 5\nlink west north 1\nlink east north 10\nlink east dr 9999",
+		[]httpBackendSpec{{"east1", "east", 0}, {"east2", "east", 0}, {"west", "west", 5}, {"north", "north", 6}, {"dr", "dr", 9999}}},
+	{"far", "site edge\nlink edge hub 2\nlink hub far 3\nlink edge far 10\nlink far farther 1\nlink edge dr 9999",
+		[]httpBackendSpec{{"hub1", "hub", 2}, {"hub2", "hub", 2}, {"far", "far", 5}, {"farther", "farther", 6}, {"dr", "dr", 9999}}},
+}
+
+// TestHTTPDistributionHeld: with requests held in flight, sequential
+// requests through a real reverse_proxy land exactly as the rules imply,
+// and the admin view and the metrics show them.
+func TestHTTPDistributionHeld(t *testing.T) {
+	for _, topo := range httpTopologies {
+		t.Run(topo.name, func(t *testing.T) {
+			var ups, policy []string
+			backends := map[string]*harness.HTTPBackend{}
+			var rules []ruleBackend
+			local := strings.Fields(topo.network)[1]
+			for _, s := range topo.backends {
+				b := harness.StartHTTPBackend(t, s.name)
+				backends[s.name] = b
+				ups = append(ups, b.Addr())
+				if s.site != local {
+					policy = append(policy, fmt.Sprintf("site %s %s", s.site, b.Addr()))
+				}
+				rules = append(rules, ruleBackend{s.name, s.path})
+			}
+			listen := harness.FreeAddr(t)
+			c := harness.StartCaddy(t, httpCaddyfile(topo.network, "", httpSite{listen: listen, upstreams: ups,
+				policy: "name " + topo.name + "\n" + strings.Join(policy, "\n")}), "caddyfile")
+
+			const n = 40
+			got := holdHTTPN(t, "http://"+listen+"/hold", n)
+			want := expectHeld(rules, nil, n)
+			if !sameCounts(got, want) {
+				t.Fatalf("%d held requests landed %v, the rules imply %v", n, got, want)
+			}
+			if got["dr"] != 0 {
+				t.Fatalf("the 9999 backup got %d requests while the others are up", got["dr"])
+			}
+			t.Logf("%d held requests: %v", n, got)
+			checkHTTPView(t, c, topo, backends, want)
+			for _, b := range backends {
+				b.Release()
+			}
+			waitHTTPIdle(t, c, topo.name)
+		})
+	}
+}
+
+// checkHTTPView checks the admin view and the metrics of service
+// topo.name against the requests held on each backend.
+func checkHTTPView(t *testing.T, c *harness.Caddy, topo httpTopology, backends map[string]*harness.HTTPBackend, held map[string]int) {
+	t.Helper()
+	s := mustService(t, mustView(t, c), topo.name)
+	if s.Kind != "http" || len(s.Backends) != len(topo.backends) {
+		t.Fatalf("service %s in /costlb/: kind %q with %d backends, want http with %d", topo.name, s.Kind, len(s.Backends), len(topo.backends))
+	}
+	live := metricValues(t, c, "caddy_costlb_live_requests")
+	total := metricValues(t, c, "caddy_costlb_connections_total")
+	for _, spec := range topo.backends {
+		addr := backends[spec.name].Addr()
+		b := mustBackend(t, s, addr)
+		want := int64(held[spec.name])
+		if b.Site != spec.site || b.PathCost != spec.path || b.Live != want || b.Perceived != spec.path+want || !b.Available || b.Total != uint64(want) {
+			t.Errorf("%s in /costlb/: %+v; want site %s, path cost %d, %d live and in all, perceived %d, available",
+				spec.name, *b, spec.site, spec.path, want, spec.path+want)
+		}
+		if in := backends[spec.name].InFlight(); in != want {
+			t.Errorf("%s answers %d requests, want %d", spec.name, in, want)
+		}
+		if v := live[fmt.Sprintf(`caddy_costlb_live_requests{upstream=%q}`, addr)]; v != float64(want) {
+			t.Errorf("caddy_costlb_live_requests of %s = %v, want %d", spec.name, v, want)
+		}
+		key := fmt.Sprintf(`caddy_costlb_connections_total{service=%q,site=%q,upstream=%q}`, topo.name, spec.site, addr)
+		if v := total[key]; v != float64(want) {
+			t.Errorf("%s = %v, want %d", key, v, want)
+		}
+	}
+}
+
+// waitHTTPIdle waits until no request of service svc is in flight.
+func waitHTTPIdle(t *testing.T, c *harness.Caddy, svc string) {
+	t.Helper()
+	harness.WaitFor(t, relTimeout, func() bool {
+		for _, b := range mustService(t, mustView(t, c), svc).Backends {
+			if b.Live != 0 {
+				return false
+			}
+		}
+		return true
+	}, svc+": no request in flight")
+}
+
+// TestHTTPDynamicUpstreams: dynamic upstreams are placed by address, then
+// by host alone, else in the local site, and balanced by the same rules.
+func TestHTTPDynamicUpstreams(t *testing.T) {
+	local := harness.StartHTTPBackend(t, "local")
+	west := harness.StartHTTPBackend(t, "west")
+	north := harness.StartHTTPBackendOn(t, "north", "127.0.0.2")
+	port := func(b *harness.HTTPBackend) string { return b.Addr()[strings.LastIndexByte(b.Addr(), ':')+1:] }
+	listen := harness.FreeAddr(t)
+	c := harness.StartCaddy(t, httpCaddyfile("site east\nlink east west 3\nlink west north 1", "", httpSite{
+		listen: listen,
+		policy: "name dyn\nsite west " + west.Addr() + "\nsite north 127.0.0.2",
+		extra: fmt.Sprintf("dynamic multi {\n\ta 127.0.0.1 %s\n\ta 127.0.0.1 %s\n\ta 127.0.0.2 %s\n}",
+			port(local), port(west), port(north)),
+	}), "caddyfile")
+
+	const n = 20
+	got := holdHTTPN(t, "http://"+listen+"/hold", n)
+	want := expectHeld([]ruleBackend{{"local", 0}, {"west", 3}, {"north", 4}}, nil, n)
+	if !sameCounts(got, want) {
+		t.Fatalf("%d held requests over dynamic upstreams landed %v, the rules imply %v", n, got, want)
+	}
+	s := mustService(t, mustView(t, c), "dyn")
+	for _, w := range []struct {
+		b    *harness.HTTPBackend
+		site string
+		path int64
+	}{{local, "east", 0}, {west, "west", 3}, {north, "north", 4}} {
+		b := mustBackend(t, s, w.b.Addr())
+		if b.Site != w.site || b.PathCost != w.path || b.Live != int64(want[w.b.Name()]) {
+			t.Errorf("dynamic upstream %s: %+v; want site %s, path cost %d, %d live", w.b.Name(), *b, w.site, w.path, want[w.b.Name()])
+		}
+	}
+	for _, b := range []*harness.HTTPBackend{local, west, north} {
+		b.Release()
+	}
+	waitHTTPIdle(t, c, "dyn")
+	// with nothing held, every request goes to the local upstream
+	for i := 0; i < 5; i++ {
+		if status, name, err := harness.GetHTTP("http://"+listen+"/", relTimeout); err != nil || status != 200 || name != "local" {
+			t.Fatalf("idle request %d: %d %q %v, want local", i, status, name, err)
+		}
+	}
+}
+
+// TestHTTPNoBackendCounted: a request that meets no available upstream is
+// counted once in caddy_costlb_no_backend_total, however many times its
+// retries meet none.
+func TestHTTPNoBackendCounted(t *testing.T) {
+	dead := harness.StartHTTPBackend(t, "dead")
+	dead.Stop()
+	listen := harness.FreeAddr(t)
+	c := harness.StartCaddy(t, httpCaddyfile("site east", "", httpSite{
+		listen: listen, upstreams: []string{dead.Addr()}, policy: "name down",
+		extra: "fail_duration 10s\nlb_try_duration 600ms\nlb_try_interval 100ms",
+	}), "caddyfile")
+	for i := 0; i < 2; i++ {
+		if status, _, err := harness.GetHTTP("http://"+listen+"/", relTimeout); err != nil || status < 500 {
+			t.Fatalf("request %d to a dead upstream: %d %v, want a 5xx", i, status, err)
+		}
+	}
+	if v := metricValues(t, c, "caddy_costlb_no_backend_total")[`caddy_costlb_no_backend_total{service="down"}`]; v != 2 {
+		t.Fatalf("caddy_costlb_no_backend_total = %v after 2 requests that met no upstream (each retried for 600ms), want 2", v)
+	}
+	if b := mustBackend(t, mustService(t, mustView(t, c), "down"), dead.Addr()); b.Healthy || b.Total != 1 {
+		t.Fatalf("the dead upstream: %+v; want unhealthy after its one failed dial", *b)
+	}
+}
+
+// TestHTTPMaxRequests: an upstream at its request cap (Caddy's
+// unhealthy_request_count, its default max_requests) is unavailable, so
+// requests spill over to the next site, which is load, not failover; with
+// every upstream full a request is refused.
+func TestHTTPMaxRequests(t *testing.T) {
+	east := harness.StartHTTPBackend(t, "east")
+	west := harness.StartHTTPBackend(t, "west")
+	listen := harness.FreeAddr(t)
+	c := harness.StartCaddy(t, httpCaddyfile("site east\nlink east west 5", "", httpSite{
+		listen: listen, upstreams: []string{east.Addr(), west.Addr()},
+		policy: "name capped\nsite west " + west.Addr(), extra: "unhealthy_request_count 2",
+	}), "caddyfile")
+	got := holdHTTPN(t, "http://"+listen+"/hold", 4)
+	if !sameCounts(got, map[string]int{"east": 2, "west": 2}) {
+		t.Fatalf("4 held requests with a cap of 2 landed %v, want east 2 (its cap, though perceived 2 < 5), west 2", got)
+	}
+	s := mustService(t, mustView(t, c), "capped")
+	for _, b := range s.Backends {
+		if b.Live != 2 || b.MaxConnections != 2 || b.Available || !b.Healthy {
+			t.Errorf("%s at its cap: %+v; want 2 of 2 in flight, healthy, unavailable", b.Address, b)
+		}
+	}
+	if status, _, err := harness.GetHTTP("http://"+listen+"/", relTimeout); err != nil || status != 503 {
+		t.Fatalf("with every upstream full a request got %d %v, want 503", status, err)
+	}
+	if l := shiftLogs(c.Logs(), "capped"); len(l) != 0 {
+		t.Fatalf("full upstreams logged %+v; spilling over is load, not failover", l)
+	}
+	east.Release()
+	west.Release()
+	waitHTTPIdle(t, c, "capped")
+	if status, name, err := harness.GetHTTP("http://"+listen+"/", relTimeout); err != nil || status != 200 || name != "east" {
+		t.Fatalf("once released: %d %q %v, want east", status, name, err)
+	}
+}
