@@ -10,7 +10,7 @@ import (
 )
 
 // Bad input for the HTTP policy (reverse_proxy's lb_policy cost): every
-// config error of SPEC.md that applies to it, through the real binary.
+// config error of the README that applies to it, through the real binary.
 
 // bcHTTPUps are the static upstreams of most HTTP cases.
 const bcHTTPUps = "127.0.0.1:9001 127.0.0.1:9002"
@@ -130,7 +130,7 @@ func TestBadConfigValidateHTTP(t *testing.T) {
 	}
 }
 
-// bcHTTPSpecCaddyfile is SPEC.md's HTTP example, on loopback.
+// bcHTTPSpecCaddyfile is the README's HTTP example, on loopback.
 const bcHTTPSpecCaddyfile = `{
 	costlb {
 		site east
@@ -152,8 +152,8 @@ http://127.0.0.1:15480 {
 }
 `
 
-// TestAdaptHTTPSpecExample: SPEC.md's HTTP example adapts to the policy
-// JSON SPEC.md gives, and validates; so do a host alone and the addresses
+// TestAdaptHTTPSpecExample: the README's HTTP example adapts to the policy
+// JSON the README gives, and validates; so do a host alone and the addresses
 // of dynamic upstreams.
 func TestAdaptHTTPSpecExample(t *testing.T) {
 	dir := t.TempDir()
@@ -179,7 +179,7 @@ func TestAdaptHTTPSpecExample(t *testing.T) {
 		"sites": [{"site": "west", "upstreams": ["10.1.0.1:8080"]}, {"site": "dr", "upstreams": ["10.9.0.1:8080"]}],
 		"link_costs": [{"between": ["east", "dr"], "cost": 9999}]}`)
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("adapted policy\n%v\nwant SPEC.md's\n%v", got, want)
+		t.Fatalf("adapted policy\n%v\nwant the README's\n%v", got, want)
 	}
 
 	for name, cfg := range map[string]string{

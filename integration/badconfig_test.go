@@ -18,7 +18,7 @@ import (
 	"github.com/costlb/costlb/integration/harness"
 )
 
-// Bad input: every config error of SPEC.md, and malformed input around it,
+// Bad input: every config error the README lists, and malformed input around it,
 // goes through the real binary (caddy validate, caddy adapt, POST /load),
 // which must refuse it cleanly (no panic) with a message that names the
 // offending value and says what is allowed.
@@ -424,7 +424,7 @@ func TestGoodConfigValidate(t *testing.T) {
 	}
 }
 
-// bcSpecCaddyfile and bcSpecJSON are the examples of SPEC.md, which describe
+// bcSpecCaddyfile and bcSpecJSON are the README's examples, which describe
 // the same service.
 const bcSpecCaddyfile = `{
 	costlb {
@@ -478,7 +478,7 @@ const bcSpecJSON = `{
   }
 }`
 
-// TestAdaptSpecExample: caddy adapt turns SPEC.md's Caddyfile example into
+// TestAdaptSpecExample: caddy adapt turns the README's Caddyfile example into
 // its JSON example, except that the Caddyfile's second east address is its
 // own backend, and tls and proxy_protocol, which the JSON example leaves
 // out, are there. Durations are compared by value ("2s" = 2000000000).
@@ -526,7 +526,7 @@ func TestAdaptSpecExample(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		g, _ := json.MarshalIndent(got, "", "  ")
 		w, _ := json.MarshalIndent(want, "", "  ")
-		t.Errorf("caddy adapt of the SPEC Caddyfile:\n%s\nwant (SPEC JSON with the documented differences):\n%s", g, w)
+		t.Errorf("caddy adapt of the README Caddyfile:\n%s\nwant (README JSON with the documented differences):\n%s", g, w)
 	}
 
 	// The adapted example must itself be a valid config.
@@ -535,7 +535,7 @@ func TestAdaptSpecExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, stderr, code := bcRunCaddy(t, dir, "validate", "--config", adapted); code != 0 {
-		t.Errorf("the adapted SPEC example does not validate:\n%s", bcReadable(stderr))
+		t.Errorf("the adapted README example does not validate:\n%s", bcReadable(stderr))
 	}
 }
 
@@ -578,7 +578,7 @@ func bcDig(t *testing.T, v any, keys ...string) any {
 	return v
 }
 
-// TestAdaptRefusesNetworkErrors: SPEC.md says caddy adapt refuses the
+// TestAdaptRefusesNetworkErrors: the README says caddy adapt refuses the
 // config errors. Those of the site network alone can be found while
 // adapting; caddy adapt --validate finds them all.
 func TestAdaptRefusesNetworkErrors(t *testing.T) {

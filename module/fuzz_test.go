@@ -87,7 +87,7 @@ func fzConfig(app, handler []byte) (cfg []byte, ok bool) {
 	return b.Bytes(), true
 }
 
-// fzSeeds are app and handler pairs: the SPEC example and the bad inputs of
+// fzSeeds are app and handler pairs: the README example and the bad inputs of
 // the config error list.
 var fzSeeds = [][2]string{
 	{`{"site": "east", "links": [{"between": ["east", "west"], "cost": 5}, {"between": ["west", "north"]}]}`,
@@ -140,7 +140,7 @@ func FuzzProvisionJSON(f *testing.F) {
 }
 
 // fzCheckAccepted checks, independently of the module's code paths, that an
-// accepted config satisfies SPEC.md's contract.
+// accepted config satisfies the README's contract.
 func fzCheckAccepted(t *testing.T, cfgJSON []byte) {
 	t.Helper()
 	var cfg struct {

@@ -259,7 +259,7 @@ func TestValidateStartsNothing(t *testing.T) {
 }
 
 // TestHandlerUnmarshalCaddyfile checks the handler JSON the Caddyfile
-// produces for the SPEC example: one backend object per address.
+// produces for the README example: one backend object per address.
 func TestHandlerUnmarshalCaddyfile(t *testing.T) {
 	d := caddyfile.NewTestDispenser(`costlb {
 		name orders-db

@@ -307,7 +307,7 @@ const methodText = `
   upstream with the fewest connections *ever opened*, i.e. it behaves like
   round robin, not like least live connections. It is still the natural
   reference (the same proxy handler, the same per-connection work); costlb
-  keeps exact live counts instead (see SPEC.md).
+  keeps exact live counts instead (see the README).
 - costlb sends a new connection to west only when east has 5 more live
   connections than west (the link cost): at concurrency 1 every connection
   goes to east, with more clients east keeps about 5 more than west. caddy-l4's
