@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/costlb/costlb/integration/harness"
 )
 
 // Bad input for the HTTP policy (reverse_proxy's lb_policy cost): every
@@ -122,7 +124,7 @@ func TestBadConfigValidateHTTP(t *testing.T) {
 				if err := os.WriteFile(file, []byte(bcForValidate(c.config)), 0o644); err != nil {
 					t.Fatal(err)
 				}
-				stdout, stderr, code := bcRunCaddy(t, dir, append([]string{"validate", "--config", file}, args...)...)
+				stdout, stderr, code := harness.RunCaddy(t, dir, append([]string{"validate", "--config", file}, args...)...)
 				raw := stdout + stderr
 				bcCheckRefusal(t, c, code == 0, raw, bcReadable(raw))
 			})
@@ -161,7 +163,7 @@ func TestAdaptHTTPSpecExample(t *testing.T) {
 	if err := os.WriteFile(file, []byte(bcHTTPSpecCaddyfile), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, code := bcRunCaddy(t, dir, "adapt", "--config", file, "--validate")
+	stdout, stderr, code := harness.RunCaddy(t, dir, "adapt", "--config", file, "--validate")
 	if code != 0 {
 		t.Fatalf("adapt --validate: exit %d\n%s", code, bcReadable(stdout+stderr))
 	}
@@ -190,7 +192,7 @@ func TestAdaptHTTPSpecExample(t *testing.T) {
 		if err := os.WriteFile(f, []byte(bcForValidate(cfg)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if stdout, stderr, code := bcRunCaddy(t, dir, "validate", "--config", f, "--adapter", "caddyfile"); code != 0 {
+		if stdout, stderr, code := harness.RunCaddy(t, dir, "validate", "--config", f, "--adapter", "caddyfile"); code != 0 {
 			t.Errorf("%s: refused (exit %d):\n%s\nconfig:\n%s", name, code, bcReadable(stdout+stderr), cfg)
 		}
 	}

@@ -3,10 +3,8 @@ package integration
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -282,36 +280,6 @@ func bcGoodConfigs() []bcGoodConfig {
 	}
 }
 
-// bcCaddyEnv is an environment for a caddy command that keeps its files in dir.
-func bcCaddyEnv(dir string) []string {
-	env := os.Environ()
-	for _, kv := range []string{"HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"} {
-		env = append(env, kv+"="+dir)
-	}
-	return env
-}
-
-// bcRunCaddy runs the caddy binary with args in a temporary directory and
-// returns its stdout, stderr and exit code.
-func bcRunCaddy(t *testing.T, dir string, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	cmd := exec.Command(harness.CaddyBinary(t), args...)
-	cmd.Dir = dir
-	cmd.Env = bcCaddyEnv(dir)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	default:
-		t.Fatalf("running caddy %v: %v", args, err)
-	}
-	return o.String(), e.String(), code
-}
-
 // bcReadable returns Caddy's output with the msg and error fields of its JSON
 // log lines unescaped, so that messages can be matched as written.
 func bcReadable(out string) string {
@@ -363,43 +331,36 @@ func bcForValidate(config string) string {
 	return strings.ReplaceAll(config, bcListen, "127.0.0.1:15432")
 }
 
-func TestBadConfigValidateCaddyfile(t *testing.T) {
-	cases := badCaddyfiles()
-	if len(cases) < 15 {
-		t.Fatalf("only %d cases", len(cases))
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			file := filepath.Join(dir, "Caddyfile")
-			if err := os.WriteFile(file, []byte(bcForValidate(c.config)), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			stdout, stderr, code := bcRunCaddy(t, dir, "validate", "--config", file, "--adapter", "caddyfile")
-			raw := stdout + stderr
-			bcCheckRefusal(t, c, code == 0, raw, bcReadable(raw))
-		})
-	}
-}
-
-func TestBadConfigValidateJSON(t *testing.T) {
-	cases := badJSONConfigs()
-	if len(cases) < 15 {
-		t.Fatalf("only %d cases", len(cases))
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			file := filepath.Join(dir, "caddy.json")
-			if err := os.WriteFile(file, []byte(bcForValidate(c.config)), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			stdout, stderr, code := bcRunCaddy(t, dir, "validate", "--config", file)
-			raw := stdout + stderr
-			bcCheckRefusal(t, c, code == 0, raw, bcReadable(raw))
-		})
+// TestBadConfigValidate: caddy validate refuses every bad Caddyfile and
+// JSON config, naming the problem.
+func TestBadConfigValidate(t *testing.T) {
+	for _, set := range []struct {
+		adapter, file string
+		cases         []badConfig
+	}{
+		{"caddyfile", "Caddyfile", badCaddyfiles()},
+		{"json", "caddy.json", badJSONConfigs()},
+	} {
+		if len(set.cases) < 15 {
+			t.Fatalf("only %d %s cases", len(set.cases), set.adapter)
+		}
+		for _, c := range set.cases {
+			t.Run(set.adapter+"/"+c.name, func(t *testing.T) {
+				t.Parallel()
+				dir := t.TempDir()
+				file := filepath.Join(dir, set.file)
+				if err := os.WriteFile(file, []byte(bcForValidate(c.config)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				args := []string{"validate", "--config", file}
+				if set.adapter == "caddyfile" { // JSON is Caddy's own format: no adapter
+					args = append(args, "--adapter", "caddyfile")
+				}
+				stdout, stderr, code := harness.RunCaddy(t, dir, args...)
+				raw := stdout + stderr
+				bcCheckRefusal(t, c, code == 0, raw, bcReadable(raw))
+			})
+		}
 	}
 }
 
@@ -416,7 +377,7 @@ func TestGoodConfigValidate(t *testing.T) {
 			if err := os.WriteFile(file, []byte(bcForValidate(c.config)), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			stdout, stderr, code := bcRunCaddy(t, dir, append([]string{"validate", "--config", file}, args...)...)
+			stdout, stderr, code := harness.RunCaddy(t, dir, append([]string{"validate", "--config", file}, args...)...)
 			if code != 0 {
 				t.Fatalf("refused (exit %d):\n%s\nconfig:\n%s", code, bcReadable(stdout+stderr), c.config)
 			}
@@ -488,7 +449,7 @@ func TestAdaptSpecExample(t *testing.T) {
 	if err := os.WriteFile(file, []byte(bcSpecCaddyfile), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, code := bcRunCaddy(t, dir, "adapt", "--config", file, "--adapter", "caddyfile")
+	stdout, stderr, code := harness.RunCaddy(t, dir, "adapt", "--config", file, "--adapter", "caddyfile")
 	if code != 0 {
 		t.Fatalf("caddy adapt: exit %d\n%s", code, bcReadable(stderr))
 	}
@@ -534,7 +495,7 @@ func TestAdaptSpecExample(t *testing.T) {
 	if err := os.WriteFile(adapted, []byte(stdout), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, stderr, code := bcRunCaddy(t, dir, "validate", "--config", adapted); code != 0 {
+	if _, stderr, code := harness.RunCaddy(t, dir, "validate", "--config", adapted); code != 0 {
 		t.Errorf("the adapted README example does not validate:\n%s", bcReadable(stderr))
 	}
 }
@@ -595,11 +556,11 @@ func TestAdaptRefusesNetworkErrors(t *testing.T) {
 			if err := os.WriteFile(file, []byte(bcForValidate(c.config)), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, stderr, code := bcRunCaddy(t, dir, "adapt", "--validate", "--config", file, "--adapter", "caddyfile")
+			_, stderr, code := harness.RunCaddy(t, dir, "adapt", "--validate", "--config", file, "--adapter", "caddyfile")
 			bcCheckRefusal(t, c, code == 0, stderr, bcReadable(stderr))
 
 			// the global option's parser validates the network itself
-			_, stderr, code = bcRunCaddy(t, dir, "adapt", "--config", file, "--adapter", "caddyfile")
+			_, stderr, code = harness.RunCaddy(t, dir, "adapt", "--config", file, "--adapter", "caddyfile")
 			bcCheckRefusal(t, c, code == 0, stderr, bcReadable(stderr))
 		})
 	}

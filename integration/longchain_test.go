@@ -2,11 +2,9 @@ package integration
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,14 +39,17 @@ func TestLongChainValidate(t *testing.T) {
 	if err := os.WriteFile(file, []byte(bcForValidate(chainCaddyfile(sites, bcListen))), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, harness.CaddyBinary(t), "validate", "--config", file, "--adapter", "caddyfile")
-	cmd.Dir, cmd.Env = dir, bcCaddyEnv(dir)
+	cmd := harness.CaddyCommand(t, dir, "validate", "--config", file, "--adapter", "caddyfile")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// bounded: a validate that runs away is killed, and the test fails
+	kill := time.AfterFunc(60*time.Second, func() { _ = cmd.Process.Kill() })
+	err := cmd.Wait()
+	kill.Stop()
 	took := time.Since(start)
 	if err != nil {
 		t.Fatalf("caddy validate of a %d-site chain: %v after %v\n%s", sites, err, took, bcReadable(out.String()))

@@ -85,19 +85,7 @@ func StartCaddy(tb testing.TB, config string, adapter string) *Caddy {
 	}
 	args = append(args, "--config", cfgPath)
 
-	env := os.Environ()
-	for _, kv := range [][2]string{
-		{"HOME", "home"},
-		{"XDG_CONFIG_HOME", "config"},
-		{"XDG_DATA_HOME", "data"},
-		{"XDG_CACHE_HOME", "cache"},
-	} {
-		d := filepath.Join(dir, kv[1])
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			tb.Fatalf("StartCaddy: %v", err)
-		}
-		env = append(env, kv[0]+"="+d)
-	}
+	env := caddyEnv(tb, dir)
 
 	c := &Caddy{
 		tb:     tb,
