@@ -2,78 +2,18 @@ package module
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	_ "github.com/mholt/caddy-l4/layer4"
 	"github.com/mholt/caddy-l4/modules/l4proxy"
+
+	"github.com/costlb/costlb/integration/harness"
 )
-
-// tcpBackend is a loopback TCP server that writes its name and closes;
-// it can be stopped and restarted on the same address.
-type tcpBackend struct {
-	name, addr string
-	mu         sync.Mutex
-	ln         net.Listener
-}
-
-func startTCPBackend(t *testing.T, name string) *tcpBackend {
-	t.Helper()
-	b := &tcpBackend{name: name}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.addr = ln.Addr().String()
-	b.serve(ln)
-	t.Cleanup(b.stop)
-	return b
-}
-
-func (b *tcpBackend) serve(ln net.Listener) {
-	b.mu.Lock()
-	b.ln = ln
-	b.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = io.WriteString(c, b.name+"\n")
-			_ = c.Close()
-		}
-	}()
-}
-
-func (b *tcpBackend) stop() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.ln != nil {
-		_ = b.ln.Close()
-		b.ln = nil
-	}
-}
-
-func (b *tcpBackend) restart(t *testing.T) {
-	t.Helper()
-	var ln net.Listener
-	var err error
-	for i := 0; i < 50; i++ {
-		if ln, err = net.Listen("tcp", b.addr); err == nil {
-			b.serve(ln)
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("restart %s: %v", b.addr, err)
-}
 
 // loadConfig runs a Caddy config in this process and returns the costlb
 // service named name.
@@ -119,20 +59,6 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func greet(addr string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	buf, err := io.ReadAll(c)
-	if len(buf) == 0 {
-		return "", fmt.Errorf("no greeting: %v", err)
-	}
-	return string(buf[:len(buf)-1]), nil
-}
-
 const healthConfig = `{
 	"admin": {"disabled": true},
 	"apps": {
@@ -148,27 +74,27 @@ const healthConfig = `{
 // TestHealthFollowsCaddyL4Active proves the linkname to caddy-l4's
 // (*Upstream).healthy reads real active health check state.
 func TestHealthFollowsCaddyL4Active(t *testing.T) {
-	east, west := startTCPBackend(t, "east"), startTCPBackend(t, "west")
+	east, west := harness.StartBackend(t, "east"), harness.StartBackend(t, "west")
 	listen := freeAddr(t)
-	h := loadConfig(t, fmt.Sprintf(healthConfig, listen, east.addr, west.addr,
+	h := loadConfig(t, fmt.Sprintf(healthConfig, listen, east.Addr(), west.Addr(),
 		`"health_checks": {"active": {"interval": "50ms", "timeout": "200ms"}}`), "svc")
 	if !upstreamHealthy(h.sel.ups[0]) || !upstreamHealthy(h.sel.ups[1]) {
 		t.Fatal("backends start unhealthy")
 	}
-	if got, err := greet(listen); err != nil || got != "east" {
+	if got, err := harness.Once(listen, 2*time.Second); err != nil || got != "east" {
 		t.Fatalf("first connection reached %q (%v), want east", got, err)
 	}
-	east.stop()
+	east.Stop()
 	waitUntil(t, 3*time.Second, "active check marks east down", func() bool { return !upstreamHealthy(h.sel.ups[0]) })
 	if !upstreamHealthy(h.sel.ups[1]) {
 		t.Fatal("west marked down too")
 	}
-	if got, err := greet(listen); err != nil || got != "west" {
+	if got, err := harness.Once(listen, 2*time.Second); err != nil || got != "west" {
 		t.Fatalf("with east down reached %q (%v), want west", got, err)
 	}
-	east.restart(t)
+	east.Restart()
 	waitUntil(t, 3*time.Second, "active check marks east up", func() bool { return upstreamHealthy(h.sel.ups[0]) })
-	if got, err := greet(listen); err != nil || got != "east" {
+	if got, err := harness.Once(listen, 2*time.Second); err != nil || got != "east" {
 		t.Fatalf("after recovery reached %q (%v), want east", got, err)
 	}
 }
@@ -176,27 +102,27 @@ func TestHealthFollowsCaddyL4Active(t *testing.T) {
 // TestHealthFollowsCaddyL4Passive proves the linkname sees passive health:
 // a failed dial counts a failure for fail_duration, then it is forgotten.
 func TestHealthFollowsCaddyL4Passive(t *testing.T) {
-	east, west := startTCPBackend(t, "east"), startTCPBackend(t, "west")
+	east, west := harness.StartBackend(t, "east"), harness.StartBackend(t, "west")
 	listen := freeAddr(t)
-	h := loadConfig(t, fmt.Sprintf(healthConfig, listen, east.addr, west.addr,
+	h := loadConfig(t, fmt.Sprintf(healthConfig, listen, east.Addr(), west.Addr(),
 		`"health_checks": {"passive": {"fail_duration": "700ms"}}, "load_balancing": {"try_duration": "1s", "try_interval": "20ms"}`), "svc")
-	east.stop()
+	east.Stop()
 	if !upstreamHealthy(h.sel.ups[0]) {
 		t.Fatal("east unhealthy before any failed dial")
 	}
 	// the dial to east fails, passive checks mark it down, the retry goes west
-	if got, err := greet(listen); err != nil || got != "west" {
+	if got, err := harness.Once(listen, 2*time.Second); err != nil || got != "west" {
 		t.Fatalf("connection reached %q (%v), want west after the retry", got, err)
 	}
 	if upstreamHealthy(h.sel.ups[0]) {
 		t.Fatal("failed dial did not mark east unhealthy")
 	}
-	east.restart(t)
+	east.Restart()
 	took := waitUntil(t, 3*time.Second, "fail_duration expiry", func() bool { return upstreamHealthy(h.sel.ups[0]) })
 	if took < 300*time.Millisecond {
 		t.Fatalf("east healthy again after %v, before fail_duration 700ms", took)
 	}
-	if got, err := greet(listen); err != nil || got != "east" {
+	if got, err := harness.Once(listen, 2*time.Second); err != nil || got != "east" {
 		t.Fatalf("after fail_duration reached %q (%v), want east", got, err)
 	}
 	for i, st := 0, h.sel.bal; i < st.Len(); i++ {
