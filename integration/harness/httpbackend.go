@@ -112,11 +112,14 @@ func (b *HTTPBackend) handle(w http.ResponseWriter, r *http.Request) {
 	defer b.served.Add(1)
 	switch r.URL.Path {
 	case "/hold":
+		// Take the release channel before the client can see the name: a
+		// Release that follows the name must release this request.
+		release := b.held()
 		rc := http.NewResponseController(w)
 		_, _ = io.WriteString(w, b.name+"\n")
 		_ = rc.Flush()
 		select {
-		case <-b.held():
+		case <-release:
 		case <-r.Context().Done():
 		}
 	case "/upload":
