@@ -3,12 +3,13 @@ package costlb
 import (
 	"fmt"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/costlb/costlb/costlb/costlbtest"
 )
 
 // spec describes a backend for a test: its path cost and optional cap.
@@ -35,41 +36,14 @@ func newBalancer(t testing.TB, specs []spec) (*Balancer, []*Counter) {
 	return b, cs
 }
 
-// expectedHeld computes, independently of the balancer, how n sequential
-// connections that are all held open spread over backends: connection k is
-// the k-th cheapest "slot", where backend i's j-th connection (j from 0) is a
-// slot of perceived cost path_i + j. Ties go to the lower path cost, then to
-// the backend earlier in the rotation (index order, since equal backends are
-// filled in lockstep). A capped backend has only max slots.
-func expectedHeld(specs []spec, n int) []int {
-	type slot struct {
-		cost, path int64
-		idx        int
-	}
-	var slots []slot
+// modelHeld places n connections that all stay open by the reference model
+// of the pick rule, over backends like newBalancer's.
+func modelHeld(specs []spec, n int) []int {
+	bes := make([]costlbtest.Backend, len(specs))
 	for i, s := range specs {
-		for j := 0; j < n; j++ {
-			if s.max > 0 && int64(j) >= s.max {
-				break
-			}
-			slots = append(slots, slot{s.path + int64(j), s.path, i})
-		}
+		bes[i] = costlbtest.Backend{Key: fmt.Sprint(i), Path: s.path, Max: s.max}
 	}
-	sort.Slice(slots, func(a, b int) bool {
-		x, y := slots[a], slots[b]
-		if x.cost != y.cost {
-			return x.cost < y.cost
-		}
-		if x.path != y.path {
-			return x.path < y.path
-		}
-		return x.idx < y.idx
-	})
-	counts := make([]int, len(specs))
-	for k := 0; k < n && k < len(slots); k++ {
-		counts[slots[k].idx]++
-	}
-	return counts
+	return costlbtest.New(bes...).Place(map[string]int64{}, n)
 }
 
 func TestDistributionHeld(t *testing.T) {
@@ -77,7 +51,7 @@ func TestDistributionHeld(t *testing.T) {
 		name  string
 		specs []spec
 		n     int
-		want  []int // hand-checked against the rules, and cross-checked with expectedHeld
+		want  []int // hand-checked against the rules, and cross-checked with the reference model
 	}{
 		{"local and remote cost 5", []spec{{"east", 0, 0}, {"west", 5, 0}}, 20, []int{13, 7}},
 		{"failover backup 9999 gets none", []spec{{"east", 0, 0}, {"backup", 9999, 0}}, 1000, []int{1000, 0}},
@@ -90,7 +64,7 @@ func TestDistributionHeld(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := expectedHeld(tc.specs, tc.n); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			if got := modelHeld(tc.specs, tc.n); fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Fatalf("reference model gives %v, hand count %v", got, tc.want)
 			}
 			b, cs := newBalancer(t, tc.specs)
@@ -139,9 +113,7 @@ func TestDistributionHeldRandomTopologies(t *testing.T) {
 				got[i]++
 			}
 		}
-		want := expectedHeld(specs, conns)
-		// equal (path, cap) backends may swap counts at the boundary only if
-		// rotation order differed; our rotation fills them in index order.
+		want := modelHeld(specs, conns)
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("round %d specs %v conns %d: got %v want %v", round, specs, conns, got, want)
 		}
