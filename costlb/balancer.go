@@ -125,14 +125,10 @@ func (b *Balancer) Len() int { return len(b.entries) }
 func (b *Balancer) Backend(i int) Backend { return b.entries[i].Backend }
 
 // Pick chooses a backend for the connection holding t and counts the
-// connection on it (moving the count from a backend t held before, as when a
-// retry re-selects after a failed dial). It returns the backend's index, or
-// -1 if no backend is available, in which case t is released.
+// connection on it. It returns the backend's index, or -1 if no backend is
+// available. t must hold no count: a retry releases its failed try's count
+// first. A nil t picks without counting anything.
 func (b *Balancer) Pick(t *Ticket) int {
-	var held *Counter
-	if t != nil {
-		held = t.held
-	}
 	best, primary := -1, int32(-1)
 	prev, prevHealthy := b.primary.Load(), false
 	var bestCost, bestPath, primaryPath int64
@@ -148,9 +144,6 @@ func (b *Balancer) Pick(t *Ticket) int {
 		}
 		prevHealthy = prevHealthy || e.site == prev
 		live := e.Counter.live.Load()
-		if e.Counter == held {
-			live-- // this connection's own count, held from a failed try
-		}
 		if e.MaxConns > 0 && live >= e.MaxConns {
 			continue
 		}
@@ -171,9 +164,6 @@ func (b *Balancer) Pick(t *Ticket) int {
 		b.notePrimary(prev, primary, primaryPath, prevHealthy)
 	}
 	if best < 0 {
-		if t != nil {
-			t.Release()
-		}
 		return -1
 	}
 	e := &b.entries[best]
@@ -184,7 +174,8 @@ func (b *Balancer) Pick(t *Ticket) int {
 	}
 	e.picks.Add(1)
 	if t != nil {
-		t.Hold(e.Counter)
+		e.Counter.live.Add(1)
+		t.held = e.Counter
 	}
 	return best
 }

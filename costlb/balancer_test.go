@@ -160,47 +160,43 @@ func TestUnavailableAndRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// a retry releases the failed try's count, then picks again (as the
+	// module's selector does)
 	var tk Ticket
-	if i := b.Pick(&tk); i != 0 {
-		t.Fatalf("first pick %d, want local 0", i)
-	}
-	// the dial to east fails and east is marked down: the retry re-selects
-	// and the count moves to west.
-	up[0].Store(false)
-	if i := b.Pick(&tk); i != 1 {
-		t.Fatalf("retry pick %d, want west 1", i)
-	}
-	if l0, l1 := reg.Counter("0").Live(), reg.Counter("1").Live(); l0 != 0 || l1 != 1 {
-		t.Fatalf("after move: east %d west %d, want 0 1", l0, l1)
-	}
-	// a retry that re-selects the same backend keeps one count, not two
-	if i := b.Pick(&tk); i != 1 || reg.Counter("1").Live() != 1 {
-		t.Fatalf("same re-pick: %d live %d", i, reg.Counter("1").Live())
-	}
-	up[1].Store(false)
-	if i := b.Pick(&tk); i != 2 {
-		t.Fatalf("pick %d, want backup 2", i)
-	}
-	up[2].Store(false)
-	if i := b.Pick(&tk); i != -1 {
-		t.Fatalf("pick %d with nothing healthy, want -1", i)
-	}
-	if tk.Held() != nil {
-		t.Fatalf("no pick must release the ticket: held %v", tk.Held())
-	}
-	for _, c := range reg.Counters() {
-		if c.Live() != 0 || c.Low() != 0 {
-			t.Fatalf("%s live %d low %d", c.Address(), c.Live(), c.Low())
+	retry := func(want int, what string) {
+		t.Helper()
+		tk.Release()
+		if i := b.Pick(&tk); i != want {
+			t.Fatalf("%s: pick %d, want %d", what, i, want)
+		}
+		var wantHeld *Counter
+		if want >= 0 {
+			wantHeld = b.Backend(want).Counter
+		}
+		for _, c := range reg.Counters() {
+			if n := c.Live(); (c == wantHeld) != (n == 1) || n < 0 || n > 1 {
+				t.Fatalf("%s: %s live %d; want the one connection counted once, on %d", what, c.Address(), n, want)
+			}
+		}
+		if tk.Held() != wantHeld {
+			t.Fatalf("%s: ticket holds %v, want %v", what, tk.Held(), wantHeld)
 		}
 	}
+	retry(0, "first pick: local east")
+	// the dial to east fails and east is marked down: the retry goes west
+	up[0].Store(false)
+	retry(1, "retry with east down: west")
+	retry(1, "a retry that re-selects west")
+	up[1].Store(false)
+	retry(2, "west down too: backup")
+	up[2].Store(false)
+	retry(-1, "nothing healthy")
 	up[0].Store(true)
-	if i := b.Pick(&tk); i != 0 {
-		t.Fatalf("failback pick %d, want 0", i)
-	}
+	retry(0, "failback to east")
 	tk.Release()
 	tk.Release() // a second release must not go negative
-	if c := reg.Counter("0"); c.Live() != 0 || c.Low() != 0 {
-		t.Fatalf("double release: live %d low %d", c.Live(), c.Low())
+	if c := reg.Counter("0"); c.Live() != 0 || tk.Held() != nil {
+		t.Fatalf("double release: live %d, held %v", c.Live(), tk.Held())
 	}
 	want := "[{ east 0 0 false true} {east west 0 5 false false} {west backup 5 9999 false false} {backup  9999 0 false false} { east 0 0 false false}]"
 	if fmt.Sprint(shifts) != want {
@@ -211,20 +207,26 @@ func TestUnavailableAndRetry(t *testing.T) {
 	}
 }
 
-func TestMaxConnsCountsOwnHeldOnce(t *testing.T) {
+// TestRetryRetakesCappedPlace: a connection whose try failed on a capped
+// backend, holding its only place, gives the place back before it retries,
+// so the retry can take it again; a second connection finds the backend
+// full.
+func TestRetryRetakesCappedPlace(t *testing.T) {
 	b, cs := newBalancer(t, []spec{{"east", 0, 1}, {"west", 5, 0}})
 	var tk Ticket
 	if i := b.Pick(&tk); i != 0 {
 		t.Fatalf("pick %d", i)
 	}
-	// re-selecting while holding east's only slot must still see east as
-	// available: the held count is this connection's own.
+	tk.Release() // the dial failed
 	if i := b.Pick(&tk); i != 0 {
-		t.Fatalf("re-pick %d, want east again", i)
+		t.Fatalf("retry %d, want east again: its own place is free", i)
 	}
 	var other Ticket
 	if i := b.Pick(&other); i != 1 {
 		t.Fatalf("second connection %d, want west (east full)", i)
+	}
+	if cs[0].Live() != 1 || cs[1].Live() != 1 {
+		t.Fatalf("live %d %d, want 1 1", cs[0].Live(), cs[1].Live())
 	}
 	tk.Release()
 	other.Release()
@@ -282,9 +284,9 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
-// TestConcurrentExact runs 8 goroutines that pick, move and release for a
+// TestConcurrentExact runs 8 goroutines that pick, retry and release for a
 // bounded time while health flips, then checks every count is back to 0 and
-// never went negative.
+// no release left one negative.
 func TestConcurrentExact(t *testing.T) {
 	reg := NewRegistry()
 	var up [4]atomic.Bool
@@ -300,7 +302,16 @@ func TestConcurrentExact(t *testing.T) {
 	}
 	deadline := time.Now().Add(300 * time.Millisecond)
 	var wg sync.WaitGroup
-	var picks atomic.Int64
+	var picks, negative atomic.Int64
+	// release gives a count back and checks its counter did not go below 0
+	release := func(tk *Ticket) {
+		if c := tk.Held(); c != nil {
+			tk.Release()
+			if c.Live() < 0 {
+				negative.Add(1)
+			}
+		}
+	}
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
 		go func(seed uint64) {
@@ -316,21 +327,22 @@ func TestConcurrentExact(t *testing.T) {
 					}
 					held = append(held, tk)
 				case 2:
-					if len(held) > 0 {
+					if len(held) > 0 { // a retry: release, pick again
 						k := r.IntN(len(held))
-						b.Pick(&held[k]) // a retry's re-select
+						release(&held[k])
+						b.Pick(&held[k])
 					}
 				case 3:
 					if len(held) > 0 {
 						k := r.IntN(len(held))
-						held[k].Release()
+						release(&held[k])
 						held = append(held[:k], held[k+1:]...)
 					}
 				}
 				up[r.IntN(4)].Store(r.IntN(3) > 0)
 			}
 			for k := range held {
-				held[k].Release()
+				release(&held[k])
 			}
 		}(uint64(g))
 	}
@@ -338,9 +350,12 @@ func TestConcurrentExact(t *testing.T) {
 	if picks.Load() == 0 {
 		t.Fatal("no picks happened")
 	}
+	if negative.Load() != 0 {
+		t.Errorf("%d releases left a negative count", negative.Load())
+	}
 	for _, c := range reg.Counters() {
-		if c.Live() != 0 || c.Low() != 0 {
-			t.Errorf("%s: live %d low %d after all releases", c.Address(), c.Live(), c.Low())
+		if c.Live() != 0 {
+			t.Errorf("%s: live %d after all releases", c.Address(), c.Live())
 		}
 	}
 }
