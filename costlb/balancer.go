@@ -128,7 +128,65 @@ func (b *Balancer) Backend(i int) Backend { return b.entries[i].Backend }
 // connection on it. It returns the backend's index, or -1 if no backend is
 // available. t must hold no count: a retry releases its failed try's count
 // first. A nil t picks without counting anything.
+//
+// A backend with a connection limit is reserved atomically: its count goes
+// up only if it is below the limit at that instant, so concurrent picks
+// never take more places than the limit. A pick that loses the last place
+// to another chooses again without that backend.
 func (b *Balancer) Pick(t *Ticket) int {
+	var lost lostRaces
+	for {
+		i, stamp := b.choose(&lost)
+		if i < 0 {
+			return -1
+		}
+		e := &b.entries[i]
+		if t != nil {
+			if !e.Counter.reserve(e.MaxConns) {
+				lost.add(i)
+				continue
+			}
+			t.held = e.Counter
+		}
+		if stamp != 0 {
+			e.last.Store(stamp)
+		}
+		e.picks.Add(1)
+		return i
+	}
+}
+
+// lostRaces lists the capped backends a pick found full when it tried to
+// reserve them, so that it does not choose them again. It remembers up to
+// len(idx) of them, which takes that many concurrent picks winning a race
+// against this one; beyond, a backend found full is still passed over while
+// its count stays at its limit, and each race lost means another pick won.
+type lostRaces struct {
+	n   int
+	idx [8]int32
+}
+
+func (l *lostRaces) add(i int) {
+	if l.n < len(l.idx) {
+		l.idx[l.n] = int32(i)
+		l.n++
+	}
+}
+
+func (l *lostRaces) has(i int) bool {
+	for _, j := range l.idx[:l.n] {
+		if int(j) == i {
+			return true
+		}
+	}
+	return false
+}
+
+// choose returns the available backend with the lowest perceived cost,
+// leaving out those in lost, or -1, and records a change of the primary
+// site. stamp is the rotation stamp the chosen backend takes if the pick
+// counts on it, or 0 if it is already alone the most recently picked.
+func (b *Balancer) choose(lost *lostRaces) (best int, stamp uint64) {
 	best, primary := -1, int32(-1)
 	prev, prevHealthy := b.primary.Load(), false
 	var bestCost, bestPath, primaryPath int64
@@ -144,7 +202,7 @@ func (b *Balancer) Pick(t *Ticket) int {
 		}
 		prevHealthy = prevHealthy || e.site == prev
 		live := e.Counter.live.Load()
-		if e.MaxConns > 0 && live >= e.MaxConns {
+		if e.MaxConns > 0 && (live >= e.MaxConns || lost.has(i)) {
 			continue
 		}
 		cost := e.PathCost + live
@@ -163,21 +221,12 @@ func (b *Balancer) Pick(t *Ticket) int {
 	if primary != prev {
 		b.notePrimary(prev, primary, primaryPath, prevHealthy)
 	}
-	if best < 0 {
-		return -1
-	}
-	e := &b.entries[best]
 	// the winner becomes the most recently picked among the backends seen;
 	// when it already is, alone, the store would change no order: skip it
-	if bestLast != newest || atNewest != 1 || newest == 0 {
-		e.last.Store(newest + 1)
+	if best >= 0 && (bestLast != newest || atNewest != 1 || newest == 0) {
+		stamp = newest + 1
 	}
-	e.picks.Add(1)
-	if t != nil {
-		e.Counter.live.Add(1)
-		t.held = e.Counter
-	}
-	return best
+	return best, stamp
 }
 
 // notePrimary records a change of the primary site seen by a pick and

@@ -22,6 +22,25 @@ func (c *Counter) Address() string { return c.addr }
 // Live returns the number of connections to the address open right now.
 func (c *Counter) Live() int64 { return c.live.Load() }
 
+// reserve counts one more connection if the count is below max (0: no
+// limit), atomically, and reports whether it did. The count never goes
+// above max through reserve, not even for an instant.
+func (c *Counter) reserve(max int64) bool {
+	if max == 0 {
+		c.live.Add(1)
+		return true
+	}
+	for {
+		n := c.live.Load()
+		if n >= max {
+			return false
+		}
+		if c.live.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
 // Registry maps dial addresses to their Counters. It is meant to live for
 // the whole process (one per process in the Caddy module) so that config
 // reloads, which build new balancers, see the same counts. Counters are
