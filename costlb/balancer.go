@@ -134,25 +134,36 @@ func (b *Balancer) Backend(i int) Backend { return b.entries[i].Backend }
 // never take more places than the limit. A pick that loses the last place
 // to another chooses again without that backend.
 func (b *Balancer) Pick(t *Ticket) int {
-	var lost lostRaces
+	i, stamp := b.choose(nil)
+	if i >= 0 && t != nil && !b.entries[i].Counter.reserve(b.entries[i].MaxConns) {
+		i, stamp = b.chooseAgain(i)
+	}
+	if i < 0 {
+		return -1
+	}
+	e := &b.entries[i]
+	if t != nil {
+		t.held = e.Counter
+	}
+	if stamp != 0 {
+		e.last.Store(stamp)
+	}
+	e.picks.Add(1)
+	return i
+}
+
+// chooseAgain is Pick after it lost the race for backend lost: it chooses
+// without the backends it lost, until it reserves one (returned as choose
+// returns it) or none is left (-1).
+func (b *Balancer) chooseAgain(lost int) (int, uint64) {
+	var races lostRaces
+	races.add(lost)
 	for {
-		i, stamp := b.choose(&lost)
-		if i < 0 {
-			return -1
+		i, stamp := b.choose(&races)
+		if i < 0 || b.entries[i].Counter.reserve(b.entries[i].MaxConns) {
+			return i, stamp
 		}
-		e := &b.entries[i]
-		if t != nil {
-			if !e.Counter.reserve(e.MaxConns) {
-				lost.add(i)
-				continue
-			}
-			t.held = e.Counter
-		}
-		if stamp != 0 {
-			e.last.Store(stamp)
-		}
-		e.picks.Add(1)
-		return i
+		races.add(i)
 	}
 }
 
@@ -173,7 +184,11 @@ func (l *lostRaces) add(i int) {
 	}
 }
 
+// has reports whether backend i is in l; a nil l has none.
 func (l *lostRaces) has(i int) bool {
+	if l == nil {
+		return false
+	}
 	for _, j := range l.idx[:l.n] {
 		if int(j) == i {
 			return true
@@ -183,7 +198,7 @@ func (l *lostRaces) has(i int) bool {
 }
 
 // choose returns the available backend with the lowest perceived cost,
-// leaving out those in lost, or -1, and records a change of the primary
+// leaving out those in lost (which may be nil), or -1, and records a change of the primary
 // site. stamp is the rotation stamp the chosen backend takes if the pick
 // counts on it, or 0 if it is already alone the most recently picked.
 func (b *Balancer) choose(lost *lostRaces) (best int, stamp uint64) {
