@@ -132,14 +132,83 @@ func (b *Balancer) Len() int { return len(b.entries) }
 func (b *Balancer) Backend(i int) Backend { return b.entries[i].Backend }
 
 // Pick chooses a backend for the connection holding t and counts the
-// connection on it (moving the count from a backend t held before, as when a
-// retry re-selects after a failed dial). It returns the backend's index, or
-// -1 if no backend is available, in which case t is released.
+// connection on it. It returns the backend's index, or -1 if no backend is
+// available. t must hold no count: a retry releases its failed try's count
+// first. A nil t picks without counting anything.
+//
+// A backend with a connection limit is reserved atomically: its count goes
+// up only if it is below the limit at that instant, so concurrent picks
+// never take more places than the limit. A pick that loses the last place
+// to another chooses again without that backend.
 func (b *Balancer) Pick(t *Ticket) int {
-	var held *Counter
-	if t != nil {
-		held = t.held
+	i, stamp := b.choose(nil)
+	if i >= 0 && t != nil && !b.entries[i].reserve() {
+		i, stamp = b.chooseAgain(i)
 	}
+	if i < 0 {
+		return -1
+	}
+	e := &b.entries[i]
+	if t != nil && e.Counter != nil {
+		t.held = e.Counter
+	}
+	if stamp != 0 {
+		e.last.Store(stamp)
+	}
+	e.picks.Add(1)
+	return i
+}
+
+// chooseAgain is Pick after it lost the race for backend lost: it chooses
+// without the backends it lost, until it reserves one (returned as choose
+// returns it) or none is left (-1).
+func (b *Balancer) chooseAgain(lost int) (int, uint64) {
+	var races lostRaces
+	races.add(lost)
+	for {
+		i, stamp := b.choose(&races)
+		if i < 0 || b.entries[i].reserve() {
+			return i, stamp
+		}
+		races.add(i)
+	}
+}
+
+// lostRaces lists the capped backends a pick found full when it tried to
+// reserve them, so that it does not choose them again. It remembers up to
+// len(idx) of them, which takes that many concurrent picks winning a race
+// against this one; beyond, a backend found full is still passed over while
+// its count stays at its limit, and each race lost means another pick won.
+type lostRaces struct {
+	n   int
+	idx [8]int32
+}
+
+func (l *lostRaces) add(i int) {
+	if l.n < len(l.idx) {
+		l.idx[l.n] = int32(i)
+		l.n++
+	}
+}
+
+// has reports whether backend i is in l; a nil l has none.
+func (l *lostRaces) has(i int) bool {
+	if l == nil {
+		return false
+	}
+	for _, j := range l.idx[:l.n] {
+		if int(j) == i {
+			return true
+		}
+	}
+	return false
+}
+
+// choose returns the available backend with the lowest perceived cost,
+// leaving out those in lost (which may be nil), or -1, and records a change of the primary
+// site. stamp is the rotation stamp the chosen backend takes if the pick
+// counts on it, or 0 if it is already alone the most recently picked.
+func (b *Balancer) choose(lost *lostRaces) (best int, stamp uint64) {
 	best, primary := -1, int32(-1)
 	prev, prevHealthy := b.primary.Load(), false
 	var bestCost, bestPath, primaryPath int64
@@ -154,8 +223,8 @@ func (b *Balancer) Pick(t *Ticket) int {
 			primary, primaryPath = e.site, e.PathCost
 		}
 		prevHealthy = prevHealthy || e.site == prev
-		live := e.live(held)
-		if e.MaxConns > 0 && live >= e.MaxConns {
+		live := e.live()
+		if e.MaxConns > 0 && (live >= e.MaxConns || lost.has(i)) {
 			continue
 		}
 		cost := e.PathCost + live
@@ -174,36 +243,27 @@ func (b *Balancer) Pick(t *Ticket) int {
 	if primary != prev {
 		b.notePrimary(prev, primary, primaryPath, prevHealthy)
 	}
-	if best < 0 {
-		if t != nil {
-			t.Release()
-		}
-		return -1
-	}
-	e := &b.entries[best]
 	// the winner becomes the most recently picked among the backends seen;
 	// when it already is, alone, the store would change no order: skip it
-	if bestLast != newest || atNewest != 1 || newest == 0 {
-		e.last.Store(newest + 1)
+	if best >= 0 && (bestLast != newest || atNewest != 1 || newest == 0) {
+		stamp = newest + 1
 	}
-	e.picks.Add(1)
-	if t != nil && e.Counter != nil {
-		t.Hold(e.Counter)
-	}
-	return best
+	return best, stamp
 }
 
-// live returns the backend's live count as the pick for the connection
-// holding held sees it.
-func (e *entry) live(held *Counter) int64 {
+// reserve counts a connection on the backend within its cap, and reports
+// whether it could; a backend whose count is kept elsewhere (Load) needs
+// no reservation.
+func (e *entry) reserve() bool {
+	return e.Counter == nil || e.Counter.reserve(e.MaxConns)
+}
+
+// live returns the backend's live count: its Load, else its Counter's.
+func (e *entry) live() int64 {
 	if e.Load != nil {
 		return e.Load()
 	}
-	live := e.Counter.live.Load()
-	if e.Counter == held {
-		live-- // this connection's own count, held from a failed try
-	}
-	return live
+	return e.Counter.live.Load()
 }
 
 // notePrimary records a change of the primary site seen by a pick and
@@ -256,7 +316,7 @@ type State struct {
 // State returns a snapshot of backend i.
 func (b *Balancer) State(i int) State {
 	e := &b.entries[i]
-	s := State{Backend: e.Backend, Live: e.live(nil), Picks: e.picks.Load()}
+	s := State{Backend: e.Backend, Live: e.live(), Picks: e.picks.Load()}
 	s.Perceived = s.PathCost + s.Live
 	s.Healthy = e.Healthy == nil || e.Healthy()
 	s.Ready = e.Ready == nil || e.Ready()

@@ -3,12 +3,14 @@ package costlb
 import (
 	"fmt"
 	"math/rand/v2"
-	"sort"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/costlb/costlb/costlb/costlbtest"
 )
 
 // spec describes a backend for a test: its path cost and optional cap.
@@ -35,41 +37,14 @@ func newBalancer(t testing.TB, specs []spec) (*Balancer, []*Counter) {
 	return b, cs
 }
 
-// expectedHeld computes, independently of the balancer, how n sequential
-// connections that are all held open spread over backends: connection k is
-// the k-th cheapest "slot", where backend i's j-th connection (j from 0) is a
-// slot of perceived cost path_i + j. Ties go to the lower path cost, then to
-// the backend earlier in the rotation (index order, since equal backends are
-// filled in lockstep). A capped backend has only max slots.
-func expectedHeld(specs []spec, n int) []int {
-	type slot struct {
-		cost, path int64
-		idx        int
-	}
-	var slots []slot
+// modelHeld places n connections that all stay open by the reference model
+// of the pick rule, over backends like newBalancer's.
+func modelHeld(specs []spec, n int) []int {
+	bes := make([]costlbtest.Backend, len(specs))
 	for i, s := range specs {
-		for j := 0; j < n; j++ {
-			if s.max > 0 && int64(j) >= s.max {
-				break
-			}
-			slots = append(slots, slot{s.path + int64(j), s.path, i})
-		}
+		bes[i] = costlbtest.Backend{Key: fmt.Sprint(i), Path: s.path, Max: s.max}
 	}
-	sort.Slice(slots, func(a, b int) bool {
-		x, y := slots[a], slots[b]
-		if x.cost != y.cost {
-			return x.cost < y.cost
-		}
-		if x.path != y.path {
-			return x.path < y.path
-		}
-		return x.idx < y.idx
-	})
-	counts := make([]int, len(specs))
-	for k := 0; k < n && k < len(slots); k++ {
-		counts[slots[k].idx]++
-	}
-	return counts
+	return costlbtest.New(bes...).Place(map[string]int64{}, n)
 }
 
 func TestDistributionHeld(t *testing.T) {
@@ -77,7 +52,7 @@ func TestDistributionHeld(t *testing.T) {
 		name  string
 		specs []spec
 		n     int
-		want  []int // hand-checked against the rules, and cross-checked with expectedHeld
+		want  []int // hand-checked against the rules, and cross-checked with the reference model
 	}{
 		{"local and remote cost 5", []spec{{"east", 0, 0}, {"west", 5, 0}}, 20, []int{13, 7}},
 		{"failover backup 9999 gets none", []spec{{"east", 0, 0}, {"backup", 9999, 0}}, 1000, []int{1000, 0}},
@@ -90,7 +65,7 @@ func TestDistributionHeld(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := expectedHeld(tc.specs, tc.n); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			if got := modelHeld(tc.specs, tc.n); fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Fatalf("reference model gives %v, hand count %v", got, tc.want)
 			}
 			b, cs := newBalancer(t, tc.specs)
@@ -139,9 +114,7 @@ func TestDistributionHeldRandomTopologies(t *testing.T) {
 				got[i]++
 			}
 		}
-		want := expectedHeld(specs, conns)
-		// equal (path, cap) backends may swap counts at the boundary only if
-		// rotation order differed; our rotation fills them in index order.
+		want := modelHeld(specs, conns)
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("round %d specs %v conns %d: got %v want %v", round, specs, conns, got, want)
 		}
@@ -188,47 +161,43 @@ func TestUnavailableAndRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// a retry releases the failed try's count, then picks again (as the
+	// module's selector does)
 	var tk Ticket
-	if i := b.Pick(&tk); i != 0 {
-		t.Fatalf("first pick %d, want local 0", i)
-	}
-	// the dial to east fails and east is marked down: the retry re-selects
-	// and the count moves to west.
-	up[0].Store(false)
-	if i := b.Pick(&tk); i != 1 {
-		t.Fatalf("retry pick %d, want west 1", i)
-	}
-	if l0, l1 := reg.Counter("0").Live(), reg.Counter("1").Live(); l0 != 0 || l1 != 1 {
-		t.Fatalf("after move: east %d west %d, want 0 1", l0, l1)
-	}
-	// a retry that re-selects the same backend keeps one count, not two
-	if i := b.Pick(&tk); i != 1 || reg.Counter("1").Live() != 1 {
-		t.Fatalf("same re-pick: %d live %d", i, reg.Counter("1").Live())
-	}
-	up[1].Store(false)
-	if i := b.Pick(&tk); i != 2 {
-		t.Fatalf("pick %d, want backup 2", i)
-	}
-	up[2].Store(false)
-	if i := b.Pick(&tk); i != -1 {
-		t.Fatalf("pick %d with nothing healthy, want -1", i)
-	}
-	if tk.Held() != nil {
-		t.Fatalf("no pick must release the ticket: held %v", tk.Held())
-	}
-	for _, c := range reg.Counters() {
-		if c.Live() != 0 || c.Low() != 0 {
-			t.Fatalf("%s live %d low %d", c.Address(), c.Live(), c.Low())
+	retry := func(want int, what string) {
+		t.Helper()
+		tk.Release()
+		if i := b.Pick(&tk); i != want {
+			t.Fatalf("%s: pick %d, want %d", what, i, want)
+		}
+		var wantHeld *Counter
+		if want >= 0 {
+			wantHeld = b.Backend(want).Counter
+		}
+		for _, c := range reg.Counters() {
+			if n := c.Live(); (c == wantHeld) != (n == 1) || n < 0 || n > 1 {
+				t.Fatalf("%s: %s live %d; want the one connection counted once, on %d", what, c.Address(), n, want)
+			}
+		}
+		if tk.Held() != wantHeld {
+			t.Fatalf("%s: ticket holds %v, want %v", what, tk.Held(), wantHeld)
 		}
 	}
+	retry(0, "first pick: local east")
+	// the dial to east fails and east is marked down: the retry goes west
+	up[0].Store(false)
+	retry(1, "retry with east down: west")
+	retry(1, "a retry that re-selects west")
+	up[1].Store(false)
+	retry(2, "west down too: backup")
+	up[2].Store(false)
+	retry(-1, "nothing healthy")
 	up[0].Store(true)
-	if i := b.Pick(&tk); i != 0 {
-		t.Fatalf("failback pick %d, want 0", i)
-	}
+	retry(0, "failback to east")
 	tk.Release()
 	tk.Release() // a second release must not go negative
-	if c := reg.Counter("0"); c.Live() != 0 || c.Low() != 0 {
-		t.Fatalf("double release: live %d low %d", c.Live(), c.Low())
+	if c := reg.Counter("0"); c.Live() != 0 || tk.Held() != nil {
+		t.Fatalf("double release: live %d, held %v", c.Live(), tk.Held())
 	}
 	want := "[{ east 0 0 false true} {east west 0 5 false false} {west backup 5 9999 false false} {backup  9999 0 false false} { east 0 0 false false}]"
 	if fmt.Sprint(shifts) != want {
@@ -239,20 +208,26 @@ func TestUnavailableAndRetry(t *testing.T) {
 	}
 }
 
-func TestMaxConnsCountsOwnHeldOnce(t *testing.T) {
+// TestRetryRetakesCappedPlace: a connection whose try failed on a capped
+// backend, holding its only place, gives the place back before it retries,
+// so the retry can take it again; a second connection finds the backend
+// full.
+func TestRetryRetakesCappedPlace(t *testing.T) {
 	b, cs := newBalancer(t, []spec{{"east", 0, 1}, {"west", 5, 0}})
 	var tk Ticket
 	if i := b.Pick(&tk); i != 0 {
 		t.Fatalf("pick %d", i)
 	}
-	// re-selecting while holding east's only slot must still see east as
-	// available: the held count is this connection's own.
+	tk.Release() // the dial failed
 	if i := b.Pick(&tk); i != 0 {
-		t.Fatalf("re-pick %d, want east again", i)
+		t.Fatalf("retry %d, want east again: its own place is free", i)
 	}
 	var other Ticket
 	if i := b.Pick(&other); i != 1 {
 		t.Fatalf("second connection %d, want west (east full)", i)
+	}
+	if cs[0].Live() != 1 || cs[1].Live() != 1 {
+		t.Fatalf("live %d %d, want 1 1", cs[0].Live(), cs[1].Live())
 	}
 	tk.Release()
 	other.Release()
@@ -310,9 +285,9 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
-// TestConcurrentExact runs 8 goroutines that pick, move and release for a
+// TestConcurrentExact runs 8 goroutines that pick, retry and release for a
 // bounded time while health flips, then checks every count is back to 0 and
-// never went negative.
+// no release left one negative.
 func TestConcurrentExact(t *testing.T) {
 	reg := NewRegistry()
 	var up [4]atomic.Bool
@@ -328,7 +303,16 @@ func TestConcurrentExact(t *testing.T) {
 	}
 	deadline := time.Now().Add(300 * time.Millisecond)
 	var wg sync.WaitGroup
-	var picks atomic.Int64
+	var picks, negative atomic.Int64
+	// release gives a count back and checks its counter did not go below 0
+	release := func(tk *Ticket) {
+		if c := tk.Held(); c != nil {
+			tk.Release()
+			if c.Live() < 0 {
+				negative.Add(1)
+			}
+		}
+	}
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
 		go func(seed uint64) {
@@ -344,21 +328,22 @@ func TestConcurrentExact(t *testing.T) {
 					}
 					held = append(held, tk)
 				case 2:
-					if len(held) > 0 {
+					if len(held) > 0 { // a retry: release, pick again
 						k := r.IntN(len(held))
-						b.Pick(&held[k]) // a retry's re-select
+						release(&held[k])
+						b.Pick(&held[k])
 					}
 				case 3:
 					if len(held) > 0 {
 						k := r.IntN(len(held))
-						held[k].Release()
+						release(&held[k])
 						held = append(held[:k], held[k+1:]...)
 					}
 				}
 				up[r.IntN(4)].Store(r.IntN(3) > 0)
 			}
 			for k := range held {
-				held[k].Release()
+				release(&held[k])
 			}
 		}(uint64(g))
 	}
@@ -366,10 +351,153 @@ func TestConcurrentExact(t *testing.T) {
 	if picks.Load() == 0 {
 		t.Fatal("no picks happened")
 	}
+	if negative.Load() != 0 {
+		t.Errorf("%d releases left a negative count", negative.Load())
+	}
 	for _, c := range reg.Counters() {
-		if c.Live() != 0 || c.Low() != 0 {
-			t.Errorf("%s: live %d low %d after all releases", c.Address(), c.Live(), c.Low())
+		if c.Live() != 0 {
+			t.Errorf("%s: live %d after all releases", c.Address(), c.Live())
 		}
+	}
+}
+
+// TestMaxConnsHoldsUnderConcurrentPicks: picks racing on at least two
+// threads never count more connections on a backend than its
+// max_connections. Each goroutine, while it holds a place, reads the
+// backend's count (its own connection included); no read may exceed the
+// limit. Holds that yield now and then keep places taken while other picks
+// run. With an uncapped backend behind the capped ones, no pick is refused;
+// with every backend capped, the picks beyond the limits are.
+func TestMaxConnsHoldsUnderConcurrentPicks(t *testing.T) {
+	prev := runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0)))
+	defer runtime.GOMAXPROCS(prev)
+	t.Run("spill to uncapped", func(t *testing.T) {
+		specs := []spec{{"east", 0, 1}, {"east", 0, 2}, {"west", 3, 1}, {"north", 6, 0}}
+		picks, refused := hammerCaps(t, specs)
+		if refused != 0 || picks[3] == 0 {
+			t.Errorf("%d picks refused, %d reached the uncapped backend; want 0 refused and the overflow on it", refused, picks[3])
+		}
+	})
+	t.Run("all capped", func(t *testing.T) {
+		picks, refused := hammerCaps(t, []spec{{"east", 0, 1}, {"east", 0, 1}, {"west", 2, 2}})
+		if refused == 0 {
+			t.Errorf("no pick refused with 8 goroutines over 4 places (picks %v): the limits were never reached", picks)
+		}
+	})
+}
+
+// hammerCaps runs 8 goroutines that each pick, hold and release 3000 times
+// over backends specs, checks no count read by a holder exceeded its
+// backend's limit and every count ends at 0, and returns the picks per
+// backend and the picks refused.
+func hammerCaps(t *testing.T, specs []spec) (picks []int64, refused int64) {
+	t.Helper()
+	b, cs := newBalancer(t, specs)
+	const goroutines, picksEach = 8, 3000
+	peak := make([]atomic.Int64, len(specs)) // highest count a holder read
+	counts := make([]atomic.Int64, len(specs))
+	var nRefused atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			var tk Ticket
+			for k := range picksEach {
+				i := b.Pick(&tk)
+				if i < 0 {
+					nRefused.Add(1)
+					continue
+				}
+				counts[i].Add(1)
+				raise(&peak[i], cs[i].Live())
+				if (g+k)%3 == 0 {
+					runtime.Gosched() // hold the place while others pick
+				}
+				tk.Release()
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	peaks := make([]int64, len(specs))
+	for i, s := range specs {
+		picks = append(picks, counts[i].Load())
+		peaks[i] = peak[i].Load()
+		if s.max > 0 && peak[i].Load() > s.max {
+			t.Errorf("backend %d: a holder read %d live connections; max_connections %d", i, peak[i].Load(), s.max)
+		}
+		if cs[i].Live() != 0 {
+			t.Errorf("backend %d: live %d after every release", i, cs[i].Live())
+		}
+	}
+	t.Logf("picks %v, refused %d, peaks read %v", picks, nRefused.Load(), peaks)
+	return picks, nRefused.Load()
+}
+
+// raise sets p to n if n is higher.
+func raise(p *atomic.Int64, n int64) {
+	for {
+		old := p.Load()
+		if n <= old || p.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// TestPickPassesOverLostRace: when another pick takes a capped backend's
+// last place between this pick's scan and its reservation, this pick does
+// not count over the limit: it chooses again without that backend (even
+// though the place is free again by then), and all that without allocating.
+// The health probes, which a pick calls in config order before reading each
+// count, stage the race.
+func TestPickPassesOverLostRace(t *testing.T) {
+	reg := NewRegistry()
+	a := reg.Counter("a")
+	// the rival is another service over the same address, limit 1
+	rival, err := New([]Backend{{Site: "east", Address: "a", MaxConns: 1, Counter: a}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rivalTk Ticket
+	stage := 0
+	b, err := New([]Backend{
+		{Site: "east", Address: "a", MaxConns: 1, Counter: a, Healthy: func() bool {
+			if stage == 2 { // the second scan: the rival gives the place back
+				rivalTk.Release()
+				stage = 3
+			}
+			return true
+		}},
+		{Site: "west", Address: "b", PathCost: 5, Counter: reg.Counter("b"), Healthy: func() bool {
+			if stage == 1 { // the first scan, a's count read: the rival takes it
+				rival.Pick(&rivalTk)
+				stage = 2
+			}
+			return true
+		}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tk Ticket
+	runs := 0
+	allocs := testing.AllocsPerRun(100, func() {
+		runs++
+		stage = 1
+		i := b.Pick(&tk)
+		if i != 1 || stage != 3 || a.Live() != 0 || reg.Counter("b").Live() != 1 || tk.Held() != reg.Counter("b") {
+			t.Fatalf("pick %d (stage %d): live a %d, b %d; want west, a given back and passed over", i, stage, a.Live(), reg.Counter("b").Live())
+		}
+		tk.Release()
+	})
+	if allocs != 0 {
+		t.Errorf("a pick that lost a race allocates %v times", allocs)
+	}
+	if p0, p1 := b.State(0).Picks, b.State(1).Picks; p0 != 0 || p1 != uint64(runs) {
+		t.Errorf("picks counted: a %d, b %d; want 0 (a lost reservation is no pick) and %d", p0, p1, runs)
 	}
 }
 
@@ -385,15 +513,24 @@ func TestPickDoesNotAllocate(t *testing.T) {
 	}
 }
 
+// BenchmarkBalancerPick measures a whole connection's bookkeeping (pick,
+// count, release) from parallel goroutines. The capped variants give every
+// backend a max_connections it never reaches, to price the reservation.
 func BenchmarkBalancerPick(b *testing.B) {
-	for _, n := range []int{2, 10, 100, 1000} {
-		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		n    int
+		max  int64
+	}{{"n=2", 2, 0}, {"n=10", 10, 0}, {"n=100", 100, 0}, {"n=1000", 1000, 0}, {"capped/n=2", 2, 1 << 20}, {"capped/n=10", 10, 1 << 20}} {
+		n := c.n
+		b.Run(c.name, func(b *testing.B) {
 			specs := make([]spec, n)
 			for i := range specs {
-				specs[i] = spec{fmt.Sprint("s", i%5), int64(i % 5 * 3), 0}
+				specs[i] = spec{fmt.Sprint("s", i%5), int64(i % 5 * 3), c.max}
 			}
 			bal, _ := newBalancer(b, specs)
 			b.ReportAllocs()
+			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				var tk Ticket
 				for pb.Next() {

@@ -8,15 +8,12 @@ import (
 
 // Counter holds the live connection count of one dial address. A Counter is
 // shared by every service and every config generation that dials the same
-// address, so its count is exact across reloads. Counters are changed only
-// through a Ticket, which guarantees each connection is counted once and
-// released once.
+// address, so its count is exact across reloads. A count is taken only by
+// Balancer.Pick, into a Ticket, and given back only by that Ticket's
+// Release, so each connection is counted once and released once.
 type Counter struct {
 	addr string
 	live atomic.Int64
-	// low is the lowest value live ever reached; a correct program keeps it
-	// at 0. It exists so tests can prove counts never went negative.
-	low atomic.Int64
 }
 
 // Address returns the dial address this counter counts connections to.
@@ -25,21 +22,21 @@ func (c *Counter) Address() string { return c.addr }
 // Live returns the number of connections to the address open right now.
 func (c *Counter) Live() int64 { return c.live.Load() }
 
-// Low returns the lowest live count ever observed: 0 unless the counter went
-// negative, which would be a bug.
-func (c *Counter) Low() int64 { return c.low.Load() }
-
-func (c *Counter) add() {
-	c.live.Add(1)
-}
-
-func (c *Counter) sub() {
-	if n := c.live.Add(-1); n < 0 {
-		for {
-			low := c.low.Load()
-			if n >= low || c.low.CompareAndSwap(low, n) {
-				return
-			}
+// reserve counts one more connection if the count is below max (0: no
+// limit), atomically, and reports whether it did. The count never goes
+// above max through reserve, not even for an instant.
+func (c *Counter) reserve(max int64) bool {
+	if max == 0 {
+		c.live.Add(1)
+		return true
+	}
+	for {
+		n := c.live.Load()
+		if n >= max {
+			return false
+		}
+		if c.live.CompareAndSwap(n, n+1) {
+			return true
 		}
 	}
 }
@@ -86,31 +83,18 @@ func (r *Registry) Counters() []*Counter {
 }
 
 // Ticket is one proxied connection's claim on a live count. A connection
-// holds at most one count at a time: Hold counts it on a backend (moving it
-// there from the previous one when a retry re-selects), Release drops it
-// when the connection ends. A Ticket belongs to one connection and is not
-// safe for concurrent use; the Counters it touches are.
+// holds at most one count at a time: Balancer.Pick counts it on the backend
+// it chooses, Release drops it when the try fails or the connection ends.
+// A Ticket belongs to one connection and is not safe for concurrent use; the
+// Counters it touches are.
 type Ticket struct {
 	held *Counter
-}
-
-// Hold counts the connection on c, moving the count from the counter held
-// before, if any. Holding the counter already held changes nothing.
-func (t *Ticket) Hold(c *Counter) {
-	if t.held == c {
-		return
-	}
-	c.add()
-	if t.held != nil {
-		t.held.sub()
-	}
-	t.held = c
 }
 
 // Release drops the count held, if any. Calling it again does nothing.
 func (t *Ticket) Release() {
 	if t.held != nil {
-		t.held.sub()
+		t.held.live.Add(-1)
 		t.held = nil
 	}
 }

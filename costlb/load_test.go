@@ -54,7 +54,7 @@ func TestLoadDistributionHeld(t *testing.T) {
 				got[i]++
 				counts[i].Add(1) // the proxy counts the request as it starts
 			}
-			if want := expectedHeld(tc.specs, tc.n); fmt.Sprint(got) != fmt.Sprint(want) {
+			if want := modelHeld(tc.specs, tc.n); fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("picks %v, the rules imply %v", got, want)
 			}
 			for i := range got {

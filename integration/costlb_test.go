@@ -3,11 +3,11 @@ package integration
 import (
 	"fmt"
 	"net"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/costlb/costlb/costlb/costlbtest"
 	"github.com/costlb/costlb/integration/harness"
 )
 
@@ -33,36 +33,21 @@ type ruleBackend struct {
 	path int64
 }
 
-// expectHeld computes from the rules alone where n sequential connections
-// that all stay open land: each connection takes the cheapest free "slot",
-// backend i's j-th connection being a slot of perceived cost path_i + j;
-// ties go to the lower path cost, then to the backend listed first (equal
-// backends are filled in turn, in config order). live gives connections
-// already held before.
+// expectHeld returns where n sequential connections that all stay open
+// land by the reference model of the pick rule, for a fresh config whose
+// backends already hold live connections (by name).
 func expectHeld(bes []ruleBackend, live map[string]int, n int) map[string]int {
-	type slot struct {
-		cost, path int64
-		idx        int
-	}
-	var slots []slot
+	mbes := make([]costlbtest.Backend, len(bes))
+	counts := make(map[string]int64)
 	for i, b := range bes {
-		for j := live[b.name]; j < live[b.name]+n; j++ {
-			slots = append(slots, slot{b.path + int64(j), b.path, i})
-		}
+		mbes[i] = costlbtest.Backend{Key: b.name, Path: b.path}
+		counts[b.name] = int64(live[b.name])
 	}
-	sort.Slice(slots, func(a, b int) bool {
-		x, y := slots[a], slots[b]
-		if x.cost != y.cost {
-			return x.cost < y.cost
-		}
-		if x.path != y.path {
-			return x.path < y.path
-		}
-		return x.idx < y.idx
-	})
 	out := map[string]int{}
-	for _, s := range slots[:n] {
-		out[bes[s.idx].name]++
+	for i, k := range costlbtest.New(mbes...).Place(counts, n) {
+		if k > 0 {
+			out[bes[i].name] += k
+		}
 	}
 	return out
 }

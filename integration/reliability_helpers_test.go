@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/costlb/costlb/costlb/costlbtest"
 	"github.com/costlb/costlb/integration/harness"
 )
 
@@ -460,51 +461,25 @@ func isRefused(err error) bool {
 // ---------------------------------------------------------------------------
 // the pick, simulated
 
-// simBackend is one backend of a service for the placement model.
+// simBackend is one backend of a service for the reference model of the
+// pick rule: its address (the key of its live count), path cost and
+// max_connections (0: none).
 type simBackend struct {
 	addr string
 	path int64
 	max  int64
 }
 
-// simBalancer replays costlb's documented pick (lowest path cost + live
-// connections among available backends; ties: lower path cost, then least
-// recently picked, then config order) over a shared live-count model. A new
-// config generation starts with a fresh simBalancer, as a reload builds a
-// fresh balancer; the live counts carry over.
-type simBalancer struct {
-	bes  []simBackend
-	last []uint64
-}
-
-func newSim(bes ...simBackend) *simBalancer {
-	return &simBalancer{bes: bes, last: make([]uint64, len(bes))}
-}
-
-// pick returns the address the next connection goes to and counts it in
-// live, or "" if no backend is available.
-func (s *simBalancer) pick(live map[string]int64) string {
-	best := -1
-	var bestCost, bestPath int64
-	var bestLast, newest uint64
-	for i, b := range s.bes {
-		l := live[b.addr]
-		if b.max > 0 && l >= b.max {
-			continue
-		}
-		cost := b.path + l
-		newest = max(newest, s.last[i])
-		if best < 0 || cost < bestCost ||
-			(cost == bestCost && (b.path < bestPath || (b.path == bestPath && s.last[i] < bestLast))) {
-			best, bestCost, bestPath, bestLast = i, cost, b.path, s.last[i]
-		}
+// newSim returns the reference model of one config generation of a service
+// over bes. Its Pick places a connection over a live-count map by address,
+// which the caller keeps: a new generation starts with a fresh model, as a
+// reload builds a fresh balancer, while the live counts carry over.
+func newSim(bes ...simBackend) *costlbtest.Model {
+	mbes := make([]costlbtest.Backend, len(bes))
+	for i, b := range bes {
+		mbes[i] = costlbtest.Backend{Key: b.addr, Path: b.path, Max: b.max}
 	}
-	if best < 0 {
-		return ""
-	}
-	s.last[best] = newest + 1
-	live[s.bes[best].addr]++
-	return s.bes[best].addr
+	return costlbtest.New(mbes...)
 }
 
 // ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/costlb/costlb/costlb/costlbtest"
 	"github.com/costlb/costlb/integration/harness"
 )
 
@@ -730,12 +731,12 @@ func TestReliabilityReloadUnderLoad(t *testing.T) {
 	// place opens n held connections one after the other and checks each
 	// backend got what the model predicts from the live counts
 	var all []*heldConn
-	place := func(where string, sim *simBalancer, n int) []*heldConn {
+	place := func(where string, sim *costlbtest.Model, n int) []*heldConn {
 		t.Helper()
 		want, got := make(map[string]int), make(map[string]int)
 		var out []*heldConn
 		for range n {
-			a := sim.pick(live)
+			a := sim.Pick(live)
 			want[nameOf[a]]++
 			name, conn, err := harness.Hold(listen, relTimeout)
 			if err != nil {
@@ -850,7 +851,7 @@ func TestReliabilityRejectedReload(t *testing.T) {
 	sim := newSim(simBackend{e1.Addr(), 0, 0}, simBackend{w1.Addr(), 5, 0})
 	var held []net.Conn
 	for i := range 10 {
-		want := nameOf[sim.pick(live)]
+		want := nameOf[sim.Pick(live)]
 		name, conn, err := harness.Hold(listen, relTimeout)
 		if err != nil || name != want {
 			t.Fatalf("held connection %d: %q, %v; want %s", i+1, name, err, want)
@@ -937,7 +938,7 @@ func TestReliabilityRejectedReload(t *testing.T) {
 			}
 		}
 		// new connections are still served and placed by the running config
-		want := sim.pick(live)
+		want := sim.Pick(live)
 		name, conn, err := harness.Hold(listen, relTimeout)
 		if err != nil || name != nameOf[want] {
 			t.Fatalf("%s: new connection: %q, %v; want %s", bad.what, name, err, nameOf[want])

@@ -51,6 +51,7 @@ type Backend struct {
 
 	accepted atomic.Int64
 	open     atomic.Int64
+	maxOpen  atomic.Int64 // the highest open ever reached
 
 	mu     sync.Mutex
 	ln     net.Listener              // nil while stopped
@@ -107,6 +108,22 @@ func (b *Backend) Accepted() int64 { return b.accepted.Load() }
 // Open returns how many of its connections are open now.
 func (b *Backend) Open() int64 { return b.open.Load() }
 
+// MaxOpen returns the most connections the backend has had open at once,
+// since it started: a connection is open from its accept until its
+// handler has closed it.
+func (b *Backend) MaxOpen() int64 { return b.maxOpen.Load() }
+
+// opened counts an accepted connection as open and raises MaxOpen if need be.
+func (b *Backend) opened() {
+	n := b.open.Add(1)
+	for {
+		m := b.maxOpen.Load()
+		if n <= m || b.maxOpen.CompareAndSwap(m, n) {
+			return
+		}
+	}
+}
+
 // serve makes ln the backend's listener and starts its accept loop. b.mu
 // must be held.
 func (b *Backend) serve(ln net.Listener) {
@@ -132,7 +149,7 @@ func (b *Backend) serve(ln net.Listener) {
 			}
 			b.conns[bc] = struct{}{}
 			b.accepted.Add(1)
-			b.open.Add(1)
+			b.opened()
 			b.wg.Add(1)
 			b.mu.Unlock()
 			go b.handle(bc)

@@ -49,6 +49,35 @@ func TestBackendGreetEchoStopRestart(t *testing.T) {
 	WaitFor(t, timeout, func() bool { return b.Open() == 0 && b.Accepted() == 2 }, "accepted 2, none open")
 }
 
+// TestBackendMaxOpen: MaxOpen is the peak of simultaneously open
+// connections, not the current count nor the total.
+func TestBackendMaxOpen(t *testing.T) {
+	b := StartBackend(t, "peak")
+	var conns []io.Closer
+	for range 3 {
+		_, c, err := Hold(b.Addr(), timeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	if got := b.MaxOpen(); got != 3 {
+		t.Fatalf("MaxOpen with 3 open = %d, want 3", got)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	WaitFor(t, timeout, func() bool { return b.Open() == 0 }, "all closed")
+	for range 2 {
+		if _, err := Once(b.Addr(), timeout); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, acc := b.MaxOpen(), b.Accepted(); got != 3 || acc != 5 {
+		t.Fatalf("after closing and 2 more one at a time: MaxOpen %d (want 3), Accepted %d (want 5)", got, acc)
+	}
+}
+
 func TestBackendDelay(t *testing.T) {
 	b := StartBackend(t, "slow", WithDelay(300*time.Millisecond))
 	start := time.Now()
