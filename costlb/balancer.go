@@ -209,9 +209,9 @@ func (l *lostRaces) has(i int) bool {
 // site. stamp is the rotation stamp the chosen backend takes if the pick
 // counts on it, or 0 if it is already alone the most recently picked.
 func (b *Balancer) choose(lost *lostRaces) (best int, stamp uint64) {
-	best, primary := -1, int32(-1)
-	prev, prevHealthy := b.primary.Load(), false
-	var bestCost, bestPath, primaryPath int64
+	best = -1
+	scan := b.primaryScan()
+	var bestCost, bestPath int64
 	var bestLast, newest uint64
 	atNewest := 0 // how many backends carry the newest stamp
 	for i := range b.entries {
@@ -219,10 +219,7 @@ func (b *Balancer) choose(lost *lostRaces) (best int, stamp uint64) {
 		if !e.usable() {
 			continue
 		}
-		if primary < 0 || e.PathCost < primaryPath {
-			primary, primaryPath = e.site, e.PathCost
-		}
-		prevHealthy = prevHealthy || e.site == prev
+		scan.see(e)
 		live := e.live()
 		if e.MaxConns > 0 && (live >= e.MaxConns || lost.has(i)) {
 			continue
@@ -240,9 +237,7 @@ func (b *Balancer) choose(lost *lostRaces) (best int, stamp uint64) {
 			best, bestCost, bestPath, bestLast = i, cost, e.PathCost, last
 		}
 	}
-	if primary != prev {
-		b.notePrimary(prev, primary, primaryPath, prevHealthy)
-	}
+	b.endScan(&scan)
 	// the winner becomes the most recently picked among the backends seen;
 	// when it already is, alone, the store would change no order: skip it
 	if best >= 0 && (bestLast != newest || atNewest != 1 || newest == 0) {
@@ -264,6 +259,48 @@ func (e *entry) live() int64 {
 		return e.Load()
 	}
 	return e.Counter.live.Load()
+}
+
+// Observe records the primary site as the backends' probes say it is now,
+// and reports a change as a pick does. A caller runs it every health
+// interval, so that a service without traffic notices a failover too.
+func (b *Balancer) Observe() {
+	scan := b.primaryScan()
+	for i := range b.entries {
+		if e := &b.entries[i]; e.usable() {
+			scan.see(e)
+		}
+	}
+	b.endScan(&scan)
+}
+
+// primaryScan finds the primary site (the cheapest site with a usable
+// backend) among the usable backends it is shown, and whether the primary
+// site recorded before still has one.
+type primaryScan struct {
+	prev, site int32 // the recorded primary site; the one found (-1 none yet)
+	cost       int64 // the path cost of site
+	prevUsable bool
+}
+
+func (b *Balancer) primaryScan() primaryScan {
+	return primaryScan{prev: b.primary.Load(), site: -1}
+}
+
+// see counts in a usable backend.
+func (p *primaryScan) see(e *entry) {
+	if p.site < 0 || e.PathCost < p.cost {
+		p.site, p.cost = e.site, e.PathCost
+	}
+	p.prevUsable = p.prevUsable || e.site == p.prev
+}
+
+// endScan records and reports the primary site the scan found, if it
+// changed.
+func (b *Balancer) endScan(p *primaryScan) {
+	if p.site != p.prev {
+		b.notePrimary(p.prev, p.site, p.cost, p.prevUsable)
+	}
 }
 
 // notePrimary records a change of the primary site seen by a pick and

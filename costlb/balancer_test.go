@@ -578,3 +578,34 @@ func TestShiftBetweenEqualCostSites(t *testing.T) {
 		t.Error("SiteHealthy wrong")
 	}
 }
+
+// TestObserveWithoutTraffic: with no pick at all, Observe notices the
+// primary site going down and coming back, once each.
+func TestObserveWithoutTraffic(t *testing.T) {
+	reg := NewRegistry()
+	var eastUp atomic.Bool
+	eastUp.Store(true)
+	var shifts []Shift
+	b, err := New([]Backend{
+		{Site: "east", Address: "e", PathCost: 0, Counter: reg.Counter("e"), Healthy: eastUp.Load},
+		{Site: "west", Address: "w", PathCost: 5, Counter: reg.Counter("w")},
+	}, func(s Shift) { shifts = append(shifts, s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Observe()
+	b.Observe() // nothing changed: nothing reported
+	eastUp.Store(false)
+	b.Observe()
+	b.Observe()
+	eastUp.Store(true)
+	b.Observe()
+	if len(shifts) != 3 || !shifts[0].Initial || shifts[0].To != "east" ||
+		shifts[1].From != "east" || shifts[1].To != "west" || !shifts[1].Failover() ||
+		shifts[2].From != "west" || shifts[2].To != "east" || shifts[2].Failover() {
+		t.Fatalf("shifts %+v: want the initial east, a failover east->west, a failback west->east", shifts)
+	}
+	if b.Primary() != "east" {
+		t.Errorf("primary %q, want east", b.Primary())
+	}
+}

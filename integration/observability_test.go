@@ -419,3 +419,33 @@ func TestNoShiftWhenUnnamedServicesReorder(t *testing.T) {
 		t.Errorf("a reorder of unnamed services logged a shift that never happened:\n%s", logs)
 	}
 }
+
+// TestFailoverNoticedWithoutTraffic: a service nobody connects to still
+// logs its failover and failback, and the admin view's primary site
+// follows, within one health interval of the health checks seeing it.
+func TestFailoverNoticedWithoutTraffic(t *testing.T) {
+	const interval = 300 * time.Millisecond
+	east, west := harness.StartBackend(t, "east"), harness.StartBackend(t, "west")
+	c := harness.StartCaddy(t, costlbCaddyfile("site east\nlink east west 2", l4Route{harness.FreeAddr(t),
+		"costlb {\nname idle\nbackend east " + east.Addr() + "\nbackend west " + west.Addr() + "\nhealth_interval 300ms\nhealth_timeout 200ms\n}"}), "caddyfile")
+	primary := func() string { return mustService(t, mustView(t, c), "idle").PrimarySite }
+	harness.WaitFor(t, 5*time.Second, func() bool { return primary() == "east" }, "the idle service's primary site is east")
+
+	east.Stop()
+	stopped := time.Now()
+	// the active check sees it within an interval, the watch within another
+	bound := 2*interval + 500*time.Millisecond
+	harness.WaitFor(t, bound, func() bool { return primary() == "west" }, "primary site west after east stopped, with no traffic")
+	if err := c.WaitLog(`"msg":"costlb failover"`, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("failover noticed %v after the backend stopped, with no connection", time.Since(stopped).Round(time.Millisecond))
+	east.Restart()
+	harness.WaitFor(t, bound, func() bool { return primary() == "east" }, "primary site east again after it came back, with no traffic")
+	if err := c.WaitLog(`"msg":"costlb failback"`, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := mustBackend(t, mustService(t, mustView(t, c), "idle"), west.Addr()).Total; n != 0 {
+		t.Errorf("%d connections went to west: the test meant no traffic", n)
+	}
+}

@@ -239,6 +239,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 	}
 	h.warnSameServer(ups)
+	go watchPrimary(ctx, h.readyInterval, h.sel.bal.Observe)
 	h.refused = h.app.metrics.noBackend.WithLabelValues(h.Name)
 	return h.app.register(h)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -130,17 +131,35 @@ func (p *CostSelection) Provision(ctx caddy.Context) error {
 		p.staticPool = rp.Upstreams
 		p.current.Store(p.static)
 	}
-	for _, r := range p.paths.Routes() {
+	for _, r := range p.paths.Costs() {
 		if r.Reachable {
 			p.app.metrics.pathCost.WithLabelValues(p.Name, r.Site).Set(float64(r.Cost))
 		}
 	}
+	go watchPrimary(ctx, healthInterval(rp), p.observe)
 	p.refused = p.app.metrics.noBackend.WithLabelValues(p.Name)
 	if err := p.app.registerHTTP(p); err != nil {
 		return err
 	}
 	p.registered = true
 	return nil
+}
+
+// observe notices a change of the primary site of the pool the last
+// request used (the static pool until then), with or without traffic.
+func (p *CostSelection) observe() {
+	if pb := p.current.Load(); pb != nil {
+		pb.bal.Observe()
+	}
+}
+
+// healthInterval is how often the service looks for a failover without
+// traffic: its active health checks' interval, else one second.
+func healthInterval(rp *reverseproxy.Handler) time.Duration {
+	if hc := rp.HealthChecks; hc != nil && hc.Active != nil && hc.Active.Interval > 0 {
+		return time.Duration(hc.Active.Interval)
+	}
+	return time.Second
 }
 
 // enclosingProxy returns the reverse_proxy handler whose provisioning
@@ -175,7 +194,7 @@ func (p *CostSelection) placeSites(rp *reverseproxy.Handler) error {
 		if !nw.HasSite(s.Site) {
 			return fmt.Errorf("site entry %d: unknown site %q; sites in the network: %s", i, s.Site, strings.Join(nw.Sites(), ", "))
 		}
-		if r, _ := p.paths.Route(s.Site); !r.Reachable {
+		if r, _ := p.paths.Cost(s.Site); !r.Reachable {
 			return fmt.Errorf("site entry %d: site %q has no path from the local site %q: link it to the network", i, s.Site, p.app.Site)
 		}
 		if len(s.Upstreams) == 0 {

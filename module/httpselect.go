@@ -48,7 +48,7 @@ func (p *CostSelection) newPoolBalancer(pool []*reverseproxy.Upstream) (*poolBal
 		slot := &pb.slots[i]
 		slot.Store(u)
 		site := p.siteFor(u.Dial)
-		route, _ := p.paths.Route(site)
+		route, _ := p.paths.Cost(site)
 		bes[i] = costlb.Backend{
 			Site:     site,
 			Address:  u.Dial,
