@@ -14,6 +14,11 @@ import (
 type Counter struct {
 	addr string
 	live atomic.Int64
+	reg  *Registry
+	// refs counts the configs holding the counter (Registry.Counter,
+	// Release). It changes under reg.mu; a connection's Release reads it
+	// without, to take the lock only for an address no config holds.
+	refs atomic.Int64
 }
 
 // Address returns the dial address this counter counts connections to.
@@ -41,12 +46,16 @@ func (c *Counter) reserve(max int64) bool {
 	}
 }
 
-// Registry maps dial addresses to their Counters. It is meant to live for
-// the whole process (one per process in the Caddy module) so that config
-// reloads, which build new balancers, see the same counts. Counters are
-// never removed: the set of addresses a process is configured with is small,
-// and a removed backend's counter must outlive its config while connections
-// to it stay open.
+// Registry maps dial addresses to their Counters. It lives for the whole
+// process (one per process in the Caddy module) so that config reloads,
+// which build new balancers, see the same counts. A counter is freed once
+// no config holds it and no connection is counted on it: a removed
+// backend's counter outlives its config while connections to it stay
+// open, and a process whose configs churn addresses does not grow.
+//
+// Why not a caddy.UsagePool: a pool frees an entry when its last config
+// lets go, even with connections still counted on it; the next config to
+// use the address would then count from 0 beside them.
 type Registry struct {
 	mu     sync.Mutex
 	byAddr map[string]*Counter
@@ -57,17 +66,43 @@ func NewRegistry() *Registry {
 	return &Registry{byAddr: make(map[string]*Counter)}
 }
 
-// Counter returns the counter for addr, creating it on first use. Callers
-// look counters up once per config load, never per connection.
+// Counter returns the counter for addr, creating it on first use, and
+// holds it for the caller's config until Release. Callers look counters up
+// once per config load, never per connection.
 func (r *Registry) Counter(addr string) *Counter {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c, ok := r.byAddr[addr]
 	if !ok {
-		c = &Counter{addr: addr}
+		c = &Counter{addr: addr, reg: r}
 		r.byAddr[addr] = c
 	}
+	c.refs.Add(1)
 	return c
+}
+
+// Release lets go of a counter Counter returned, once per call to Counter;
+// the counter is freed when nothing holds it and nothing is counted on it.
+func (r *Registry) Release(c *Counter) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c.refs.Add(-1)
+	r.freeLocked(c)
+}
+
+// freeLocked removes c if no config holds it and no connection is counted
+// on it. No pick can count on it then: only a config's balancer picks.
+func (r *Registry) freeLocked(c *Counter) {
+	if c.refs.Load() <= 0 && c.live.Load() == 0 && r.byAddr[c.addr] == c {
+		delete(r.byAddr, c.addr)
+	}
+}
+
+// Len returns how many counters the registry holds.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.byAddr)
 }
 
 // Counters returns every counter, sorted by address.
@@ -93,9 +128,16 @@ type Ticket struct {
 
 // Release drops the count held, if any. Calling it again does nothing.
 func (t *Ticket) Release() {
-	if t.held != nil {
-		t.held.live.Add(-1)
-		t.held = nil
+	c := t.held
+	if c == nil {
+		return
+	}
+	t.held = nil
+	if c.live.Add(-1) == 0 && c.refs.Load() <= 0 && c.reg != nil {
+		// the last connection of an address no config may hold any more
+		c.reg.mu.Lock()
+		c.reg.freeLocked(c)
+		c.reg.mu.Unlock()
 	}
 }
 

@@ -24,7 +24,9 @@ func init() {
 
 // counters holds the live connection counts of every dial address, for the
 // whole process: every service and every config generation shares them, so
-// a reload never resets a count.
+// a reload never resets a count. A handler holds its counters from
+// Provision to Cleanup; an address no config uses and no connection is
+// counted on is forgotten.
 var counters = costlb.NewRegistry()
 
 // App is the costlb app: the site network this Caddy instance runs in. The

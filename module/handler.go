@@ -76,10 +76,11 @@ type Handler struct {
 	app        *App
 	proxy      *l4proxy.Handler
 	sel        *selector
-	gws        []*gateway   // per backend index: its readiness poller, nil if not a gateway
-	gwKeys     []string     // the gateways this handler holds in the pool
-	primary    *primaryMemo // the service's primary site across generations
-	primaryKey string       // its key in primaries; "" until loaded
+	gws        []*gateway        // per backend index: its readiness poller, nil if not a gateway
+	gwKeys     []string          // the gateways this handler holds in the pool
+	counters   []*costlb.Counter // the live counters it holds
+	primary    *primaryMemo      // the service's primary site across generations
+	primaryKey string            // its key in primaries; "" until loaded
 	// readiness poll period of the gateways (health_interval, health_timeout)
 	readyInterval, readyTimeout time.Duration
 	paths                       *linkgraph.Paths
@@ -216,7 +217,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			Address:  u.Dial[0],
 			PathCost: pathCosts[i],
 			MaxConns: int64(u.MaxConnections),
-			Counter:  counters.Counter(counterKey(u.Dial[0])),
+			Counter:  h.counter(u.Dial[0]),
 			Healthy:  healthProbe(u),
 		}
 		if readyURLs[i] != "" {
@@ -242,6 +243,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	go watchPrimary(ctx, h.readyInterval, h.sel.bal.Observe)
 	h.refused = h.app.metrics.noBackend.WithLabelValues(h.Name)
 	return h.app.register(h)
+}
+
+// counter gets the process-wide live counter of addr and holds it until
+// Cleanup.
+func (h *Handler) counter(addr string) *costlb.Counter {
+	c := counters.Counter(counterKey(addr))
+	h.counters = append(h.counters, c)
+	return c
 }
 
 // loadGateway gets the readiness poller of the gateway backend at addr,
@@ -454,6 +463,10 @@ func (h *Handler) Cleanup() error {
 		_, _ = primaries.Delete(h.primaryKey)
 		h.primaryKey = ""
 	}
+	for _, c := range h.counters {
+		counters.Release(c)
+	}
+	h.counters = nil
 	if h.provided {
 		return h.proxy.Cleanup()
 	}
