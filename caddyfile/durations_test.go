@@ -31,7 +31,7 @@ func TestParseHandlerRefusesDurations(t *testing.T) {
 		t.Run(tt.option, func(t *testing.T) {
 			input := "costlb {" + be + " " + tt.option + "\n}"
 			_, err := cfile.ParseHandler(caddyfile.NewTestDispenser(input))
-			checkErr(t, input, err, append(tt.want, "Testfile:3"), "")
+			checkErr(t, input, err, append(tt.want, "Testfile:3"))
 		})
 	}
 }

@@ -62,7 +62,7 @@ func TestParsePolicyErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := cfile.ParsePolicy(caddyfile.NewTestDispenser(tc.input))
-			checkErr(t, tc.input, err, tc.want, "")
+			checkErr(t, tc.input, err, tc.want)
 		})
 	}
 }
