@@ -336,28 +336,6 @@ func TestChain(t *testing.T) {
 	}
 }
 
-// waitHealthy waits until every backend of service svc is healthy. Configs
-// whose demo backends run in the same Caddy need it: caddy-l4 runs the first
-// active health check while provisioning, before the config's own HTTP
-// servers listen, so a demo backend can start out down for one interval.
-func waitHealthy(t *testing.T, c *harness.Caddy, svc string) {
-	t.Helper()
-	harness.WaitFor(t, 10*time.Second, func() bool {
-		for _, s := range mustView(t, c).Services {
-			if s.Name != svc {
-				continue
-			}
-			for _, b := range s.Backends {
-				if !b.Healthy {
-					return false
-				}
-			}
-			return true
-		}
-		return false
-	}, "every backend of "+svc+" healthy")
-}
-
 // TestDialFailureReleasesCount: a connection's count on a backend ends when
 // its dial fails, not when the retry after lb_try_interval picks again: while
 // a client's connection waits between tries to a dead backend, that backend

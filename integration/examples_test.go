@@ -271,17 +271,3 @@ func openRaw(t *testing.T, addr string, n int) {
 		t.Cleanup(func() { conn.Close() })
 	}
 }
-
-// waitIdle waits until no connection of service svc is open, such as the
-// one of a request that just finished.
-func waitIdle(t *testing.T, c *harness.Caddy, svc string) {
-	t.Helper()
-	harness.WaitFor(t, 5*time.Second, func() bool {
-		for _, n := range liveByAddress(t, c, svc) {
-			if n != 0 {
-				return false
-			}
-		}
-		return true
-	}, svc+" idle")
-}

@@ -289,7 +289,7 @@ func TestHTTPLongRequestsCount(t *testing.T) {
 		if err != nil || got != name || n != up.Sent() || n < 10*1024 {
 			t.Fatalf("upload answered by %q with %d bytes (%v); want %s with the %d sent", got, n, err, name, up.Sent())
 		}
-		waitHTTPIdle(t, c, "long")
+		waitIdle(t, c, "long")
 	})
 	t.Run("websocket", func(t *testing.T) {
 		name, conn, err := harness.WebSocket(listen, "/ws", relTimeout)
@@ -305,6 +305,6 @@ func TestHTTPLongRequestsCount(t *testing.T) {
 			t.Fatalf("websocket: %v", err)
 		}
 		conn.Close()
-		waitHTTPIdle(t, c, "long")
+		waitIdle(t, c, "long")
 	})
 }

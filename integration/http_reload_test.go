@@ -74,5 +74,5 @@ func TestHTTPReloadKeepsCounts(t *testing.T) {
 	if err := <-loaded; err != nil {
 		t.Fatalf("reload: %v", err)
 	}
-	waitHTTPIdle(t, c, "svc")
+	waitIdle(t, c, "svc")
 }

@@ -129,7 +129,7 @@ func TestHTTPDistributionHeld(t *testing.T) {
 			for _, b := range backends {
 				b.Release()
 			}
-			waitHTTPIdle(t, c, topo.name)
+			waitIdle(t, c, topo.name)
 		})
 	}
 }
@@ -163,19 +163,6 @@ func checkHTTPView(t *testing.T, c *harness.Caddy, topo httpTopology, backends m
 			t.Errorf("%s = %v, want %d", key, v, want)
 		}
 	}
-}
-
-// waitHTTPIdle waits until no request of service svc is in flight.
-func waitHTTPIdle(t *testing.T, c *harness.Caddy, svc string) {
-	t.Helper()
-	harness.WaitFor(t, relTimeout, func() bool {
-		for _, b := range mustService(t, mustView(t, c), svc).Backends {
-			if b.Live != 0 {
-				return false
-			}
-		}
-		return true
-	}, svc+": no request in flight")
 }
 
 // TestHTTPDynamicUpstreams: dynamic upstreams are placed by address, then
@@ -213,7 +200,7 @@ func TestHTTPDynamicUpstreams(t *testing.T) {
 	for _, b := range []*harness.HTTPBackend{local, west, north} {
 		b.Release()
 	}
-	waitHTTPIdle(t, c, "dyn")
+	waitIdle(t, c, "dyn")
 	// with nothing held, every request goes to the local upstream
 	for i := 0; i < 5; i++ {
 		if status, name, err := harness.GetHTTP("http://"+listen+"/", relTimeout); err != nil || status != 200 || name != "local" {
@@ -276,7 +263,7 @@ func TestHTTPMaxRequests(t *testing.T) {
 	}
 	east.Release()
 	west.Release()
-	waitHTTPIdle(t, c, "capped")
+	waitIdle(t, c, "capped")
 	if status, name, err := harness.GetHTTP("http://"+listen+"/", relTimeout); err != nil || status != 200 || name != "east" {
 		t.Fatalf("once released: %d %q %v, want east", status, name, err)
 	}

@@ -92,16 +92,6 @@ func waitReadyChange(t *testing.T, addr, svc string, want bool, timeout time.Dur
 	return 0
 }
 
-// waitGateway waits until the Caddy's view shows the gateway backend at
-// addr of svc with readiness want.
-func waitGateway(t *testing.T, c *harness.Caddy, svc, addr string, want bool) {
-	t.Helper()
-	harness.WaitFor(t, 10*time.Second, func() bool {
-		b := mustBackend(t, mustService(t, mustView(t, c), svc), addr)
-		return b.Ready != nil && *b.Ready == want && b.Available == want
-	}, fmt.Sprintf("gateway %s of %s ready=%t", addr, svc, want))
-}
-
 // probe is one client connection through a site: when it started, the
 // backend it reached, or its error.
 type probe struct {

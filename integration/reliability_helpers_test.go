@@ -207,36 +207,6 @@ func (v lbView) nonZeroLive() (bad []string, low int64) {
 	return bad, low
 }
 
-// waitAllLiveZero waits until every live count of GET /costlb/ is 0, then
-// checks that it stays 0, and fails the test with the counts if not.
-func waitAllLiveZero(t testing.TB, c *harness.Caddy, timeout time.Duration) lbView {
-	t.Helper()
-	var last []string
-	deadline := time.Now().Add(timeout)
-	for {
-		v, _, err := fetchView(c)
-		if err == nil {
-			bad, low := v.nonZeroLive()
-			if low < 0 {
-				t.Fatalf("negative live count: %v", bad)
-			}
-			if len(bad) == 0 {
-				time.Sleep(200 * time.Millisecond)
-				v = mustView(t, c)
-				if bad, _ := v.nonZeroLive(); len(bad) != 0 {
-					t.Fatalf("live counts left 0 with no connection open: %v", bad)
-				}
-				return v
-			}
-			last = bad
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("live counts not all 0 after %v with every connection closed: %v (err %v)", timeout, last, err)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 // livePoller polls GET /costlb/ in the background and remembers the lowest
 // live count it ever saw, and where.
 type livePoller struct {

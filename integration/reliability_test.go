@@ -601,7 +601,7 @@ func TestReliabilityExactLiveCounts(t *testing.T) {
 				if err := closeAndDrain(conn); err != nil {
 					t.Errorf("%s: closing sequential connection %d: %v", tc.svc, i+1, err)
 				}
-				waitCounterZero(t, c, tc.addr)
+				waitCounterEquals(t, c, tc.addr, 0)
 			}
 			t.Logf("FIGURES max_connections 2: %s: %d/%d sequential connections succeeded on %s", tc.svc, ok, seq, tc.want)
 		}
@@ -628,24 +628,6 @@ func TestReliabilityExactLiveCounts(t *testing.T) {
 		t.Logf("FIGURES caddy-l4 proxy max_connections 2, 3 sequential connections: %v", plain)
 		waitAllLiveZero(t, c, relTimeout)
 	})
-}
-
-// waitCounterZero waits until the process-wide live count of addr is 0.
-func waitCounterZero(t testing.TB, c *harness.Caddy, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(relTimeout)
-	for {
-		v, _, err := fetchView(c)
-		if err == nil {
-			if live, ok := v.counter(addr); ok && live == 0 {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("live count of %s not 0 after %v (err %v)", addr, relTimeout, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // ---------------------------------------------------------------------------
@@ -952,17 +934,6 @@ func TestReliabilityRejectedReload(t *testing.T) {
 	}
 	waitAllLiveZero(t, c, relTimeout)
 	t.Logf("FIGURES rejected reload: %d bad configs refused, running config unchanged, %d held connections unaffected", len(bads), len(held))
-}
-
-// waitCounterEquals waits until the live count of addr is want.
-func waitCounterEquals(t testing.TB, c *harness.Caddy, addr string, want int64) {
-	t.Helper()
-	var got int64
-	harness.WaitFor(t, relTimeout, func() bool {
-		v, _, err := fetchView(c)
-		got, _ = v.counter(addr)
-		return err == nil && got == want
-	}, fmt.Sprintf("live count of %s did not return to %d", addr, want))
 }
 
 // ---------------------------------------------------------------------------
