@@ -26,8 +26,8 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	for _, r := range paths.Routes() {
-		fmt.Println(r.Site, r.Reachable, r.Cost, r.Path)
+	for _, c := range paths.Costs() {
+		fmt.Println(c.Site, c.Reachable, c.Cost, paths.Path(c.Site))
 	}
 
 	// For one service, the direct link to east is cheap.
@@ -35,8 +35,8 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	east, _ := paths.Route("east")
-	fmt.Println(east.Cost, east.Path)
+	east, _ := paths.Cost("east")
+	fmt.Println(east.Cost, paths.Path("east"))
 	// Output:
 	// hq true 0 [hq]
 	// west true 1 [hq west]

@@ -144,9 +144,6 @@ func New(local string, links []Link) (*Network, error) {
 	return n, nil
 }
 
-// Local returns the name of the local site.
-func (n *Network) Local() string { return n.local }
-
 // Sites returns every site name, sorted, the local site included. The
 // slice is a copy.
 func (n *Network) Sites() []string { return slices.Clone(n.names) }
@@ -160,26 +157,6 @@ func (n *Network) HasSite(name string) bool {
 // Links returns the links as given to [New], in the same order, with the
 // default cost 1 filled in where Cost was 0. The slice is a copy.
 func (n *Network) Links() []Link { return slices.Clone(n.links) }
-
-// LinkCost returns the cost of the link between sites a and b, in either
-// order, and whether there is such a link.
-func (n *Network) LinkCost(a, b string) (int64, bool) {
-	ia, oka := n.index[a]
-	ib, okb := n.index[b]
-	if !oka || !okb {
-		return 0, false
-	}
-	li, ok := n.pairs[makePair(ia, ib)]
-	if !ok {
-		return 0, false
-	}
-	return n.cost[li], true
-}
-
-// String describes the network briefly, e.g. for logs.
-func (n *Network) String() string {
-	return fmt.Sprintf("site network from %s: %d sites, %d links", quoteSite(n.local), len(n.names), len(n.links))
-}
 
 // overrideCosts returns the link costs with the overrides applied, or an
 // error naming every bad override.

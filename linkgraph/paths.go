@@ -22,22 +22,6 @@ type Paths struct {
 	parent []int32 // site id -> previous site on the path; -1 for the local site and unreachable sites
 }
 
-// Route is the cheapest path from the local site to one site.
-type Route struct {
-	// Site is the destination site.
-	Site string
-	// Cost is the sum of the link costs along Path: 0 for the local site.
-	// It is 0 too when the site is unreachable, so check Reachable.
-	Cost int64
-	// Hops is the number of links crossed: len(Path)-1, or 0 if unreachable.
-	Hops int
-	// Path lists the sites from the local site to Site, both included;
-	// nil if the site is unreachable.
-	Path []string
-	// Reachable reports whether any path joins the local site to Site.
-	Reachable bool
-}
-
 // Paths computes the cheapest path from the local site to every site with
 // Dijkstra's algorithm; equal-cost paths are resolved as described in the
 // package documentation.
@@ -208,41 +192,6 @@ func (p *Paths) path(i int32) []string {
 	return path
 }
 
-// Route returns the route to site, path included, and false if site is not
-// a site of the network.
-func (p *Paths) Route(site string) (Route, bool) {
-	i, ok := p.net.index[site]
-	if !ok {
-		return Route{}, false
-	}
-	return p.route(i), true
-}
-
-func (p *Paths) route(i int32) Route {
-	c := p.siteCost(i)
-	r := Route{Site: c.Site, Cost: c.Cost, Hops: c.Hops, Reachable: c.Reachable}
-	if c.Reachable {
-		r.Path = p.path(i)
-	}
-	return r
-}
-
-// Routes returns the route to every site, the local site included, sorted
-// by reachability (reachable first), then cost, hops and site name.
-//
-// Every route carries its whole path, so the memory grows with the number
-// of sites times their hops: about n²/2 names for a chain of n sites. On a
-// large network use [Paths.Costs], and [Paths.Path] for the few sites whose
-// path is needed.
-func (p *Paths) Routes() []Route {
-	order := p.order()
-	routes := make([]Route, len(order))
-	for k, i := range order {
-		routes[k] = p.route(i)
-	}
-	return routes
-}
-
 // order returns every site id sorted by reachability (reachable first),
 // then cost, hops and site name; site ids compare like site names.
 func (p *Paths) order() []int32 {
@@ -261,17 +210,6 @@ func (p *Paths) order() []int32 {
 		return cmp.Or(cmp.Compare(p.dist[a], p.dist[b]), cmp.Compare(p.hops[a], p.hops[b]), cmp.Compare(a, b))
 	})
 	return order
-}
-
-// Unreachable returns the sites no path joins to the local site, sorted.
-func (p *Paths) Unreachable() []string {
-	var out []string
-	for i, d := range p.dist {
-		if d < 0 {
-			out = append(out, p.net.names[i])
-		}
-	}
-	return out
 }
 
 // Positions of sites in the heap, besides their index in it.

@@ -183,7 +183,7 @@ func fzCheckAccepted(t *testing.T, cfgJSON []byte) {
 		if b == nil {
 			t.Fatalf("accepted a null backend %d:\n%s", i, cfgJSON)
 		}
-		if r, ok := paths.Route(b.Site); !ok || !r.Reachable {
+		if r, ok := paths.Cost(b.Site); !ok || !r.Reachable {
 			t.Fatalf("accepted backend %d in site %q, unknown or unreachable:\n%s", i, b.Site, cfgJSON)
 		}
 		if len(b.Dial) == 0 {
