@@ -13,8 +13,8 @@ import (
 //
 // It keeps the paths as a tree rooted at the local site: each site's cost,
 // hops and previous site, about 16 bytes per site. [Paths.Cost] and
-// [Paths.Costs] read costs without building paths; [Paths.Path] and
-// [Paths.Route] build one path on demand.
+// [Paths.Costs] read costs without building paths; [Paths.Path] builds one
+// path on demand.
 type Paths struct {
 	net    *Network
 	dist   []int64 // site id -> path cost; -1 if unreachable
@@ -160,8 +160,9 @@ func (p *Paths) siteCost(i int32) SiteCost {
 }
 
 // Costs returns the path cost and hops of every site, the local site
-// included, in the order of [Paths.Routes]. Its memory is proportional to
-// the number of sites, however long the paths are.
+// included, reachable sites first, then by cost, hops and site name. Its
+// memory is proportional to the number of sites, however long the paths
+// are.
 func (p *Paths) Costs() []SiteCost {
 	order := p.order()
 	out := make([]SiteCost, len(order))
