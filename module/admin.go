@@ -179,7 +179,9 @@ func (a *App) view() View {
 		}
 		v.Services = append(v.Services, sv)
 	}
-	v.Services = append(v.Services, a.httpServiceViews()...)
+	for _, p := range a.snapshotHTTP() {
+		v.Services = append(v.Services, p.serviceView())
+	}
 	sort.SliceStable(v.Services, func(i, j int) bool { return v.Services[i].Name < v.Services[j].Name })
 	if v.Services == nil {
 		v.Services = []ServiceView{}

@@ -3,7 +3,6 @@ package module
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
@@ -43,8 +42,8 @@ type App struct {
 	logger  *zap.Logger
 
 	mu       sync.Mutex
-	services []*Handler
-	https    []*CostSelection // HTTP services: reverse_proxy with lb_policy cost
+	services registry[*Handler]       // layer4 services
+	https    registry[*CostSelection] // HTTP services: reverse_proxy with lb_policy cost
 }
 
 // CaddyModule returns the Caddy module information.
@@ -104,91 +103,6 @@ func loadApp(ctx caddy.Context, who string) (*App, error) {
 		return nil, fmt.Errorf("%s: %v", who, err)
 	}
 	return appMod.(*App), nil
-}
-
-// register adds a provisioned service; names must be unique in a config.
-func (a *App) register(h *Handler) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if err := a.checkName(h.Name, h.defaultName); err != nil {
-		return err
-	}
-	a.services = append(a.services, h)
-	return nil
-}
-
-// checkName refuses a new service's name that a registered service of
-// either kind has; a.mu must be held.
-func (a *App) checkName(name string, byDefault bool) error {
-	taken, takenByDefault := false, false
-	for _, s := range a.services {
-		if s.Name == name {
-			taken, takenByDefault = true, s.defaultName
-		}
-	}
-	for _, s := range a.https {
-		if s.Name == name {
-			taken, takenByDefault = true, s.defaultName
-		}
-	}
-	if !taken {
-		return nil
-	}
-	if byDefault || takenByDefault {
-		return fmt.Errorf("costlb: two services are named %q, one of them by default (costlb-<n> or http-<n> for the n-th service without a name): name the services explicitly", name)
-	}
-	return fmt.Errorf("costlb: two services are named %q: service names must be unique", name)
-}
-
-// unregister removes a service on cleanup.
-func (a *App) unregister(h *Handler) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for i, s := range a.services {
-		if s == h {
-			a.services = append(a.services[:i], a.services[i+1:]...)
-			return
-		}
-	}
-}
-
-// service returns the registered service named name, or nil.
-func (a *App) service(name string) *Handler {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, s := range a.services {
-		if s.Name == name {
-			return s
-		}
-	}
-	return nil
-}
-
-// nextName returns the default name of the next unnamed service.
-func (a *App) nextName() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	taken := make(map[string]bool, len(a.services))
-	for _, s := range a.services {
-		taken[s.Name] = true
-	}
-	for _, s := range a.https {
-		taken[s.Name] = true
-	}
-	for i := len(a.services); ; i++ {
-		if n := fmt.Sprintf("costlb-%d", i); !taken[n] {
-			return n
-		}
-	}
-}
-
-// snapshotServices returns the registered services sorted by name.
-func (a *App) snapshotServices() []*Handler {
-	a.mu.Lock()
-	out := append([]*Handler(nil), a.services...)
-	a.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
 }
 
 // liveCounters returns the process-wide counters worth showing: those the

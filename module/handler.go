@@ -108,7 +108,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if h.Name == "" {
-		h.Name, h.defaultName = h.app.nextName(), true
+		h.Name, h.defaultName = nextName(h.app, &h.app.services, "costlb"), true
 	}
 	if err := h.checkOptions(); err != nil {
 		return err
@@ -242,7 +242,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.warnSameServer(ups)
 	go watchPrimary(ctx, h.readyInterval, h.sel.bal.Observe)
 	h.refused = h.app.metrics.noBackend.WithLabelValues(h.Name)
-	return h.app.register(h)
+	return registerService(h.app, &h.app.services, h)
 }
 
 // counter gets the process-wide live counter of addr and holds it until
@@ -453,7 +453,7 @@ func (h *Handler) Handle(down *layer4.Connection, next layer4.Handler) (err erro
 // service from the admin view.
 func (h *Handler) Cleanup() error {
 	if h.app != nil {
-		h.app.unregister(h)
+		unregisterService(h.app, &h.app.services, h)
 	}
 	for _, k := range h.gwKeys {
 		_, _ = gateways.Delete(k)

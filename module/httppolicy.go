@@ -105,7 +105,7 @@ func (p *CostSelection) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("lb_policy cost: not inside a reverse_proxy handler: the cost policy places the reverse_proxy's upstreams in sites")
 	}
 	if p.Name == "" {
-		p.Name, p.defaultName = p.app.nextHTTPName(), true
+		p.Name, p.defaultName = nextName(p.app, &p.app.https, "http"), true
 	}
 	svc := fmt.Sprintf("lb_policy cost (service %q)", p.Name)
 	if len(rp.Upstreams) == 0 && rp.DynamicUpstreamsRaw == nil {
@@ -138,7 +138,7 @@ func (p *CostSelection) Provision(ctx caddy.Context) error {
 	}
 	go watchPrimary(ctx, healthInterval(rp), p.observe)
 	p.refused = p.app.metrics.noBackend.WithLabelValues(p.Name)
-	if err := p.app.registerHTTP(p); err != nil {
+	if err := registerService(p.app, &p.app.https, p); err != nil {
 		return err
 	}
 	p.registered = true
@@ -283,7 +283,7 @@ func (p *CostSelection) identity(rp *reverseproxy.Handler) string {
 // primary site memo.
 func (p *CostSelection) Cleanup() error {
 	if p.registered {
-		p.app.unregisterHTTP(p)
+		unregisterService(p.app, &p.app.https, p)
 		p.registered = false
 	}
 	if p.primaryKey != "" {

@@ -78,7 +78,7 @@ func (s *StatusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ cadd
 // serveReady answers GET /ready/<service>.
 func (s *StatusHandler) serveReady(w http.ResponseWriter, name string) {
 	var routes [][]string
-	if h := s.app.service(name); h != nil {
+	if h := s.app.layer4Service(name); h != nil {
 		routes = h.routes()
 	} else if p := s.app.httpService(name); p != nil {
 		routes = p.routes()
