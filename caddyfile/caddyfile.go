@@ -172,14 +172,11 @@ func ParseHandler(d *caddyfile.Dispenser) (*Handler, error) {
 		opt := d.Val()
 		switch opt {
 		case "name":
-			if h.Name != "" {
-				return nil, d.Errf("costlb: name given twice (%q already)", h.Name)
+			name, err := NameOption(d, "costlb", h.Name)
+			if err != nil {
+				return nil, err
 			}
-			args := d.RemainingArgs()
-			if len(args) != 1 || args[0] == "" {
-				return nil, d.Errf("costlb: name takes exactly one non-empty value, got %q", args)
-			}
-			h.Name = args[0]
+			h.Name = name
 		case "backend":
 			bes, err := parseBackend(d)
 			if err != nil {
@@ -188,13 +185,9 @@ func ParseHandler(d *caddyfile.Dispenser) (*Handler, error) {
 			h.Backends = append(h.Backends, bes...)
 			continue // parseBackend consumed the block
 		case "link_cost":
-			args := d.RemainingArgs()
-			if len(args) != 3 {
-				return nil, d.Errf("costlb: link_cost takes <site> <site> <cost>, got %d arguments %q", len(args), args)
-			}
-			l, err := parseLink("link_cost", args)
+			l, err := LinkCostOption(d, "costlb")
 			if err != nil {
-				return nil, d.Errf("costlb: %v", err)
+				return nil, err
 			}
 			h.LinkCosts = append(h.LinkCosts, l)
 		case "ready":

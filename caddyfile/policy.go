@@ -45,14 +45,11 @@ func ParsePolicy(d *caddyfile.Dispenser) (*Policy, error) {
 		opt := d.Val()
 		switch opt {
 		case "name":
-			if p.Name != "" {
-				return nil, d.Errf("lb_policy cost: name given twice (%q already)", p.Name)
+			name, err := NameOption(d, "lb_policy cost", p.Name)
+			if err != nil {
+				return nil, err
 			}
-			args := d.RemainingArgs()
-			if len(args) != 1 || args[0] == "" {
-				return nil, d.Errf("lb_policy cost: name takes exactly one non-empty value, got %q", args)
-			}
-			p.Name = args[0]
+			p.Name = name
 		case "site":
 			args := d.RemainingArgs()
 			if len(args) == 0 || args[0] == "" {
@@ -63,13 +60,9 @@ func ParsePolicy(d *caddyfile.Dispenser) (*Policy, error) {
 			}
 			p.Sites = append(p.Sites, PolicySite{Site: args[0], Upstreams: args[1:]})
 		case "link_cost":
-			args := d.RemainingArgs()
-			if len(args) != 3 {
-				return nil, d.Errf("lb_policy cost: link_cost takes <site> <site> <cost>, got %d arguments %q", len(args), args)
-			}
-			l, err := parseLink("link_cost", args)
+			l, err := LinkCostOption(d, "lb_policy cost")
 			if err != nil {
-				return nil, d.Errf("lb_policy cost: %v", err)
+				return nil, err
 			}
 			p.LinkCosts = append(p.LinkCosts, l)
 		default:

@@ -69,7 +69,7 @@ type Link struct {
 // dash, followed by the cost when it is set, e.g. "east"–"west" (cost 5).
 // It is used in error messages.
 func (l Link) String() string {
-	s := quoteSite(l.Between[0]) + "–" + quoteSite(l.Between[1])
+	s := QuoteName(l.Between[0]) + "–" + QuoteName(l.Between[1])
 	if l.Cost != 0 {
 		s += " (cost " + strconv.FormatInt(l.Cost, 10) + ")"
 	}
@@ -125,7 +125,7 @@ func (l *Link) UnmarshalJSON(b []byte) error {
 				return err
 			}
 		default:
-			return fmt.Errorf(`link has unknown field %s: the allowed fields are "between" and "cost"`, quoteSite(key))
+			return fmt.Errorf(`link has unknown field %s: the allowed fields are "between" and "cost"`, QuoteName(key))
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing '}'
@@ -199,25 +199,26 @@ func CheckSiteName(name string) error {
 		return errors.New("site name is empty: " + siteNameRule)
 	}
 	if len(name) > MaxSiteNameLen {
-		return fmt.Errorf("site name %s is too long (%d bytes): %s", quoteSite(name), len(name), siteNameRule)
+		return fmt.Errorf("site name %s is too long (%d bytes): %s", QuoteName(name), len(name), siteNameRule)
 	}
 	for i := 0; i < len(name); {
 		r, size := utf8.DecodeRuneInString(name[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
-			return fmt.Errorf("site name %s is not valid UTF-8 (byte 0x%02x at offset %d): %s", quoteSite(name), name[i], i, siteNameRule)
+			return fmt.Errorf("site name %s is not valid UTF-8 (byte 0x%02x at offset %d): %s", QuoteName(name), name[i], i, siteNameRule)
 		case unicode.IsSpace(r):
-			return fmt.Errorf("site name %s contains whitespace (%U at byte %d): %s", quoteSite(name), r, i, siteNameRule)
+			return fmt.Errorf("site name %s contains whitespace (%U at byte %d): %s", QuoteName(name), r, i, siteNameRule)
 		case unicode.IsControl(r):
-			return fmt.Errorf("site name %s contains a control character (%U at byte %d): %s", quoteSite(name), r, i, siteNameRule)
+			return fmt.Errorf("site name %s contains a control character (%U at byte %d): %s", QuoteName(name), r, i, siteNameRule)
 		}
 		i += size
 	}
 	return nil
 }
 
-// quoteSite quotes a name for messages; absurdly long names are cut short.
-func quoteSite(name string) string {
+// QuoteName quotes a site or service name for messages; an absurdly long
+// name is cut short, with its length given.
+func QuoteName(name string) string {
 	const keep = 160
 	if len(name) <= keep {
 		return strconv.Quote(name)

@@ -68,7 +68,7 @@ func New(local string, links []Link) (*Network, error) {
 			}
 		}
 		if a == b && a != "" {
-			errs = append(errs, fmt.Errorf("link %d (%v) links site %s to itself: a link must join two different sites", i, l, quoteSite(a)))
+			errs = append(errs, fmt.Errorf("link %d (%v) links site %s to itself: a link must join two different sites", i, l, QuoteName(a)))
 			nameOK = false
 		}
 		if l.Cost < 0 || l.Cost > MaxCost {
@@ -83,7 +83,7 @@ func New(local string, links []Link) (*Network, error) {
 		}
 		if j, dup := firstLink[key]; dup {
 			errs = append(errs, fmt.Errorf("links %d (%v) and %d (%v) join the same pair of sites %s and %s: each pair may be linked only once",
-				j, links[j], i, l, quoteSite(key[0]), quoteSite(key[1])))
+				j, links[j], i, l, QuoteName(key[0]), QuoteName(key[1])))
 			continue
 		}
 		firstLink[key] = i
@@ -172,13 +172,13 @@ func (n *Network) overrideCosts(overrides []Link) ([]int64, error) {
 		ia, oka := n.index[a]
 		ib, okb := n.index[b]
 		if !oka {
-			errs = append(errs, fmt.Errorf("cost override %d (%v): site %s does not exist in the site network", i, o, quoteSite(a)))
+			errs = append(errs, fmt.Errorf("cost override %d (%v): site %s does not exist in the site network", i, o, QuoteName(a)))
 		}
 		if !okb && b != a {
-			errs = append(errs, fmt.Errorf("cost override %d (%v): site %s does not exist in the site network", i, o, quoteSite(b)))
+			errs = append(errs, fmt.Errorf("cost override %d (%v): site %s does not exist in the site network", i, o, QuoteName(b)))
 		}
 		if a == b {
-			errs = append(errs, fmt.Errorf("cost override %d (%v) links site %s to itself: an override must name an existing link between two different sites", i, o, quoteSite(a)))
+			errs = append(errs, fmt.Errorf("cost override %d (%v) links site %s to itself: an override must name an existing link between two different sites", i, o, QuoteName(a)))
 			continue
 		}
 		if !oka || !okb {
@@ -187,7 +187,7 @@ func (n *Network) overrideCosts(overrides []Link) ([]int64, error) {
 		li, ok := n.pairs[makePair(ia, ib)]
 		if !ok {
 			errs = append(errs, fmt.Errorf("cost override %d (%v): there is no link between %s and %s in the site network; an override can only change the cost of an existing link",
-				i, o, quoteSite(a), quoteSite(b)))
+				i, o, QuoteName(a), QuoteName(b)))
 			continue
 		}
 		if j, dup := seen[li]; dup {

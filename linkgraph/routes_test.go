@@ -89,5 +89,5 @@ func (n *Network) LinkCost(a, b string) (int64, bool) {
 
 // String describes the network briefly, e.g. for logs.
 func (n *Network) String() string {
-	return fmt.Sprintf("site network from %s: %d sites, %d links", quoteSite(n.local), len(n.names), len(n.links))
+	return fmt.Sprintf("site network from %s: %d sites, %d links", QuoteName(n.local), len(n.names), len(n.links))
 }

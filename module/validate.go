@@ -3,11 +3,11 @@ package module
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/costlb/costlb/linkgraph"
 )
 
 // maxServiceNameLen is the maximum length of a service name, in bytes, as
@@ -21,7 +21,7 @@ const maxServiceNameLen = 128
 func (h *Handler) checkOptions() error {
 	if len(h.Name) > maxServiceNameLen {
 		return fmt.Errorf("costlb service name %s is too long (%d bytes): a service name must be 1 to %d bytes",
-			quoteName(h.Name), len(h.Name), maxServiceNameLen)
+			linkgraph.QuoteName(h.Name), len(h.Name), maxServiceNameLen)
 	}
 	return h.checkDurations()
 }
@@ -82,17 +82,4 @@ func (h *Handler) checkDurations() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// quoteName quotes a name for messages; absurdly long names are cut short.
-func quoteName(name string) string {
-	const keep = 160
-	if len(name) <= keep {
-		return strconv.Quote(name)
-	}
-	cut := keep
-	for cut > 0 && !utf8.RuneStart(name[cut]) {
-		cut--
-	}
-	return strconv.Quote(name[:cut]) + "…"
 }
