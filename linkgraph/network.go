@@ -48,14 +48,27 @@ func makePair(x, y int32) pair {
 // (Cost 0 means the default, 1). All problems found are returned together,
 // joined with [errors.Join].
 func New(local string, links []Link) (*Network, error) {
+	if len(links) > math.MaxInt32/2 {
+		return nil, fmt.Errorf("too many links (%d)", len(links))
+	}
+	if err := checkLinks(local, links); err != nil {
+		return nil, err
+	}
+	n := &Network{local: local, links: slices.Clone(links)}
+	n.indexSites()
+	n.buildAdjacency()
+	return n, nil
+}
+
+// checkLinks reports every problem of the local site's name and the links:
+// bad site names, a link from a site to itself, a cost out of range, the
+// same pair of sites linked twice.
+func checkLinks(local string, links []Link) error {
 	var errs []error
 	if local == "" {
 		errs = append(errs, errors.New("local site name is empty: the local site must be named ("+siteNameRule+")"))
 	} else if err := CheckSiteName(local); err != nil {
 		errs = append(errs, fmt.Errorf("local site: %w", err))
-	}
-	if len(links) > math.MaxInt32/2 {
-		return nil, fmt.Errorf("too many links (%d)", len(links))
 	}
 	firstLink := make(map[[2]string]int, len(links)) // ordered pair of names -> link index
 	for i, l := range links {
@@ -88,15 +101,15 @@ func New(local string, links []Link) (*Network, error) {
 		}
 		firstLink[key] = i
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
+	return errors.Join(errs...)
+}
 
-	n := &Network{local: local, links: slices.Clone(links)}
-	// Sites, sorted, so that site ids compare like site names.
-	names := make([]string, 0, 2*len(links)+1)
-	names = append(names, local)
-	for _, l := range links {
+// indexSites gives every site an id: sites are sorted, so that site ids
+// compare like site names.
+func (n *Network) indexSites() {
+	names := make([]string, 0, 2*len(n.links)+1)
+	names = append(names, n.local)
+	for _, l := range n.links {
 		names = append(names, l.Between[0], l.Between[1])
 	}
 	slices.Sort(names)
@@ -105,13 +118,16 @@ func New(local string, links []Link) (*Network, error) {
 	for i, s := range n.names {
 		n.index[s] = int32(i)
 	}
-	n.localIdx = n.index[local]
+	n.localIdx = n.index[n.local]
+}
 
-	// Costs, pairs and adjacency lists (CSR layout).
-	n.cost = make([]int64, len(links))
-	n.pairs = make(map[pair]int32, len(links))
+// buildAdjacency fills in default costs and builds the link costs, the
+// pair index and the adjacency lists (CSR layout, sorted by neighbour).
+func (n *Network) buildAdjacency() {
+	n.cost = make([]int64, len(n.links))
+	n.pairs = make(map[pair]int32, len(n.links))
 	n.adjStart = make([]int32, len(n.names)+1)
-	ends := make([][2]int32, len(links))
+	ends := make([][2]int32, len(n.links))
 	for i := range n.links {
 		l := &n.links[i]
 		if l.Cost == 0 {
@@ -127,7 +143,7 @@ func New(local string, links []Link) (*Network, error) {
 	for i := 1; i < len(n.adjStart); i++ {
 		n.adjStart[i] += n.adjStart[i-1]
 	}
-	n.adj = make([]halfLink, 2*len(links))
+	n.adj = make([]halfLink, 2*len(n.links))
 	fill := slices.Clone(n.adjStart[:len(n.names)])
 	for i, e := range ends {
 		a, b := e[0], e[1]
@@ -141,7 +157,6 @@ func New(local string, links []Link) (*Network, error) {
 			return int(x.to) - int(y.to)
 		})
 	}
-	return n, nil
 }
 
 // Sites returns every site name, sorted, the local site included. The
