@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/mholt/caddy-l4/layer4"
 	"github.com/mholt/caddy-l4/modules/l4proxy"
 	"github.com/mholt/caddy-l4/modules/l4proxyprotocol"
@@ -45,8 +46,8 @@ type dialer struct {
 }
 
 // newDialer prepares the dialer of u, an upstream with one dial address
-// that Provision has already checked.
-func newDialer(ctx caddy.Context, u *l4proxy.Upstream, proxyProtocol byte, timeout time.Duration) (*dialer, error) {
+// that Provision has already checked; tc is its TLS settings (nil: plain).
+func newDialer(ctx caddy.Context, u *l4proxy.Upstream, tc *reverseproxy.TLSConfig, proxyProtocol byte, timeout time.Duration) (*dialer, error) {
 	na, err := caddy.ParseNetworkAddress(u.Dial[0])
 	if err != nil {
 		return nil, fmt.Errorf("address %q: %v", u.Dial[0], err)
@@ -68,8 +69,8 @@ func newDialer(ctx caddy.Context, u *l4proxy.Upstream, proxyProtocol byte, timeo
 		d.local = append(d.local, la)
 		d.localDyn = d.localDyn || strings.Contains(la, "{")
 	}
-	if u.TLS != nil && !slices.Contains(u.TLS.ExceptPorts, strconv.FormatUint(uint64(na.StartPort), 10)) {
-		if d.tls, err = u.TLS.MakeTLSClientConfig(ctx); err != nil {
+	if tc != nil && !slices.Contains(tc.ExceptPorts, strconv.FormatUint(uint64(na.StartPort), 10)) {
+		if d.tls, err = tc.MakeTLSClientConfig(ctx); err != nil {
 			return nil, fmt.Errorf("address %q: making TLS client config: %v", u.Dial[0], err)
 		}
 		if d.tls == nil {
@@ -80,7 +81,7 @@ func newDialer(ctx caddy.Context, u *l4proxy.Upstream, proxyProtocol byte, timeo
 			d.tls.ServerName = d.host
 		}
 		d.sniDyn = strings.Contains(d.tls.ServerName, "{")
-		d.tlsTimeout = time.Duration(u.TLS.HandshakeTimeout)
+		d.tlsTimeout = time.Duration(tc.HandshakeTimeout)
 	}
 	return d, nil
 }

@@ -218,12 +218,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		HealthChecks:  activeOnly(h.HealthChecks),
 		ProxyProtocol: h.ProxyProtocol,
 	}
+	tlsCfgs := snapshotTLS(ups) // before caddy-l4 loads (and so clears) their modules
 	if err := h.proxy.Provision(ctx); err != nil {
 		releaseProvisioned(ups, err)
 		return fmt.Errorf("%s: %v", svc, err)
 	}
 	h.provided = true
-	if err := h.provisionDataPath(ctx, ups); err != nil {
+	if err := h.provisionDataPath(ctx, ups, tlsCfgs); err != nil {
 		return fmt.Errorf("%s: %v", svc, err)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/mholt/caddy-l4/layer4"
 	"github.com/mholt/caddy-l4/modules/l4proxy"
 	"github.com/prometheus/client_golang/prometheus"
@@ -120,9 +121,26 @@ func (h *Handler) retryWait(t *costlb.Ticket, end time.Time) bool {
 	}
 }
 
+// snapshotTLS copies the upstream TLS settings of ups. Caddy clears a
+// module's JSON once it has loaded it, so caddy-l4 provisioning its
+// upstreams would leave costlb's own TLS client config without its trust
+// pool module; and the backends of one backend line share one TLS
+// settings value. Each dialer makes its config from its own copy.
+func snapshotTLS(ups l4proxy.UpstreamPool) []*reverseproxy.TLSConfig {
+	out := make([]*reverseproxy.TLSConfig, len(ups))
+	for i, u := range ups {
+		if u.TLS != nil {
+			c := *u.TLS
+			out[i] = &c
+		}
+	}
+	return out
+}
+
 // provisionDataPath prepares the dialers, passive health state and metrics
-// of the backends ups (provisioned by caddy-l4 already).
-func (h *Handler) provisionDataPath(ctx caddy.Context, ups l4proxy.UpstreamPool) error {
+// of the backends ups (provisioned by caddy-l4 already), with their TLS
+// settings as snapshotTLS took them.
+func (h *Handler) provisionDataPath(ctx caddy.Context, ups l4proxy.UpstreamPool, tlsCfgs []*reverseproxy.TLSConfig) error {
 	h.ctx = ctx
 	dt := defaultDialTimeout
 	if h.DialTimeout != nil {
@@ -152,7 +170,7 @@ func (h *Handler) provisionDataPath(ctx caddy.Context, ups l4proxy.UpstreamPool)
 	m := newL4ProxyMetrics(ctx.GetMetricsRegistry())
 	h.targets = make([]target, len(ups))
 	for i, u := range ups {
-		d, err := newDialer(ctx, u, ppv, dt)
+		d, err := newDialer(ctx, u, tlsCfgs[i], ppv, dt)
 		if err != nil {
 			return err
 		}
