@@ -71,8 +71,12 @@ type session struct {
 	first           atomic.Int32 // side that ended the connection first
 	endedAt         atomic.Int64 // when it did, Unix ns (only with timeEnds)
 	timeEnds        bool
-	aborted         atomic.Bool
+	shut            [3]atomic.Bool // by side: its peer was sent our FIN
 	done            sync.WaitGroup
+	// mu orders the ends: once aborted, no FIN is sent (a FIN before the
+	// reset would tell the peer the stream ended well)
+	mu      sync.Mutex
+	aborted bool
 }
 
 // copyResult tells how a proxied connection ended.
@@ -115,9 +119,12 @@ func (s *session) noteEnd(side int32) {
 // abort ends both directions: it closes both legs, resetting (RST) the
 // peer of rst first if rst is not nil.
 func (s *session) abort(rst *leg) {
-	if s.aborted.Swap(true) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.aborted {
 		return
 	}
+	s.aborted = true
 	if rst != nil {
 		c := rst.base
 		if tc, ok := c.(*tls.Conn); ok {
@@ -153,10 +160,13 @@ func (s *session) pump(dst, src *leg, srcSide int32, prefix []byte) int64 {
 	}
 	m, end, err := copyStream(dst, src)
 	n += m
+	if end == endEOF && src.raw != nil && !s.shut[srcSide].Load() && resetAtEOF(src.raw) {
+		end, err = endRead, syscall.ECONNRESET
+	}
 	switch end {
 	case endEOF:
 		s.noteEnd(srcSide)
-		closeWrite(dst.base)
+		s.halfClose(dst, other(srcSide))
 	case endRead:
 		s.failed(srcSide, dst, err)
 	case endWrite:
@@ -176,6 +186,17 @@ func (s *session) failed(side int32, peer *leg, err error) {
 	}
 	s.noteEnd(side)
 	s.abort(peer)
+}
+
+// halfClose passes a FIN on to the peer of dst (side), unless the session
+// is aborted.
+func (s *session) halfClose(dst *leg, side int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.aborted {
+		s.shut[side].Store(true)
+		closeWrite(dst.base)
+	}
 }
 
 // closeWrite passes a half-close on: it shuts down the writing side of c,

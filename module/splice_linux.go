@@ -2,9 +2,11 @@ package module
 
 import (
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,15 +28,21 @@ const pipeSize = 1 << 20
 // them; more are closed when given back.
 const maxIdlePipes = 32
 
+// pipeIdleTTL is how long a pipe stays in the pool unused before it is
+// closed: a quiet proxy holds no pipe.
+const pipeIdleTTL = 5 * time.Second
+
 // pipe is a pipe used to splice between two sockets.
 type pipe struct {
-	r, w int
-	data int // bytes in the pipe
+	r, w      int
+	data      int   // bytes in the pipe
+	idleSince int64 // when it was given back to the pool, Unix ns
 }
 
 var pipes struct {
 	sync.Mutex
-	free []*pipe
+	free     []*pipe // the most recently used last
+	trimming bool    // a trimPipes is scheduled
 }
 
 // pipesOut counts the pipes taken from the pool and not given back: the
@@ -73,16 +81,47 @@ func takePipe() (*pipe, error) {
 func putPipe(p *pipe) {
 	pipesOut.Add(-1)
 	if p.data == 0 {
+		p.idleSince = time.Now().UnixNano()
 		pipes.Lock()
 		if len(pipes.free) < maxIdlePipes {
 			pipes.free = append(pipes.free, p)
+			if !pipes.trimming {
+				pipes.trimming = true
+				time.AfterFunc(pipeIdleTTL, trimPipes)
+			}
 			pipes.Unlock()
 			return
 		}
 		pipes.Unlock()
 	}
+	closePipe(p)
+}
+
+func closePipe(p *pipe) {
 	_ = syscall.Close(p.r)
 	_ = syscall.Close(p.w)
+}
+
+// trimPipes closes the pipes unused for pipeIdleTTL, and runs again later
+// while the pool holds any.
+func trimPipes() {
+	cutoff := time.Now().Add(-pipeIdleTTL).UnixNano()
+	pipes.Lock()
+	old := 0
+	for old < len(pipes.free) && pipes.free[old].idleSince <= cutoff {
+		old++
+	}
+	stale := slices.Clone(pipes.free[:old])
+	pipes.free = slices.Delete(pipes.free, 0, old)
+	if len(pipes.free) > 0 {
+		time.AfterFunc(pipeIdleTTL, trimPipes)
+	} else {
+		pipes.trimming = false
+	}
+	pipes.Unlock()
+	for _, p := range stale {
+		closePipe(p)
+	}
 }
 
 // idlePipes returns how many pipes the pool holds, and how many are out
@@ -195,3 +234,21 @@ func spliceOut(dst syscall.RawConn, p *pipe) (int, error) {
 	}
 	return out, werr
 }
+
+// resetAtEOF reports whether a TCP socket whose read returned EOF was in
+// fact reset by its peer. The kernel reports a reset as an error once: if
+// a write on the other direction took the error first, the read sees only
+// the end of the stream. A socket that has not sent its own FIN is in
+// CLOSE_WAIT after the peer's FIN, CLOSE after a reset.
+func resetAtEOF(rc syscall.RawConn) bool {
+	var state uint8
+	err := rc.Control(func(fd uintptr) {
+		if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+			state = info.State
+		}
+	})
+	return err == nil && state == tcpClose
+}
+
+// tcpClose is the TCP_CLOSE state of linux/tcp_states.h.
+const tcpClose = 7
