@@ -103,7 +103,9 @@ func (p *passivePolicy) healthy(s *passiveState) bool {
 	if p.maxFails > 0 && s.fails.Load() >= p.maxFails {
 		return false
 	}
-	if until := s.downUntil.Load(); until != 0 {
+	// an ejection for silent closes holds for the services that look for
+	// them, as max_fails holds for the services that set it
+	if until := s.downUntil.Load(); until != 0 && p.silentWithin > 0 {
 		if time.Now().UnixNano() < until {
 			return false
 		}
