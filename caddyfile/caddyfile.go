@@ -11,7 +11,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/mholt/caddy-l4/modules/l4proxy"
 
@@ -124,6 +126,12 @@ type Handler struct {
 	// Proxy carries the caddy-l4 proxy options (health checks, load
 	// balancing without selection, PROXY protocol); its Upstreams are empty.
 	Proxy l4proxy.Handler
+	// DialTimeout is dial_timeout; 0 when not given.
+	DialTimeout time.Duration
+	// FailOnSilentClose is fail_on_silent_close; 0 when not given.
+	FailOnSilentClose time.Duration
+	// MaxSilentCloses is max_silent_closes; 0 when not given.
+	MaxSilentCloses int
 }
 
 // proxyOptions are the caddy-l4 proxy options accepted inside costlb.
@@ -156,6 +164,11 @@ var proxyOptions = []string{
 //		lb_try_duration <duration>
 //		lb_try_interval <duration>
 //		proxy_protocol <v1|v2>
+//
+//		# costlb's own:
+//		dial_timeout <duration>
+//		fail_on_silent_close <duration>
+//		max_silent_closes <int>
 //	}
 //
 // Each address of a backend line is its own backend in that site. lb_policy
@@ -190,6 +203,10 @@ func ParseHandler(d *caddyfile.Dispenser) (*Handler, error) {
 				return nil, err
 			}
 			h.LinkCosts = append(h.LinkCosts, l)
+		case "dial_timeout", "fail_on_silent_close", "max_silent_closes":
+			if err := parseOwnOption(d, h); err != nil {
+				return nil, err
+			}
 		case "ready":
 			return nil, d.Err("costlb: ready goes inside a backend block: backend <site> <address> { ready <url> }")
 		case "lb_policy":
@@ -198,7 +215,7 @@ func ParseHandler(d *caddyfile.Dispenser) (*Handler, error) {
 			return nil, d.Err("costlb: use 'backend <site> <address...>' instead of 'upstream': every backend needs a site")
 		default:
 			if !slices.Contains(proxyOptions, opt) {
-				return nil, d.Errf("costlb: unknown option %q; allowed: name, backend, link_cost, %s", opt, strings.Join(proxyOptions, ", "))
+				return nil, d.Errf("costlb: unknown option %q; allowed: name, backend, link_cost, %s, %s", opt, strings.Join(proxyOptions, ", "), strings.Join(ownOptions, ", "))
 			}
 			if opt == "proxy_protocol" && d.CountRemainingArgs() != 1 {
 				return nil, d.Errf("costlb: proxy_protocol takes one of v1, v2; got %q", d.RemainingArgs())
@@ -224,6 +241,43 @@ func ParseHandler(d *caddyfile.Dispenser) (*Handler, error) {
 		}
 	}
 	return h, nil
+}
+
+// ownOptions are costlb's handler options beyond caddy-l4's.
+var ownOptions = []string{"dial_timeout", "fail_on_silent_close", "max_silent_closes"}
+
+// parseOwnOption parses one of costlb's own handler options, given once.
+func parseOwnOption(d *caddyfile.Dispenser, h *Handler) error {
+	opt := d.Val()
+	args := d.RemainingArgs()
+	if len(args) != 1 {
+		return d.Errf("costlb: %s takes one value, got %d arguments %q", opt, len(args), args)
+	}
+	twice := d.Errf("costlb: %s given twice", opt)
+	if opt == "max_silent_closes" {
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 1 {
+			return d.Errf("costlb: max_silent_closes %q: must be an integer, 1 or more", args[0])
+		}
+		if h.MaxSilentCloses != 0 {
+			return twice
+		}
+		h.MaxSilentCloses = n
+		return nil
+	}
+	dur, err := caddy.ParseDuration(args[0])
+	if err != nil || dur <= 0 {
+		return d.Errf("costlb: %s %q: must be a positive duration, e.g. 3s", opt, args[0])
+	}
+	dst := &h.DialTimeout
+	if opt == "fail_on_silent_close" {
+		dst = &h.FailOnSilentClose
+	}
+	if *dst != 0 {
+		return twice
+	}
+	*dst = dur
+	return nil
 }
 
 // parseBackend parses "backend <site> <address...> [{ upstream options }]"

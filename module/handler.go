@@ -46,11 +46,12 @@ type Backend struct {
 // backend of a service spread across sites, choosing the available backend
 // with the lowest perceived cost = path cost + live connections.
 //
-// It embeds caddy-l4's proxy handler, so dialing, upstream TLS, the PROXY
-// protocol, active and passive health checks, retries within
-// load_balancing.try_duration and caddy-l4's own metrics all work as they do
-// for caddy-l4's proxy. costlb installs itself as the selection policy and
-// brackets each connection so its live count is exact.
+// It takes caddy-l4's proxy options with caddy-l4's meaning and proxies
+// the connection itself (proxy.go): dialing with local_address,
+// resolver_preference, upstream TLS and the PROXY protocol, retries within
+// load_balancing.try_duration, passive health checks and the copy loop.
+// Active health checks are caddy-l4's, run on caddy-l4 upstreams that
+// costlb provisions for them alone. Each connection's live count is exact.
 type Handler struct {
 	// Name identifies the service in the admin API, metrics and logs.
 	// Default: costlb-<n>.
@@ -73,14 +74,40 @@ type Handler struct {
 	// ProxyProtocol is the PROXY protocol version to send upstream, "v1" or "v2".
 	ProxyProtocol string `json:"proxy_protocol,omitempty"`
 
+	// DialTimeout bounds connecting to a backend, and its TLS handshake and
+	// PROXY header unless the backend sets tls_timeout. A dial that times
+	// out is a failed dial. Default: 3s. Zero or negative is refused.
+	DialTimeout *caddy.Duration `json:"dial_timeout,omitempty"`
+
+	// FailOnSilentClose turns on silent-close detection: a connection the
+	// backend ends (FIN or RST) before it sent a byte and before the client
+	// ended its side, within this time of the connection being made, is a
+	// silent close; MaxSilentCloses of them in a row mark the backend down
+	// for the passive checks' fail_duration, which must be set. Meant for
+	// backends that accept and then drop connections (a broken process
+	// behind a live socket); see the README for when not to use it.
+	FailOnSilentClose caddy.Duration `json:"fail_on_silent_close,omitempty"`
+
+	// MaxSilentCloses is how many silent closes in a row mark a backend
+	// down, with FailOnSilentClose. Default: 3.
+	MaxSilentCloses int `json:"max_silent_closes,omitempty"`
+
 	app        *App
-	proxy      *l4proxy.Handler
+	proxy      *l4proxy.Handler // caddy-l4's, provisioned for its active health checks alone
 	sel        *selector
 	gws        []*gateway        // per backend index: its readiness poller, nil if not a gateway
 	gwKeys     []string          // the gateways this handler holds in the pool
 	counters   []*costlb.Counter // the live counters it holds
 	primary    *primaryMemo      // the service's primary site across generations
 	primaryKey string            // its key in primaries; "" until loaded
+	ctx        caddy.Context
+	// the data path (proxy.go); targets are per backend index, as sel.ups
+	targets          []target
+	passivePol       passivePolicy
+	passiveKeys      []string // passive states this handler holds
+	tryDuration      time.Duration
+	tryInterval      time.Duration
+	closeIfUnhealthy bool
 	// readiness poll period of the gateways (health_interval, health_timeout)
 	readyInterval, readyTimeout time.Duration
 	paths                       *linkgraph.Paths
@@ -100,7 +127,8 @@ func (*Handler) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision checks the service against the site network, computes its path
-// costs and provisions the embedded caddy-l4 proxy with costlb's selector.
+// costs, provisions caddy-l4 upstreams for the active health checks and
+// prepares the data path.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	var err error
@@ -182,31 +210,25 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 	}
 
-	lb := new(l4proxy.LoadBalancing)
-	if h.LoadBalancing != nil {
-		lb.TryDuration, lb.TryInterval = h.LoadBalancing.TryDuration, h.LoadBalancing.TryInterval
-	}
 	// Caddy's log levels change only with a reload: decide once whether
 	// picks are logged, so the pick path never consults the logger.
 	h.sel = &selector{h: h, ups: ups, debug: h.logger.Core().Enabled(zapcore.DebugLevel)}
-	lb.SelectionPolicy = h.sel
+	// caddy-l4's proxy, never called to proxy: it validates the upstream
+	// and PROXY protocol options, keeps the health state shared by address
+	// and runs the active health checks. Passive checks are costlb's.
 	h.proxy = &l4proxy.Handler{
 		Upstreams:     ups,
-		HealthChecks:  h.HealthChecks,
-		LoadBalancing: lb,
+		HealthChecks:  activeOnly(h.HealthChecks),
 		ProxyProtocol: h.ProxyProtocol,
 	}
+	tlsCfgs := snapshotTLS(ups) // before caddy-l4 loads (and so clears) their modules
 	if err := h.proxy.Provision(ctx); err != nil {
 		releaseProvisioned(ups, err)
 		return fmt.Errorf("%s: %v", svc, err)
 	}
 	h.provided = true
-	// The wait between tries moves into the selector (see Select), which
-	// first releases the failed try's count: caddy-l4 itself waits only a
-	// nanosecond. Provision above set caddy-l4's default interval.
-	h.sel.ctx, h.sel.tryInterval = ctx, time.Duration(lb.TryInterval)
-	if lb.TryDuration > 0 {
-		lb.TryInterval = 1
+	if err := h.provisionDataPath(ctx, ups, tlsCfgs); err != nil {
+		return fmt.Errorf("%s: %v", svc, err)
 	}
 
 	bes := make([]costlb.Backend, len(ups))
@@ -216,9 +238,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			Site:     sites[i],
 			Address:  u.Dial[0],
 			PathCost: pathCosts[i],
-			MaxConns: int64(u.MaxConnections),
+			MaxConns: h.maxConns(u),
 			Counter:  h.counter(u.Dial[0]),
-			Healthy:  healthProbe(u),
+			Healthy:  h.backendHealthy(i, u),
 		}
 		if readyURLs[i] != "" {
 			if h.gws[i], err = h.loadGateway(u.Dial[0], readyURLs[i]); err != nil {
@@ -302,12 +324,6 @@ func releaseProvisioned(ups l4proxy.UpstreamPool, err error) {
 		return
 	}
 	_ = (&l4proxy.Handler{Upstreams: ups[:n+1]}).Cleanup()
-}
-
-// healthProbe reads caddy-l4's health state of u without its connection
-// counter (which never decrements in caddy-l4 v0.1.2).
-func healthProbe(u *l4proxy.Upstream) func() bool {
-	return func() bool { return upstreamHealthy(u) }
 }
 
 // checkDialAddress refuses addresses costlb cannot count per address.
@@ -427,34 +443,13 @@ func logPrimaryShift(logger *zap.Logger, name string, memo *primaryMemo, paths *
 		zap.String("reason", reason))
 }
 
-// Handle proxies the connection through the embedded caddy-l4 proxy. The
-// connection carries a ticket while it runs: the selector counts it on the
-// chosen backend (a failed try's count is released before the next try),
-// and the count is released when the proxied connection ends or every try
-// failed.
-func (h *Handler) Handle(down *layer4.Connection, next layer4.Handler) (err error) {
-	ct := ticketPool.Get().(*connTicket)
-	ct.Context = down.Context
-	down.Context = ct
-	defer func() {
-		// deferred, so that even a panic in the proxy releases the count
-		down.Context = ct.Context
-		if err != nil && ct.t.Held() == nil {
-			h.refused.Inc()
-		}
-		ct.t.Release()
-		ct.Context, ct.tries = nil, 0
-		ticketPool.Put(ct)
-	}()
-	return h.proxy.Handle(down, next)
-}
-
-// Cleanup releases the embedded proxy's shared peer state and removes the
-// service from the admin view.
+// Cleanup releases the shared peer and passive health state and removes
+// the service from the admin view.
 func (h *Handler) Cleanup() error {
 	if h.app != nil {
 		unregisterService(h.app, &h.app.services, h)
 	}
+	h.releaseDataPath()
 	for _, k := range h.gwKeys {
 		_, _ = gateways.Delete(k)
 	}
@@ -496,6 +491,11 @@ func (h *Handler) Cleanup() error {
 //		lb_try_duration <duration>
 //		lb_try_interval <duration>
 //		proxy_protocol <v1|v2>
+//
+//		# costlb's own:
+//		dial_timeout <duration>
+//		fail_on_silent_close <duration>
+//		max_silent_closes <int>
 //	}
 //
 // Each address of a backend line is its own backend in that site.
@@ -513,15 +513,21 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	h.HealthChecks = p.Proxy.HealthChecks
 	h.LoadBalancing = p.Proxy.LoadBalancing
 	h.ProxyProtocol = p.Proxy.ProxyProtocol
+	if p.DialTimeout != 0 {
+		dt := caddy.Duration(p.DialTimeout)
+		h.DialTimeout = &dt
+	}
+	h.FailOnSilentClose = caddy.Duration(p.FailOnSilentClose)
+	h.MaxSilentCloses = p.MaxSilentCloses
 	return nil
 }
 
-// connTicket is the per-connection context that carries the ticket from
-// Handle to the selector, which caddy-l4 calls with the connection.
+// connTicket is a connection context that carries a ticket to Select,
+// costlb's pick behind caddy-l4's Selector interface (the data path calls
+// the pick directly).
 type connTicket struct {
 	context.Context
-	t     costlb.Ticket
-	tries int // Select calls for this connection so far
+	t costlb.Ticket
 }
 
 type ticketKey struct{}
@@ -535,53 +541,38 @@ func (c *connTicket) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-var ticketPool = sync.Pool{New: func() any { return new(connTicket) }}
-
-// selector is the costlb selection policy installed in the embedded proxy.
+// selector is costlb's pick over a service's backends, also usable as a
+// caddy-l4 selection policy.
 type selector struct {
 	h     *Handler
 	ups   l4proxy.UpstreamPool
 	bal   *costlb.Balancer
 	debug bool // log every pick at debug level
-
-	ctx         caddy.Context // done when the config stops
-	tryInterval time.Duration // wait between tries (lb_try_interval)
 }
 
 // Select picks the backend with the lowest perceived cost and counts the
-// connection on it.
-//
-// caddy-l4 calls Select again when a try failed (the dial failed, or no
-// backend was available) and lb_try_duration allows another: the failed
-// dial's count is released at once, then Select waits lb_try_interval
-// before it picks again. (caddy-l4's own wait is set to a nanosecond.)
+// connection on it, when the connection's context carries a ticket.
 func (s *selector) Select(_ l4proxy.UpstreamPool, conn *layer4.Connection) *l4proxy.Upstream {
 	var t *costlb.Ticket
 	if conn != nil && conn.Context != nil {
 		if ct, ok := conn.Context.Value(ticketKey{}).(*connTicket); ok {
 			t = &ct.t
-			if ct.tries > 0 && !s.retryWait(t) {
-				return nil
-			}
-			ct.tries++
 		}
 	}
-	if s.debug {
-		return s.debugSelect(t)
-	}
-	if i := s.bal.Pick(t); i >= 0 {
+	if i := s.pick(t); i >= 0 {
 		return s.ups[i]
 	}
 	return nil
 }
 
-// debugSelect is Select at debug level: it logs the perceived costs the
-// pick considered, read just before it, and the backend it chose.
-func (s *selector) debugSelect(t *costlb.Ticket) *l4proxy.Upstream {
-	if i := debugPick(s.h.logger, s.h.Name, s.bal, t); i >= 0 {
-		return s.ups[i]
+// pick chooses the backend with the lowest perceived cost, counts the
+// connection holding t on it and returns its index, or -1 if none is
+// available.
+func (s *selector) pick(t *costlb.Ticket) int {
+	if s.debug {
+		return debugPick(s.h.logger, s.h.Name, s.bal, t)
 	}
-	return nil
+	return s.bal.Pick(t)
 }
 
 // debugPick picks for service name with bal (holding t, if not nil) and
@@ -606,23 +597,6 @@ func debugPick(logger *zap.Logger, name string, bal *costlb.Balancer, t *costlb.
 		ce.Write(zap.String("service", name), zap.String("chosen", chosen), zap.Strings("perceived_costs", costs))
 	}
 	return i
-}
-
-// retryWait releases the count of the failed try and waits the try
-// interval; it reports false if the config stopped meanwhile.
-func (s *selector) retryWait(t *costlb.Ticket) bool {
-	t.Release()
-	if s.tryInterval <= 0 {
-		return true
-	}
-	timer := time.NewTimer(s.tryInterval)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-s.ctx.Done():
-		return false
-	}
 }
 
 // Interface guards

@@ -7,8 +7,10 @@ import (
 )
 
 // upstreamHealthy reports whether caddy-l4 considers u healthy: no peer is
-// marked down by active health checks and none has reached the passive
-// checks' max_fails. It is caddy-l4's own (*Upstream).healthy.
+// marked down by active health checks. (It would also apply caddy-l4's
+// passive checks' max_fails, but costlb gives caddy-l4 no passive checks:
+// they are costlb's own, passive.go.) It is caddy-l4's own
+// (*Upstream).healthy.
 //
 // Why a linkname: caddy-l4 keeps health in unexported state and exports no
 // way to read it. Its available() would be the obvious call, but it also
@@ -17,9 +19,9 @@ import (
 // max_connections connections ever opened a backend would be "full"
 // forever. costlb keeps exact live counts itself and needs health alone.
 //
-// This is pinned to caddy-l4 v0.1.2 (go.mod). TestHealthFollowsCaddyL4 in
-// this package drives real active and passive health checks through the
-// embedded proxy and fails if this link breaks or changes meaning.
+// This is pinned to caddy-l4 v0.1.2 (go.mod). TestHealthFollowsCaddyL4Active
+// in this package drives real active health checks and fails if this link
+// breaks or changes meaning. It is the only linkname in costlb.
 //
 //go:linkname upstreamHealthy github.com/mholt/caddy-l4/modules/l4proxy.(*Upstream).healthy
 func upstreamHealthy(u *l4proxy.Upstream) bool

@@ -99,26 +99,29 @@ func TestHealthFollowsCaddyL4Active(t *testing.T) {
 	}
 }
 
-// TestHealthFollowsCaddyL4Passive proves the linkname sees passive health:
-// a failed dial counts a failure for fail_duration, then it is forgotten.
-func TestHealthFollowsCaddyL4Passive(t *testing.T) {
+// TestPassiveHealth proves costlb's passive health checks, which replaced
+// caddy-l4's with the same meaning: a failed dial counts a failure for
+// fail_duration, then it is forgotten. Passive health is costlb's own now,
+// so it is read from the backend's health probe, not from caddy-l4.
+func TestPassiveHealth(t *testing.T) {
 	east, west := harness.StartBackend(t, "east"), harness.StartBackend(t, "west")
 	listen := freeAddr(t)
 	h := loadConfig(t, fmt.Sprintf(healthConfig, listen, east.Addr(), west.Addr(),
 		`"health_checks": {"passive": {"fail_duration": "700ms"}}, "load_balancing": {"try_duration": "1s", "try_interval": "20ms"}`), "svc")
+	healthy := func() bool { return h.sel.bal.State(0).Healthy }
 	east.Stop()
-	if !upstreamHealthy(h.sel.ups[0]) {
+	if !healthy() {
 		t.Fatal("east unhealthy before any failed dial")
 	}
 	// the dial to east fails, passive checks mark it down, the retry goes west
 	if got, err := harness.Once(listen, 2*time.Second); err != nil || got != "west" {
 		t.Fatalf("connection reached %q (%v), want west after the retry", got, err)
 	}
-	if upstreamHealthy(h.sel.ups[0]) {
+	if healthy() {
 		t.Fatal("failed dial did not mark east unhealthy")
 	}
 	east.Restart()
-	took := waitUntil(t, 3*time.Second, "fail_duration expiry", func() bool { return upstreamHealthy(h.sel.ups[0]) })
+	took := waitUntil(t, 3*time.Second, "fail_duration expiry", healthy)
 	if took < 300*time.Millisecond {
 		t.Fatalf("east healthy again after %v, before fail_duration 700ms", took)
 	}

@@ -53,7 +53,6 @@ func BenchmarkPick(b *testing.B) {
 						b.Fatal("no upstream selected")
 					}
 					ct.t.Release() // the connection ends, as in Handle
-					ct.tries = 0
 				}
 			})
 		}

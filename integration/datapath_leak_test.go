@@ -1,0 +1,147 @@
+package integration
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/costlb/costlb/integration/harness"
+)
+
+// TestNoLeak runs many connections of every kind through one Caddy
+// (echoed, half-closed, aborted by the client, reset by the backend,
+// silently reset, failed dials, TLS and unix backends), then checks that
+// every live count is 0 and that the Caddy's goroutines and open file
+// descriptors are back to their figures from before the load.
+func TestNoLeak(t *testing.T) {
+	ca := newTestCA(t)
+	echo := harness.StartBackend(t, "echo")
+	resetting := harness.StartBackend(t, "resetter", harness.WithResetAfter(64<<10))
+	dead := harness.StartBackend(t, "dead")
+	dead.Stop()
+	silent, _ := silentReset(t, 0)
+	tlsb := startInfoBackend(t, "tlsb", tls.NewListener(listenTCP(t, "127.0.0.1:0"), ca.serverConfig()), false)
+	unixb := startInfoBackend(t, "unixb", listenUnix(t), false)
+	ls := make([]string, 6)
+	for i := range ls {
+		ls[i] = harness.FreeAddr(t)
+	}
+	c := harness.StartCaddy(t, costlbCaddyfile("site east",
+		l4Route{ls[0], fmt.Sprintf("costlb {\nbackend east %s\n}", echo.Addr())},
+		l4Route{ls[1], fmt.Sprintf("costlb {\nbackend east %s\n}", resetting.Addr())},
+		l4Route{ls[2], fmt.Sprintf("costlb {\nbackend east %s\nlb_try_duration 100ms\nlb_try_interval 20ms\n}", dead.Addr())},
+		l4Route{ls[3], fmt.Sprintf("costlb {\nbackend east %s\n}", silent)},
+		l4Route{ls[4], fmt.Sprintf("costlb {\nbackend east %s {\ntls\ntls_server_name backend.test\ntls_trust_pool file %s\n}\n}", tlsb.Addr(), ca.caFile)},
+		l4Route{ls[5], fmt.Sprintf("costlb {\nbackend east %s\n}", unixb.Addr())},
+	), "caddyfile")
+
+	time.Sleep(500 * time.Millisecond) // let the start settle
+	_, baseG := pollerGoroutines(t, c)
+	baseFD := procFDs(t, c)
+
+	payload := []byte(strings.Repeat("x", 64<<10))
+	kinds := []func(i int) error{
+		func(int) error { // echoed, then closed
+			_, conn, err := harness.Hold(ls[0], relTimeout)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			return harness.EchoCheck(conn, payload)
+		},
+		func(int) error { // half-closed by the client
+			conn, err := net.DialTimeout("tcp", ls[5], relTimeout)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(relTimeout))
+			_, _ = conn.Write(payload)
+			closeWrite(conn)
+			n, err := io.Copy(io.Discard, conn)
+			if err != nil || n < int64(len(payload)) {
+				return fmt.Errorf("half-close via unix backend: %d bytes back, %v", n, err)
+			}
+			return nil
+		},
+		func(int) error { // aborted by the client mid-transfer
+			_, conn, err := harness.Hold(ls[0], relTimeout)
+			if err != nil {
+				return err
+			}
+			_, _ = conn.Write(payload)
+			_ = conn.(*net.TCPConn).SetLinger(0)
+			return conn.Close()
+		},
+		func(int) error { // reset by the backend mid-transfer
+			_, conn, err := harness.Hold(ls[1], relTimeout)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			if errs := streamUntilEnd(conn, time.Now().Add(relTimeout)); !wasReset(errs) {
+				return fmt.Errorf("the backend's reset did not reach the client: %v", errs)
+			}
+			return nil
+		},
+		func(int) error { // failed dials
+			_, err := harness.Once(ls[2], relTimeout)
+			if err == nil {
+				return fmt.Errorf("a connection to a dead backend succeeded")
+			}
+			return nil
+		},
+		func(int) error { // silently reset
+			conn, err := net.DialTimeout("tcp", ls[3], relTimeout)
+			if errors.Is(err, syscall.ECONNRESET) {
+				return nil // the backend's reset, passed on, came before connect returned
+			}
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(relTimeout))
+			_, _ = io.Copy(io.Discard, conn)
+			return nil
+		},
+		func(int) error { // upstream TLS
+			conn, err := net.DialTimeout("tcp", ls[4], relTimeout)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(relTimeout))
+			_, _ = conn.Write(payload)
+			closeWrite(conn)
+			n, err := io.Copy(io.Discard, conn)
+			if err != nil || n < int64(len(payload)) {
+				return fmt.Errorf("TLS backend: %d bytes back, %v", n, err)
+			}
+			return nil
+		},
+	}
+	const perKind = 150
+	churn(t, perKind*len(kinds), 12, func(i int) error { return kinds[i%len(kinds)](i) })
+
+	waitAllLiveZero(t, c, relTimeout)
+	var g, fds int
+	deadline := time.Now().Add(20 * time.Second) // pooled pipes close after 5 s idle
+	for {
+		_, g = pollerGoroutines(t, c)
+		fds = procFDs(t, c)
+		if g <= baseG && fds <= baseFD {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d connections: %d goroutines (%d before the load), %d open fds (%d before)", perKind*len(kinds), g, baseG, fds, baseFD)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Logf("after %d connections: %d goroutines (%d before), %d open fds (%d before)", perKind*len(kinds), g, baseG, fds, baseFD)
+}

@@ -1,0 +1,220 @@
+package module
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"github.com/mholt/caddy-l4/layer4"
+	"github.com/mholt/caddy-l4/modules/l4proxy"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/costlb/costlb/costlb"
+)
+
+// target is what the data path keeps of one backend address.
+type target struct {
+	dialer  *dialer
+	passive *passiveState
+	// caddy-l4's proxy metrics of the address, which costlb keeps up
+	opened prometheus.Counter
+	active prometheus.Gauge
+}
+
+// Handle proxies the connection to the backend with the lowest perceived
+// cost. The connection is counted on the chosen backend from the pick to
+// the end of the proxied connection; a failed dial's count is released
+// before the next try (within lb_try_duration, every lb_try_interval).
+func (h *Handler) Handle(down *layer4.Connection, _ layer4.Handler) (err error) {
+	var t costlb.Ticket
+	defer func() {
+		// deferred, so that even a panic releases the count
+		if err != nil && t.Held() == nil {
+			h.refused.Inc()
+		}
+		t.Release()
+	}()
+	up, i, err := h.connect(down, &t)
+	if err != nil {
+		return err
+	}
+	tg := &h.targets[i]
+	defer up.Close()
+	tg.opened.Inc()
+	tg.active.Inc()
+	defer tg.active.Dec()
+	if h.closeIfUnhealthy {
+		tg.passive.track(up)
+		defer tg.passive.untrack(up)
+	}
+	client, prefix := clientLeg(down)
+	silent := h.passivePol.silentWithin > 0
+	var start time.Time
+	if silent {
+		start = time.Now()
+	}
+	res := proxyStreams(client, newLeg(up), prefix, silent)
+	if silent {
+		h.passivePol.observe(tg.passive, res.fromBackend > 0, res.first == sideBackend, res.endedAt.Sub(start))
+	}
+	return nil
+}
+
+// connect picks a backend and dials it, trying again within
+// lb_try_duration when no backend is available or the dial fails (a
+// failed dial is a passive health check failure). It returns the
+// connection and the backend's index, the connection counted on it.
+func (h *Handler) connect(down *layer4.Connection, t *costlb.Ticket) (net.Conn, int, error) {
+	var end time.Time
+	if h.tryDuration > 0 {
+		end = time.Now().Add(h.tryDuration)
+	}
+	var lastErr error
+	for try := 0; ; try++ {
+		if try > 0 && !h.retryWait(t, end) {
+			return nil, -1, lastErr
+		}
+		i := h.sel.pick(t)
+		if i < 0 {
+			lastErr = errNoUpstreams
+			continue
+		}
+		up, err := h.targets[i].dialer.dial(down, end)
+		if err == nil {
+			return up, i, nil
+		}
+		h.passivePol.fail(h.targets[i].passive)
+		if ce := h.logger.Check(zap.DebugLevel, "dial upstream failed"); ce != nil {
+			ce.Write(zap.String("service", h.Name), zap.String("upstream", h.sel.ups[i].Dial[0]), zap.Error(err))
+		}
+		lastErr = err
+	}
+}
+
+// retryWait releases the count of the failed try and waits lb_try_interval,
+// not past end. It reports false, with nothing waited, when there is no
+// time left for another try (or none was configured), and false if the
+// config stopped meanwhile.
+func (h *Handler) retryWait(t *costlb.Ticket, end time.Time) bool {
+	if end.IsZero() {
+		return false
+	}
+	left := time.Until(end)
+	if left <= 0 {
+		return false
+	}
+	t.Release()
+	wait := min(h.tryInterval, left)
+	if wait <= 0 {
+		return true
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return time.Now().Before(end)
+	case <-h.ctx.Done():
+		return false
+	}
+}
+
+// snapshotTLS copies the upstream TLS settings of ups. Caddy clears a
+// module's JSON once it has loaded it, so caddy-l4 provisioning its
+// upstreams would leave costlb's own TLS client config without its trust
+// pool module; and the backends of one backend line share one TLS
+// settings value. Each dialer makes its config from its own copy.
+func snapshotTLS(ups l4proxy.UpstreamPool) []*reverseproxy.TLSConfig {
+	out := make([]*reverseproxy.TLSConfig, len(ups))
+	for i, u := range ups {
+		if u.TLS != nil {
+			c := *u.TLS
+			out[i] = &c
+		}
+	}
+	return out
+}
+
+// provisionDataPath prepares the dialers, passive health state and metrics
+// of the backends ups (provisioned by caddy-l4 already), with their TLS
+// settings as snapshotTLS took them.
+func (h *Handler) provisionDataPath(ctx caddy.Context, ups l4proxy.UpstreamPool, tlsCfgs []*reverseproxy.TLSConfig) error {
+	h.ctx = ctx
+	dt := defaultDialTimeout
+	if h.DialTimeout != nil {
+		if *h.DialTimeout <= 0 {
+			return fmt.Errorf("dial_timeout %v: must be positive (default %v)", time.Duration(*h.DialTimeout), defaultDialTimeout)
+		}
+		dt = time.Duration(*h.DialTimeout)
+	}
+	var err error
+	if h.passivePol, err = h.passivePolicy(); err != nil {
+		return err
+	}
+	if h.LoadBalancing != nil {
+		h.tryDuration, h.tryInterval = time.Duration(h.LoadBalancing.TryDuration), time.Duration(h.LoadBalancing.TryInterval)
+	}
+	if h.tryDuration > 0 && h.tryInterval == 0 {
+		h.tryInterval = 250 * time.Millisecond // caddy-l4's default
+	}
+	var ppv byte
+	switch h.ProxyProtocol {
+	case "v1":
+		ppv = 1
+	case "v2":
+		ppv = 2
+	}
+	h.closeIfUnhealthy = h.HealthChecks != nil && h.HealthChecks.Active != nil && h.HealthChecks.Active.CloseIfUnhealthy
+	m := newL4ProxyMetrics(ctx.GetMetricsRegistry())
+	h.targets = make([]target, len(ups))
+	for i, u := range ups {
+		d, err := newDialer(ctx, u, tlsCfgs[i], ppv, dt)
+		if err != nil {
+			return err
+		}
+		key := counterKey(u.Dial[0])
+		h.targets[i] = target{dialer: d, passive: loadPassive(key),
+			opened: m.opened.WithLabelValues(u.String()), active: m.active.WithLabelValues(u.String())}
+		h.passiveKeys = append(h.passiveKeys, key)
+	}
+	if h.closeIfUnhealthy {
+		go h.closeUnhealthy(ctx, ups)
+	}
+	return nil
+}
+
+// releaseDataPath gives back the passive states Provision took.
+func (h *Handler) releaseDataPath() {
+	for _, k := range h.passiveKeys {
+		_, _ = passiveStates.Delete(k)
+	}
+	h.passiveKeys = nil
+}
+
+// backendHealthy returns the health probe of backend i: caddy-l4's active
+// health checks, read through the linkname, and costlb's passive ones.
+func (h *Handler) backendHealthy(i int, u *l4proxy.Upstream) func() bool {
+	st, pol := h.targets[i].passive, &h.passivePol
+	return func() bool { return upstreamHealthy(u) && pol.healthy(st) }
+}
+
+// maxConns returns the live connection cap of u: max_connections, or the
+// passive checks' unhealthy_connection_count when that is not set (what it
+// means in caddy-l4), on costlb's exact counts.
+func (h *Handler) maxConns(u *l4proxy.Upstream) int64 {
+	if u.MaxConnections == 0 && h.HealthChecks != nil && h.HealthChecks.Passive != nil {
+		return int64(h.HealthChecks.Passive.UnhealthyConnectionCount)
+	}
+	return int64(u.MaxConnections)
+}
+
+// activeOnly returns the health checks to give caddy-l4: the active ones
+// alone, as passive checks are costlb's.
+func activeOnly(hc *l4proxy.HealthChecks) *l4proxy.HealthChecks {
+	if hc == nil || hc.Active == nil {
+		return nil
+	}
+	return &l4proxy.HealthChecks{Active: hc.Active}
+}
