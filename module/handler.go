@@ -1,7 +1,6 @@
 package module
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -560,47 +559,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// connTicket is a connection context that carries a ticket to Select,
-// costlb's pick behind caddy-l4's Selector interface (the data path calls
-// the pick directly).
-type connTicket struct {
-	context.Context
-	t costlb.Ticket
-}
-
-type ticketKey struct{}
-
-// Value returns the ticket for ticketKey and defers to the connection's own
-// context otherwise.
-func (c *connTicket) Value(key any) any {
-	if key == (ticketKey{}) {
-		return c
-	}
-	return c.Context.Value(key)
-}
-
-// selector is costlb's pick over a service's backends, also usable as a
-// caddy-l4 selection policy.
+// selector is costlb's pick over a service's backends.
 type selector struct {
 	h     *Handler
 	ups   l4proxy.UpstreamPool
 	bal   *costlb.Balancer
 	debug bool // log every pick at debug level
-}
-
-// Select picks the backend with the lowest perceived cost and counts the
-// connection on it, when the connection's context carries a ticket.
-func (s *selector) Select(_ l4proxy.UpstreamPool, conn *layer4.Connection) *l4proxy.Upstream {
-	var t *costlb.Ticket
-	if conn != nil && conn.Context != nil {
-		if ct, ok := conn.Context.Value(ticketKey{}).(*connTicket); ok {
-			t = &ct.t
-		}
-	}
-	if i := s.pick(t); i >= 0 {
-		return s.ups[i]
-	}
-	return nil
 }
 
 // pick chooses the backend with the lowest perceived cost, counts the
@@ -643,5 +607,4 @@ var (
 	_ caddy.CleanerUpper    = (*Handler)(nil)
 	_ caddyfile.Unmarshaler = (*Handler)(nil)
 	_ layer4.NextHandler    = (*Handler)(nil)
-	_ l4proxy.Selector      = (*selector)(nil)
 )

@@ -8,6 +8,8 @@ import (
 
 	"github.com/mholt/caddy-l4/layer4"
 	"github.com/mholt/caddy-l4/modules/l4proxy"
+
+	"github.com/costlb/costlb/costlb"
 )
 
 // benchService provisions, in this process, a costlb service with n backends
@@ -35,24 +37,28 @@ func BenchmarkPick(b *testing.B) {
 			b.Run(fmt.Sprintf("policy=%s/n=%d", policy, n), func(b *testing.B) {
 				h := benchService(b, n)
 				pool := h.sel.ups
-				ct := &connTicket{Context: context.Background()}
-				conn := &layer4.Connection{Context: ct}
+				conn := &layer4.Connection{Context: context.Background()}
 				var sel l4proxy.Selector
 				switch policy {
-				case "cost":
-					sel = h.sel
 				case "least_conn":
 					sel = new(l4proxy.LeastConnSelection)
 				case "random":
 					sel = new(l4proxy.RandomSelection)
 				}
+				var t costlb.Ticket
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
+					if sel == nil { // cost: the data path's pick, then the release at the connection's end
+						if h.sel.pick(&t) < 0 {
+							b.Fatal("no backend picked")
+						}
+						t.Release()
+						continue
+					}
 					if sel.Select(pool, conn) == nil {
 						b.Fatal("no upstream selected")
 					}
-					ct.t.Release() // the connection ends, as in Handle
 				}
 			})
 		}
