@@ -19,11 +19,11 @@ import (
 )
 
 // targetOrder lists every target, in the order they are reported.
-var targetOrder = []string{"direct", "proxy-leastconn", "proxy-random", "costlb-before", "costlb", "haproxy", "haproxy-splice"}
+var targetOrder = []string{"direct", "l4-echo", "proxy-leastconn", "proxy-random", "costlb-before", "costlb", "haproxy", "haproxy-splice"}
 
 // defaultTargets are the targets measured unless -targets says otherwise
 // (costlb-before needs -caddy-before, and is added by it).
-var defaultTargets = []string{"direct", "proxy-leastconn", "proxy-random", "costlb", "haproxy", "haproxy-splice"}
+var defaultTargets = []string{"direct", "l4-echo", "proxy-leastconn", "proxy-random", "costlb", "haproxy", "haproxy-splice"}
 
 // refTarget is the reference every ratio is computed against: caddy-l4's own
 // proxy handler with lb_policy least_conn.
@@ -32,6 +32,7 @@ const refTarget = "proxy-leastconn"
 // targetLabel describes each target for the report.
 var targetLabel = map[string]string{
 	"direct":          "direct to the east backend (no proxy: the limit)",
+	"l4-echo":         "caddy-l4's `echo` handler, no backend: what accepting and routing a connection costs in caddy-l4, a floor for any layer4 handler",
 	"proxy-leastconn": "caddy-l4 `proxy`, `lb_policy least_conn` (reference)",
 	"proxy-random":    "caddy-l4 `proxy`, `lb_policy random`",
 	"costlb":          "costlb (east local, west at cost 5)",

@@ -171,7 +171,7 @@ func waitListening(p *proc, addrs []string, timeout time.Duration) error {
 
 // caddyTargets are the targets served by the one Caddy process, each on its
 // own layer4 listener.
-var caddyTargets = map[string]bool{"proxy-leastconn": true, "proxy-random": true, "costlb": true}
+var caddyTargets = map[string]bool{"l4-echo": true, "proxy-leastconn": true, "proxy-random": true, "costlb": true}
 
 // caddyfile returns the Caddyfile of the benchmark Caddy: one layer4 listener
 // per Caddy target, all with the same two backends.
@@ -191,6 +191,8 @@ func caddyfile(admin string, listen map[string]string, east, west string) string
 				policy = "least_conn"
 			}
 			fmt.Fprintf(&b, "\t\t\t\tproxy {\n\t\t\t\t\tlb_policy %s\n\t\t\t\t\tupstream %s\n\t\t\t\t\tupstream %s\n\t\t\t\t}\n", policy, east, west)
+		case "l4-echo":
+			b.WriteString("\t\t\t\techo\n")
 		case "costlb", "costlb-before":
 			fmt.Fprintf(&b, "\t\t\t\tcostlb {\n\t\t\t\t\tbackend east %s\n\t\t\t\t\tbackend west %s\n\t\t\t\t}\n", east, west)
 		}
@@ -289,8 +291,12 @@ func haproxyConfig(listen, east, west string, splice bool) string {
 	if splice {
 		opts = "\toption splice-request\n\toption splice-response\n"
 	}
+	// 8,000 held connections for the idle measurement, and the file
+	// descriptors that takes (two per connection and per pipe) within a
+	// limit of 20,000 that HAProxy may not be allowed to raise
 	return fmt.Sprintf(`global
-	maxconn 10000
+	maxconn 9000
+	maxpipes 500
 
 defaults
 	mode tcp

@@ -268,6 +268,7 @@ func joinInts(xs []int) string {
 // chart colours per target
 var targetColor = map[string]string{
 	"direct":          "#9e9e9e",
+	"l4-echo":         "#c7c7c7",
 	"proxy-leastconn": "#1f77b4",
 	"proxy-random":    "#9ecae1",
 	"costlb-before":   "#98df8a",

@@ -21,7 +21,7 @@ const methodText = `
   nothing and otherwise prints "haproxy not installed: apt-get install
   haproxy" and skips it): ` + "`mode tcp`" + `, ` + "`balance leastconn`" + `, ` + "`server east ADDR1 check`" + `,
   ` + "`server west ADDR2 check backup`" + `, run in the foreground (` + "`haproxy -db`" + `) with its
-  default threads (one per CPU), ` + "`maxconn 10000`" + `. ` + "`haproxy-splice`" + ` is a second
+  default threads (one per CPU), ` + "`maxconn 9000`, `maxpipes 500`" + `. ` + "`haproxy-splice`" + ` is a second
   HAProxy with the same config plus ` + "`option splice-request`" + ` and
   ` + "`option splice-response`" + ` (kernel splicing in both directions, HAProxy's
   fastest bulk path). On Debian 12: ` + "`apt-get update && apt-get install -y haproxy`" + ` (2.6).
@@ -31,6 +31,10 @@ const methodText = `
   costlb used before was caddy-l4's proxy's).
 - **direct**: the clients dial the east backend itself: the ceiling for this
   machine, clients and backends.
+- **l4-echo**: a layer4 listener of the same Caddy whose route is caddy-l4's
+  ` + "`echo`" + ` handler: it echoes itself, with no backend. Its CPU per
+  connection is what caddy-l4 spends to accept and route a connection
+  before any handler proxies it, a floor for costlb and caddy-l4's ` + "`proxy`" + `.
 
 ## What is measured
 
