@@ -112,14 +112,18 @@ func (b *infoBackend) handle(c net.Conn) {
 	closeWrite(c)
 }
 
-// last returns what the backend saw of its latest connection.
+// last returns what the backend saw of its latest connection, waiting
+// for it to have seen one: the client can see its end first.
 func (b *infoBackend) last(t testing.TB) connInfo {
 	t.Helper()
+	seen := func() int {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.seen)
+	}
+	harness.WaitFor(t, relTimeout, func() bool { return seen() > 0 }, "backend "+b.name+" to see a connection")
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.seen) == 0 {
-		t.Fatalf("backend %s saw no connection", b.name)
-	}
 	return b.seen[len(b.seen)-1]
 }
 

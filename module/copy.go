@@ -3,8 +3,8 @@ package module
 import (
 	"crypto/tls"
 	"errors"
-	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -87,13 +87,18 @@ type copyResult struct {
 	endedAt     time.Time // when the first side ended; set only if timeEnds was asked
 }
 
-// proxyStreams copies between client and backend until both directions
-// have ended. prefix, the client's bytes already read by layer4 matchers,
-// goes to the backend first. A side's FIN is passed on as a half-close; a
+// newSession returns the session of a proxied connection between client
+// and backend; timeEnds asks for copyResult.endedAt.
+func newSession(client, backend leg, timeEnds bool) *session {
+	return &session{client: client, backend: backend, timeEnds: timeEnds}
+}
+
+// run copies between client and backend until both directions have
+// ended. prefix, the client's bytes already read by layer4 matchers, goes
+// to the backend first. A side's FIN is passed on as a half-close; a
 // reset, or a write that fails, ends both directions and resets the other
-// peer. timeEnds asks for copyResult.endedAt.
-func proxyStreams(client, backend leg, prefix []byte, timeEnds bool) copyResult {
-	s := &session{client: client, backend: backend, timeEnds: timeEnds}
+// peer.
+func (s *session) run(prefix []byte) copyResult {
 	var toBackend int64
 	s.done.Add(1)
 	go func() {
@@ -117,8 +122,15 @@ func (s *session) noteEnd(side int32) {
 }
 
 // abort ends both directions: it closes both legs, resetting (RST) the
-// peer of rst first if rst is not nil.
-func (s *session) abort(rst *leg) {
+// peer of rst if rst is not nil. first is the source of the direction
+// that calls it, nil when another goroutine calls it.
+//
+// Closing a socket waits for the calls using it to return, and the other
+// direction may be waiting to write to one socket inside a read call on
+// the other: first, which the other direction writes to, is closed
+// first, which wakes that write. Any other caller first wakes every call
+// on both sockets with a past deadline.
+func (s *session) abort(rst, first *leg) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.aborted {
@@ -134,8 +146,27 @@ func (s *session) abort(rst *leg) {
 			_ = lc.SetLinger(0) // close with a RST
 		}
 	}
-	_ = s.client.base.Close()
-	_ = s.backend.base.Close()
+	if first == nil {
+		_ = s.client.base.SetDeadline(wakeNow)
+		_ = s.backend.base.SetDeadline(wakeNow)
+		first = &s.client
+	}
+	second := &s.backend
+	if first == second {
+		second = &s.client
+	}
+	_ = first.base.Close()
+	_ = second.base.Close()
+}
+
+// wakeNow is a deadline long past.
+var wakeNow = time.Unix(1, 0)
+
+// isAborted reports whether the session was aborted.
+func (s *session) isAborted() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.aborted
 }
 
 // other returns the side that is not side.
@@ -154,7 +185,7 @@ func (s *session) pump(dst, src *leg, srcSide int32, prefix []byte) int64 {
 		m, err := dst.conn.Write(prefix)
 		n += int64(m)
 		if err != nil {
-			s.failed(other(srcSide), src, err)
+			s.failed(other(srcSide), src, src, err)
 			return n
 		}
 	}
@@ -168,24 +199,27 @@ func (s *session) pump(dst, src *leg, srcSide int32, prefix []byte) int64 {
 		s.noteEnd(srcSide)
 		s.halfClose(dst, other(srcSide))
 	case endRead:
-		s.failed(srcSide, dst, err)
+		s.failed(srcSide, dst, src, err)
 	case endWrite:
-		s.failed(other(srcSide), src, err)
+		s.failed(other(srcSide), src, src, err)
 	}
 	return n
 }
 
-// failed ends the session after an error on side's socket: err is the
-// error, peer the leg whose peer learns of it by a reset. An error on a
-// socket this session closed itself (abort, close_if_unhealthy) is no
-// side's doing and resets nobody.
-func (s *session) failed(side int32, peer *leg, err error) {
-	if errors.Is(err, net.ErrClosed) {
-		s.abort(nil)
+// failed ends the session after an error on side's socket, seen by the
+// direction reading src: err is the error, peer the leg whose peer learns
+// of it by a reset. An error after the session was aborted, or on a
+// socket closed here, is no side's doing and resets nobody.
+func (s *session) failed(side int32, peer, src *leg, err error) {
+	if s.isAborted() {
+		return
+	}
+	if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
+		s.abort(nil, src)
 		return
 	}
 	s.noteEnd(side)
-	s.abort(peer)
+	s.abort(peer, src)
 }
 
 // halfClose passes a FIN on to the peer of dst (side), unless the session
@@ -217,109 +251,3 @@ const (
 	endRead                 // reading src failed
 	endWrite                // writing dst failed
 )
-
-// copyStream copies src to dst until src's EOF or an error: by splice when
-// both are plain sockets and the system can, else through pooled buffers.
-func copyStream(dst, src *leg) (int64, endKind, error) {
-	if src.raw != nil && dst.raw != nil {
-		n, end, err, fallback := spliceStream(dst, src)
-		if !fallback {
-			return n, end, err
-		}
-		m, end, err := copyBuffered(dst, src)
-		return n + m, end, err
-	}
-	return copyBuffered(dst, src)
-}
-
-// copyBufSize is the size of the copy buffers.
-const copyBufSize = 32 << 10
-
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
-
-// bufsOut counts the copy buffers borrowed and not given back (for tests).
-var bufsOut atomic.Int64
-
-func getBuf() *[]byte {
-	bufsOut.Add(1)
-	return copyBufs.Get().(*[]byte)
-}
-
-func putBuf(b *[]byte) {
-	bufsOut.Add(-1)
-	copyBufs.Put(b)
-}
-
-// copyBuffered copies src to dst through pooled buffers. A plain socket is
-// read on readiness, so the buffer is borrowed only while data moves; any
-// other source (TLS, which may hold a decrypted record it cannot report)
-// is read with a blocking Read, holding the buffer while it waits.
-func copyBuffered(dst, src *leg) (int64, endKind, error) {
-	var n int64
-	var b *[]byte
-	if src.raw == nil {
-		b = getBuf()
-	}
-	defer func() {
-		if b != nil {
-			putBuf(b)
-		}
-	}()
-	for {
-		var nr int
-		var err error
-		if src.raw != nil {
-			nr, err = readRaw(src.raw, &b)
-		} else {
-			nr, err = src.conn.Read(*b)
-		}
-		if nr > 0 {
-			nw, werr := dst.conn.Write((*b)[:nr])
-			n += int64(nw)
-			if werr != nil {
-				return n, endWrite, werr
-			}
-		}
-		switch {
-		case err == nil && nr == 0 && src.raw != nil:
-			return n, endEOF, nil
-		case err == nil:
-		case errors.Is(err, io.EOF):
-			return n, endEOF, nil
-		default:
-			return n, endRead, err
-		}
-	}
-}
-
-// readRaw reads once from a plain socket into *b, waiting for readiness
-// without a buffer: *b is given back to the pool while the socket has
-// nothing to read and borrowed again when it has. It returns 0, nil at EOF.
-func readRaw(rc syscall.RawConn, b **[]byte) (int, error) {
-	var n int
-	var rerr error
-	err := rc.Read(func(fd uintptr) bool {
-		if *b == nil {
-			*b = getBuf()
-		}
-		for {
-			n, rerr = syscall.Read(int(fd), **b)
-			if rerr != syscall.EINTR {
-				break
-			}
-		}
-		if rerr == syscall.EAGAIN {
-			putBuf(*b)
-			*b = nil
-			return false
-		}
-		return true
-	})
-	if err != nil {
-		return 0, err
-	}
-	if rerr != nil {
-		return 0, rerr
-	}
-	return n, nil
-}

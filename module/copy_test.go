@@ -85,7 +85,7 @@ func startProxied(t testing.TB, network string, wrapDown, wrapUp bool, prefix []
 		ul = newLeg(wrapped{up})
 	}
 	p := &proxied{client: client, backend: backend, done: make(chan copyResult, 1)}
-	go func() { p.done <- proxyStreams(dl, ul, prefix, true) }()
+	go func() { p.done <- newSession(dl, ul, true).run(prefix) }()
 	return p
 }
 
@@ -126,6 +126,7 @@ func TestCopyBothWaysExact(t *testing.T) {
 			up, downData := make([]byte, 8<<20), make([]byte, 8<<20)
 			_, _ = rand.Read(up)
 			_, _ = rand.Read(downData)
+			spliced := splicedBytes.Load()
 			p := startProxied(t, m.network, m.wrapDown, m.wrap, prefix)
 			cerr, berr := sendAll(p.client, up), sendAll(p.backend, downData)
 			var atBackend, atClient []byte
@@ -150,6 +151,15 @@ func TestCopyBothWaysExact(t *testing.T) {
 			r := p.wait(t)
 			if r.toBackend != int64(len(want)) || r.fromBackend != int64(len(downData)) {
 				t.Fatalf("counted %d to and %d from the backend, want %d and %d", r.toBackend, r.fromBackend, len(want), len(downData))
+			}
+			// bulk goes by splice between plain sockets, where the system can
+			spliced = splicedBytes.Load() - spliced
+			if m.wrap || !spliceSupported {
+				if spliced != 0 {
+					t.Fatalf("%d bytes spliced with a wrapped side", spliced)
+				}
+			} else if spliced < int64(len(up)) {
+				t.Fatalf("%d of %d bytes spliced between plain sockets", spliced, len(up)+len(downData))
 			}
 			checkNothingOut(t)
 		})

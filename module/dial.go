@@ -186,14 +186,16 @@ func (d *dialer) tlsConfig(down *layer4.Connection) *tls.Config {
 }
 
 // dialFrom dials addr from each local address in turn, first success wins;
-// from the system's choice when locals is empty.
+// from the system's choice when locals is empty. Backend connections get
+// no TCP keepalive probes (Go's dialer would set four socket options per
+// connection for them), as HAProxy's and nginx's by default.
 func dialFrom(locals []net.Addr, network, addr string, deadline time.Time) (net.Conn, error) {
 	if len(locals) == 0 {
-		return (&net.Dialer{Deadline: deadline}).Dial(network, addr)
+		return (&net.Dialer{Deadline: deadline, KeepAlive: -1}).Dial(network, addr)
 	}
 	var lastErr error
 	for _, la := range locals {
-		c, err := (&net.Dialer{Deadline: deadline, LocalAddr: la}).Dial(network, addr)
+		c, err := (&net.Dialer{Deadline: deadline, KeepAlive: -1, LocalAddr: la}).Dial(network, addr)
 		if err == nil {
 			return c, nil
 		}

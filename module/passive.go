@@ -2,7 +2,6 @@ package module
 
 import (
 	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,7 +34,7 @@ type passiveState struct {
 	downUntil atomic.Int64 // silent-close ejection end, Unix ns; 0: none
 
 	mu    sync.Mutex
-	conns map[net.Conn]struct{} // open proxied connections, with close_if_unhealthy
+	conns map[*session]struct{} // open proxied connections, with close_if_unhealthy
 }
 
 // Destruct is a no-op; it makes passiveState storable in a caddy.UsagePool.
@@ -145,30 +144,33 @@ func (p *passivePolicy) observe(s *passiveState, sentByBackend bool, backendFirs
 
 // track records an open proxied connection to the address, for
 // close_if_unhealthy.
-func (s *passiveState) track(c net.Conn) {
+func (s *passiveState) track(c *session) {
 	s.mu.Lock()
 	if s.conns == nil {
-		s.conns = make(map[net.Conn]struct{})
+		s.conns = make(map[*session]struct{})
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 }
 
 // untrack forgets a proxied connection that ended.
-func (s *passiveState) untrack(c net.Conn) {
+func (s *passiveState) untrack(c *session) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
 }
 
-// closeConns closes every tracked connection to the address: the copy
-// loops see it and end both sides.
+// closeConns ends every tracked connection to the address, both sides.
 func (s *passiveState) closeConns() {
 	s.mu.Lock()
+	open := make([]*session, 0, len(s.conns))
 	for c := range s.conns {
-		_ = c.Close()
+		open = append(open, c)
 	}
 	s.mu.Unlock()
+	for _, c := range open {
+		c.abort(nil, nil)
+	}
 }
 
 // closeUnhealthy is close_if_unhealthy: it closes the open connections of

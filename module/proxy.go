@@ -46,17 +46,18 @@ func (h *Handler) Handle(down *layer4.Connection, _ layer4.Handler) (err error) 
 	tg.opened.Inc()
 	tg.active.Inc()
 	defer tg.active.Dec()
-	if h.closeIfUnhealthy {
-		tg.passive.track(up)
-		defer tg.passive.untrack(up)
-	}
 	client, prefix := clientLeg(down)
 	silent := h.passivePol.silentWithin > 0
+	s := newSession(client, newLeg(up), silent)
+	if h.closeIfUnhealthy {
+		tg.passive.track(s)
+		defer tg.passive.untrack(s)
+	}
 	var start time.Time
 	if silent {
 		start = time.Now()
 	}
-	res := proxyStreams(client, newLeg(up), prefix, silent)
+	res := s.run(prefix)
 	if silent {
 		h.passivePol.observe(tg.passive, res.fromBackend > 0, res.first == sideBackend, res.endedAt.Sub(start))
 	}

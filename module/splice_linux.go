@@ -49,6 +49,9 @@ var pipes struct {
 // pipes of data moving right now (for tests).
 var pipesOut atomic.Int64
 
+// splicedBytes counts the bytes moved by splice (for tests).
+var splicedBytes atomic.Int64
+
 // getPipe returns an empty pipe from the pool, or a new one.
 func getPipe() (*pipe, error) {
 	p, err := takePipe()
@@ -134,74 +137,57 @@ func idlePipes() (idle, out int) {
 
 const spliceFlags = unix.SPLICE_F_MOVE | unix.SPLICE_F_NONBLOCK
 
-// spliceStream moves src's bytes to dst by splice(2) until src's EOF or an
-// error. fallback reports that splice cannot go on (the sockets do not
-// support it, or no pipe could be made) with nothing lost: the caller
-// copies the rest another way.
-func spliceStream(dst, src *leg) (n int64, end endKind, err error, fallback bool) {
-	var p *pipe
-	defer func() {
-		if p != nil {
-			putPipe(p)
-		}
-	}()
-	for {
-		in, serr, rerr := spliceIn(src.raw, &p)
-		switch {
-		case rerr != nil:
-			return n, endRead, rerr, false
-		case serr == errNoPipe:
-			return n, 0, nil, true
-		case serr == syscall.EINVAL && n == 0:
-			return n, 0, nil, true // splice is not supported for this socket
-		case serr != nil:
-			return n, endRead, serr, false
-		case in == 0:
-			return n, endEOF, nil, false
-		}
-		p.data = in
-		out, werr := spliceOut(dst.raw, p)
-		n += int64(out)
-		if werr != nil {
-			return n, endWrite, werr, false
-		}
-	}
-}
+// spliceSupported tells that this system can splice.
+const spliceSupported = true
 
-// errNoPipe reports that no pipe could be had for a splice.
-var errNoPipe = io.ErrNoProgress
-
-// spliceIn moves what src has to read into a pipe, taking *p from the pool
-// when src is readable and giving it back while src has nothing to read.
-// serr is splice's error (or errNoPipe), rerr the socket's.
-func spliceIn(src syscall.RawConn, p **pipe) (in int, serr, rerr error) {
-	rerr = src.Read(func(fd uintptr) bool {
-		if *p == nil {
-			var err error
-			if *p, err = getPipe(); err != nil {
-				serr = errNoPipe
-				return true
-			}
+// spliceStep moves what the socket has to a pipe, and the pipe's bytes to
+// the destination socket. The pipe is taken from the pool for a burst and
+// given back, empty, when the socket has nothing more to read. Unlike a
+// read, a splice that moves less than asked may not have drained the
+// socket (the pipe has a slot per packet), so splice mode always reads
+// until the socket says it is empty.
+func (c *rawCopier) spliceStep(fd int) stepResult {
+	if c.pipe == nil {
+		p, err := getPipe()
+		if err != nil {
+			c.splicing, c.canSplice = false, false // go on reading, nothing lost
+			return stepAgain
 		}
-		for {
-			var m int64
-			m, serr = syscall.Splice(int(fd), nil, (*p).w, nil, pipeSize, spliceFlags)
-			in = int(m)
-			if serr != syscall.EINTR {
-				break
-			}
-		}
-		if serr == syscall.EAGAIN {
-			putPipe(*p)
-			*p = nil
-			return false
-		}
-		return true
-	})
-	if serr != nil {
-		in = 0
+		c.pipe = p
 	}
-	return in, serr, rerr
+	in, err := syscall.Splice(fd, nil, c.pipe.w, nil, pipeSize, spliceFlags)
+	for err == syscall.EINTR {
+		in, err = syscall.Splice(fd, nil, c.pipe.w, nil, pipeSize, spliceFlags)
+	}
+	switch {
+	case err == syscall.EAGAIN:
+		putPipe(c.pipe)
+		c.pipe = nil
+		if c.burst < copyBufSize {
+			c.splicing = false // small bursts are cheaper read
+		}
+		c.burst = 0
+		return stepWait
+	case err == syscall.EINVAL:
+		c.splicing, c.canSplice = false, false // this socket cannot splice
+		return stepAgain
+	case err != nil:
+		c.end, c.err = endRead, err
+		return stepDone
+	case in == 0:
+		c.end = endEOF
+		return stepDone
+	}
+	c.pipe.data = int(in)
+	out, err := spliceOut(c.dst.raw, c.pipe)
+	c.n += int64(out)
+	splicedBytes.Add(int64(out))
+	c.burst += in
+	if err != nil {
+		c.end, c.err = endWrite, err
+		return stepDone
+	}
+	return stepAgain
 }
 
 // spliceOut moves all of p's data to dst, waiting while dst cannot take

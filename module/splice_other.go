@@ -2,12 +2,26 @@
 
 package module
 
-import "syscall"
+import (
+	"sync/atomic"
+	"syscall"
+)
 
-// spliceStream always falls back to copying through buffers: splice(2) is
-// Linux's.
-func spliceStream(dst, src *leg) (n int64, end endKind, err error, fallback bool) {
-	return 0, 0, nil, true
+// Without splice(2), which is Linux's, the copy loop reads and writes.
+
+const spliceSupported = false
+
+type pipe struct{}
+
+// splicedBytes counts the bytes moved by splice: none here.
+var splicedBytes atomic.Int64
+
+func putPipe(*pipe) {}
+
+// spliceStep is never reached without splice: it goes back to reading.
+func (c *rawCopier) spliceStep(int) stepResult {
+	c.splicing, c.canSplice = false, false
+	return stepAgain
 }
 
 // idlePipes returns how many pipes the pool holds, and how many are out:
@@ -15,4 +29,4 @@ func spliceStream(dst, src *leg) (n int64, end endKind, err error, fallback bool
 func idlePipes() (idle, out int) { return 0, 0 }
 
 // resetAtEOF cannot tell a reset from a FIN here: it reports false.
-func resetAtEOF(rc syscall.RawConn) bool { return false }
+func resetAtEOF(syscall.RawConn) bool { return false }

@@ -12,16 +12,18 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
 // targetOrder lists every target, in the order they are reported.
-var targetOrder = []string{"direct", "proxy-leastconn", "proxy-random", "costlb", "haproxy"}
+var targetOrder = []string{"direct", "l4-echo", "proxy-leastconn", "proxy-random", "costlb-before", "costlb", "haproxy", "haproxy-splice"}
+
+// defaultTargets are the targets measured unless -targets says otherwise
+// (costlb-before needs -caddy-before, and is added by it).
+var defaultTargets = []string{"direct", "l4-echo", "proxy-leastconn", "proxy-random", "costlb", "haproxy", "haproxy-splice"}
 
 // refTarget is the reference every ratio is computed against: caddy-l4's own
 // proxy handler with lb_policy least_conn.
@@ -30,16 +32,21 @@ const refTarget = "proxy-leastconn"
 // targetLabel describes each target for the report.
 var targetLabel = map[string]string{
 	"direct":          "direct to the east backend (no proxy: the limit)",
+	"l4-echo":         "caddy-l4's `echo` handler, no backend: what accepting and routing a connection costs in caddy-l4, a floor for any layer4 handler",
 	"proxy-leastconn": "caddy-l4 `proxy`, `lb_policy least_conn` (reference)",
 	"proxy-random":    "caddy-l4 `proxy`, `lb_policy random`",
 	"costlb":          "costlb (east local, west at cost 5)",
+	"costlb-before":   "costlb as built by `-caddy-before` (the data path before this one: caddy-l4's proxy with costlb's pick), same config as costlb",
 	"haproxy":         "HAProxy TCP mode, `balance leastconn`, west `backup`",
+	"haproxy-splice":  "the same HAProxy config with `option splice-request` and `option splice-response` (kernel splicing forced)",
 }
 
 // Options configure a benchmark run.
 type Options struct {
 	CaddyBin   string        // Caddy with caddy-l4 and costlb; needed for Caddy targets
+	BeforeBin  string        // Caddy with an earlier costlb, for costlb-before
 	HAProxyBin string        // haproxy binary; "" when not installed
+	Idle       []int         // connections held for the idle memory measurement, ascending; none: skipped
 	Targets    []string      // subset of targetOrder
 	Conc       []int         // client concurrencies
 	Rounds     int           // measurements per (target, concurrency, kind)
@@ -84,7 +91,8 @@ type Results struct {
 	Targets     []string // measured, in targetOrder
 	Notes       []string // skipped targets and similar
 	Cells       map[string]*Cell
-	MaxTimeWait int // TIME_WAIT sockets of the run's ports seen after a round, max
+	MaxTimeWait int          // TIME_WAIT sockets of the run's ports seen after a round, max
+	Idle        []IdleResult // memory per idle held connection, per target
 	RoundsDone  int
 	Elapsed     time.Duration
 	Started     time.Time
@@ -103,8 +111,10 @@ type runner struct {
 	procs []*proc
 	echo  *echoPair
 	caddy *proc
-	addrs map[string]string // target -> address the clients dial
-	pids  map[string]int    // target -> proxy process, for CPU accounting
+	// before is the Caddy serving costlb-before
+	before *proc
+	addrs  map[string]string // target -> address the clients dial
+	pids   map[string]int    // target -> proxy process, for CPU accounting
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -135,10 +145,14 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 		}
 		want[t] = true
 	}
-	if want["haproxy"] && opts.HAProxyBin == "" {
+	if (want["haproxy"] || want["haproxy-splice"]) && opts.HAProxyBin == "" {
 		r.logf("haproxy not installed: apt-get install haproxy")
 		res.Notes = append(res.Notes, "HAProxy was skipped: haproxy not installed (apt-get install haproxy).")
 		delete(want, "haproxy")
+		delete(want, "haproxy-splice")
+	}
+	if want["costlb-before"] && opts.BeforeBin == "" {
+		return nil, errors.New("loadbench: target costlb-before needs -caddy-before")
 	}
 	for _, t := range targetOrder {
 		if want[t] {
@@ -178,15 +192,30 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 		}
 		r.logf("caddy (pid %d): admin http://%s (pprof: go tool pprof 'http://%s/debug/pprof/profile?seconds=10')", r.caddy.cmd.Process.Pid, admin, admin)
 	}
-	if want["haproxy"] {
-		a, pid, err := r.startHAProxy()
+	if want["costlb-before"] {
+		p, listen, _, err := r.startCaddyProc("caddy-before", opts.BeforeBin, []string{"costlb-before"})
 		if err != nil {
 			return nil, err
 		}
-		r.addrs["haproxy"], r.pids["haproxy"] = a, pid
-		r.logf("haproxy: %s", a)
+		r.before = p
+		r.addrs["costlb-before"], r.pids["costlb-before"] = listen["costlb-before"], p.cmd.Process.Pid
+	}
+	for _, t := range []string{"haproxy", "haproxy-splice"} {
+		if want[t] {
+			p, a, err := r.startHAProxy(t)
+			if err != nil {
+				return nil, err
+			}
+			r.addrs[t], r.pids[t] = a, p.cmd.Process.Pid
+			r.logf("%s: %s", t, a)
+		}
 	}
 	res.Env = collectEnv(opts)
+	if len(opts.Idle) > 0 {
+		if err := r.idlePhase(ctx, res); err != nil {
+			return nil, err
+		}
+	}
 
 	// warm up (and check) every target; a target that echoes nothing is an error
 	for _, t := range res.Targets {
@@ -265,6 +294,9 @@ func (r *runner) caddyLog(target string) string {
 	if caddyTargets[target] && r.caddy != nil {
 		return "; caddy log:\n" + r.caddy.logTail()
 	}
+	if target == "costlb-before" && r.before != nil {
+		return "; caddy log:\n" + r.before.logTail()
+	}
 	return ""
 }
 
@@ -274,197 +306,6 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-t.C:
-	}
-}
-
-// opTimeout bounds one connection's dial+echo and a bulk connection's dial.
-const opTimeout = 5 * time.Second
-
-// tailGrace is how long churn lets cycles still running at the end of the
-// window finish (they are not counted) before it abandons them, so that a
-// stalled machine cannot stretch a measurement by opTimeout.
-const tailGrace = time.Second
-
-// payloadSize is what a churn connection writes and reads back.
-const payloadSize = 64
-
-// closeReset closes c with SO_LINGER 0: a RST instead of a FIN, so the
-// client's side leaves no TIME_WAIT socket behind (at 128 concurrent
-// clients a churn run would otherwise use up the ephemeral ports).
-func closeReset(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = c.Close()
-}
-
-// churn runs conc clients for window, each repeating: connect, write 64
-// bytes, read the 64 bytes echoed, close. It returns the completed cycles per
-// second and the percentiles of connect-to-first-echoed-byte latency of the
-// cycles that completed within the window.
-func (r *runner) churn(ctx context.Context, addr string, conc int, window time.Duration) Sample {
-	payload := bytes.Repeat([]byte("0123456789abcdef"), payloadSize/16)
-	lat := make([][]time.Duration, conc)
-	errs := make([]int64, conc)
-	done := make([]int64, conc)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	var deadline time.Time
-	var tailCtx context.Context
-	for w := range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d := net.Dialer{Timeout: opTimeout}
-			buf := make([]byte, payloadSize)
-			l := make([]time.Duration, 0, 1024)
-			<-start
-			for ctx.Err() == nil {
-				t0 := time.Now()
-				if !t0.Before(deadline) {
-					break
-				}
-				c, err := d.DialContext(tailCtx, "tcp", addr)
-				if err != nil {
-					if time.Now().Before(deadline) {
-						errs[w]++
-					}
-					time.Sleep(time.Millisecond)
-					continue
-				}
-				opEnd := t0.Add(opTimeout)
-				if tail := deadline.Add(tailGrace); tail.Before(opEnd) {
-					opEnd = tail
-				}
-				_ = c.SetDeadline(opEnd)
-				var first time.Time
-				_, err = c.Write(payload)
-				if err == nil {
-					var n int
-					n, err = c.Read(buf)
-					first = time.Now()
-					if err == nil {
-						_, err = io.ReadFull(c, buf[n:])
-					}
-				}
-				closeReset(c)
-				if err == nil && !bytes.Equal(buf, payload) {
-					err = errors.New("echo mismatch")
-				}
-				if err != nil {
-					if time.Now().Before(deadline) {
-						errs[w]++
-					}
-					continue
-				}
-				done[w]++
-				if time.Now().Before(deadline) {
-					l = append(l, first.Sub(t0))
-				}
-			}
-			lat[w] = l
-		}()
-	}
-	deadline = time.Now().Add(window)
-	tailCtx, cancel := context.WithDeadline(ctx, deadline.Add(tailGrace))
-	defer cancel()
-	close(start)
-	wg.Wait()
-
-	var all []time.Duration
-	var s Sample
-	for w := range conc {
-		all = append(all, lat[w]...)
-		s.ConnErrors += errs[w]
-		s.completed += done[w]
-	}
-	s.ConnPerSec = float64(len(all)) / window.Seconds()
-	slices.Sort(all)
-	s.P50, s.P99 = percentile(all, 0.50), percentile(all, 0.99)
-	return s
-}
-
-// bulkChunk is what a bulk client writes per call.
-const bulkChunk = 32 << 10
-
-// bulk opens conc long connections; each streams data to the echo backend
-// and reads the echo back concurrently. After a ramp-up, the echoed bytes
-// received during window give the throughput.
-func (r *runner) bulk(ctx context.Context, addr string, conc int, window time.Duration) Sample {
-	var s Sample
-	var total atomic.Int64
-	var conns []net.Conn
-	d := net.Dialer{Timeout: opTimeout}
-	for range conc {
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			s.BulkErrors++
-			continue
-		}
-		conns = append(conns, c)
-	}
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	chunk := bytes.Repeat([]byte{'x'}, bulkChunk)
-	for _, c := range conns {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-				if _, err := c.Write(chunk); err != nil {
-					return
-				}
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 64<<10)
-			for {
-				n, err := c.Read(buf)
-				total.Add(int64(n))
-				if err != nil {
-					return
-				}
-			}
-		}()
-	}
-	ramp := min(max(window/5, 50*time.Millisecond), 200*time.Millisecond)
-	sleepCtx(ctx, ramp)
-	b0, t0 := total.Load(), time.Now()
-	sleepCtx(ctx, window)
-	b1, t1 := total.Load(), time.Now()
-	stop.Store(true)
-	for _, c := range conns {
-		closeReset(c)
-	}
-	wg.Wait()
-	s.bulkBytes = total.Load()
-	if len(conns) > 0 {
-		s.MBps = float64(b1-b0) / t1.Sub(t0).Seconds() / 1e6
-	}
-	return s
-}
-
-// percentile returns the nearest-rank percentile of sorted samples.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(p*float64(len(sorted))+0.5) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
-}
-
-// median returns the median of xs (0 for none).
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	sort.Float64s(s)
-	if n := len(s); n%2 == 1 {
-		return s[n/2]
-	} else {
-		return (s[n/2-1] + s[n/2]) / 2
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"debug/buildinfo"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -21,6 +22,7 @@ type Env struct {
 	Caddy       string // caddy module version in the binary
 	CaddyL4     string
 	HAProxy     string // first line of haproxy -v
+	CaddyBefore string // the costlb version in the -caddy-before binary
 	LoadAvg     string // /proc/loadavg at the start
 	LoadAvgEnd  string // and at the end
 	TwReuse     string
@@ -60,6 +62,16 @@ func collectEnv(opts Options) Env {
 					e.Caddy = d.Version
 				case "github.com/mholt/caddy-l4":
 					e.CaddyL4 = d.Version
+				}
+			}
+		}
+	}
+	if opts.BeforeBin != "" {
+		e.CaddyBefore = opts.BeforeBin
+		if bi, err := buildinfo.ReadFile(opts.BeforeBin); err == nil {
+			for _, d := range bi.Deps {
+				if d.Path == "github.com/costlb/costlb" {
+					e.CaddyBefore = fmt.Sprintf("%s (costlb %s %s)", opts.BeforeBin, d.Version, d.Sum)
 				}
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,12 +38,14 @@ func main() {
 func mainErr(args []string) int {
 	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
 	caddyBin := fs.String("caddy", "", "prebuilt Caddy with caddy-l4 and costlb (default: go build ./integration/cmd/caddy from this tree first)")
+	beforeBin := fs.String("caddy-before", "", "a Caddy built with an earlier costlb: adds the target costlb-before")
+	idle := fs.String("idle", "", "connections held for the idle memory measurement, comma-separated (default 2000,8000, quick 1000; 0 skips it)")
 	quick := fs.Bool("quick", false, "short run (3 rounds × 250ms), under 60 s with -caddy")
 	rounds := fs.Int("rounds", 0, "measurements per target and concurrency (default 9, quick 3)")
 	window := fs.Duration("window", 0, "length of one measurement (default 1s, quick 250ms)")
 	pause := fs.Duration("pause", 0, "idle time after each measurement (default 100ms, quick 40ms)")
 	conc := fs.String("conc", "1,16,128", "client concurrencies, comma-separated")
-	targets := fs.String("targets", strings.Join(targetOrder, ","), "targets to measure, comma-separated")
+	targets := fs.String("targets", strings.Join(defaultTargets, ","), "targets to measure, comma-separated, of "+strings.Join(targetOrder, ","))
 	inproc := fs.Bool("inproc-backends", false, "run the echo backends in this process instead of a child process")
 	outMD := fs.String("out-md", "", "Markdown report (default <module root>/docs/benchmarks.md; '-' to skip)")
 	outSVG := fs.String("out-svg", "", "SVG chart (default <module root>/docs/benchmarks.svg; '-' to skip)")
@@ -54,6 +57,8 @@ func mainErr(args []string) int {
 
 	opts := Options{
 		CaddyBin:   *caddyBin,
+		BeforeBin:  *beforeBin,
+		Idle:       []int{2000, 8000},
 		HAProxyBin: findHAProxy(),
 		Rounds:     9,
 		Window:     time.Second,
@@ -65,6 +70,7 @@ func mainErr(args []string) int {
 	}
 	if *quick {
 		opts.Rounds, opts.Window, opts.Pause = 3, 250*time.Millisecond, 40*time.Millisecond
+		opts.Idle = []int{1000}
 		// on a busy machine a round takes longer than its windows add up
 		// to: start no round that would end past 45 s
 		opts.Budget = 45 * time.Second
@@ -89,6 +95,22 @@ func mainErr(args []string) int {
 	for _, t := range strings.Split(*targets, ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			opts.Targets = append(opts.Targets, t)
+		}
+	}
+	if *beforeBin != "" && !slices.Contains(opts.Targets, "costlb-before") {
+		opts.Targets = append(opts.Targets, "costlb-before")
+	}
+	if *idle != "" {
+		opts.Idle = nil
+		for _, f := range strings.Split(*idle, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 0 || (len(opts.Idle) > 0 && n <= opts.Idle[len(opts.Idle)-1]) {
+				fmt.Fprintf(os.Stderr, "loadbench: bad -idle %q: ascending connection counts, or 0\n", *idle)
+				return 2
+			}
+			if n > 0 {
+				opts.Idle = append(opts.Idle, n)
+			}
 		}
 	}
 

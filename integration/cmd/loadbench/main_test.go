@@ -29,8 +29,8 @@ func TestMain(m *testing.M) {
 
 // TestTinyRun runs the benchmark core end to end in a tiny mode: direct,
 // caddy-l4's proxy (the reference) and costlb, concurrency 1 and 4, 300 ms
-// windows, one round, echo backends in a child process; then writes and
-// checks the Markdown and the SVG.
+// windows, one round, 20 then 40 idle connections held, echo backends in a
+// child process; then writes and checks the Markdown and the SVG.
 func TestTinyRun(t *testing.T) {
 	caddyBin := harness.CaddyBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -41,6 +41,7 @@ func TestTinyRun(t *testing.T) {
 		Targets:  []string{"direct", "proxy-leastconn", "costlb"},
 		Conc:     []int{1, 4},
 		Rounds:   1,
+		Idle:     []int{20, 40},
 		Window:   300 * time.Millisecond,
 		Pause:    20 * time.Millisecond,
 		Args:     "loadbench (test)",
@@ -71,6 +72,7 @@ func TestTinyRun(t *testing.T) {
 	if _, judged := res.GoalsMet(); !judged {
 		t.Error("goals not judged although costlb and the reference were measured")
 	}
+	checkIdle(t, res)
 
 	dir := t.TempDir()
 	md, svg := filepath.Join(dir, "docs", "benchmarks.md"), filepath.Join(dir, "docs", "benchmarks.svg")
@@ -158,6 +160,27 @@ func TestPercentileAndMedian(t *testing.T) {
 	}
 }
 
+// checkIdle checks the idle measurement of a run with 20 then 40 held:
+// both Caddy targets measured at both counts, and the goroutines each
+// connection costs: two for costlb, three for caddy-l4's proxy.
+func checkIdle(t *testing.T, res *Results) {
+	t.Helper()
+	want := map[string][2]float64{"costlb": {1.9, 2.1}, "proxy-leastconn": {2.9, 3.1}}
+	for target, g := range want {
+		ir, ok := res.idleOf(target)
+		if !ok || ir.Err != "" || len(ir.Points) != 2 || ir.BaseRSSKiB <= 0 || ir.BaseGoroutines <= 0 {
+			t.Fatalf("idle measurement of %s: %+v", target, ir)
+		}
+		p, _ := ir.Point(40)
+		if gp := ir.GoroutinesPerConn(p); gp < g[0] || gp > g[1] {
+			t.Errorf("%s: %.2f goroutines per idle connection, want %.1f to %.1f", target, gp, g[0], g[1])
+		}
+		if p.RSSKiB <= 0 {
+			t.Errorf("%s: no RSS with 40 held", target)
+		}
+	}
+}
+
 func checkMarkdown(t *testing.T, path string, res *Results) {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -165,7 +188,7 @@ func checkMarkdown(t *testing.T, path string, res *Results) {
 		t.Fatal(err)
 	}
 	md := string(data)
-	for _, want := range []string{"# Benchmarks", "| conc. | target | conn/s |", "## Environment", "CPUs:", "](benchmarks.svg)", "least_conn"} {
+	for _, want := range []string{"# Benchmarks", "| conc. | target | conn/s |", "## Environment", "CPUs:", "](benchmarks.svg)", "least_conn", "## costlb's data path against its goals"} {
 		if want == "](benchmarks.svg)" && filepath.Base(path) != "benchmarks.md" {
 			continue
 		}

@@ -171,7 +171,7 @@ func waitListening(p *proc, addrs []string, timeout time.Duration) error {
 
 // caddyTargets are the targets served by the one Caddy process, each on its
 // own layer4 listener.
-var caddyTargets = map[string]bool{"proxy-leastconn": true, "proxy-random": true, "costlb": true}
+var caddyTargets = map[string]bool{"l4-echo": true, "proxy-leastconn": true, "proxy-random": true, "costlb": true}
 
 // caddyfile returns the Caddyfile of the benchmark Caddy: one layer4 listener
 // per Caddy target, all with the same two backends.
@@ -191,7 +191,9 @@ func caddyfile(admin string, listen map[string]string, east, west string) string
 				policy = "least_conn"
 			}
 			fmt.Fprintf(&b, "\t\t\t\tproxy {\n\t\t\t\t\tlb_policy %s\n\t\t\t\t\tupstream %s\n\t\t\t\t\tupstream %s\n\t\t\t\t}\n", policy, east, west)
-		case "costlb":
+		case "l4-echo":
+			b.WriteString("\t\t\t\techo\n")
+		case "costlb", "costlb-before":
 			fmt.Fprintf(&b, "\t\t\t\tcostlb {\n\t\t\t\t\tbackend east %s\n\t\t\t\t\tbackend west %s\n\t\t\t\t}\n", east, west)
 		}
 		b.WriteString("\t\t\t}\n\t\t}\n")
@@ -200,47 +202,64 @@ func caddyfile(admin string, listen map[string]string, east, west string) string
 	return b.String()
 }
 
-// startCaddy runs one Caddy with a listener per Caddy target and returns the
-// listener addresses by target and the admin address.
+// startCaddy runs the benchmark's Caddy, with a listener per Caddy target
+// of targets, and returns the listener addresses by target and the admin
+// address.
 func (r *runner) startCaddy(targets []string) (map[string]string, string, error) {
-	listen := make(map[string]string)
+	var mine []string
 	for _, t := range targets {
 		if caddyTargets[t] {
-			a, err := freeAddr()
-			if err != nil {
-				return nil, "", err
-			}
-			listen[t] = a
+			mine = append(mine, t)
 		}
 	}
-	admin, err := freeAddr()
-	if err != nil {
-		return nil, "", err
-	}
-	cfg := caddyfile(admin, listen, r.echo.addrs[0], r.echo.addrs[1])
-	cfgPath := r.tempPath("Caddyfile")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		return nil, "", err
-	}
-	var env []string
-	for _, kv := range [][2]string{{"HOME", "home"}, {"XDG_CONFIG_HOME", "config"}, {"XDG_DATA_HOME", "data"}, {"XDG_CACHE_HOME", "cache"}} {
-		d := r.tempPath(kv[1])
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, "", err
-		}
-		env = append(env, kv[0]+"="+d)
-	}
-	p, _, err := r.startProc("caddy", r.opts.CaddyBin, []string{"run", "--config", cfgPath, "--adapter", "caddyfile"}, env, r.tempPath("caddy.log"), false)
+	p, listen, admin, err := r.startCaddyProc("caddy", r.opts.CaddyBin, mine)
 	if err != nil {
 		return nil, "", err
 	}
 	r.caddy = p
+	return listen, admin, nil
+}
+
+// startCaddyProc runs Caddy binary bin with a listener per target (each
+// of them served by Caddy), in its own directory named name, and returns
+// it once its admin endpoint and every listener answer.
+func (r *runner) startCaddyProc(name, bin string, targets []string) (*proc, map[string]string, string, error) {
+	listen := make(map[string]string)
+	for _, t := range targets {
+		a, err := freeAddr()
+		if err != nil {
+			return nil, nil, "", err
+		}
+		listen[t] = a
+	}
+	admin, err := freeAddr()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	dir := r.tempPath(name)
+	cfg := caddyfile(admin, listen, r.echo.addrs[0], r.echo.addrs[1])
+	cfgPath := filepath.Join(dir, "Caddyfile")
+	var env []string
+	for _, kv := range [][2]string{{"HOME", "home"}, {"XDG_CONFIG_HOME", "config"}, {"XDG_DATA_HOME", "data"}, {"XDG_CACHE_HOME", "cache"}} {
+		d := filepath.Join(dir, kv[1])
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, nil, "", err
+		}
+		env = append(env, kv[0]+"="+d)
+	}
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return nil, nil, "", err
+	}
+	p, _, err := r.startProc(name, bin, []string{"run", "--config", cfgPath, "--adapter", "caddyfile"}, env, filepath.Join(dir, "caddy.log"), false)
+	if err != nil {
+		return nil, nil, "", err
+	}
 	// the admin endpoint first, then every listener
 	deadline := time.Now().Add(30 * time.Second)
 	client := &http.Client{Timeout: time.Second}
 	for {
 		if p.exited() {
-			return nil, "", fmt.Errorf("caddy exited (%v); log:\n%s", p.err, p.logTail())
+			return nil, nil, "", fmt.Errorf("%s exited (%v); log:\n%s", name, p.err, p.logTail())
 		}
 		resp, err := client.Get("http://" + admin + "/config/")
 		if err == nil {
@@ -250,7 +269,7 @@ func (r *runner) startCaddy(targets []string) (map[string]string, string, error)
 			}
 		}
 		if time.Now().After(deadline) {
-			return nil, "", fmt.Errorf("caddy admin %s not ready after 30s; log:\n%s", admin, p.logTail())
+			return nil, nil, "", fmt.Errorf("%s admin %s not ready after 30s; log:\n%s", name, admin, p.logTail())
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
@@ -259,15 +278,27 @@ func (r *runner) startCaddy(targets []string) (map[string]string, string, error)
 		addrs = append(addrs, a)
 	}
 	if err := waitListening(p, addrs, time.Until(deadline)); err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
-	return listen, admin, nil
+	return p, listen, admin, nil
 }
 
 // haproxyConfig is HAProxy in TCP mode, least connections, west as a backup
-// server (used only when east is down, as a cost-9999 link would be).
-func haproxyConfig(listen, east, west string) string {
-	return fmt.Sprintf(`defaults
+// server (used only when east is down, as a cost-9999 link would be); with
+// splice, kernel splicing is forced in both directions.
+func haproxyConfig(listen, east, west string, splice bool) string {
+	opts := ""
+	if splice {
+		opts = "\toption splice-request\n\toption splice-response\n"
+	}
+	// 8,000 held connections for the idle measurement, and the file
+	// descriptors that takes (two per connection and per pipe) within a
+	// limit of 20,000 that HAProxy may not be allowed to raise
+	return fmt.Sprintf(`global
+	maxconn 9000
+	maxpipes 500
+
+defaults
 	mode tcp
 	timeout connect 5s
 	timeout client 1m
@@ -276,27 +307,28 @@ func haproxyConfig(listen, east, west string) string {
 listen loadbench
 	bind %s
 	balance leastconn
-	server east %s check inter 2s
+%s	server east %s check inter 2s
 	server west %s check inter 2s backup
-`, listen, east, west)
+`, listen, opts, east, west)
 }
 
-// startHAProxy runs HAProxy in the foreground and returns its listener.
-func (r *runner) startHAProxy() (string, int, error) {
+// startHAProxy runs HAProxy for target (haproxy or haproxy-splice) in the
+// foreground and returns it and its listener.
+func (r *runner) startHAProxy(target string) (*proc, string, error) {
 	listen, err := freeAddr()
 	if err != nil {
-		return "", 0, err
+		return nil, "", err
 	}
-	cfgPath := r.tempPath("haproxy.cfg")
-	if err := os.WriteFile(cfgPath, []byte(haproxyConfig(listen, r.echo.addrs[0], r.echo.addrs[1])), 0o644); err != nil {
-		return "", 0, err
+	cfgPath := r.tempPath(target + ".cfg")
+	if err := os.WriteFile(cfgPath, []byte(haproxyConfig(listen, r.echo.addrs[0], r.echo.addrs[1], target == "haproxy-splice")), 0o644); err != nil {
+		return nil, "", err
 	}
-	p, _, err := r.startProc("haproxy", r.opts.HAProxyBin, []string{"-db", "-f", cfgPath}, nil, r.tempPath("haproxy.log"), false)
+	p, _, err := r.startProc(target, r.opts.HAProxyBin, []string{"-db", "-f", cfgPath}, nil, r.tempPath(target+".log"), false)
 	if err != nil {
-		return "", 0, err
+		return nil, "", err
 	}
 	if err := waitListening(p, []string{listen}, 15*time.Second); err != nil {
-		return "", 0, err
+		return nil, "", err
 	}
-	return listen, p.cmd.Process.Pid, nil
+	return p, listen, nil
 }

@@ -116,7 +116,7 @@ func check(ok bool) string {
 
 // WriteTable writes the results table in Markdown.
 func WriteTable(w io.Writer, r *Results) {
-	fmt.Fprintln(w, "| conc. | target | conn/s | × ref | conn/s min–max | p50 | p99 | p99 × ref | proxy CPU/conn | × ref | bulk MB/s | × ref | proxy CPU/MB | × ref | errors |")
+	fmt.Fprintln(w, "| conc. | target | conn/s | × ref | conn/s min–max | p50 | p99 | p99 × ref | proxy CPU/conn | × ref | bulk MB/s | × ref | proxy CPU/GB | × ref | errors |")
 	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, c := range r.Opts.Conc {
 		for _, t := range r.Targets {
@@ -142,7 +142,7 @@ func WriteTable(w io.Writer, r *Results) {
 				cpuC, cpuCR = fmtDur(time.Duration(cpuc)), fmtRatio(r.Ratio(t, c, mCPUc))
 			}
 			if cpub > 0 {
-				cpuB, cpuBR = fmtDur(time.Duration(cpub)), fmtRatio(r.Ratio(t, c, mCPUb))
+				cpuB, cpuBR = fmtGB(cpub), fmtRatio(r.Ratio(t, c, mCPUb))
 			}
 			fmt.Fprintf(w, "| %d | %s | %.0f | %s | %.0f–%.0f | %s | %s | %s | %s | %s | %.0f | %s | %s | %s | %d |\n",
 				c, name, conn, fmtRatio(r.Ratio(t, c, mConn)), lo, hi,
@@ -195,7 +195,13 @@ func WriteMarkdown(w io.Writer, r *Results, svgRel string) error {
 		fmt.Fprintf(&b, "> %s\n\n", n)
 	}
 
-	fmt.Fprintf(&b, "## costlb against the project's targets\n\n")
+	fmt.Fprintf(&b, "## costlb's data path against its goals\n\n")
+	fmt.Fprintf(&b, "costlb proxies connections itself (splice between plain sockets, pooled pipes and buffers only while data moves). ")
+	fmt.Fprintf(&b, "Goals: resident memory per idle connection ≤ %.0f KiB; bulk throughput ≥ %.2f× HAProxy with forced splice at 1 and 16 streams, with proxy CPU per GB ≤ %.2f× its; churn proxy CPU per connection ≤ %.2f× HAProxy's; connections per second ≥ %.2f× %s. ",
+		goalIdleKiB, goalBulkVsSplice, goalCPUGBSplice, goalChurnCPU, goalConnBefore, r.beforeTarget())
+	fmt.Fprintf(&b, "Ratios are medians of per-round ratios, as below.\n\n")
+	WriteDataPathGoals(&b, r)
+	fmt.Fprintf(&b, "\n## costlb against caddy-l4's proxy\n\n")
 	fmt.Fprintf(&b, "The reference (\"ref\", 1.00×) is caddy-l4's own `proxy` handler with `lb_policy least_conn` over the same two backends. ")
 	fmt.Fprintf(&b, "Targets: costlb ≥ %.2f× its connections per second and ≤ %.2f× its p99 latency, at every concurrency.\n\n", goalConnRatio, goalP99Ratio)
 	WriteGoals(&b, r)
@@ -212,12 +218,17 @@ func WriteMarkdown(w io.Writer, r *Results, svgRel string) error {
 	fmt.Fprintf(&b, "## Results\n\n")
 	fmt.Fprintf(&b, "Medians over %d rounds. \"× ref\" is the median over rounds of (target ÷ reference measured in the same round). ", r.RoundsDone)
 	fmt.Fprintf(&b, "Latency is from the start of connect to the first echoed byte. MB/s is 10⁶ bytes echoed back to the clients per second (each byte crosses the proxy twice). ")
-	fmt.Fprintf(&b, "Proxy CPU is the user+system CPU time of the proxy process (Caddy or HAProxy, all threads, from /proc/PID/stat) per completed churn cycle and per MB echoed in bulk: the machine's other work slows every rate here, but hardly changes the CPU a proxy spends on one connection, so this is the steadiest comparison. ")
+	fmt.Fprintf(&b, "Proxy CPU is the user+system CPU time of the proxy process (Caddy or HAProxy, all threads, from /proc/PID/stat) per completed churn cycle and per GB (10⁹ bytes) echoed in bulk: the machine's other work slows every rate here, but hardly changes the CPU a proxy spends on one connection, so this is the steadiest comparison. ")
 	fmt.Fprintf(&b, "Errors are failed churn cycles plus failed bulk dials, summed over rounds.\n\n")
 	WriteTable(&b, r)
 	fmt.Fprintf(&b, "\nTargets:\n\n")
 	for _, t := range r.Targets {
 		fmt.Fprintf(&b, "- `%s`: %s\n", t, targetLabel[t])
+	}
+	if len(r.Idle) > 0 {
+		fmt.Fprintf(&b, "\n## Idle connections\n\n")
+		fmt.Fprintf(&b, "Resident memory (VmRSS) each connection adds to the proxy process while it is held open and idle, after echoing %d KiB; each target in a process of its own, started for this measurement. Goroutines per connection for Caddy targets (HAProxy has none).\n\n", idlePayload>>10)
+		WriteIdleTable(&b, r)
 	}
 
 	e := r.Env
@@ -228,6 +239,9 @@ func WriteMarkdown(w io.Writer, r *Results, svgRel string) error {
 	fmt.Fprintf(&b, "- Go (loadbench clients): %s\n", e.GoVersion)
 	fmt.Fprintf(&b, "- Caddy: %s built with %s, caddy-l4 %s (one process, this tree's costlb)\n", orNA(e.Caddy), orNA(e.CaddyGo), orNA(e.CaddyL4))
 	fmt.Fprintf(&b, "- HAProxy: %s\n", orNA(e.HAProxy))
+	if e.CaddyBefore != "" {
+		fmt.Fprintf(&b, "- costlb-before: %s\n", e.CaddyBefore)
+	}
 	fmt.Fprintf(&b, "- Echo backends: %s\n", e.BackendMode)
 	fmt.Fprintf(&b, "- Most TIME_WAIT sockets of this benchmark's ports seen at the end of a round: %d\n", r.MaxTimeWait)
 
@@ -251,116 +265,16 @@ func joinInts(xs []int) string {
 	return strings.Join(s, ", ")
 }
 
-const methodText = `
-## What runs
-
-- **Backends**: two TCP echo servers, "east" and "west", on 127.0.0.1. By
-  default they run in a child process (loadbench re-executes itself with
-  ` + "`LOADBENCH_ECHO_CHILD=1`" + `), so they do not share the Go scheduler and
-  garbage collector with the load-generating clients; ` + "`-inproc-backends`" + ` runs
-  them in the loadbench process instead.
-- **Caddy**: one process, built from this tree (caddy-l4 + costlb), with one
-  layer4 listener per Caddy target; all use the same two backends. Only one
-  target is loaded at a time, so the idle listeners cost nothing. Global
-  option ` + "`costlb { site east; link east west 5 }`" + `; the costlb route is
-  ` + "`costlb { backend east ADDR1; backend west ADDR2 }`" + `; the proxy routes are
-  ` + "`proxy { lb_policy least_conn|random; upstream ADDR1; upstream ADDR2 }`" + `.
-  No health checks on the Caddy targets.
-- **HAProxy** (only if the ` + "`haproxy`" + ` binary is installed; loadbench installs
-  nothing and otherwise prints "haproxy not installed: apt-get install
-  haproxy" and skips it): ` + "`mode tcp`" + `, ` + "`balance leastconn`" + `, ` + "`server east ADDR1 check`" + `,
-  ` + "`server west ADDR2 check backup`" + `, run in the foreground (` + "`haproxy -db`" + `) with its
-  default threads (one per CPU). On Debian 12: ` + "`apt-get update && apt-get install -y haproxy`" + ` (2.6).
-- **direct**: the clients dial the east backend itself: the ceiling for this
-  machine, clients and backends.
-
-## What is measured
-
-- **Connection churn**, for each concurrency c: c clients each repeat connect,
-  write 64 bytes, read the 64 bytes echoed, close, for one window.
-  conn/s = cycles completed within the window ÷ window. Latency is from the
-  start of connect to the first echoed byte, so it includes the proxy's
-  accept, its backend pick and its dial to the backend; p50/p99 are over all
-  cycles of one measurement. With closed-loop clients, latency at high
-  concurrency is mostly queueing (p50 ≈ c ÷ conn/s).
-- **Bulk throughput**: c long connections, each writing 32 KiB chunks and
-  reading the echo concurrently; after a short ramp-up, the bytes echoed back
-  during the window give MB/s.
-- **Rounds**: for round r, for each concurrency, for each target (in an
-  order shuffled anew for each round and concurrency, the same in every
-  run): churn, pause, bulk, pause. Every figure is a median
-  over rounds, and every ratio the median of per-round ratios, because these
-  machines are noisy (2 cores, other work running). The clients, the proxy
-  and the backends share the 2 cores: compare ratios, not absolute numbers.
-- **TIME_WAIT**: 128 churning clients would use up the ephemeral ports of
-  127.0.0.1 with sockets in TIME_WAIT. The clients close with SO_LINGER 0
-  (a RST) once the echo is read, and the backends close with SO_LINGER 0 once
-  the proxy (or client) has closed its side, so neither the client leg nor the
-  proxy-to-backend leg leaves TIME_WAIT sockets (the count of TIME_WAIT sockets to or from the
-  benchmark's ports, taken after each round, is reported above). Spreading clients over 127.0.0.x source
-  addresses was therefore not needed.
-
-## Caveats
-
-- caddy-l4 v0.1.2's ` + "`least_conn`" + ` counts a per-peer counter that is never
-  decremented (` + "`dialPeers`" + ` calls ` + "`countConn(1)`" + ` with no matching -1): it picks the
-  upstream with the fewest connections *ever opened*, i.e. it behaves like
-  round robin, not like least live connections. It is still the natural
-  reference (the same proxy handler, the same per-connection work); costlb
-  keeps exact live counts instead (see the README).
-- costlb sends a new connection to west only when east has 5 more live
-  connections than west (the link cost): at concurrency 1 every connection
-  goes to east, with more clients east keeps about 5 more than west. caddy-l4's
-  policies spread evenly; HAProxy's backup server gets nothing while east is
-  up. Both backends are the same process, so where connections go does not
-  change the speed here.
-- Quick mode (` + "`-quick`" + `) uses short windows and few rounds; it is a smoke
-  run, not a measurement.
-
-## Running it
-
-` + "```sh" + `
-go build -o /tmp/caddy ./integration/cmd/caddy   # or ./xcaddy.sh
-go run ./integration/cmd/loadbench -caddy /tmp/caddy          # full run, a few minutes
-go run ./integration/cmd/loadbench -caddy /tmp/caddy -quick   # under 60 s
-` + "```" + `
-
-Without ` + "`-caddy`" + ` loadbench builds Caddy from this tree first (about 90 s cold on
-2 cores), which the 60 s of ` + "`-quick`" + ` do not include. It writes this file and
-benchmarks.svg (` + "`-out-md`, `-out-svg`" + `; ` + "`-out-md -`" + ` to skip); ` + "`-json FILE`" + ` also saves the raw
-samples, and ` + "`-render FILE`" + ` rewrites the Markdown and SVG from them without
-measuring again. Other flags:
-` + "`-rounds`, `-window`, `-pause`, `-conc 1,16,128`, `-targets direct,proxy-leastconn,proxy-random,costlb,haproxy`" + `.
-Every process it starts (echo child, Caddy, HAProxy) is stopped on exit,
-error and Ctrl-C, and killed by the kernel (Pdeathsig) if loadbench dies.
-
-## Profile
-
-Caddy's admin endpoint serves /debug/pprof/. To see where a target spends its
-CPU, keep it under load, e.g. ` + "`-targets costlb -conc 16 -rounds 12`" + `, and meanwhile
-run ` + "`go tool pprof -top 'http://ADMIN/debug/pprof/profile?seconds=12'`" + ` with the
-admin address loadbench prints.
-
-Last done on 2026-11-21 (Caddy v2.11.9, caddy-l4 v0.1.2, 2 busy cores): in a
-12 s profile of Caddy under costlb churn and bulk load (5.8 s of CPU samples)
-about 77% was in system calls (accept, connect, read, write, close), the rest
-in caddy-l4's proxy copy loops, the Go runtime and the garbage collector.
-costlb's own code (` + "`module.(*selector).Select`, `costlb.(*Balancer).Pick`" + `, the
-connection ticket) had not a single sample, i.e. under 10 ms of 5.8 s: per
-connection costlb adds one pick over the backends (atomic loads, no lock, no
-allocation) and two atomic counter updates to caddy-l4's proxy. Its rates and
-latencies therefore follow caddy-l4's ` + "`proxy`" + `, its proxy CPU per connection
-is within a few percent of it, and a gap in one run's conn/s or p99 ratio is
-the machine's noise (check the min–max column and rerun).
-`
-
 // chart colours per target
 var targetColor = map[string]string{
 	"direct":          "#9e9e9e",
+	"l4-echo":         "#c7c7c7",
 	"proxy-leastconn": "#1f77b4",
 	"proxy-random":    "#9ecae1",
+	"costlb-before":   "#98df8a",
 	"costlb":          "#2ca02c",
 	"haproxy":         "#ff7f0e",
+	"haproxy-splice":  "#d62728",
 }
 
 type panel struct {

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The two loads each target gets: connection churn and bulk throughput.
+
+// opTimeout bounds one connection's dial+echo and a bulk connection's dial.
+const opTimeout = 5 * time.Second
+
+// tailGrace is how long churn lets cycles still running at the end of the
+// window finish (they are not counted) before it abandons them, so that a
+// stalled machine cannot stretch a measurement by opTimeout.
+const tailGrace = time.Second
+
+// payloadSize is what a churn connection writes and reads back.
+const payloadSize = 64
+
+// closeReset closes c with SO_LINGER 0: a RST instead of a FIN, so the
+// client's side leaves no TIME_WAIT socket behind (at 128 concurrent
+// clients a churn run would otherwise use up the ephemeral ports).
+func closeReset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = c.Close()
+}
+
+// churn runs conc clients for window, each repeating: connect, write 64
+// bytes, read the 64 bytes echoed, close. It returns the completed cycles per
+// second and the percentiles of connect-to-first-echoed-byte latency of the
+// cycles that completed within the window.
+func (r *runner) churn(ctx context.Context, addr string, conc int, window time.Duration) Sample {
+	payload := bytes.Repeat([]byte("0123456789abcdef"), payloadSize/16)
+	lat := make([][]time.Duration, conc)
+	errs := make([]int64, conc)
+	done := make([]int64, conc)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	var deadline time.Time
+	var tailCtx context.Context
+	for w := range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := net.Dialer{Timeout: opTimeout}
+			buf := make([]byte, payloadSize)
+			l := make([]time.Duration, 0, 1024)
+			<-start
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if !t0.Before(deadline) {
+					break
+				}
+				c, err := d.DialContext(tailCtx, "tcp", addr)
+				if err != nil {
+					if time.Now().Before(deadline) {
+						errs[w]++
+					}
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				opEnd := t0.Add(opTimeout)
+				if tail := deadline.Add(tailGrace); tail.Before(opEnd) {
+					opEnd = tail
+				}
+				_ = c.SetDeadline(opEnd)
+				var first time.Time
+				_, err = c.Write(payload)
+				if err == nil {
+					var n int
+					n, err = c.Read(buf)
+					first = time.Now()
+					if err == nil {
+						_, err = io.ReadFull(c, buf[n:])
+					}
+				}
+				closeReset(c)
+				if err == nil && !bytes.Equal(buf, payload) {
+					err = errors.New("echo mismatch")
+				}
+				if err != nil {
+					if time.Now().Before(deadline) {
+						errs[w]++
+					}
+					continue
+				}
+				done[w]++
+				if time.Now().Before(deadline) {
+					l = append(l, first.Sub(t0))
+				}
+			}
+			lat[w] = l
+		}()
+	}
+	deadline = time.Now().Add(window)
+	tailCtx, cancel := context.WithDeadline(ctx, deadline.Add(tailGrace))
+	defer cancel()
+	close(start)
+	wg.Wait()
+
+	var all []time.Duration
+	var s Sample
+	for w := range conc {
+		all = append(all, lat[w]...)
+		s.ConnErrors += errs[w]
+		s.completed += done[w]
+	}
+	s.ConnPerSec = float64(len(all)) / window.Seconds()
+	slices.Sort(all)
+	s.P50, s.P99 = percentile(all, 0.50), percentile(all, 0.99)
+	return s
+}
+
+// bulkChunk is what a bulk client writes per call.
+const bulkChunk = 32 << 10
+
+// bulk opens conc long connections; each streams data to the echo backend
+// and reads the echo back concurrently. After a ramp-up, the echoed bytes
+// received during window give the throughput.
+func (r *runner) bulk(ctx context.Context, addr string, conc int, window time.Duration) Sample {
+	var s Sample
+	var total atomic.Int64
+	var conns []net.Conn
+	d := net.Dialer{Timeout: opTimeout}
+	for range conc {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			s.BulkErrors++
+			continue
+		}
+		conns = append(conns, c)
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	chunk := bytes.Repeat([]byte{'x'}, bulkChunk)
+	for _, c := range conns {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				if _, err := c.Write(chunk); err != nil {
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := c.Read(buf)
+				total.Add(int64(n))
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	ramp := min(max(window/5, 50*time.Millisecond), 200*time.Millisecond)
+	sleepCtx(ctx, ramp)
+	b0, t0 := total.Load(), time.Now()
+	sleepCtx(ctx, window)
+	b1, t1 := total.Load(), time.Now()
+	stop.Store(true)
+	for _, c := range conns {
+		closeReset(c)
+	}
+	wg.Wait()
+	s.bulkBytes = total.Load()
+	if len(conns) > 0 {
+		s.MBps = float64(b1-b0) / t1.Sub(t0).Seconds() / 1e6
+	}
+	return s
+}
+
+// percentile returns the nearest-rank percentile of sorted samples.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p*float64(len(sorted))+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// median returns the median of xs (0 for none).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	if n := len(s); n%2 == 1 {
+		return s[n/2]
+	} else {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+}

@@ -1,0 +1,128 @@
+package main
+
+// methodText is the end of docs/benchmarks.md: what runs, what is
+// measured, caveats, how to run it.
+const methodText = `
+## What runs
+
+- **Backends**: two TCP echo servers, "east" and "west", on 127.0.0.1. By
+  default they run in a child process (loadbench re-executes itself with
+  ` + "`LOADBENCH_ECHO_CHILD=1`" + `), so they do not share the Go scheduler and
+  garbage collector with the load-generating clients; ` + "`-inproc-backends`" + ` runs
+  them in the loadbench process instead.
+- **Caddy**: one process, built from this tree (caddy-l4 + costlb), with one
+  layer4 listener per Caddy target; all use the same two backends. Only one
+  target is loaded at a time, so the idle listeners cost nothing. Global
+  option ` + "`costlb { site east; link east west 5 }`" + `; the costlb route is
+  ` + "`costlb { backend east ADDR1; backend west ADDR2 }`" + `; the proxy routes are
+  ` + "`proxy { lb_policy least_conn|random; upstream ADDR1; upstream ADDR2 }`" + `.
+  No health checks on the Caddy targets.
+- **HAProxy** (only if the ` + "`haproxy`" + ` binary is installed; loadbench installs
+  nothing and otherwise prints "haproxy not installed: apt-get install
+  haproxy" and skips it): ` + "`mode tcp`" + `, ` + "`balance leastconn`" + `, ` + "`server east ADDR1 check`" + `,
+  ` + "`server west ADDR2 check backup`" + `, run in the foreground (` + "`haproxy -db`" + `) with its
+  default threads (one per CPU), ` + "`maxconn 9000`, `maxpipes 500`" + `. ` + "`haproxy-splice`" + ` is a second
+  HAProxy with the same config plus ` + "`option splice-request`" + ` and
+  ` + "`option splice-response`" + ` (kernel splicing in both directions, HAProxy's
+  fastest bulk path). On Debian 12: ` + "`apt-get update && apt-get install -y haproxy`" + ` (2.6).
+- **costlb-before** (only with ` + "`-caddy-before BIN`" + `): a second Caddy, built
+  from an earlier costlb, with the same costlb config: "today's" costlb
+  for the goals. Without it, caddy-l4's ` + "`proxy`" + ` stands in (the data path
+  costlb used before was caddy-l4's proxy's).
+- **direct**: the clients dial the east backend itself: the ceiling for this
+  machine, clients and backends.
+- **l4-echo**: a layer4 listener of the same Caddy whose route is caddy-l4's
+  ` + "`echo`" + ` handler: it echoes itself, with no backend. Its CPU per
+  connection is what caddy-l4 spends to accept and route a connection
+  before any handler proxies it, a floor for costlb and caddy-l4's ` + "`proxy`" + `.
+
+## What is measured
+
+- **Connection churn**, for each concurrency c: c clients each repeat connect,
+  write 64 bytes, read the 64 bytes echoed, close, for one window.
+  conn/s = cycles completed within the window ÷ window. Latency is from the
+  start of connect to the first echoed byte, so it includes the proxy's
+  accept, its backend pick and its dial to the backend; p50/p99 are over all
+  cycles of one measurement. With closed-loop clients, latency at high
+  concurrency is mostly queueing (p50 ≈ c ÷ conn/s).
+- **Bulk throughput**: c long connections, each writing 32 KiB chunks and
+  reading the echo concurrently; after a short ramp-up, the bytes echoed back
+  during the window give MB/s, and the proxy's CPU time over the bytes
+  echoed its CPU per GB.
+- **Idle connections**, before the rounds: each proxy target (not
+  ` + "`proxy-random`" + `, whose data path is ` + "`proxy-leastconn`" + `'s) in a process of its
+  own, started for this alone: 100 connections echo 64 KiB and close, then
+  after 2 s its VmRSS is read; connections are opened 16 at a time, each
+  echoing 64 KiB before it is kept open, and VmRSS (and, for Caddy, the
+  goroutine count from its admin pprof endpoint) is read 2 s after each
+  count of ` + "`-idle`" + ` (default 2000, 8000) is held. The figure is the growth
+  over the start divided by the connections held: what an idle connection
+  costs, its two sockets' user-space state included (kernel socket buffers
+  are not in RSS).
+- **Rounds**: for round r, for each concurrency, for each target (in an
+  order shuffled anew for each round and concurrency, the same in every
+  run): churn, pause, bulk, pause. Every figure is a median
+  over rounds, and every ratio the median of per-round ratios, because these
+  machines are noisy (2 cores, other work running). The clients, the proxy
+  and the backends share the 2 cores: compare ratios, not absolute numbers.
+- **TIME_WAIT**: 128 churning clients would use up the ephemeral ports of
+  127.0.0.1 with sockets in TIME_WAIT. The clients close with SO_LINGER 0
+  (a RST) once the echo is read, and the backends close with SO_LINGER 0 once
+  the proxy (or client) has closed its side, so neither the client leg nor the
+  proxy-to-backend leg leaves TIME_WAIT sockets (the count of TIME_WAIT sockets to or from the
+  benchmark's ports, taken after each round, is reported above). Spreading clients over 127.0.0.x source
+  addresses was therefore not needed.
+
+## Caveats
+
+- caddy-l4 v0.1.2's ` + "`least_conn`" + ` counts a per-peer counter that is never
+  decremented (` + "`dialPeers`" + ` calls ` + "`countConn(1)`" + ` with no matching -1): it picks the
+  upstream with the fewest connections *ever opened*, i.e. it behaves like
+  round robin, not like least live connections. It is still the natural
+  reference (the same proxy handler, the same per-connection work); costlb
+  keeps exact live counts instead (see the README).
+- costlb sends a new connection to west only when east has 5 more live
+  connections than west (the link cost): at concurrency 1 every connection
+  goes to east, with more clients east keeps about 5 more than west. caddy-l4's
+  policies spread evenly; HAProxy's backup server gets nothing while east is
+  up. Both backends are the same process, so where connections go does not
+  change the speed here.
+- Quick mode (` + "`-quick`" + `) uses short windows and few rounds; it is a smoke
+  run, not a measurement.
+
+## Running it
+
+` + "```sh" + `
+go build -o /tmp/caddy ./integration/cmd/caddy   # or ./xcaddy.sh
+go run ./integration/cmd/loadbench -caddy /tmp/caddy          # full run, a few minutes
+go run ./integration/cmd/loadbench -caddy /tmp/caddy -quick   # under 60 s
+` + "```" + `
+
+Without ` + "`-caddy`" + ` loadbench builds Caddy from this tree first (about 90 s cold on
+2 cores), which the 60 s of ` + "`-quick`" + ` do not include. It writes this file and
+benchmarks.svg (` + "`-out-md`, `-out-svg`" + `; ` + "`-out-md -`" + ` to skip); ` + "`-json FILE`" + ` also saves the raw
+samples, and ` + "`-render FILE`" + ` rewrites the Markdown and SVG from them without
+measuring again. Other flags:
+` + "`-rounds`, `-window`, `-pause`, `-conc 1,16,128`, `-idle 2000,8000` (0 skips it), `-caddy-before BIN`, `-targets direct,proxy-leastconn,proxy-random,costlb,haproxy,haproxy-splice`" + ` (and ` + "`costlb-before`" + `).
+Every process it starts (echo child, Caddy, HAProxy) is stopped on exit,
+error and Ctrl-C, and killed by the kernel (Pdeathsig) if loadbench dies.
+
+## Profile
+
+Caddy's admin endpoint serves /debug/pprof/. To see where a target spends its
+CPU, keep it under load, e.g. ` + "`-targets costlb -conc 16 -rounds 12`" + `, and meanwhile
+run ` + "`go tool pprof -top 'http://ADMIN/debug/pprof/profile?seconds=12'`" + ` with the
+admin address loadbench prints.
+
+Last done on 2026-11-21 (Caddy v2.11.9, caddy-l4 v0.1.2, 2 busy cores), an
+8 s profile of Caddy under costlb churn (16 clients, 64-byte echoes, 7.1 s
+of CPU samples): about 57% in system calls (write 10%, connect 13%, close
+8%, epoll_ctl 4%, setsockopt 4%, read 3%, accept 3%), 28% in dialing the
+backend with Go's net.Dialer (the connect system call included), 9% in
+caddy-l4's own per-connection work before costlb runs (wrapping the
+connection, the route: about 60 µs per connection in this run, measured
+with caddy-l4's ` + "`echo`" + ` handler alone), 4.5% growing the connection
+goroutine's stack, the rest in the Go runtime and the garbage collector.
+costlb's pick and counting are under 1%. In bulk transfers the copy loop
+splices, and the proxy's CPU is almost all in the splice system calls.
+`
