@@ -70,15 +70,17 @@ func copyBuffered(dst, src *leg) (int64, endKind, error) {
 // is readable and given back when it has nothing more (splice costs more
 // than a read and a write for a few bytes). A read that fills the buffer
 // starts splice mode, when both sockets are plain: a pipe from the pool
-// moves the bytes until the socket is empty, and a burst smaller than a
-// buffer goes back to reading.
+// moves the bytes until the socket is empty, and a few bursts in a row
+// smaller than a buffer go back to reading.
 type rawCopier struct {
 	dst       *leg
 	canSplice bool // dst is a plain socket and splice has not failed
 	splicing  bool
 	burst     int64 // bytes spliced since the last wait
-	buf       *[]byte
-	pipe      *pipe
+	// bursts smaller than a buffer in a row, in splice mode
+	smallBursts int
+	buf         *[]byte
+	pipe        *pipe
 
 	n   int64 // bytes written to dst
 	end endKind

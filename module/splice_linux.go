@@ -137,6 +137,10 @@ func idlePipes() (idle, out int) {
 
 const spliceFlags = unix.SPLICE_F_MOVE | unix.SPLICE_F_NONBLOCK
 
+// smallBurstsToRead is how many bursts smaller than a copy buffer in a row
+// end splice mode.
+const smallBurstsToRead = 4
+
 // spliceSupported tells that this system can splice.
 const spliceSupported = true
 
@@ -163,8 +167,12 @@ func (c *rawCopier) spliceStep(fd int) stepResult {
 	case err == syscall.EAGAIN:
 		putPipe(c.pipe)
 		c.pipe = nil
-		if c.burst < copyBufSize {
-			c.splicing = false // small bursts are cheaper read
+		// small bursts are cheaper read; a few in a row, so that a bulk
+		// transfer whose bursts vary does not go back and forth
+		if c.burst >= copyBufSize {
+			c.smallBursts = 0
+		} else if c.smallBursts++; c.smallBursts >= smallBurstsToRead {
+			c.splicing, c.smallBursts = false, 0
 		}
 		c.burst = 0
 		return stepWait
