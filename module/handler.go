@@ -3,10 +3,8 @@ package module
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -198,112 +196,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	return registerService(h.app, &h.app.services, h)
 }
 
-// backendAddr is one dial address of a backend: its own caddy-l4
-// upstream, its site, path cost and readiness URL.
-type backendAddr struct {
-	up       *l4proxy.Upstream
-	site     string
-	pathCost int64
-	ready    string
-}
-
-// expandBackends checks the backends against the network and returns one
-// backendAddr per dial address.
-func (h *Handler) expandBackends(svc string) ([]backendAddr, error) {
-	var out []backendAddr
-	seen := make(map[string]string)
-	for i, b := range h.Backends {
-		cost, err := h.checkBackend(i, b)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %v", svc, err)
-		}
-		for _, addr := range b.Dial {
-			if err := checkDialAddress(addr); err != nil {
-				return nil, fmt.Errorf("%s: backend %d in site %q: %v", svc, i, b.Site, err)
-			}
-			if prev, dup := seen[counterKey(addr)]; dup {
-				return nil, fmt.Errorf("%s: backend address %q is given twice (sites %q and %q): each address is one backend", svc, addr, prev, b.Site)
-			}
-			seen[counterKey(addr)] = b.Site
-			u := b.Upstream
-			u.Dial = []string{addr}
-			out = append(out, backendAddr{up: &u, site: b.Site, pathCost: cost, ready: b.Ready})
-		}
-	}
-	return out, nil
-}
-
-// checkBackend checks backend i and returns the path cost to its site.
-func (h *Handler) checkBackend(i int, b *Backend) (int64, error) {
-	if b == nil {
-		return 0, fmt.Errorf("backend %d is null", i)
-	}
-	sites := h.app.network.Sites()
-	if b.Site == "" {
-		return 0, fmt.Errorf("backend %d (%s) has no site: every backend needs \"site\", one of: %s", i, strings.Join(b.Dial, ", "), strings.Join(sites, ", "))
-	}
-	if b.Weight != 0 {
-		return 0, fmt.Errorf("backend %d in site %q: weight has no meaning in costlb: backends are chosen by path cost + live connections; use link_costs or sites to steer traffic", i, b.Site)
-	}
-	switch b.ResolverPreference {
-	case "", "ipv4_only", "ipv6_only", "ipv4_first", "ipv6_first":
-	default:
-		return 0, fmt.Errorf("backend %d in site %q: resolver_preference %q: must be one of ipv4_only, ipv6_only, ipv4_first, ipv6_first", i, b.Site, b.ResolverPreference)
-	}
-	if b.MaxConnections < 0 {
-		return 0, fmt.Errorf("backend %d in site %q: max_connections %d: must be 0 (no limit) or positive", i, b.Site, b.MaxConnections)
-	}
-	if !h.app.network.HasSite(b.Site) {
-		return 0, fmt.Errorf("backend %d: unknown site %q; sites in the network: %s", i, b.Site, strings.Join(sites, ", "))
-	}
-	route, _ := h.paths.Cost(b.Site)
-	if !route.Reachable {
-		return 0, fmt.Errorf("backend %d: site %q has no path from the local site %q: link it to the network", i, b.Site, h.app.Site)
-	}
-	if len(b.Dial) == 0 {
-		return 0, fmt.Errorf("backend %d in site %q has no dial address", i, b.Site)
-	}
-	if b.Ready != "" {
-		if err := checkReadyURL(b.Ready); err != nil {
-			return 0, fmt.Errorf("backend %d in site %q: %v", i, b.Site, err)
-		}
-	}
-	return route.Cost, nil
-}
-
-// buildBalancer makes the service's balancer over its backend addresses,
-// with their live counters, health probes and, for gateways, readiness.
-func (h *Handler) buildBalancer(addrs []backendAddr) error {
-	bes := make([]costlb.Backend, len(addrs))
-	h.gws = make([]*gateway, len(addrs))
-	sites := make([]string, len(addrs))
-	for i, a := range addrs {
-		u := a.up
-		sites[i] = a.site
-		bes[i] = costlb.Backend{
-			Site:     a.site,
-			Address:  u.Dial[0],
-			PathCost: a.pathCost,
-			MaxConns: h.maxConns(u),
-			Counter:  h.counter(u.Dial[0]),
-			Healthy:  h.backendHealthy(i, u),
-		}
-		if a.ready != "" {
-			g, err := h.loadGateway(u.Dial[0], a.ready)
-			if err != nil {
-				return fmt.Errorf("backend %s: %v", u.Dial[0], err)
-			}
-			h.gws[i], bes[i].Ready = g, g.Ready
-		}
-	}
-	h.primaryKey = h.identity(h.sel.ups, sites)
-	memo, _, _ := primaries.LoadOrNew(h.primaryKey, func() (caddy.Destructor, error) { return new(primaryMemo), nil })
-	h.primary = memo.(*primaryMemo)
-	var err error
-	h.sel.bal, err = costlb.New(bes, h.logShift)
-	return err
-}
-
 // counter gets the process-wide live counter of addr and holds it until
 // Cleanup.
 func (h *Handler) counter(addr string) *costlb.Counter {
@@ -398,88 +290,6 @@ func counterKey(addr string) string {
 	return na.String()
 }
 
-// primaries remembers each service's primary site across config
-// generations, so a failover first seen by a new config is still logged. A
-// reload that keeps a service gets the same entry; the last config that
-// has the service frees it.
-var primaries = caddy.NewUsagePool()
-
-// primaryMemo is a service's last primary site.
-type primaryMemo struct {
-	mu   sync.Mutex
-	site string
-	seen bool
-}
-
-// swap records site and returns the one recorded before, if any.
-func (m *primaryMemo) swap(site string) (prev string, seen bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	prev, seen = m.site, m.seen
-	m.site, m.seen = site, true
-	return prev, seen
-}
-
-// Destruct does nothing: the memo is plain memory.
-func (*primaryMemo) Destruct() error { return nil }
-
-// identity names the service the same way across config generations: by
-// its name when the config gives one, else by its backends (a default name
-// says only where the service stands among the unnamed ones, which a
-// reload may reorder).
-func (h *Handler) identity(ups l4proxy.UpstreamPool, sites []string) string {
-	if !h.defaultName {
-		return "name " + strconv.Quote(h.Name)
-	}
-	keys := make([]string, len(ups))
-	for i, u := range ups {
-		keys[i] = strconv.Quote(sites[i] + " " + counterKey(u.Dial[0]))
-	}
-	slices.Sort(keys)
-	return "backends " + strings.Join(keys, " ")
-}
-
-// logShift logs a change of the service's primary site.
-func (h *Handler) logShift(s costlb.Shift) {
-	logPrimaryShift(h.logger, h.Name, h.primary, h.paths, h.sel.bal, s)
-}
-
-// logPrimaryShift logs a change of service name's primary site, reported
-// by its balancer bal, whose path costs are paths; memo carries the
-// service's primary site across config generations.
-func logPrimaryShift(logger *zap.Logger, name string, memo *primaryMemo, paths *linkgraph.Paths, bal *costlb.Balancer, s costlb.Shift) {
-	prev, seen := memo.swap(s.To)
-	if s.Initial {
-		// the first pick of this config: compare with the last generation
-		if !seen || prev == s.To {
-			return
-		}
-		s.From = prev
-		s.FromHealthy = bal.SiteHealthy(s.From)
-		if r, ok := paths.Cost(s.From); ok && r.Reachable {
-			s.FromCost = r.Cost
-		}
-	}
-	reason := "backends in " + s.To + " are available again"
-	switch {
-	case s.To == "":
-		reason = "no healthy backend in any site"
-	case s.From == "":
-		reason = "backends are available again"
-	case s.Failover():
-		reason = "backends in " + s.From + " became unavailable"
-	}
-	kind := "failback"
-	if s.Failover() {
-		kind = "failover"
-	}
-	logger.Info("costlb "+kind,
-		zap.String("service", name),
-		zap.String("from_site", s.From),
-		zap.String("to_site", s.To),
-		zap.String("reason", reason))
-}
-
 // Cleanup releases the shared peer and passive health state and removes
 // the service from the admin view.
 func (h *Handler) Cleanup() error {
@@ -557,48 +367,6 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	h.FailOnSilentClose = caddy.Duration(p.FailOnSilentClose)
 	h.MaxSilentCloses = p.MaxSilentCloses
 	return nil
-}
-
-// selector is costlb's pick over a service's backends.
-type selector struct {
-	h     *Handler
-	ups   l4proxy.UpstreamPool
-	bal   *costlb.Balancer
-	debug bool // log every pick at debug level
-}
-
-// pick chooses the backend with the lowest perceived cost, counts the
-// connection holding t on it and returns its index, or -1 if none is
-// available.
-func (s *selector) pick(t *costlb.Ticket) int {
-	if s.debug {
-		return debugPick(s.h.logger, s.h.Name, s.bal, t)
-	}
-	return s.bal.Pick(t)
-}
-
-// debugPick picks for service name with bal (holding t, if not nil) and
-// logs, at debug level, the perceived costs the pick considered, read just
-// before it, and the backend it chose.
-func debugPick(logger *zap.Logger, name string, bal *costlb.Balancer, t *costlb.Ticket) int {
-	ce := logger.Check(zapcore.DebugLevel, "costlb pick")
-	var costs []string
-	if ce != nil {
-		costs = make([]string, bal.Len())
-		for i := range costs {
-			st := bal.State(i)
-			costs[i] = fmt.Sprintf("%s@%s=%d(path %d + live %d, available %t)", st.Address, st.Site, st.Perceived, st.PathCost, st.Live, st.Available)
-		}
-	}
-	i := bal.Pick(t)
-	if ce != nil {
-		chosen := ""
-		if i >= 0 {
-			chosen = bal.Backend(i).Address
-		}
-		ce.Write(zap.String("service", name), zap.String("chosen", chosen), zap.Strings("perceived_costs", costs))
-	}
-	return i
 }
 
 // Interface guards
