@@ -45,8 +45,32 @@ func TestNoLeak(t *testing.T) {
 	_, baseG := pollerGoroutines(t, c)
 	baseFD := procFDs(t, c)
 
+	kinds := leakKinds(ls)
+	const perKind = 150
+	churn(t, perKind*len(kinds), 12, func(i int) error { return kinds[i%len(kinds)](i) })
+
+	waitAllLiveZero(t, c, relTimeout)
+	var g, fds int
+	deadline := time.Now().Add(20 * time.Second) // pooled pipes close after 5 s idle
+	for {
+		_, g = pollerGoroutines(t, c)
+		fds = procFDs(t, c)
+		if g <= baseG && fds <= baseFD {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d connections: %d goroutines (%d before the load), %d open fds (%d before)", perKind*len(kinds), g, baseG, fds, baseFD)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Logf("after %d connections: %d goroutines (%d before), %d open fds (%d before)", perKind*len(kinds), g, baseG, fds, baseFD)
+}
+
+// leakKinds returns one client per kind of connection TestNoLeak makes,
+// through the listeners ls of its Caddy (in its order of routes).
+func leakKinds(ls []string) []func(i int) error {
 	payload := []byte(strings.Repeat("x", 64<<10))
-	kinds := []func(i int) error{
+	return []func(i int) error{
 		func(int) error { // echoed, then closed
 			_, conn, err := harness.Hold(ls[0], relTimeout)
 			if err != nil {
@@ -126,22 +150,4 @@ func TestNoLeak(t *testing.T) {
 			return nil
 		},
 	}
-	const perKind = 150
-	churn(t, perKind*len(kinds), 12, func(i int) error { return kinds[i%len(kinds)](i) })
-
-	waitAllLiveZero(t, c, relTimeout)
-	var g, fds int
-	deadline := time.Now().Add(20 * time.Second) // pooled pipes close after 5 s idle
-	for {
-		_, g = pollerGoroutines(t, c)
-		fds = procFDs(t, c)
-		if g <= baseG && fds <= baseFD {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %d connections: %d goroutines (%d before the load), %d open fds (%d before)", perKind*len(kinds), g, baseG, fds, baseFD)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Logf("after %d connections: %d goroutines (%d before), %d open fds (%d before)", perKind*len(kinds), g, baseG, fds, baseFD)
 }

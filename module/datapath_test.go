@@ -2,7 +2,11 @@ package module
 
 import (
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,5 +44,34 @@ func TestDataPathNeverCountsOnCaddyL4(t *testing.T) {
 		if n := peerConns(h, i); n != 0 {
 			t.Fatalf("caddy-l4's connection counter of %s is %d after connections through costlb, want 0", h.sel.ups[i].Dial[0], n)
 		}
+	}
+}
+
+// TestOneLinkname: the link to caddy-l4's (*Upstream).healthy in health.go
+// is the only go:linkname in costlb, so that the data path depends on no
+// other unexported part of caddy-l4.
+func TestOneLinkname(t *testing.T) {
+	var found []string
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(line, "//go:linkname ") {
+				found = append(found, path+": "+line)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "//go:linkname upstreamHealthy github.com/mholt/caddy-l4/modules/l4proxy.(*Upstream).healthy"
+	if len(found) != 1 || found[0] != filepath.Join("..", "module", "health.go")+": "+want {
+		t.Fatalf("go:linkname directives: %q; want only health.go's %q", found, want)
 	}
 }
