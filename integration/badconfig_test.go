@@ -181,6 +181,12 @@ func badCaddyfiles() []badConfig {
 		{"ready twice", bcCaddyfileH(bcBackend + "\n\t\tbackend west 127.0.0.1:9002 {\n\t\t\tready http://127.0.0.1:9180/ready/a\n\t\t\tready http://127.0.0.1:9180/ready/b\n\t\t}"), []string{"ready given twice", `"http://127.0.0.1:9180/ready/a"`, `"http://127.0.0.1:9180/ready/b"`}},
 		{"costlb_status without the costlb app", "{\n\tadmin {ADMIN}\n}\nhttp://{LISTEN} {\n\tcostlb_status\n}\n", []string{"costlb_status: the costlb app is not configured", "costlb { site <name> }"}},
 		{"costlb_status with an argument", "{\n\tadmin {ADMIN}\n\tcostlb {\n\t\tsite east\n\t}\n}\nhttp://{LISTEN} {\n\tcostlb_status /costlb/* verbose\n}\n", []string{`costlb_status: unexpected argument "verbose"`, "takes none"}},
+
+		// data path options
+		{name: "dial_timeout 0", config: bcCaddyfileH(bcBackend + "\n\t\tdial_timeout 0"), want: []string{`dial_timeout "0"`, "must be a positive duration"}},
+		{name: "silent closes without fail_duration", config: bcCaddyfileH(bcBackend + "\n\t\tfail_on_silent_close 2s"), want: []string{"fail_on_silent_close needs fail_duration"}},
+		{name: "max_silent_closes alone", config: bcCaddyfileH(bcBackend + "\n\t\tmax_silent_closes 3"), want: []string{"max_silent_closes 3 without fail_on_silent_close"}},
+		{name: "udp backend", config: bcCaddyfileH("backend east udp/127.0.0.1:9001"), want: []string{`network "udp" is not supported`, "tcp, tcp4, tcp6 or unix"}},
 	}
 }
 
@@ -249,6 +255,12 @@ func badJSONConfigs() []badConfig {
 		{"try_interval negative", bcJSONH(bcJSONBackends + `, "load_balancing": {"try_duration": "1s", "try_interval": -1000000}`), []string{"lb_try_interval -1ms", bcPositive, "load_balancing.try_interval"}},
 		{"tls handshake_timeout negative", bcJSONH(`"backends": [{"site": "west", "dial": ["127.0.0.1:9001"], "tls": {"handshake_timeout": "-3s"}}]`), []string{`"west"`, "tls_timeout -3s", bcPositive, "tls.handshake_timeout"}},
 		{"service name too long", bcJSONH(`"name": "` + strings.Repeat("n", 129) + `", ` + bcJSONBackends), []string{"service name", "too long (129 bytes)", "1 to 128 bytes"}},
+
+		// data path options
+		{name: "JSON dial_timeout 0", config: bcJSONH(bcJSONBackends + `, "dial_timeout": "0s"`), want: []string{"dial_timeout 0s", "must be positive"}},
+		{name: "JSON dial_timeout negative", config: bcJSONH(bcJSONBackends + `, "dial_timeout": "-2s"`), want: []string{"dial_timeout -2s", "must be positive"}},
+		{name: "JSON fail_on_silent_close negative", config: bcJSONH(bcJSONBackends + `, "fail_on_silent_close": "-1s", "health_checks": {"passive": {"fail_duration": "5s"}}`), want: []string{"fail_on_silent_close -1s", "must be positive"}},
+		{name: "JSON max_silent_closes negative", config: bcJSONH(bcJSONBackends + `, "fail_on_silent_close": "1s", "max_silent_closes": -1, "health_checks": {"passive": {"fail_duration": "5s"}}`), want: []string{"max_silent_closes -1", "1 or more"}},
 	}
 }
 
