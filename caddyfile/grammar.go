@@ -1,15 +1,70 @@
+// Package caddyfile holds the Caddyfile grammar that costlb's modules share:
+// link costs and link lines, service names, costlb's own option values,
+// backend lines with caddy-l4's upstream options, and caddy-l4's proxy
+// options. Each module's UnmarshalCaddyfile (package module) documents its
+// syntax and builds on these helpers. caddy-l4's options are parsed by
+// caddy-l4's own parsers, so they keep exactly caddy-l4's meaning.
+//
+// Every helper takes who, the block it parses for ("costlb", "lb_policy
+// cost"), and starts its errors with it.
 package caddyfile
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/costlb/costlb/linkgraph"
 )
 
-// NameOption parses the "name <service name>" option at d's current token
-// for the block who ("costlb", "lb_policy cost"); current is the name set
-// so far, refused if not "".
-func NameOption(d *caddyfile.Dispenser, who, current string) (string, error) {
+// Cost parses a link cost: an integer from 1 to 2147483647.
+func Cost(s string) (int64, error) {
+	c, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || c < 1 || c > linkgraph.MaxCost || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, fmt.Errorf("cost %q: must be an integer from 1 to %d", s, linkgraph.MaxCost)
+	}
+	return c, nil
+}
+
+// Link parses "link <site> <site> [<cost>]" at d's current token, the
+// option name; a link without a cost has cost 0 (the network's default).
+func Link(d *caddyfile.Dispenser, who string) (linkgraph.Link, error) {
+	return link(d, who, false)
+}
+
+// LinkCost parses "link_cost <site> <site> <cost>" at d's current token:
+// a service's override of a link's cost, which needs the cost.
+func LinkCost(d *caddyfile.Dispenser, who string) (linkgraph.Link, error) {
+	return link(d, who, true)
+}
+
+func link(d *caddyfile.Dispenser, who string, needCost bool) (linkgraph.Link, error) {
+	opt, args := d.Val(), d.RemainingArgs()
+	var l linkgraph.Link
+	switch {
+	case needCost && len(args) != 3:
+		return l, d.Errf("%s: %s takes <site> <site> <cost>, got %d arguments %q", who, opt, len(args), args)
+	case len(args) < 2 || len(args) > 3:
+		return l, d.Errf("%s: %s takes <site> <site> [<cost>], got %d arguments %q", who, opt, len(args), args)
+	}
+	l.Between = [2]string{args[0], args[1]}
+	if len(args) == 3 {
+		c, err := Cost(args[2])
+		if err != nil {
+			return l, d.Errf("%s: %s %s %s: %v", who, opt, args[0], args[1], err)
+		}
+		l.Cost = c
+	}
+	return l, nil
+}
+
+// Name parses "name <service name>" at d's current token; current is the
+// name set so far, refused if not "".
+func Name(d *caddyfile.Dispenser, who, current string) (string, error) {
 	if current != "" {
 		return "", d.Errf("%s: name given twice (%q already)", who, current)
 	}
@@ -20,16 +75,51 @@ func NameOption(d *caddyfile.Dispenser, who, current string) (string, error) {
 	return args[0], nil
 }
 
-// LinkCostOption parses "link_cost <site> <site> <cost>" at d's current
-// token for the block who.
-func LinkCostOption(d *caddyfile.Dispenser, who string) (linkgraph.Link, error) {
-	args := d.RemainingArgs()
-	if len(args) != 3 {
-		return linkgraph.Link{}, d.Errf("%s: link_cost takes <site> <site> <cost>, got %d arguments %q", who, len(args), args)
-	}
-	l, err := parseLink("link_cost", args)
+// PositiveDuration parses "<option> <duration>" at d's current token, for
+// an option of costlb's own that is given at most once; set says whether
+// it was given before.
+func PositiveDuration(d *caddyfile.Dispenser, who string, set bool) (time.Duration, error) {
+	opt, arg, err := oneValue(d, who, set)
 	if err != nil {
-		return linkgraph.Link{}, d.Errf("%s: %v", who, err)
+		return 0, err
 	}
-	return l, nil
+	dur, err := caddy.ParseDuration(arg)
+	if err != nil || dur <= 0 {
+		return 0, d.Errf("%s: %s %q: must be a positive duration, e.g. 3s", who, opt, arg)
+	}
+	return dur, nil
+}
+
+// PositiveInt parses "<option> <integer>" at d's current token, for an
+// option of costlb's own that is given at most once.
+func PositiveInt(d *caddyfile.Dispenser, who string, set bool) (int, error) {
+	opt, arg, err := oneValue(d, who, set)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(arg)
+	if err != nil || n < 1 {
+		return 0, d.Errf("%s: %s %q: must be an integer, 1 or more", who, opt, arg)
+	}
+	return n, nil
+}
+
+// oneValue reads the single value of the option at d's current token.
+func oneValue(d *caddyfile.Dispenser, who string, set bool) (opt, arg string, err error) {
+	opt, args := d.Val(), d.RemainingArgs()
+	if len(args) != 1 {
+		return "", "", d.Errf("%s: %s takes one value, got %d arguments %q", who, opt, len(args), args)
+	}
+	if set {
+		return "", "", d.Errf("%s: %s given twice", who, opt)
+	}
+	return opt, args[0], nil
+}
+
+// NoBlock refuses a block after the option opt, whose arguments d has read.
+func NoBlock(d *caddyfile.Dispenser, who, opt string) error {
+	if d.NextBlock(d.Nesting()) {
+		return d.Errf("%s: option %q does not take a block", who, opt)
+	}
+	return nil
 }

@@ -131,18 +131,65 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 		d.Next() // point the error at this block
 		return nil, d.Err("costlb: the global option is given twice; describe the whole site network in one costlb block")
 	}
-	g, err := cfile.ParseGlobal(d)
-	if err != nil {
+	a := new(App)
+	if err := a.UnmarshalCaddyfile(d); err != nil {
 		return nil, err
 	}
-	return httpcaddyfile.App{
-		Name:  "costlb",
-		Value: caddyconfig.JSON(&App{Site: g.Site, Links: g.Links}, nil),
-	}, nil
+	return httpcaddyfile.App{Name: "costlb", Value: caddyconfig.JSON(a, nil)}, nil
+}
+
+// UnmarshalCaddyfile sets up the app from the costlb global option. Syntax:
+//
+//	costlb {
+//		site <name>
+//		link <site> <site> [<cost>]
+//	}
+//
+// site is required; a link without a cost has cost 1. The network is
+// checked here too, so that caddy adapt refuses what Provision would.
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	const who = "costlb"
+	d.Next() // consume option name
+	if d.NextArg() {
+		return d.Errf("costlb: unexpected argument %q; the site network goes in a block: costlb { site <name> ... }", d.Val())
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		switch opt {
+		case "site":
+			args := d.RemainingArgs()
+			if a.Site != "" {
+				return d.Errf("costlb: site given twice (%q, then %q): a Caddy instance runs in exactly one site", a.Site, args)
+			}
+			if len(args) != 1 {
+				return d.Errf("costlb: site takes exactly one name, got %d arguments %q", len(args), args)
+			}
+			a.Site = args[0]
+		case "link":
+			l, err := cfile.Link(d, who)
+			if err != nil {
+				return err
+			}
+			a.Links = append(a.Links, l)
+		default:
+			return d.Errf("costlb: unknown option %q; allowed: site <name>, link <site> <site> [<cost>]", opt)
+		}
+		if err := cfile.NoBlock(d, who, opt); err != nil {
+			return err
+		}
+	}
+	if a.Site == "" {
+		return d.Err("costlb: missing 'site <name>': the local site of this Caddy is required")
+	}
+	if _, err := linkgraph.New(a.Site, a.Links); err != nil {
+		return d.Errf("costlb: %v", err)
+	}
+	return nil
 }
 
 // Interface guards
 var (
-	_ caddy.App         = (*App)(nil)
-	_ caddy.Provisioner = (*App)(nil)
+	_ caddy.App             = (*App)(nil)
+	_ caddy.Provisioner     = (*App)(nil)
+	_ caddyfile.Unmarshaler = (*App)(nil)
 )

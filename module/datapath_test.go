@@ -13,10 +13,11 @@ import (
 	"github.com/costlb/costlb/integration/harness"
 )
 
-// peerConns reads caddy-l4's per-peer connection counter of u (its
-// unexported peers[0].numConns), through reflection, for this test only.
+// peerConns reads caddy-l4's per-peer connection counter of backend i (the
+// unexported peers[0].numConns of the upstream caddy-l4 provisioned for
+// it), through reflection, for this test only.
 func peerConns(h *Handler, i int) int64 {
-	p := reflect.ValueOf(h.sel.ups[i]).Elem().FieldByName("peers").Index(0).Elem()
+	p := reflect.ValueOf(h.proxy.Upstreams[i]).Elem().FieldByName("peers").Index(0).Elem()
 	return p.FieldByName("numConns").FieldByName("v").Int()
 }
 

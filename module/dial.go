@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/mholt/caddy-l4/layer4"
 	"github.com/mholt/caddy-l4/modules/l4proxy"
 	"github.com/mholt/caddy-l4/modules/l4proxyprotocol"
@@ -46,8 +45,9 @@ type dialer struct {
 }
 
 // newDialer prepares the dialer of u, an upstream with one dial address
-// that Provision has already checked; tc is its TLS settings (nil: plain).
-func newDialer(ctx caddy.Context, u *l4proxy.Upstream, tc *reverseproxy.TLSConfig, proxyProtocol byte, timeout time.Duration) (*dialer, error) {
+// that Provision has already checked, refusing what caddy-l4 refuses of
+// its local_address.
+func newDialer(ctx caddy.Context, u *l4proxy.Upstream, proxyProtocol byte, timeout time.Duration) (*dialer, error) {
 	na, err := caddy.ParseNetworkAddress(u.Dial[0])
 	if err != nil {
 		return nil, fmt.Errorf("address %q: %v", u.Dial[0], err)
@@ -69,7 +69,13 @@ func newDialer(ctx caddy.Context, u *l4proxy.Upstream, tc *reverseproxy.TLSConfi
 		d.local = append(d.local, la)
 		d.localDyn = d.localDyn || strings.Contains(la, "{")
 	}
-	if tc != nil && !slices.Contains(tc.ExceptPorts, strconv.FormatUint(uint64(na.StartPort), 10)) {
+	if err := checkLocalFamily(d.pref, d.local); err != nil {
+		return nil, fmt.Errorf("address %q: %v", u.Dial[0], err)
+	}
+	if u.TLS != nil && !slices.Contains(u.TLS.ExceptPorts, strconv.FormatUint(uint64(na.StartPort), 10)) {
+		// a copy: the addresses of a backend line share one TLS settings
+		// value, and making a config loads (and so clears) its trust pool
+		tc := *u.TLS
 		if d.tls, err = tc.MakeTLSClientConfig(ctx); err != nil {
 			return nil, fmt.Errorf("address %q: making TLS client config: %v", u.Dial[0], err)
 		}
@@ -84,6 +90,34 @@ func newDialer(ctx caddy.Context, u *l4proxy.Upstream, tc *reverseproxy.TLSConfi
 		d.tlsTimeout = time.Duration(tc.HandshakeTimeout)
 	}
 	return d, nil
+}
+
+// checkLocalFamily refuses, as caddy-l4 does, resolver_preference
+// ipv4_only or ipv6_only with local_address entries none of which is of
+// that family: every source would be skipped and the system would choose
+// one, silently. Entries with placeholders are known only per connection.
+func checkLocalFamily(pref string, locals []string) error {
+	want := map[string]int{"ipv4_only": 4, "ipv6_only": 6}[pref]
+	if want == 0 || len(locals) == 0 {
+		return nil
+	}
+	for _, la := range locals {
+		if strings.Contains(la, "{") {
+			return nil
+		}
+		host := strings.TrimSpace(la)
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		ip := net.ParseIP(host)
+		if ip == nil {
+			continue
+		}
+		if (ip.To4() != nil) == (want == 4) {
+			return nil
+		}
+	}
+	return fmt.Errorf("resolver_preference %s needs a local_address of IPv%d, but none of %q is", pref, want, locals)
 }
 
 // dial connects to the backend for the client connection down. Each

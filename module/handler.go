@@ -1,10 +1,7 @@
 package module
 
 import (
-	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -164,24 +161,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	// Caddy's log levels change only with a reload: decide once whether
 	// picks are logged, so the pick path never consults the logger.
 	h.sel = &selector{h: h, ups: ups, debug: h.logger.Core().Enabled(zapcore.DebugLevel)}
-	// caddy-l4's proxy, never called to proxy: it validates the upstream
-	// and PROXY protocol options, keeps the health state shared by address
-	// and runs the active health checks. Passive checks are costlb's.
-	h.proxy = &l4proxy.Handler{
-		Upstreams:     ups,
-		HealthChecks:  activeOnly(h.HealthChecks),
-		ProxyProtocol: h.ProxyProtocol,
-	}
-	tlsCfgs := snapshotTLS(ups) // before caddy-l4 loads (and so clears) their modules
-	if err := h.proxy.Provision(ctx); err != nil {
-		releaseProvisioned(ups, err)
+	// costlb's own checks of everything it dials with come first: they
+	// take no shared state, and leave caddy-l4 nothing to refuse
+	if err := h.provisionDataPath(ctx, ups); err != nil {
 		return fmt.Errorf("%s: %v", svc, err)
 	}
-	h.provided = true
-	if err := h.provisionDataPath(ctx, ups, tlsCfgs); err != nil {
+	if err := h.provisionHealth(ctx, ups); err != nil {
 		return fmt.Errorf("%s: %v", svc, err)
 	}
-
 	if err := h.buildBalancer(bes); err != nil {
 		return fmt.Errorf("%s: %v", svc, err)
 	}
@@ -240,56 +227,6 @@ func (h *Handler) routes() [][]string {
 	return costlb.NormalizeRoutes(out)
 }
 
-// releaseProvisioned gives back the shared peer entries that a failed
-// provisioning of the embedded proxy took. caddy-l4 v0.1.2 provisions the
-// upstreams in order, reports a failure as "upstream N: ...", and can fail
-// before storing upstream N's peer only for a bad resolver_preference or
-// address, which Provision refuses before calling it: so upstreams 0 to N
-// hold entries. Its other errors come before any upstream. Releasing more
-// would take entries from the running config, which shares them.
-func releaseProvisioned(ups l4proxy.UpstreamPool, err error) {
-	var n int
-	if _, scanErr := fmt.Sscanf(err.Error(), "upstream %d:", &n); scanErr != nil || n < 0 || n >= len(ups) {
-		return
-	}
-	_ = (&l4proxy.Handler{Upstreams: ups[:n+1]}).Cleanup()
-}
-
-// checkDialAddress refuses addresses costlb cannot count per address.
-func checkDialAddress(addr string) error {
-	if strings.Contains(addr, "{") {
-		return fmt.Errorf("address %q: placeholders are not supported: costlb counts live connections per fixed address", addr)
-	}
-	na, err := caddy.ParseNetworkAddress(addr)
-	if err != nil {
-		var ne *strconv.NumError
-		if errors.As(err, &ne) {
-			return fmt.Errorf("malformed address %q: port %q must be 1-65535; want host:port", addr, ne.Num)
-		}
-		return fmt.Errorf("malformed address %q: %v; want host:port", addr, err)
-	}
-	if na.PortRangeSize() != 1 {
-		return fmt.Errorf("address %q: port ranges are not supported; give one port", addr)
-	}
-	if !na.IsUnixNetwork() && na.StartPort == 0 {
-		if strings.HasSuffix(addr, ":0") {
-			return fmt.Errorf("malformed address %q: port 0: must be 1-65535; want host:port", addr)
-		}
-		return fmt.Errorf("malformed address %q: missing port; want host:port", addr)
-	}
-	return nil
-}
-
-// counterKey normalises a dial address so that "127.0.0.1:80" and
-// "tcp/127.0.0.1:80" share one live count.
-func counterKey(addr string) string {
-	na, err := caddy.ParseNetworkAddress(addr)
-	if err != nil {
-		return addr
-	}
-	return na.String()
-}
-
 // Cleanup releases the shared peer and passive health state and removes
 // the service from the admin view.
 func (h *Handler) Cleanup() error {
@@ -345,28 +282,96 @@ func (h *Handler) Cleanup() error {
 //		max_silent_closes <int>
 //	}
 //
-// Each address of a backend line is its own backend in that site.
-// lb_policy is refused: costlb is the selection policy.
+// Each address of a backend line is its own backend in that site. Options
+// this block does not know go to caddy-l4's proxy parser, which parses
+// them as it would in its proxy handler. lb_policy is refused: costlb is
+// the selection policy.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	p, err := cfile.ParseHandler(d)
+	d.Next() // consume handler name
+	head := d.Token()
+	if d.NextArg() {
+		return d.Errf("costlb: unexpected argument %q; options go in a block: costlb { backend <site> <address...> }", d.Val())
+	}
+	var proxyToks []caddyfile.Token
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		var err error
+		switch opt {
+		case "backend":
+			err = h.unmarshalBackend(d)
+		case "name", "link_cost", "dial_timeout", "fail_on_silent_close", "max_silent_closes":
+			if err = h.unmarshalOption(d); err == nil {
+				err = cfile.NoBlock(d, "costlb", opt)
+			}
+		case "ready":
+			err = d.Err("costlb: ready goes inside a backend block: backend <site> <address> { ready <url> }")
+		case "lb_policy":
+			err = d.Err("costlb: lb_policy is not allowed inside costlb: costlb is the selection policy (lowest path cost + live connections)")
+		case "upstream":
+			err = d.Err("costlb: use 'backend <site> <address...>' instead of 'upstream': every backend needs a site")
+		case "proxy_protocol":
+			// caddy-l4 reads a missing version as the option's own name
+			if d.CountRemainingArgs() != 1 {
+				err = d.Errf("costlb: proxy_protocol takes one of v1, v2; got %q", d.RemainingArgs())
+			}
+			proxyToks = append(proxyToks, d.NextSegment()...)
+		default:
+			proxyToks = append(proxyToks, d.NextSegment()...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := checkExplicitDurations(proxyToks); err != nil {
+		return err
+	}
+	p, err := cfile.ProxyOptions("costlb", head, proxyToks, handlerOptions)
+	h.HealthChecks, h.LoadBalancing, h.ProxyProtocol = p.HealthChecks, p.LoadBalancing, p.ProxyProtocol
+	return err
+}
+
+// handlerOptions is what a costlb block takes, for an unknown option.
+const handlerOptions = "name, backend, link_cost, dial_timeout, fail_on_silent_close, max_silent_closes, " +
+	"and caddy-l4's proxy options (health_interval, health_timeout, fail_duration, max_fails, lb_try_duration, proxy_protocol, ...)"
+
+// unmarshalBackend adds the backends of the backend line at d: one per
+// address, all in the line's site, with the line's options.
+func (h *Handler) unmarshalBackend(d *caddyfile.Dispenser) error {
+	site, ready, u, err := cfile.Backend(d, "costlb")
 	if err != nil {
 		return err
 	}
-	h.Name = p.Name
-	h.LinkCosts = p.LinkCosts
-	for _, b := range p.Backends {
-		h.Backends = append(h.Backends, &Backend{Site: b.Site, Ready: b.Ready, Upstream: b.Upstream})
+	for _, addr := range u.Dial {
+		one := u
+		one.Dial = []string{addr}
+		h.Backends = append(h.Backends, &Backend{Site: site, Ready: ready, Upstream: one})
 	}
-	h.HealthChecks = p.Proxy.HealthChecks
-	h.LoadBalancing = p.Proxy.LoadBalancing
-	h.ProxyProtocol = p.Proxy.ProxyProtocol
-	if p.DialTimeout != 0 {
-		dt := caddy.Duration(p.DialTimeout)
-		h.DialTimeout = &dt
-	}
-	h.FailOnSilentClose = caddy.Duration(p.FailOnSilentClose)
-	h.MaxSilentCloses = p.MaxSilentCloses
 	return nil
+}
+
+// unmarshalOption sets the costlb option at d other than backend.
+func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
+	const who = "costlb"
+	var err error
+	switch d.Val() {
+	case "name":
+		h.Name, err = cfile.Name(d, who, h.Name)
+	case "link_cost":
+		var l linkgraph.Link
+		l, err = cfile.LinkCost(d, who)
+		h.LinkCosts = append(h.LinkCosts, l)
+	case "dial_timeout":
+		var dur time.Duration
+		dur, err = cfile.PositiveDuration(d, who, h.DialTimeout != nil)
+		h.DialTimeout = (*caddy.Duration)(&dur)
+	case "fail_on_silent_close":
+		var dur time.Duration
+		dur, err = cfile.PositiveDuration(d, who, h.FailOnSilentClose != 0)
+		h.FailOnSilentClose = caddy.Duration(dur)
+	case "max_silent_closes":
+		h.MaxSilentCloses, err = cfile.PositiveInt(d, who, h.MaxSilentCloses != 0)
+	}
+	return err
 }
 
 // Interface guards

@@ -78,22 +78,22 @@ func TestHealthFollowsCaddyL4Active(t *testing.T) {
 	listen := freeAddr(t)
 	h := loadConfig(t, fmt.Sprintf(healthConfig, listen, east.Addr(), west.Addr(),
 		`"health_checks": {"active": {"interval": "50ms", "timeout": "200ms"}}`), "svc")
-	if !upstreamHealthy(h.sel.ups[0]) || !upstreamHealthy(h.sel.ups[1]) {
+	if !upstreamHealthy(h.proxy.Upstreams[0]) || !upstreamHealthy(h.proxy.Upstreams[1]) {
 		t.Fatal("backends start unhealthy")
 	}
 	if got, err := harness.Once(listen, 2*time.Second); err != nil || got != "east" {
 		t.Fatalf("first connection reached %q (%v), want east", got, err)
 	}
 	east.Stop()
-	waitUntil(t, 3*time.Second, "active check marks east down", func() bool { return !upstreamHealthy(h.sel.ups[0]) })
-	if !upstreamHealthy(h.sel.ups[1]) {
+	waitUntil(t, 3*time.Second, "active check marks east down", func() bool { return !upstreamHealthy(h.proxy.Upstreams[0]) })
+	if !upstreamHealthy(h.proxy.Upstreams[1]) {
 		t.Fatal("west marked down too")
 	}
 	if got, err := harness.Once(listen, 2*time.Second); err != nil || got != "west" {
 		t.Fatalf("with east down reached %q (%v), want west", got, err)
 	}
 	east.Restart()
-	waitUntil(t, 3*time.Second, "active check marks east up", func() bool { return upstreamHealthy(h.sel.ups[0]) })
+	waitUntil(t, 3*time.Second, "active check marks east up", func() bool { return upstreamHealthy(h.proxy.Upstreams[0]) })
 	if got, err := harness.Once(listen, 2*time.Second); err != nil || got != "east" {
 		t.Fatalf("after recovery reached %q (%v), want east", got, err)
 	}
@@ -139,11 +139,12 @@ func peerOf(u *l4proxy.Upstream) uintptr {
 	return reflect.ValueOf(u).Elem().FieldByName("peers").Index(0).Pointer()
 }
 
-// TestFailedProvisionReleasesPeers: when the embedded proxy fails to
-// provision (a bad TLS file on the second backend), the shared peer entry
-// it already took for the first backend is given back: once the configs
-// using that address are gone, the next config gets a fresh entry.
-func TestFailedProvisionReleasesPeers(t *testing.T) {
+// TestRefusedConfigTakesNoPeers: what caddy-l4 would refuse after taking
+// shared peer entries for the backends before it (a bad TLS file, a
+// local_addr of the wrong family for resolver_preference) costlb refuses
+// before caddy-l4 runs, so the refused config holds no entry: once the
+// configs using the good address are gone, the next one gets a fresh entry.
+func TestRefusedConfigTakesNoPeers(t *testing.T) {
 	_ = caddy.Stop()
 	a := freeAddr(t)
 	cfg := func(backends string) string {
@@ -153,18 +154,27 @@ func TestFailedProvisionReleasesPeers(t *testing.T) {
 				"handler": "costlb", "name": "svc", "backends": [%s]}]}]}}}}}`, freeAddr(t), backends)
 	}
 	good := fmt.Sprintf(`{"site": "east", "dial": [%q]}`, a)
-	bad := `{"site": "east", "dial": ["127.0.0.1:1"], "tls": {"client_certificate_file": "/nonexistent/c.pem", "client_certificate_key_file": "/nonexistent/k.pem"}}`
-	err := caddy.Load([]byte(cfg(good+","+bad)), true)
-	if err == nil || !strings.Contains(err.Error(), "upstream 1:") {
-		t.Fatalf("want caddy-l4 to fail on upstream 1, got %v", err)
-	}
-	first := loadConfig(t, cfg(good), "svc")
-	p1 := peerOf(first.sel.ups[0])
-	if err := caddy.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	second := loadConfig(t, cfg(good), "svc")
-	if p2 := peerOf(second.sel.ups[0]); p2 == p1 {
-		t.Fatal("the failed config's reference kept the peer entry alive after every config using it stopped")
+	for _, tc := range []struct{ bad, want string }{
+		{`{"site": "east", "dial": ["127.0.0.1:1"], "tls": {"client_certificate_file": "/nonexistent/c.pem", "client_certificate_key_file": "/nonexistent/k.pem"}}`,
+			`address "127.0.0.1:1": making TLS client config`},
+		{`{"site": "east", "dial": ["127.0.0.1:1"], "resolver_preference": "ipv6_only", "local_address": ["127.0.0.3"]}`,
+			`address "127.0.0.1:1": resolver_preference ipv6_only needs a local_address of IPv6, but none of ["127.0.0.3"] is`},
+	} {
+		err := caddy.Load([]byte(cfg(good+","+tc.bad)), true)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("config with %s: got %v, want an error containing %q", tc.bad, err, tc.want)
+		}
+		first := loadConfig(t, cfg(good), "svc")
+		p1 := peerOf(first.proxy.Upstreams[0])
+		if err := caddy.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		second := loadConfig(t, cfg(good), "svc")
+		if p2 := peerOf(second.proxy.Upstreams[0]); p2 == p1 {
+			t.Fatalf("config with %s: a reference of the refused config kept the peer entry alive after every config using it stopped", tc.bad)
+		}
+		if err := caddy.Stop(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

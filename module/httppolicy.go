@@ -306,13 +306,40 @@ func (p *CostSelection) Cleanup() error {
 // a host alone for every port of it; with dynamic upstreams, it names the
 // addresses or hosts those resolve to.
 func (p *CostSelection) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	parsed, err := cfile.ParsePolicy(d)
-	if err != nil {
-		return err
+	const who = "lb_policy cost"
+	d.Next() // consume policy name
+	if d.NextArg() {
+		return d.Errf("lb_policy cost: unexpected argument %q; options go in a block: lb_policy cost { site <site> <upstream...> }", d.Val())
 	}
-	p.Name, p.LinkCosts = parsed.Name, parsed.LinkCosts
-	for _, s := range parsed.Sites {
-		p.Sites = append(p.Sites, SiteUpstreams{Site: s.Site, Upstreams: s.Upstreams})
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		var err error
+		switch opt {
+		case "name":
+			p.Name, err = cfile.Name(d, who, p.Name)
+		case "site":
+			args := d.RemainingArgs()
+			switch {
+			case len(args) == 0 || args[0] == "":
+				err = d.Err("lb_policy cost: site needs a site name: site <site> <upstream...>")
+			case len(args) == 1:
+				err = d.Errf("lb_policy cost: site %s names no upstream: site <site> <upstream...>", args[0])
+			default:
+				p.Sites = append(p.Sites, SiteUpstreams{Site: args[0], Upstreams: args[1:]})
+			}
+		case "link_cost":
+			var l linkgraph.Link
+			l, err = cfile.LinkCost(d, who)
+			p.LinkCosts = append(p.LinkCosts, l)
+		default:
+			err = d.Errf("lb_policy cost: unknown option %q; allowed: name, site, link_cost (reverse_proxy options such as health_uri or lb_try_duration go in the reverse_proxy block)", opt)
+		}
+		if err == nil {
+			err = cfile.NoBlock(d, who, opt)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -4,13 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 // These tests provision configs in this process with caddy.Validate, which
@@ -248,67 +245,6 @@ func TestValidateStartsNothing(t *testing.T) {
 		t.Fatalf("the layer4 listen address %s is taken after caddy.Validate: %v", listen, err)
 	}
 	ln.Close()
-}
-
-// TestHandlerUnmarshalCaddyfile checks the handler JSON the Caddyfile
-// produces for the README example: one backend object per address.
-func TestHandlerUnmarshalCaddyfile(t *testing.T) {
-	d := caddyfile.NewTestDispenser(`costlb {
-		name orders-db
-		backend east 10.0.0.1:5432 10.0.0.2:5432
-		backend west 10.1.0.1:5432 {
-			max_connections 100
-			tls
-		}
-		link_cost east west 9999
-		health_interval 2s
-		health_timeout 1s
-		fail_duration 10s
-		lb_try_duration 3s
-		proxy_protocol v2
-	}`)
-	var h Handler
-	if err := h.UnmarshalCaddyfile(d); err != nil {
-		t.Fatal(err)
-	}
-	got := pvGeneric(t, caddyconfig.JSON(&h, nil))
-	want := pvGeneric(t, []byte(`{
-		"name": "orders-db",
-		"backends": [
-			{"site": "east", "dial": ["10.0.0.1:5432"]},
-			{"site": "east", "dial": ["10.0.0.2:5432"]},
-			{"site": "west", "dial": ["10.1.0.1:5432"], "max_connections": 100, "tls": {}}
-		],
-		"link_costs": [{"between": ["east", "west"], "cost": 9999}],
-		"health_checks": {"active": {"interval": 2000000000, "timeout": 1000000000},
-		                  "passive": {"fail_duration": 10000000000}},
-		"load_balancing": {"try_duration": 3000000000},
-		"proxy_protocol": "v2"
-	}`))
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("handler JSON\n got %v\nwant %v", got, want)
-	}
-
-	var bad Handler
-	if err := bad.UnmarshalCaddyfile(caddyfile.NewTestDispenser("costlb {\n lb_policy first\n}")); err == nil {
-		t.Error("lb_policy accepted")
-	}
-}
-
-// TestGlobalOptionTwiceHasLocation: the "given twice" error should point at
-// the second costlb block, like every other Caddyfile error.
-func TestGlobalOptionTwiceHasLocation(t *testing.T) {
-	d := caddyfile.NewTestDispenser("costlb {\n site west\n}")
-	_, err := parseGlobalOption(d, "the first costlb block")
-	if err == nil {
-		t.Fatal("second costlb global option accepted")
-	}
-	if !strings.Contains(err.Error(), "given twice") {
-		t.Errorf("error %q does not say the option is given twice", err)
-	}
-	if !strings.Contains(err.Error(), "Testfile:1") {
-		t.Errorf("error %q has no location", err)
-	}
 }
 
 func pvGeneric(t *testing.T, b []byte) any {

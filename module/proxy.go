@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/mholt/caddy-l4/layer4"
 	"github.com/mholt/caddy-l4/modules/l4proxy"
 	"github.com/prometheus/client_golang/prometheus"
@@ -122,26 +121,10 @@ func (h *Handler) retryWait(t *costlb.Ticket, end time.Time) bool {
 	}
 }
 
-// snapshotTLS copies the upstream TLS settings of ups. Caddy clears a
-// module's JSON once it has loaded it, so caddy-l4 provisioning its
-// upstreams would leave costlb's own TLS client config without its trust
-// pool module; and the backends of one backend line share one TLS
-// settings value. Each dialer makes its config from its own copy.
-func snapshotTLS(ups l4proxy.UpstreamPool) []*reverseproxy.TLSConfig {
-	out := make([]*reverseproxy.TLSConfig, len(ups))
-	for i, u := range ups {
-		if u.TLS != nil {
-			c := *u.TLS
-			out[i] = &c
-		}
-	}
-	return out
-}
-
-// provisionDataPath prepares the dialers, passive health state and metrics
-// of the backends ups (provisioned by caddy-l4 already), with their TLS
-// settings as snapshotTLS took them.
-func (h *Handler) provisionDataPath(ctx caddy.Context, ups l4proxy.UpstreamPool, tlsCfgs []*reverseproxy.TLSConfig) error {
+// provisionDataPath checks and prepares what costlb proxies with: the
+// dialers of the backends ups, their passive health state and metrics,
+// retries and the PROXY protocol.
+func (h *Handler) provisionDataPath(ctx caddy.Context, ups l4proxy.UpstreamPool) error {
 	h.ctx = ctx
 	dt := defaultDialTimeout
 	if h.DialTimeout != nil {
@@ -162,16 +145,19 @@ func (h *Handler) provisionDataPath(ctx caddy.Context, ups l4proxy.UpstreamPool,
 	}
 	var ppv byte
 	switch h.ProxyProtocol {
+	case "":
 	case "v1":
 		ppv = 1
 	case "v2":
 		ppv = 2
+	default:
+		return fmt.Errorf("proxy_protocol %q: must be \"v1\" or \"v2\" (or not set, for none)", h.ProxyProtocol)
 	}
 	h.closeIfUnhealthy = h.HealthChecks != nil && h.HealthChecks.Active != nil && h.HealthChecks.Active.CloseIfUnhealthy
 	m := newL4ProxyMetrics(ctx.GetMetricsRegistry())
 	h.targets = make([]target, len(ups))
 	for i, u := range ups {
-		d, err := newDialer(ctx, u, tlsCfgs[i], ppv, dt)
+		d, err := newDialer(ctx, u, ppv, dt)
 		if err != nil {
 			return err
 		}
@@ -180,8 +166,32 @@ func (h *Handler) provisionDataPath(ctx caddy.Context, ups l4proxy.UpstreamPool,
 			opened: m.opened.WithLabelValues(u.String()), active: m.active.WithLabelValues(u.String())}
 		h.passiveKeys = append(h.passiveKeys, key)
 	}
+	return nil
+}
+
+// provisionHealth provisions caddy-l4's proxy, never called to proxy, for
+// its active health checks alone: it keeps the health state shared by
+// address across configs and runs the checks. It gets copies of ups that
+// keep what a check dials with (address, local_address,
+// resolver_preference) and no TLS, which costlb's dialers hold, so that
+// after costlb's own checks (provisionDataPath, expandBackends) caddy-l4
+// v0.1.2 has nothing left to refuse once it has taken shared peer entries.
+// Were a later caddy-l4 to refuse anyway, the entries it took are left to
+// it rather than guessed at: an entry left over only keeps an address's
+// health state, while releasing one the running config holds would reset
+// that config's.
+func (h *Handler) provisionHealth(ctx caddy.Context, ups l4proxy.UpstreamPool) error {
+	checked := make(l4proxy.UpstreamPool, len(ups))
+	for i, u := range ups {
+		checked[i] = &l4proxy.Upstream{Dial: u.Dial, LocalAddrs: u.LocalAddrs, ResolverPreference: u.ResolverPreference}
+	}
+	h.proxy = &l4proxy.Handler{Upstreams: checked, HealthChecks: activeOnly(h.HealthChecks)}
+	if err := h.proxy.Provision(ctx); err != nil {
+		return err
+	}
+	h.provided = true
 	if h.closeIfUnhealthy {
-		go h.closeUnhealthy(ctx, ups)
+		go h.closeUnhealthy(ctx, checked)
 	}
 	return nil
 }
@@ -196,8 +206,8 @@ func (h *Handler) releaseDataPath() {
 
 // backendHealthy returns the health probe of backend i: caddy-l4's active
 // health checks, read through the linkname, and costlb's passive ones.
-func (h *Handler) backendHealthy(i int, u *l4proxy.Upstream) func() bool {
-	st, pol := h.targets[i].passive, &h.passivePol
+func (h *Handler) backendHealthy(i int) func() bool {
+	u, st, pol := h.proxy.Upstreams[i], h.targets[i].passive, &h.passivePol
 	return func() bool { return upstreamHealthy(u) && pol.healthy(st) }
 }
 

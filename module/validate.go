@@ -3,9 +3,11 @@ package module
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/costlb/costlb/linkgraph"
 )
@@ -30,17 +32,44 @@ func (h *Handler) checkOptions() error {
 // values: zero where it means something, as the proxy's default or "off".
 type durationRule struct {
 	caddyfile, json string // the option's names
+	zeroOK          bool   // whether an explicit 0 means something
 	allowed         string // what is allowed, for the message
 }
 
 var (
-	ruleHealthInterval = durationRule{"health_interval", "health_checks.active.interval", "must be a positive duration (default 30s)"}
-	ruleHealthTimeout  = durationRule{"health_timeout", "health_checks.active.timeout", "must be a positive duration (default 5s)"}
-	ruleFailDuration   = durationRule{"fail_duration", "health_checks.passive.fail_duration", "must be a positive duration, or 0 for no passive health checks"}
-	ruleTryDuration    = durationRule{"lb_try_duration", "load_balancing.try_duration", "must be a positive duration, or 0 for no retries"}
-	ruleTryInterval    = durationRule{"lb_try_interval", "load_balancing.try_interval", "must be a positive duration (default 250ms)"}
-	ruleTLSTimeout     = durationRule{"tls_timeout", "tls.handshake_timeout", "must be a positive duration, or 0 for none"}
+	ruleHealthInterval = durationRule{"health_interval", "health_checks.active.interval", false, "must be a positive duration (default 30s)"}
+	ruleHealthTimeout  = durationRule{"health_timeout", "health_checks.active.timeout", false, "must be a positive duration (default 5s)"}
+	ruleFailDuration   = durationRule{"fail_duration", "health_checks.passive.fail_duration", true, "must be a positive duration, or 0 for no passive health checks"}
+	ruleTryDuration    = durationRule{"lb_try_duration", "load_balancing.try_duration", true, "must be a positive duration, or 0 for no retries"}
+	ruleTryInterval    = durationRule{"lb_try_interval", "load_balancing.try_interval", false, "must be a positive duration (default 250ms)"}
+	ruleTLSTimeout     = durationRule{"tls_timeout", "tls.handshake_timeout", true, "must be a positive duration, or 0 for none"}
+
+	// proxyDurationRules are the rules of the proxy options, by Caddyfile name
+	proxyDurationRules = []durationRule{ruleHealthInterval, ruleHealthTimeout, ruleFailDuration, ruleTryDuration, ruleTryInterval}
 )
+
+// checkExplicitDurations refuses, among the tokens of caddy-l4 proxy
+// options in a Caddyfile, a negative duration, and a zero one where zero
+// would silently become the default (JSON cannot tell a zero from an
+// option not given, so only the Caddyfile can refuse it). A value that is
+// not a duration is left to caddy-l4's parser, which names it.
+func checkExplicitDurations(toks []caddyfile.Token) error {
+	d := caddyfile.NewDispenser(toks)
+	for d.Next() {
+		opt := d.Val()
+		i := slices.IndexFunc(proxyDurationRules, func(r durationRule) bool { return r.caddyfile == opt })
+		if i < 0 || !d.NextArg() {
+			continue
+		}
+		r, val := proxyDurationRules[i], d.Val()
+		dur, err := caddy.ParseDuration(val)
+		if err != nil || dur > 0 || dur == 0 && r.zeroOK {
+			continue
+		}
+		return d.Errf("costlb: %s %s: %s", opt, val, r.allowed)
+	}
+	return nil
+}
 
 // check returns an error for a negative d. Zero is the JSON value of an
 // option not given, so it is the proxy's default here; the Caddyfile

@@ -1,13 +1,13 @@
-package caddyfile_test
+package module
 
 import (
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	cfile "github.com/costlb/costlb/caddyfile"
 	"github.com/costlb/costlb/linkgraph"
 )
 
@@ -49,14 +49,14 @@ var caddyfileSeeds = []string{
 	"health_port 9000 {\n\tx\n}\nmax_fails 1 2",
 }
 
-func FuzzParseGlobal(f *testing.F) {
+func FuzzUnmarshalApp(f *testing.F) {
 	for _, s := range caddyfileSeeds {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, input string) {
 		for _, d := range fuzzDispensers(input) {
-			g, err := cfile.ParseGlobal(d)
-			if err != nil {
+			g := new(App)
+			if err := g.UnmarshalCaddyfile(d); err != nil {
 				if err.Error() == "" {
 					t.Fatal("empty error message")
 				}
@@ -77,7 +77,7 @@ func FuzzParseGlobal(f *testing.F) {
 
 // checkGlobalRoundTrip writes g back as a Caddyfile and parses it again:
 // the result must be the same network.
-func checkGlobalRoundTrip(t *testing.T, g cfile.Global) {
+func checkGlobalRoundTrip(t *testing.T, g *App) {
 	t.Helper()
 	names := []string{g.Site}
 	for _, l := range g.Links {
@@ -104,37 +104,31 @@ func checkGlobalRoundTrip(t *testing.T, g cfile.Global) {
 	if err != nil {
 		t.Fatalf("re-tokenizing %q: %v", b.String(), err)
 	}
-	g2, err := cfile.ParseGlobal(caddyfile.NewDispenser(toks))
-	if err != nil {
+	g2 := new(App)
+	if err := g2.UnmarshalCaddyfile(caddyfile.NewDispenser(toks)); err != nil {
 		t.Fatalf("re-parsing %q: %v", b.String(), err)
 	}
-	if g2.Site != g.Site || !sameLinks(g2.Links, g.Links) {
+	if g2.Site != g.Site || !reflect.DeepEqual(g2.Links, g.Links) {
 		t.Fatalf("round trip changed the network:\n%+v\n%+v\nvia %q", g, g2, b.String())
 	}
 }
 
-func FuzzParseHandler(f *testing.F) {
+func FuzzUnmarshalHandler(f *testing.F) {
 	for _, s := range caddyfileSeeds {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, input string) {
 		for _, d := range fuzzDispensers(input) {
-			h, err := cfile.ParseHandler(d)
-			if err != nil {
-				if h != nil {
-					t.Fatalf("error %v with a non-nil handler", err)
-				}
+			h := new(Handler)
+			if err := h.UnmarshalCaddyfile(d); err != nil {
 				if err.Error() == "" {
 					t.Fatal("empty error message")
 				}
 				continue
 			}
-			if h == nil {
-				t.Fatal("nil handler and nil error")
-			}
 			for i, b := range h.Backends {
-				if len(b.Upstream.Dial) != 1 {
-					t.Fatalf("backend %d has %d dial addresses %q, want exactly 1", i, len(b.Upstream.Dial), b.Upstream.Dial)
+				if len(b.Dial) != 1 {
+					t.Fatalf("backend %d has %d dial addresses %q, want exactly 1", i, len(b.Dial), b.Dial)
 				}
 				// An empty site ("") is let through to provisioning,
 				// which refuses it as an unknown site; anything else
@@ -148,10 +142,7 @@ func FuzzParseHandler(f *testing.F) {
 					t.Fatalf("link_cost %v accepted with cost out of range (a link_cost needs an explicit cost)", l)
 				}
 			}
-			if len(h.Proxy.Upstreams) != 0 {
-				t.Fatalf("proxy options produced upstreams %v", h.Proxy.Upstreams)
-			}
-			if lb := h.Proxy.LoadBalancing; lb != nil && (lb.SelectionPolicyRaw != nil || lb.SelectionPolicy != nil) {
+			if lb := h.LoadBalancing; lb != nil && (lb.SelectionPolicyRaw != nil || lb.SelectionPolicy != nil) {
 				t.Fatalf("a selection policy got through: %+v", lb)
 			}
 		}

@@ -1,0 +1,193 @@
+package module
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/costlb/costlb/linkgraph"
+)
+
+// costRule is how every cost error says what is allowed.
+const costRule = "must be an integer from 1 to 2147483647"
+
+// checkErr fails t unless err is non-nil and contains every substring of
+// want.
+func checkErr(t *testing.T, input string, err error, want []string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("accepted, want an error containing %q\ninput:\n%s", want, input)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q\n does not contain %q\ninput:\n%s", err, w, input)
+		}
+	}
+}
+
+func lk(a, b string, cost int64) linkgraph.Link {
+	return linkgraph.Link{Between: [2]string{a, b}, Cost: cost}
+}
+
+// unmarshalApp parses a costlb global option.
+func unmarshalApp(input string) (*App, error) {
+	a := new(App)
+	return a, a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+}
+
+func TestAppUnmarshalCaddyfile(t *testing.T) {
+	tests := []struct {
+		name  string
+		input string
+		site  string
+		links []linkgraph.Link
+	}{
+		{"spec example", `costlb {
+			site east             # the local site (required)
+			link east west 5      # link <site> <site> [<cost>]
+			link west north       # cost 1
+		}`, "east", []linkgraph.Link{lk("east", "west", 5), lk("west", "north", 0)}},
+		{"site only", "costlb {\n site east\n}", "east", nil},
+		{"quoted names", "costlb {\n site \"east\"\n link `east` \"west\" 2\n}", "east", []linkgraph.Link{lk("east", "west", 2)}},
+		{"unicode names", "costlb {\n site 東京\n link 東京 大阪 3\n link 大阪 café\n}", "東京",
+			[]linkgraph.Link{lk("東京", "大阪", 3), lk("大阪", "café", 0)}},
+		{"cost bounds", "costlb {\n site a\n link a b 1\n link b c 2147483647\n}", "a",
+			[]linkgraph.Link{lk("a", "b", 1), lk("b", "c", linkgraph.MaxCost)}},
+		{"link before site", "costlb {\n link a b 9999\n site a\n}", "a", []linkgraph.Link{lk("a", "b", 9999)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := unmarshalApp(tt.input)
+			if err != nil {
+				t.Fatalf("UnmarshalCaddyfile: %v\ninput:\n%s", err, tt.input)
+			}
+			if a.Site != tt.site || !reflect.DeepEqual(a.Links, tt.links) {
+				t.Fatalf("got site %q links %v, want %q %v", a.Site, a.Links, tt.site, tt.links)
+			}
+		})
+	}
+}
+
+func TestAppUnmarshalCaddyfileInvalid(t *testing.T) {
+	tests := []struct {
+		name  string
+		input string
+		want  []string
+	}{
+		{"no block", "costlb", []string{"missing 'site <name>'", "required"}},
+		{"empty block", "costlb {\n}", []string{"missing 'site <name>'"}},
+		{"empty braces", "costlb {}", []string{`unexpected argument "{}"`}},
+		{"argument", "costlb east {\n site east\n}", []string{`unexpected argument "east"`, "costlb { site <name> ... }"}},
+		{"no site", "costlb {\n link east west 5\n}", []string{"missing 'site <name>'"}},
+		{"empty site name", "costlb {\n site \"\"\n}", []string{"missing 'site <name>'"}},
+		{"site without name", "costlb {\n site\n}", []string{"site takes exactly one name", "got 0"}},
+		{"site with two names", "costlb {\n site east west\n}", []string{"site takes exactly one name", `"west"`}},
+		{"site twice", "costlb {\n site east\n site west\n}", []string{"site given twice", `"east"`, `"west"`, "exactly one site"}},
+		{"unknown option", "costlb {\n site east\n region eu\n}", []string{`unknown option "region"`, "site <name>, link <site> <site> [<cost>]"}},
+		{"option named like the handler's", "costlb {\n site east\n backend east 10.0.0.1:1\n}", []string{`unknown option "backend"`, "allowed: site"}},
+		{"link with one site", "costlb {\n site east\n link east\n}", []string{"link takes <site> <site> [<cost>]", "got 1", `"east"`}},
+		{"link without sites", "costlb {\n site east\n link\n}", []string{"link takes <site> <site> [<cost>]", "got 0"}},
+		{"link with extra argument", "costlb {\n site east\n link east west 3 4\n}", []string{"link takes <site> <site> [<cost>]", "got 4", `"4"`}},
+		{"cost 0", "costlb {\n site east\n link east west 0\n}", []string{"link east west", `cost "0"`, costRule}},
+		{"cost negative", "costlb {\n site east\n link east west -3\n}", []string{`cost "-3"`, costRule}},
+		{"cost above max", "costlb {\n site east\n link east west 2147483648\n}", []string{`cost "2147483648"`, costRule}},
+		{"cost huge", "costlb {\n site east\n link east west 99999999999\n}", []string{`cost "99999999999"`, costRule}},
+		{"cost beyond int64", "costlb {\n site east\n link east west 99999999999999999999999\n}", []string{`cost "99999999999999999999999"`, costRule}},
+		{"cost fraction", "costlb {\n site east\n link east west 1.5\n}", []string{`cost "1.5"`, costRule}},
+		{"cost exponent", "costlb {\n site east\n link east west 1e3\n}", []string{`cost "1e3"`, costRule}},
+		{"cost word", "costlb {\n site east\n link east west abc\n}", []string{`cost "abc"`, costRule}},
+		{"cost hex", "costlb {\n site east\n link east west 0x10\n}", []string{`cost "0x10"`, costRule}},
+		{"cost empty", "costlb {\n site east\n link east west \"\"\n}", []string{`cost ""`, costRule}},
+		{"cost with plus sign", "costlb {\n site east\n link east west +5\n}", []string{`cost "+5"`, costRule}},
+		// the network is validated while parsing, so caddy adapt refuses it
+		{"self link", "costlb {\n site a\n link a a\n}", []string{`"a"`, "itself"}},
+		{"pair linked twice", "costlb {\n site a\n link a b\n link b a 3\n}", []string{`"a"`, `"b"`, "same pair"}},
+		{"site name with control character", "costlb {\n site \"a\tb\"\n}", []string{"site name"}},
+		{"site option with block", "costlb {\n site east {\n  zone a\n }\n}", []string{`"site"`, "does not take a block"}},
+		{"link option with block", "costlb {\n site east\n link east west 3 {\n  latency 5ms\n }\n}", []string{`"link"`, "does not take a block"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := unmarshalApp(tt.input)
+			checkErr(t, tt.input, err, tt.want)
+		})
+	}
+}
+
+// TestGlobalOptionTwiceHasLocation: the "given twice" error should point at
+// the second costlb block, like every other Caddyfile error.
+func TestGlobalOptionTwiceHasLocation(t *testing.T) {
+	d := caddyfile.NewTestDispenser("costlb {\n site west\n}")
+	_, err := parseGlobalOption(d, "the first costlb block")
+	if err == nil {
+		t.Fatal("second costlb global option accepted")
+	}
+	if !strings.Contains(err.Error(), "given twice") {
+		t.Errorf("error %q does not say the option is given twice", err)
+	}
+	if !strings.Contains(err.Error(), "Testfile:1") {
+		t.Errorf("error %q has no location", err)
+	}
+}
+
+func TestCostSelectionUnmarshalCaddyfile(t *testing.T) {
+	tests := []struct {
+		name, input string
+		wantName    string
+		wantSites   []SiteUpstreams
+		wantLinks   []linkgraph.Link
+	}{
+		{name: "bare", input: "cost"},
+		{name: "empty block", input: "cost {\n}"},
+		{name: "spec example", input: `cost {
+			name shop
+			site west 10.1.0.1:8080
+			site dr   10.9.0.1:8080 10.9.0.2
+			link_cost east dr 9999
+		}`,
+			wantName: "shop",
+			wantSites: []SiteUpstreams{
+				{Site: "west", Upstreams: []string{"10.1.0.1:8080"}},
+				{Site: "dr", Upstreams: []string{"10.9.0.1:8080", "10.9.0.2"}},
+			},
+			wantLinks: []linkgraph.Link{lk("east", "dr", 9999)},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got CostSelection
+			if err := got.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input)); err != nil {
+				t.Fatal(err)
+			}
+			if got.Name != tc.wantName || !reflect.DeepEqual(got.Sites, tc.wantSites) || !reflect.DeepEqual(got.LinkCosts, tc.wantLinks) {
+				t.Fatalf("got name %q sites %+v link costs %v\nwant %q %+v %v", got.Name, got.Sites, got.LinkCosts, tc.wantName, tc.wantSites, tc.wantLinks)
+			}
+		})
+	}
+}
+
+func TestCostSelectionUnmarshalCaddyfileInvalid(t *testing.T) {
+	tests := []struct {
+		name, input string
+		want        []string
+	}{
+		{"argument", "cost shop", []string{`unexpected argument "shop"`, "options go in a block"}},
+		{"unknown option", "cost {\n\thealth_uri /h\n}", []string{`unknown option "health_uri"`, "allowed: name, site, link_cost", "reverse_proxy block"}},
+		{"name twice", "cost {\n\tname a\n\tname b\n}", []string{`"a"`, "name given twice"}},
+		{"name without value", "cost {\n\tname\n}", []string{"name takes exactly one non-empty value"}},
+		{"site without anything", "cost {\n\tsite\n}", []string{"site needs a site name", "site <site> <upstream...>"}},
+		{"site without upstream", "cost {\n\tsite west\n}", []string{"site west names no upstream"}},
+		{"link_cost without cost", "cost {\n\tlink_cost east west\n}", []string{`["east" "west"]`, "link_cost takes <site> <site> <cost>"}},
+		{"link_cost bad cost", "cost {\n\tlink_cost east west 0\n}", []string{`cost "0"`, costRule}},
+		{"option with block", "cost {\n\tsite west 10.0.0.1:80 {\n\t\tx\n\t}\n}", []string{`"site"`, "does not take a block"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var p CostSelection
+			err := p.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
+			checkErr(t, tc.input, err, tc.want)
+		})
+	}
+}
