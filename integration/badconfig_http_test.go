@@ -22,23 +22,27 @@ const bcHTTPUps = "127.0.0.1:9001 127.0.0.1:9002"
 // reverse_proxy to upstreams has policy as its lb_policy line(s) and extra
 // lines.
 func bcHTTPCaddyfile(global, upstreams, policy, extra string) string {
-	var b strings.Builder
-	b.WriteString("{\n\tadmin {ADMIN}\n")
 	if global != "" {
-		b.WriteString("\tcostlb {\n\t\t" + global + "\n\t}\n")
+		global = bcLines("costlb {", global, "}")
 	}
-	b.WriteString("}\nhttp://{LISTEN} {\n\tbind 127.0.0.1\n\treverse_proxy " + upstreams + " {\n\t\t" + policy + "\n")
-	if extra != "" {
-		b.WriteString("\t\t" + extra + "\n")
+	return strings.NewReplacer("GLOBAL", global, "UPSTREAMS", upstreams, "POLICY", policy, "EXTRA", extra).Replace(`{
+	admin {ADMIN}
+	GLOBAL
+}
+http://{LISTEN} {
+	bind 127.0.0.1
+	reverse_proxy UPSTREAMS {
+		POLICY
+		EXTRA
 	}
-	b.WriteString("\t}\n}\n")
-	return b.String()
+}
+`)
 }
 
 // bcHTTPPolicy returns the usual Caddyfile with body in the lb_policy cost
 // block.
 func bcHTTPPolicy(body string) string {
-	return bcHTTPCaddyfile(bcNet, bcHTTPUps, "lb_policy cost {\n\t\t\t"+body+"\n\t\t}", "")
+	return bcHTTPCaddyfile(bcNet, bcHTTPUps, bcLines("lb_policy cost {", body, "}"), "")
 }
 
 // bcHTTPJSON returns a JSON config with app as the costlb app (none when
@@ -61,18 +65,41 @@ const bcHTTPNotUpstream = "not one of this reverse_proxy's upstreams (127.0.0.1:
 func badHTTPCaddyfiles() []badConfig {
 	// a second site with another reverse_proxy using the cost policy
 	second := func(policy string) string {
-		return "http://127.0.0.1:15433 {\n\tbind 127.0.0.1\n\treverse_proxy 127.0.0.1:9003 {\n\t\tlb_policy cost {\n\t\t\t" + policy + "\n\t\t}\n\t}\n}\n"
+		return `http://127.0.0.1:15433 {
+	bind 127.0.0.1
+	reverse_proxy 127.0.0.1:9003 {
+		lb_policy cost {
+			` + policy + `
+		}
+	}
+}
+`
 	}
 	// the usual network and a layer4 costlb service named shop
-	withLayer4 := "{\n\tadmin {ADMIN}\n\tcostlb {\n\t\t" + bcNet + "\n\t}\n\tlayer4 {\n\t\t127.0.0.1:15434 {\n\t\t\troute {\n" +
-		"\t\t\t\tcostlb {\n\t\t\t\t\tname shop\n\t\t\t\t\t" + bcBackend + "\n\t\t\t\t}\n\t\t\t}\n\t\t}\n\t}\n}\n"
+	withLayer4 := `{
+	admin {ADMIN}
+	costlb {
+		` + bcNet + `
+	}
+	layer4 {
+		127.0.0.1:15434 {
+			route {
+				costlb {
+					name shop
+					` + bcBackend + `
+				}
+			}
+		}
+	}
+}
+`
 	return []badConfig{
 		{"missing costlb app", bcHTTPCaddyfile("", bcHTTPUps, "lb_policy cost", ""), []string{"lb_policy cost", "the costlb app is not configured", "costlb { site <name> }"}},
 		{"unknown site", bcHTTPPolicy("site mars 127.0.0.1:9002"), []string{`"mars"`, bcSitesList}},
 		{"site on an island", bcHTTPPolicy("site x 127.0.0.1:9002"), []string{`"x"`, `no path from the local site "east"`, "link it to the network"}},
 		{"address not an upstream", bcHTTPPolicy("site west 127.0.0.1:9999"), []string{`"127.0.0.1:9999"`, bcHTTPNotUpstream}},
 		{"host not an upstream", bcHTTPPolicy("site west 10.9.9.9"), []string{`"10.9.9.9"`, bcHTTPNotUpstream, "or a host alone"}},
-		{"upstream in two sites", bcHTTPPolicy("site west 127.0.0.1:9002\n\t\t\tsite north 127.0.0.1:9002"), []string{`"127.0.0.1:9002"`, "given twice", `"west"`, `"north"`}},
+		{"upstream in two sites", bcHTTPPolicy(bcLines("site west 127.0.0.1:9002", "site north 127.0.0.1:9002")), []string{`"127.0.0.1:9002"`, "given twice", `"west"`, `"north"`}},
 		{"address with placeholder", bcHTTPPolicy("site west {env.WEST}:9002"), []string{`"{env.WEST}:9002"`, "placeholders are not supported"}},
 		{"address with port range", bcHTTPPolicy("site west 127.0.0.1:9001-9002"), []string{`"127.0.0.1:9001-9002"`, "give one port"}},
 		{"address with bad port", bcHTTPPolicy("site west 127.0.0.1:99999"), []string{`"127.0.0.1:99999"`, "host:port"}},
@@ -84,12 +111,12 @@ func badHTTPCaddyfiles() []badConfig {
 		{"link_cost without cost", bcHTTPPolicy("link_cost east west"), []string{`["east" "west"]`, "link_cost takes <site> <site> <cost>"}},
 		{"proxy option inside the policy", bcHTTPPolicy("health_uri /healthz"), []string{`unknown option "health_uri"`, "allowed: name, site, link_cost", "reverse_proxy block"}},
 		{"policy argument", bcHTTPCaddyfile(bcNet, bcHTTPUps, "lb_policy cost shop", ""), []string{`unexpected argument "shop"`, "options go in a block"}},
-		{"name twice", bcHTTPPolicy("name a\n\t\t\tname b"), []string{`"a"`, "name given twice"}},
-		{"option with block", bcHTTPPolicy("site west 127.0.0.1:9002 {\n\t\t\t\tx\n\t\t\t}"), []string{`"site"`, "does not take a block"}},
+		{"name twice", bcHTTPPolicy(bcLines("name a", "name b")), []string{`"a"`, "name given twice"}},
+		{"option with block", bcHTTPPolicy(bcLines("site west 127.0.0.1:9002 {", "x", "}")), []string{`"site"`, "does not take a block"}},
 		// Caddy's own reverse_proxy parser refuses the second lb_policy
 		// before costlb sees it; its message names the line, not the value.
-		{"lb_policy cost twice", bcHTTPCaddyfile(bcNet, bcHTTPUps, "lb_policy cost\n\t\tlb_policy cost", ""), []string{"load balancing selection policy already specified", "Caddyfile:14"}},
-		{"no upstreams", bcHTTPCaddyfile(bcNet, "", "lb_policy cost {\n\t\t\tname lonely\n\t\t}", ""), []string{`"lonely"`, "has no upstreams"}},
+		{"lb_policy cost twice", bcHTTPCaddyfile(bcNet, bcHTTPUps, bcLines("lb_policy cost", "lb_policy cost"), ""), []string{"load balancing selection policy already specified", "Caddyfile:14"}},
+		{"no upstreams", bcHTTPCaddyfile(bcNet, "", bcLines("lb_policy cost {", "name lonely", "}"), ""), []string{`"lonely"`, "has no upstreams"}},
 		{"two services named alike", bcHTTPPolicy("name shop") + second("name shop"), []string{`"shop"`, "service names must be unique"}},
 		{"layer4 and HTTP named alike", withLayer4 + second("name shop"), []string{`"shop"`, "service names must be unique"}},
 	}
@@ -186,7 +213,7 @@ func TestAdaptHTTPSpecExample(t *testing.T) {
 
 	for name, cfg := range map[string]string{
 		"host alone": bcHTTPPolicy("site west 127.0.0.1"),
-		"dynamic":    bcHTTPCaddyfile(bcNet, "", "lb_policy cost {\n\t\t\tsite west 10.1.0.1:8080 10.2.0.1\n\t\t}", "dynamic a localhost 9001"),
+		"dynamic":    bcHTTPCaddyfile(bcNet, "", bcLines("lb_policy cost {", "site west 10.1.0.1:8080 10.2.0.1", "}"), "dynamic a localhost 9001"),
 	} {
 		f := filepath.Join(dir, strings.ReplaceAll(name, " ", "-"))
 		if err := os.WriteFile(f, []byte(bcForValidate(cfg)), 0o644); err != nil {

@@ -33,22 +33,38 @@ type badConfig struct {
 
 // bcNet is the site network of most Caddyfile cases: east is local, west
 // and north are reachable, x and y are an island.
-const bcNet = "site east\n\t\tlink east west 5\n\t\tlink west north\n\t\tlink x y"
+const bcNet = `site east
+		link east west 5
+		link west north
+		link x y`
 
 // bcBackend is a valid backend line.
 const bcBackend = "backend east 127.0.0.1:9001"
 
+// bcLines joins the lines of a Caddyfile block body.
+func bcLines(lines ...string) string { return strings.Join(lines, "\n") }
+
 // bcCaddyfileRaw returns a Caddyfile with global as the costlb global option (none
 // when "") and handler as the only handler of a layer4 route.
 func bcCaddyfileRaw(global, handler string) string {
-	return "{\n\tadmin {ADMIN}\n\t" + global + "\n\tlayer4 {\n\t\t{LISTEN} {\n\t\t\troute {\n\t\t\t\t" +
-		handler + "\n\t\t\t}\n\t\t}\n\t}\n}\n"
+	return strings.NewReplacer("GLOBAL", global, "HANDLER", handler).Replace(`{
+	admin {ADMIN}
+	GLOBAL
+	layer4 {
+		{LISTEN} {
+			route {
+				HANDLER
+			}
+		}
+	}
+}
+`)
 }
 
 // bcCaddyfile returns a Caddyfile whose costlb global option has globalBody in its
 // block and whose costlb handler has handlerBody in its block.
 func bcCaddyfile(globalBody, handlerBody string) string {
-	return bcCaddyfileRaw("costlb {\n\t\t"+globalBody+"\n\t}", "costlb {\n\t\t\t\t\t"+handlerBody+"\n\t\t\t\t}")
+	return bcCaddyfileRaw(bcLines("costlb {", globalBody, "}"), bcLines("costlb {", handlerBody, "}"))
 }
 
 // bcCaddyfileH returns a Caddyfile with the usual network and handlerBody.
@@ -94,98 +110,137 @@ func badCaddyfiles() []badConfig {
 	long := strings.Repeat("s", 129)
 	return []badConfig{
 		// the costlb app and its site
-		{"missing costlb app", bcCaddyfileRaw("", "costlb {\n"+bcBackend+"\n}"), []string{"the costlb app is not configured", "costlb { site <name> }"}},
+		{"missing costlb app", bcCaddyfileRaw("", bcLines("costlb {", bcBackend, "}")), []string{"the costlb app is not configured", "costlb { site <name> }"}},
 		{"missing site", bcCaddyfile("link east west 5", bcBackend), []string{"missing 'site <name>'", "required"}},
-		{"empty global block", bcCaddyfileRaw("costlb {\n\t}", "costlb {\n"+bcBackend+"\n}"), []string{"missing 'site <name>'"}},
-		{"empty global braces", bcCaddyfileRaw("costlb {}", "costlb {\n"+bcBackend+"\n}"), []string{"'{}'"}},
-		{"global option twice", bcCaddyfileRaw("costlb {\n\t\tsite east\n\t}\n\tcostlb {\n\t\tsite west\n\t}", "costlb {\n"+bcBackend+"\n}"),
+		{"empty global block", bcCaddyfileRaw(bcLines("costlb {", "}"), bcLines("costlb {", bcBackend, "}")), []string{"missing 'site <name>'"}},
+		{"empty global braces", bcCaddyfileRaw("costlb {}", bcLines("costlb {", bcBackend, "}")), []string{"'{}'"}},
+		{"global option twice", bcCaddyfileRaw(bcLines("costlb {", "site east", "}", "costlb {", "site west", "}"), bcLines("costlb {", bcBackend, "}")),
 			[]string{"given twice", "one costlb block"}},
-		{"global argument", bcCaddyfileRaw("costlb east {\n\t\tsite east\n\t}", "costlb {\n"+bcBackend+"\n}"), []string{`unexpected argument "east"`, "costlb { site <name> ... }"}},
+		{"global argument", bcCaddyfileRaw(bcLines("costlb east {", "site east", "}"), bcLines("costlb {", bcBackend, "}")), []string{`unexpected argument "east"`, "costlb { site <name> ... }"}},
 		{"site without name", bcCaddyfile("site", bcBackend), []string{"site takes exactly one name", "got 0"}},
 		{"site with two names", bcCaddyfile("site east west", bcBackend), []string{`"west"`, "site takes exactly one name"}},
-		{"site twice", bcCaddyfile("site east\n\t\tsite west", bcBackend), []string{`"east"`, `"west"`, "exactly one site"}},
-		{"unknown global option", bcCaddyfile("site east\n\t\tregion eu", bcBackend), []string{`unknown option "region"`, "site <name>, link <site> <site> [<cost>]"}},
-		{"global option with block", bcCaddyfile("site east {\n\t\t\tzone a\n\t\t}", bcBackend), []string{`"site"`, "does not take a block"}},
+		{"site twice", bcCaddyfile(bcLines("site east", "site west"), bcBackend), []string{`"east"`, `"west"`, "exactly one site"}},
+		{"unknown global option", bcCaddyfile(bcLines("site east", "region eu"), bcBackend), []string{`unknown option "region"`, "site <name>, link <site> <site> [<cost>]"}},
+		{"global option with block", bcCaddyfile(bcLines("site east {", "zone a", "}"), bcBackend), []string{`"site"`, "does not take a block"}},
 		{"site name with whitespace", bcCaddyfile(`site "east coast"`, "backend \"east coast\" 127.0.0.1:9001"), []string{`"east coast"`, "whitespace", bcSiteRule}},
 		{"site name with control character", bcCaddyfile("site \"ea\x07st\"", "backend \"ea\x07st\" 127.0.0.1:9001"), []string{`"ea\ast"`, "control character", bcSiteRule}},
 		{"site name too long", bcCaddyfile("site "+long, "backend "+long+" 127.0.0.1:9001"), []string{"too long (129 bytes)", "1 to 128 bytes"}},
-		{"link site with whitespace", bcCaddyfile("site east\n\t\tlink east \"new york\"", bcBackend), []string{`"new york"`, "whitespace", bcSiteRule}},
+		{"link site with whitespace", bcCaddyfile(bcLines("site east", `link east "new york"`), bcBackend), []string{`"new york"`, "whitespace", bcSiteRule}},
 
 		// links and costs
-		{"link with one site", bcCaddyfile("site east\n\t\tlink east", bcBackend), []string{`["east"]`, "link takes <site> <site> [<cost>]"}},
-		{"link with extra argument", bcCaddyfile("site east\n\t\tlink east west 3 4", bcBackend), []string{`"4"`, "link takes <site> <site> [<cost>]"}},
-		{"cost 0", bcCaddyfile("site east\n\t\tlink east west 0", bcBackend), []string{`cost "0"`, bcCostRule}},
-		{"cost negative", bcCaddyfile("site east\n\t\tlink east west -3", bcBackend), []string{`cost "-3"`, bcCostRule}},
-		{"cost above max", bcCaddyfile("site east\n\t\tlink east west 2147483648", bcBackend), []string{`cost "2147483648"`, bcCostRule}},
-		{"cost huge", bcCaddyfile("site east\n\t\tlink east west 99999999999", bcBackend), []string{`cost "99999999999"`, bcCostRule}},
-		{"cost beyond int64", bcCaddyfile("site east\n\t\tlink east west 123456789012345678901234567890", bcBackend), []string{`cost "123456789012345678901234567890"`, bcCostRule}},
-		{"cost fraction", bcCaddyfile("site east\n\t\tlink east west 1.5", bcBackend), []string{`cost "1.5"`, bcCostRule}},
-		{"cost word", bcCaddyfile("site east\n\t\tlink east west abc", bcBackend), []string{`cost "abc"`, bcCostRule}},
-		{"cost exponent", bcCaddyfile("site east\n\t\tlink east west 1e3", bcBackend), []string{`cost "1e3"`, bcCostRule}},
-		{"self link", bcCaddyfile("site east\n\t\tlink east east 3", bcBackend), []string{`"east"`, "to itself", "two different sites"}},
-		{"same pair twice", bcCaddyfile("site east\n\t\tlink east west 3\n\t\tlink east west 4", bcBackend), []string{`"east"`, `"west"`, "same pair of sites", "only once"}},
-		{"same pair reversed", bcCaddyfile("site east\n\t\tlink east west 3\n\t\tlink west east", bcBackend), []string{`"east"`, `"west"`, "same pair of sites", "only once"}},
+		{"link with one site", bcCaddyfile(bcLines("site east", "link east"), bcBackend), []string{`["east"]`, "link takes <site> <site> [<cost>]"}},
+		{"link with extra argument", bcCaddyfile(bcLines("site east", "link east west 3 4"), bcBackend), []string{`"4"`, "link takes <site> <site> [<cost>]"}},
+		{"cost 0", bcCaddyfile(bcLines("site east", "link east west 0"), bcBackend), []string{`cost "0"`, bcCostRule}},
+		{"cost negative", bcCaddyfile(bcLines("site east", "link east west -3"), bcBackend), []string{`cost "-3"`, bcCostRule}},
+		{"cost above max", bcCaddyfile(bcLines("site east", "link east west 2147483648"), bcBackend), []string{`cost "2147483648"`, bcCostRule}},
+		{"cost huge", bcCaddyfile(bcLines("site east", "link east west 99999999999"), bcBackend), []string{`cost "99999999999"`, bcCostRule}},
+		{"cost beyond int64", bcCaddyfile(bcLines("site east", "link east west 123456789012345678901234567890"), bcBackend), []string{`cost "123456789012345678901234567890"`, bcCostRule}},
+		{"cost fraction", bcCaddyfile(bcLines("site east", "link east west 1.5"), bcBackend), []string{`cost "1.5"`, bcCostRule}},
+		{"cost word", bcCaddyfile(bcLines("site east", "link east west abc"), bcBackend), []string{`cost "abc"`, bcCostRule}},
+		{"cost exponent", bcCaddyfile(bcLines("site east", "link east west 1e3"), bcBackend), []string{`cost "1e3"`, bcCostRule}},
+		{"self link", bcCaddyfile(bcLines("site east", "link east east 3"), bcBackend), []string{`"east"`, "to itself", "two different sites"}},
+		{"same pair twice", bcCaddyfile(bcLines("site east", "link east west 3", "link east west 4"), bcBackend), []string{`"east"`, `"west"`, "same pair of sites", "only once"}},
+		{"same pair reversed", bcCaddyfile(bcLines("site east", "link east west 3", "link west east"), bcBackend), []string{`"east"`, `"west"`, "same pair of sites", "only once"}},
 
 		// the service
 		{"unknown backend site", bcCaddyfileH("backend mars 127.0.0.1:9001"), []string{`"mars"`, bcSitesList}},
 		{"backend on an island", bcCaddyfileH("backend x 127.0.0.1:9001"), []string{`"x"`, `no path from the local site "east"`, "link it to the network"}},
 		{"backend with empty site", bcCaddyfileH(`backend "" 127.0.0.1:9001`), []string{"backend needs a site", "backend <site> <address...>"}},
-		{"unknown link_cost site", bcCaddyfileH(bcBackend + "\n\t\tlink_cost east mars 3"), []string{`"mars"`, "does not exist in the site network"}},
-		{"link_cost for a missing link", bcCaddyfileH(bcBackend + "\n\t\tlink_cost east north 3"), []string{`"east"`, `"north"`, "no link between", "existing link"}},
-		{"link_cost twice", bcCaddyfileH(bcBackend + "\n\t\tlink_cost east west 3\n\t\tlink_cost west east 4"), []string{"same link", "only once"}},
-		{"link_cost without cost", bcCaddyfileH(bcBackend + "\n\t\tlink_cost east west"), []string{`["east" "west"]`, "link_cost takes <site> <site> <cost>"}},
-		{"link_cost cost 0", bcCaddyfileH(bcBackend + "\n\t\tlink_cost east west 0"), []string{`cost "0"`, bcCostRule}},
-		{"link_cost cost too big", bcCaddyfileH(bcBackend + "\n\t\tlink_cost east west 99999999999"), []string{`cost "99999999999"`, bcCostRule}},
-		{"link_cost with block", bcCaddyfileH(bcBackend + "\n\t\tlink_cost east west 3 {\n\t\t\tx\n\t\t}"), []string{`"link_cost"`, "does not take a block"}},
+		{"unknown link_cost site", bcCaddyfileH(bcLines(bcBackend, "link_cost east mars 3")), []string{`"mars"`, "does not exist in the site network"}},
+		{"link_cost for a missing link", bcCaddyfileH(bcLines(bcBackend, "link_cost east north 3")), []string{`"east"`, `"north"`, "no link between", "existing link"}},
+		{"link_cost twice", bcCaddyfileH(bcLines(bcBackend, "link_cost east west 3", "link_cost west east 4")), []string{"same link", "only once"}},
+		{"link_cost without cost", bcCaddyfileH(bcLines(bcBackend, "link_cost east west")), []string{`["east" "west"]`, "link_cost takes <site> <site> <cost>"}},
+		{"link_cost cost 0", bcCaddyfileH(bcLines(bcBackend, "link_cost east west 0")), []string{`cost "0"`, bcCostRule}},
+		{"link_cost cost too big", bcCaddyfileH(bcLines(bcBackend, "link_cost east west 99999999999")), []string{`cost "99999999999"`, bcCostRule}},
+		{"link_cost with block", bcCaddyfileH(bcLines(bcBackend, "link_cost east west 3 {", "x", "}")), []string{`"link_cost"`, "does not take a block"}},
 		{"no backends", bcCaddyfileH("name lonely"), []string{`"lonely"`, "no backends", "backend <site> <address...>"}},
-		{"empty handler block", bcCaddyfileRaw("costlb {\n\t\t"+bcNet+"\n\t}", "costlb {\n\t\t\t\t}"), []string{`"costlb-0"`, "no backends"}},
-		{"empty handler braces", bcCaddyfileRaw("costlb {\n\t\t"+bcNet+"\n\t}", "costlb {}"), []string{"'{}'"}},
-		{"handler argument", bcCaddyfileRaw("costlb {\n\t\t"+bcNet+"\n\t}", "costlb orders {\n"+bcBackend+"\n}"), []string{`unexpected argument "orders"`, "options go in a block"}},
-		{"lb_policy", bcCaddyfileH(bcBackend + "\n\t\tlb_policy round_robin"), []string{"lb_policy is not allowed", "costlb is the selection policy"}},
+		{"empty handler block", bcCaddyfileRaw(bcLines("costlb {", bcNet, "}"), bcLines("costlb {", "}")), []string{`"costlb-0"`, "no backends"}},
+		{"empty handler braces", bcCaddyfileRaw(bcLines("costlb {", bcNet, "}"), "costlb {}"), []string{"'{}'"}},
+		{"handler argument", bcCaddyfileRaw(bcLines("costlb {", bcNet, "}"), bcLines("costlb orders {", bcBackend, "}")), []string{`unexpected argument "orders"`, "options go in a block"}},
+		{"lb_policy", bcCaddyfileH(bcLines(bcBackend, "lb_policy round_robin")), []string{"lb_policy is not allowed", "costlb is the selection policy"}},
 		{"upstream instead of backend", bcCaddyfileH("upstream 127.0.0.1:9001"), []string{"'upstream'", "backend <site> <address...>"}},
-		{"unknown handler option", bcCaddyfileH(bcBackend + "\n\t\tweight 3"), []string{`unknown option "weight"`, "allowed: name, backend, link_cost", "health_interval"}},
-		{"name twice", bcCaddyfileH("name a\n\t\tname b\n\t\t" + bcBackend), []string{`"a"`, "name given twice"}},
-		{"name without value", bcCaddyfileH("name\n\t\t" + bcBackend), []string{"name takes exactly one non-empty value"}},
+		{"unknown handler option", bcCaddyfileH(bcLines(bcBackend, "weight 3")), []string{`unknown option "weight"`, "allowed: name, backend, link_cost", "health_interval"}},
+		{"name twice", bcCaddyfileH(bcLines("name a", "name b", bcBackend)), []string{`"a"`, "name given twice"}},
+		{"name without value", bcCaddyfileH(bcLines("name", bcBackend)), []string{"name takes exactly one non-empty value"}},
 		{"backend without site", bcCaddyfileH("backend"), []string{"backend needs a site", "backend <site> <address...>"}},
 		{"backend without address", bcCaddyfileH("backend east"), []string{"backend east has no address", "backend <site> <address...>"}},
-		{"backend unknown option", bcCaddyfileH("backend east 127.0.0.1:9001 {\n\t\t\tzone a\n\t\t}"), []string{"zone", "max_connections"}},
-		{"backend bad max_connections", bcCaddyfileH("backend east 127.0.0.1:9001 {\n\t\t\tmax_connections lots\n\t\t}"), []string{"max_connections", `"lots"`}},
-		{"backend nested block", bcCaddyfileH("backend east 127.0.0.1:9001 {\n\t\t\ttls {\n\t\t\t\tx\n\t\t\t}\n\t\t}"), []string{"'tls'", "blocks are not supported"}},
+		{"backend unknown option", bcCaddyfileH(bcLines("backend east 127.0.0.1:9001 {", "zone a", "}")), []string{"zone", "max_connections"}},
+		{"backend bad max_connections", bcCaddyfileH(bcLines("backend east 127.0.0.1:9001 {", "max_connections lots", "}")), []string{"max_connections", `"lots"`}},
+		{"backend nested block", bcCaddyfileH(bcLines("backend east 127.0.0.1:9001 {", "tls {", "x", "}", "}")), []string{"'tls'", "blocks are not supported"}},
 		{"address without port", bcCaddyfileH("backend east 127.0.0.1"), []string{`"127.0.0.1"`, "missing port", "host:port"}},
 		{"address with bad port", bcCaddyfileH("backend east 127.0.0.1:99999"), []string{`"127.0.0.1:99999"`, "host:port"}},
 		{"address with placeholder", bcCaddyfileH("backend east {env.DB_HOST}:5432"), []string{`"{env.DB_HOST}:5432"`, "placeholders are not supported"}},
 		{"address with port range", bcCaddyfileH("backend east 127.0.0.1:9001-9005"), []string{`"127.0.0.1:9001-9005"`, "give one port"}},
-		{"duplicate backend address", bcCaddyfileH("backend east 127.0.0.1:9001\n\t\tbackend west 127.0.0.1:9001"), []string{`"127.0.0.1:9001"`, "given twice", "each address is one backend"}},
+		{"duplicate backend address", bcCaddyfileH(bcLines("backend east 127.0.0.1:9001", "backend west 127.0.0.1:9001")), []string{`"127.0.0.1:9001"`, "given twice", "each address is one backend"}},
 		{"duplicate address on one line", bcCaddyfileH("backend east 127.0.0.1:9001 127.0.0.1:9001"), []string{`"127.0.0.1:9001"`, "given twice"}},
-		{"duplicate service names", "{\n\tadmin {ADMIN}\n\tcostlb {\n\t\t" + bcNet + "\n\t}\n\tlayer4 {\n\t\t{LISTEN} {\n\t\t\troute {\n\t\t\t\tcostlb {\n\t\t\t\t\tname db\n\t\t\t\t\tbackend east 127.0.0.1:9001\n\t\t\t\t}\n\t\t\t}\n\t\t}\n\t\t127.0.0.1:1 {\n\t\t\troute {\n\t\t\t\tcostlb {\n\t\t\t\t\tname db\n\t\t\t\t\tbackend west 127.0.0.1:9002\n\t\t\t\t}\n\t\t\t}\n\t\t}\n\t}\n}\n",
+		{"duplicate service names", `{
+	admin {ADMIN}
+	costlb {
+		` + bcNet + `
+	}
+	layer4 {
+		{LISTEN} {
+			route {
+				costlb {
+					name db
+					backend east 127.0.0.1:9001
+				}
+			}
+		}
+		127.0.0.1:1 {
+			route {
+				costlb {
+					name db
+					backend west 127.0.0.1:9002
+				}
+			}
+		}
+	}
+}
+`,
 			[]string{`"db"`, "service names must be unique"}},
-		{"proxy_protocol v3", bcCaddyfileH(bcBackend + "\n\t\tproxy_protocol v3"), []string{`"v3"`, `"v1"`, `"v2"`}},
-		{"proxy_protocol without version", bcCaddyfileH(bcBackend + "\n\t\tproxy_protocol"), []string{"proxy_protocol takes one of v1, v2"}},
-		{"bad duration", bcCaddyfileH(bcBackend + "\n\t\thealth_interval soon"), []string{"health_interval", `"soon"`}},
-		{"duplicate proxy option", bcCaddyfileH(bcBackend + "\n\t\tfail_duration 1s\n\t\tfail_duration 2s"), []string{"duplicate", "fail_duration"}},
-		{"health_interval negative", bcCaddyfileH(bcBackend + "\n\t\thealth_interval -1s"), []string{"health_interval -1s", bcPositive, "default 30s"}},
-		{"health_interval zero", bcCaddyfileH(bcBackend + "\n\t\thealth_interval 0s"), []string{"health_interval 0s", bcPositive}},
-		{"health_timeout negative", bcCaddyfileH(bcBackend + "\n\t\thealth_timeout -1s"), []string{"health_timeout -1s", bcPositive, "default 5s"}},
-		{"health_timeout zero", bcCaddyfileH(bcBackend + "\n\t\thealth_timeout 0"), []string{"health_timeout 0", bcPositive}},
-		{"fail_duration negative", bcCaddyfileH(bcBackend + "\n\t\tfail_duration -10s"), []string{"fail_duration -10s", bcPositive + ", or 0 for no passive health checks"}},
-		{"lb_try_duration negative", bcCaddyfileH(bcBackend + "\n\t\tlb_try_duration -5s"), []string{"lb_try_duration -5s", bcPositive + ", or 0 for no retries"}},
-		{"lb_try_interval negative", bcCaddyfileH(bcBackend + "\n\t\tlb_try_duration 1s\n\t\tlb_try_interval -250ms"), []string{"lb_try_interval -250ms", bcPositive, "default 250ms"}},
-		{"lb_try_interval zero", bcCaddyfileH(bcBackend + "\n\t\tlb_try_duration 1s\n\t\tlb_try_interval 0"), []string{"lb_try_interval 0", bcPositive}},
-		{"tls_timeout negative", bcCaddyfileH("backend east 127.0.0.1:9001 {\n\t\t\ttls\n\t\t\ttls_timeout -3s\n\t\t}"), []string{`"east"`, "tls_timeout -3s", bcPositive}},
-		{"service name too long", bcCaddyfileH("name " + strings.Repeat("n", 129) + "\n\t\t" + bcBackend), []string{"service name", "too long (129 bytes)", "1 to 128 bytes"}},
+		{"proxy_protocol v3", bcCaddyfileH(bcLines(bcBackend, "proxy_protocol v3")), []string{`"v3"`, `"v1"`, `"v2"`}},
+		{"proxy_protocol without version", bcCaddyfileH(bcLines(bcBackend, "proxy_protocol")), []string{"proxy_protocol takes one of v1, v2"}},
+		{"bad duration", bcCaddyfileH(bcLines(bcBackend, "health_interval soon")), []string{"health_interval", `"soon"`}},
+		{"duplicate proxy option", bcCaddyfileH(bcLines(bcBackend, "fail_duration 1s", "fail_duration 2s")), []string{"duplicate", "fail_duration"}},
+		{"health_interval negative", bcCaddyfileH(bcLines(bcBackend, "health_interval -1s")), []string{"health_interval -1s", bcPositive, "default 30s"}},
+		{"health_interval zero", bcCaddyfileH(bcLines(bcBackend, "health_interval 0s")), []string{"health_interval 0s", bcPositive}},
+		{"health_timeout negative", bcCaddyfileH(bcLines(bcBackend, "health_timeout -1s")), []string{"health_timeout -1s", bcPositive, "default 5s"}},
+		{"health_timeout zero", bcCaddyfileH(bcLines(bcBackend, "health_timeout 0")), []string{"health_timeout 0", bcPositive}},
+		{"fail_duration negative", bcCaddyfileH(bcLines(bcBackend, "fail_duration -10s")), []string{"fail_duration -10s", bcPositive + ", or 0 for no passive health checks"}},
+		{"lb_try_duration negative", bcCaddyfileH(bcLines(bcBackend, "lb_try_duration -5s")), []string{"lb_try_duration -5s", bcPositive + ", or 0 for no retries"}},
+		{"lb_try_interval negative", bcCaddyfileH(bcLines(bcBackend, "lb_try_duration 1s", "lb_try_interval -250ms")), []string{"lb_try_interval -250ms", bcPositive, "default 250ms"}},
+		{"lb_try_interval zero", bcCaddyfileH(bcLines(bcBackend, "lb_try_duration 1s", "lb_try_interval 0")), []string{"lb_try_interval 0", bcPositive}},
+		{"tls_timeout negative", bcCaddyfileH(bcLines("backend east 127.0.0.1:9001 {", "tls", "tls_timeout -3s", "}")), []string{`"east"`, "tls_timeout -3s", bcPositive}},
+		{"service name too long", bcCaddyfileH(bcLines("name "+strings.Repeat("n", 129), bcBackend)), []string{"service name", "too long (129 bytes)", "1 to 128 bytes"}},
 
 		// gateway backends and costlb_status
-		{"ready malformed URL", bcCaddyfileH(bcBackend + "\n\t\tbackend west 127.0.0.1:9002 {\n\t\t\tready \"http://bad host/ready/web\"\n\t\t}"), []string{`ready "http://bad host/ready/web"`, "malformed URL"}},
-		{"ready scheme", bcCaddyfileH(bcBackend + "\n\t\tbackend west 127.0.0.1:9002 {\n\t\t\tready ftp://127.0.0.1:9180/ready/web\n\t\t}"), []string{`ready "ftp://127.0.0.1:9180/ready/web"`, `scheme "ftp": must be http or https`}},
-		{"ready outside a backend", bcCaddyfileH(bcBackend + "\n\t\tready http://127.0.0.1:9180/ready/web"), []string{"ready goes inside a backend block", "backend <site> <address> { ready <url> }"}},
-		{"ready twice", bcCaddyfileH(bcBackend + "\n\t\tbackend west 127.0.0.1:9002 {\n\t\t\tready http://127.0.0.1:9180/ready/a\n\t\t\tready http://127.0.0.1:9180/ready/b\n\t\t}"), []string{"ready given twice", `"http://127.0.0.1:9180/ready/a"`, `"http://127.0.0.1:9180/ready/b"`}},
-		{"costlb_status without the costlb app", "{\n\tadmin {ADMIN}\n}\nhttp://{LISTEN} {\n\tcostlb_status\n}\n", []string{"costlb_status: the costlb app is not configured", "costlb { site <name> }"}},
-		{"costlb_status with an argument", "{\n\tadmin {ADMIN}\n\tcostlb {\n\t\tsite east\n\t}\n}\nhttp://{LISTEN} {\n\tcostlb_status /costlb/* verbose\n}\n", []string{`costlb_status: unexpected argument "verbose"`, "takes none"}},
+		{"ready malformed URL", bcCaddyfileH(bcLines(bcBackend, "backend west 127.0.0.1:9002 {", `ready "http://bad host/ready/web"`, "}")), []string{`ready "http://bad host/ready/web"`, "malformed URL"}},
+		{"ready scheme", bcCaddyfileH(bcLines(bcBackend, "backend west 127.0.0.1:9002 {", "ready ftp://127.0.0.1:9180/ready/web", "}")), []string{`ready "ftp://127.0.0.1:9180/ready/web"`, `scheme "ftp": must be http or https`}},
+		{"ready outside a backend", bcCaddyfileH(bcLines(bcBackend, "ready http://127.0.0.1:9180/ready/web")), []string{"ready goes inside a backend block", "backend <site> <address> { ready <url> }"}},
+		{"ready twice", bcCaddyfileH(bcLines(bcBackend, "backend west 127.0.0.1:9002 {", "ready http://127.0.0.1:9180/ready/a", "ready http://127.0.0.1:9180/ready/b", "}")), []string{"ready given twice", `"http://127.0.0.1:9180/ready/a"`, `"http://127.0.0.1:9180/ready/b"`}},
+		{"costlb_status without the costlb app", `{
+	admin {ADMIN}
+}
+http://{LISTEN} {
+	costlb_status
+}
+`, []string{"costlb_status: the costlb app is not configured", "costlb { site <name> }"}},
+		{"costlb_status with an argument", `{
+	admin {ADMIN}
+	costlb {
+		site east
+	}
+}
+http://{LISTEN} {
+	costlb_status /costlb/* verbose
+}
+`, []string{`costlb_status: unexpected argument "verbose"`, "takes none"}},
 
 		// data path options
-		{name: "dial_timeout 0", config: bcCaddyfileH(bcBackend + "\n\t\tdial_timeout 0"), want: []string{`dial_timeout "0"`, "must be a positive duration"}},
-		{name: "silent closes without fail_duration", config: bcCaddyfileH(bcBackend + "\n\t\tfail_on_silent_close 2s"), want: []string{"fail_on_silent_close needs fail_duration"}},
-		{name: "max_silent_closes alone", config: bcCaddyfileH(bcBackend + "\n\t\tmax_silent_closes 3"), want: []string{"max_silent_closes 3 without fail_on_silent_close"}},
+		{name: "dial_timeout 0", config: bcCaddyfileH(bcLines(bcBackend, "dial_timeout 0")), want: []string{`dial_timeout "0"`, "must be a positive duration"}},
+		{name: "silent closes without fail_duration", config: bcCaddyfileH(bcLines(bcBackend, "fail_on_silent_close 2s")), want: []string{"fail_on_silent_close needs fail_duration"}},
+		{name: "max_silent_closes alone", config: bcCaddyfileH(bcLines(bcBackend, "max_silent_closes 3")), want: []string{"max_silent_closes 3 without fail_on_silent_close"}},
 		{name: "udp backend", config: bcCaddyfileH("backend east udp/127.0.0.1:9001"), want: []string{`network "udp" is not supported`, "tcp, tcp4, tcp6 or unix"}},
 	}
 }
@@ -271,16 +326,13 @@ type bcGoodConfig struct {
 
 func bcGoodConfigs() []bcGoodConfig {
 	return []bcGoodConfig{
-		{"unicode sites caddyfile", bcCaddyfile("site 東京\n\t\tlink 東京 大阪 3\n\t\tlink 大阪 café", "name データ\n\t\tbackend 東京 127.0.0.1:9001\n\t\tbackend 大阪 127.0.0.1:9002\n\t\tbackend café 127.0.0.1:9003\n\t\tlink_cost 東京 大阪 9999"), "caddyfile"},
+		{"unicode sites caddyfile", bcCaddyfile(bcLines("site 東京", "link 東京 大阪 3", "link 大阪 café"), bcLines("name データ", "backend 東京 127.0.0.1:9001", "backend 大阪 127.0.0.1:9002", "backend café 127.0.0.1:9003", "link_cost 東京 大阪 9999")), "caddyfile"},
 		{"unicode sites json", bcJSON(`{"site": "東京", "links": [{"between": ["東京", "大阪"], "cost": 3}]}`,
 			`{"handler": "costlb", "name": "データ", "backends": [{"site": "大阪", "dial": ["127.0.0.1:9001"]}]}`), "json"},
-		{"bounds caddyfile", bcCaddyfile("site "+strings.Repeat("a", 128)+"\n\t\tlink "+strings.Repeat("a", 128)+" b 2147483647\n\t\tlink b c 1",
-			"backend c 127.0.0.1:9001\n\t\tlink_cost b c 2147483647"), "caddyfile"},
+		{"bounds caddyfile", bcCaddyfile(bcLines("site "+strings.Repeat("a", 128), "link "+strings.Repeat("a", 128)+" b 2147483647", "link b c 1"), bcLines("backend c 127.0.0.1:9001", "link_cost b c 2147483647")), "caddyfile"},
 		{"island unused", bcCaddyfileH("backend north 127.0.0.1:9001 [::1]:9001 localhost:9002"), "caddyfile"},
-		{"every proxy option", bcCaddyfileH(bcBackend + " {\n\t\t\tmax_connections 10\n\t\t\ttls\n\t\t\ttls_server_name db\n\t\t}" +
-			"\n\t\thealth_interval 1h\n\t\thealth_port 9000\n\t\thealth_timeout 1s\n\t\thealth_fall 2\n\t\thealth_rise 2\n\t\tclose_if_unhealthy" +
-			"\n\t\tfail_duration 10s\n\t\tmax_fails 3\n\t\tunhealthy_connection_count 100\n\t\tlb_try_duration 1s\n\t\tlb_try_interval 100ms\n\t\tproxy_protocol v2"), "caddyfile"},
-		{"zero durations that turn an option off", bcCaddyfileH(bcBackend + "\n\t\tfail_duration 0\n\t\tlb_try_duration 0s"), "caddyfile"},
+		{"every proxy option", bcCaddyfileH(bcLines(bcBackend+" {", "max_connections 10", "tls", "tls_server_name db", "}", "health_interval 1h", "health_port 9000", "health_timeout 1s", "health_fall 2", "health_rise 2", "close_if_unhealthy", "fail_duration 10s", "max_fails 3", "unhealthy_connection_count 100", "lb_try_duration 1s", "lb_try_interval 100ms", "proxy_protocol v2")), "caddyfile"},
+		{"zero durations that turn an option off", bcCaddyfileH(bcLines(bcBackend, "fail_duration 0", "lb_try_duration 0s")), "caddyfile"},
 		{"longest service name", bcJSONH(`"name": "` + strings.Repeat("n", 128) + `", ` + bcJSONBackends), "json"},
 	}
 }
@@ -543,8 +595,8 @@ func bcDig(t *testing.T, v any, keys ...string) any {
 // adapting; caddy adapt --validate finds them all.
 func TestAdaptRefusesNetworkErrors(t *testing.T) {
 	cases := []badConfig{
-		{"self link", bcCaddyfile("site east\n\t\tlink east east", bcBackend), []string{`"east"`, "to itself"}},
-		{"same pair twice", bcCaddyfile("site east\n\t\tlink east west\n\t\tlink west east", bcBackend), []string{"same pair of sites"}},
+		{"self link", bcCaddyfile(bcLines("site east", "link east east"), bcBackend), []string{`"east"`, "to itself"}},
+		{"same pair twice", bcCaddyfile(bcLines("site east", "link east west", "link west east"), bcBackend), []string{"same pair of sites"}},
 		{"site name with whitespace", bcCaddyfile(`site "east coast"`, bcBackend), []string{`"east coast"`, bcSiteRule}},
 	}
 	for _, c := range cases {
@@ -572,7 +624,7 @@ func TestBadConfigReload(t *testing.T) {
 	east := harness.StartBackend(t, "east")
 	west := harness.StartBackend(t, "west")
 	listen := harness.FreeAddr(t)
-	good := strings.ReplaceAll(bcCaddyfile(bcNet, "name orders-db\n\t\tbackend east "+east.Addr()+"\n\t\tbackend west "+west.Addr()), bcListen, listen)
+	good := strings.ReplaceAll(bcCaddyfile(bcNet, bcLines("name orders-db", "backend east "+east.Addr(), "backend west "+west.Addr())), bcListen, listen)
 	c := harness.StartCaddy(t, good, "caddyfile")
 
 	if name, err := harness.Once(listen, dialTimeout); err != nil || name != "east" {
