@@ -227,6 +227,12 @@ http://{LISTEN} {
 		{name: "silent closes without fail_duration", config: bcCaddyfileH(bcLines(bcBackend, "fail_on_silent_close 2s")), want: []string{"fail_on_silent_close needs fail_duration"}},
 		{name: "max_silent_closes alone", config: bcCaddyfileH(bcLines(bcBackend, "max_silent_closes 3")), want: []string{"max_silent_closes 3 without fail_on_silent_close"}},
 		{name: "udp backend", config: bcCaddyfileH("backend east udp/127.0.0.1:9001"), want: []string{`network "udp" is not supported`, "tcp, tcp4, tcp6 or unix"}},
+
+		// health check numbers
+		{name: "max_fails negative", config: bcCaddyfileH(bcLines(bcBackend, "fail_duration 10s", "max_fails -1")), want: []string{"max_fails -1", "must be 1 or more, or 0 for the default 1"}},
+		{name: "unhealthy_connection_count negative", config: bcCaddyfileH(bcLines(bcBackend, "unhealthy_connection_count -5")), want: []string{"unhealthy_connection_count -5", "or 0 for no limit"}},
+		{name: "health_port too big", config: bcCaddyfileH(bcLines(bcBackend, "health_port 70000")), want: []string{"health_port 70000", "1 to 65535"}},
+		{name: "health_fall negative", config: bcCaddyfileH(bcLines(bcBackend, "health_fall -2")), want: []string{"health_fall -2", "must be 1 or more"}},
 	}
 }
 
@@ -300,6 +306,8 @@ func badJSONConfigs() []badConfig {
 		{name: "JSON dial_timeout 0", config: bcJSONH(bcJSONBackends + `, "dial_timeout": "0s"`), want: []string{"dial_timeout 0s", "must be positive"}},
 		{name: "JSON dial_timeout negative", config: bcJSONH(bcJSONBackends + `, "dial_timeout": "-2s"`), want: []string{"dial_timeout -2s", "must be positive"}},
 		{name: "JSON fail_on_silent_close negative", config: bcJSONH(bcJSONBackends + `, "fail_on_silent_close": "-1s", "health_checks": {"passive": {"fail_duration": "5s"}}`), want: []string{"fail_on_silent_close -1s", "must be positive"}},
+		{name: "JSON max_fails negative", config: bcJSONH(bcJSONBackends + `, "health_checks": {"passive": {"fail_duration": "5s", "max_fails": -1}}`), want: []string{"max_fails -1", "health_checks.passive.max_fails"}},
+		{name: "JSON health port negative", config: bcJSONH(bcJSONBackends + `, "health_checks": {"active": {"port": -1}}`), want: []string{"health_port -1", "health_checks.active.port"}},
 		{name: "JSON max_silent_closes negative", config: bcJSONH(bcJSONBackends + `, "fail_on_silent_close": "1s", "max_silent_closes": -1, "health_checks": {"passive": {"fail_duration": "5s"}}`), want: []string{"max_silent_closes -1", "1 or more"}},
 	}
 }

@@ -25,7 +25,37 @@ func (h *Handler) checkOptions() error {
 		return fmt.Errorf("costlb service name %s is too long (%d bytes): a service name must be 1 to %d bytes",
 			linkgraph.QuoteName(h.Name), len(h.Name), maxServiceNameLen)
 	}
-	return h.checkDurations()
+	return errors.Join(h.checkDurations(), h.checkCounts())
+}
+
+// checkCounts refuses the health check numbers caddy-l4 takes as given
+// and would misuse: a negative max_fails or unhealthy_connection_count
+// would silently turn the check off, a negative health_fall or
+// health_rise means nothing (caddy-l4 reads it as 1), and a health_port
+// outside 1-65535 would check another port than the one named.
+func (h *Handler) checkCounts() error {
+	hc := h.HealthChecks
+	if hc == nil {
+		return nil
+	}
+	svc := fmt.Sprintf("costlb service %q", h.Name)
+	var errs []error
+	check := func(bad bool, caddyfileName, jsonName string, v int, allowed string) {
+		if bad {
+			errs = append(errs, fmt.Errorf("%s: %s %d: %s (JSON: %s)", svc, caddyfileName, v, allowed, jsonName))
+		}
+	}
+	if a := hc.Active; a != nil {
+		check(a.Port < 0 || a.Port > 65535, "health_port", "health_checks.active.port", a.Port, "must be a port from 1 to 65535, or 0 for the backend's own")
+		check(a.Fall < 0, "health_fall", "health_checks.active.fall", a.Fall, "must be 1 or more, or 0 for the default 1")
+		check(a.Rise < 0, "health_rise", "health_checks.active.rise", a.Rise, "must be 1 or more, or 0 for the default 1")
+	}
+	if p := hc.Passive; p != nil {
+		check(p.MaxFails < 0, "max_fails", "health_checks.passive.max_fails", p.MaxFails, "must be 1 or more, or 0 for the default 1")
+		check(p.UnhealthyConnectionCount < 0, "unhealthy_connection_count", "health_checks.passive.unhealthy_connection_count",
+			p.UnhealthyConnectionCount, "must be 1 or more, or 0 for no limit")
+	}
+	return errors.Join(errs...)
 }
 
 // durationRule says what a duration option allows besides positive
