@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/costlb/costlb/integration/harness"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -32,7 +33,7 @@ func chainViewConfig(t *testing.T, n, far int) string {
 			"backends": [{"site": "c0", "dial": [%q]}, {"site": "c%d", "dial": [%q]}]
 		}]}]}}}
 	}
-}`, strings.Join(links, ", "), freeAddr(t), freeAddr(t), far, freeAddr(t))
+}`, strings.Join(links, ", "), harness.FreeAddr(t), harness.FreeAddr(t), far, harness.FreeAddr(t))
 }
 
 // getView serves GET target on the costlb admin API and returns the status

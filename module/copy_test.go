@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"github.com/costlb/costlb/integration/harness"
 	"io"
 	"net"
 	"os"
@@ -357,10 +358,10 @@ func TestCopyIdleHoldsNothing(t *testing.T) {
 				wantBufs = n
 			}
 			var idle, out int
-			waitUntil(t, 2*time.Second, "idle connections give back pipes and buffers", func() bool {
+			harness.WaitFor(t, 2*time.Second, func() bool {
 				idle, out = idlePipes()
 				return out == 0 && bufsOut.Load() == wantBufs
-			})
+			}, "idle connections give back pipes and buffers")
 			if got, most := openFDs(t)-base, 4*n+2*idle; got > most {
 				t.Fatalf("%d idle connections hold %d file descriptors, want at most %d (4 sockets each + %d pooled pipes)", n, got, most, idle)
 			}

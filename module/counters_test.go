@@ -13,9 +13,9 @@ import (
 // with a connection open outlives the config that removed its address,
 // and goes when the connection does.
 func TestCountersFollowConfigs(t *testing.T) {
-	listen := freeAddr(t)
+	listen := harness.FreeAddr(t)
 	cfg := func(addr string) string {
-		return fmt.Sprintf(healthConfig, listen, addr, freeAddr(t), `"health_checks": {"passive": {"fail_duration": "1s"}}`)
+		return fmt.Sprintf(healthConfig, listen, addr, harness.FreeAddr(t), `"health_checks": {"passive": {"fail_duration": "1s"}}`)
 	}
 	held := harness.StartBackend(t, "held")
 	loadConfig(t, cfg(held.Addr()), "svc")
@@ -25,12 +25,12 @@ func TestCountersFollowConfigs(t *testing.T) {
 	}
 	defer conn.Close()
 	for i := 0; i < 30; i++ {
-		loadConfig(t, cfg(freeAddr(t)), "svc")
+		loadConfig(t, cfg(harness.FreeAddr(t)), "svc")
 	}
 	// the running config's two addresses, and the one a connection holds
 	if n := counters.Len(); n != 3 {
 		t.Fatalf("%d counters after 30 reloads to new addresses, want 3 (2 in use, 1 with a connection open)", n)
 	}
 	conn.Close()
-	waitUntil(t, 5*time.Second, "the held address's counter is freed", func() bool { return counters.Len() == 2 })
+	harness.WaitFor(t, 5*time.Second, func() bool { return counters.Len() == 2 }, "the held address's counter is freed")
 }

@@ -27,7 +27,7 @@ func peerConns(h *Handler, i int) int64 {
 // counter of every backend is still 0.
 func TestDataPathNeverCountsOnCaddyL4(t *testing.T) {
 	east, west := harness.StartBackend(t, "east"), harness.StartBackend(t, "west")
-	listen := freeAddr(t)
+	listen := harness.FreeAddr(t)
 	h := loadConfig(t, fmt.Sprintf(healthConfig, listen, east.Addr(), west.Addr(),
 		`"health_checks": {"passive": {"fail_duration": "50ms"}}, "load_balancing": {"try_duration": "1s", "try_interval": "10ms"}`), "svc")
 	for i := 0; i < 20; i++ {

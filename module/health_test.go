@@ -2,7 +2,6 @@ package module
 
 import (
 	"fmt"
-	"net"
 	"reflect"
 	"strings"
 	"testing"
@@ -36,29 +35,6 @@ func loadConfig(t testing.TB, cfg string, name string) *Handler {
 	return nil
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for time.Since(start) < d {
-		if cond() {
-			return time.Since(start)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v waiting for %s", d, what)
-	return 0
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 const healthConfig = `{
 	"admin": {"disabled": true},
 	"apps": {
@@ -75,7 +51,7 @@ const healthConfig = `{
 // (*Upstream).healthy reads real active health check state.
 func TestHealthFollowsCaddyL4Active(t *testing.T) {
 	east, west := harness.StartBackend(t, "east"), harness.StartBackend(t, "west")
-	listen := freeAddr(t)
+	listen := harness.FreeAddr(t)
 	h := loadConfig(t, fmt.Sprintf(healthConfig, listen, east.Addr(), west.Addr(),
 		`"health_checks": {"active": {"interval": "50ms", "timeout": "200ms"}}`), "svc")
 	if !upstreamHealthy(h.proxy.Upstreams[0]) || !upstreamHealthy(h.proxy.Upstreams[1]) {
@@ -85,7 +61,7 @@ func TestHealthFollowsCaddyL4Active(t *testing.T) {
 		t.Fatalf("first connection reached %q (%v), want east", got, err)
 	}
 	east.Stop()
-	waitUntil(t, 3*time.Second, "active check marks east down", func() bool { return !upstreamHealthy(h.proxy.Upstreams[0]) })
+	harness.WaitFor(t, 3*time.Second, func() bool { return !upstreamHealthy(h.proxy.Upstreams[0]) }, "active check marks east down")
 	if !upstreamHealthy(h.proxy.Upstreams[1]) {
 		t.Fatal("west marked down too")
 	}
@@ -93,7 +69,7 @@ func TestHealthFollowsCaddyL4Active(t *testing.T) {
 		t.Fatalf("with east down reached %q (%v), want west", got, err)
 	}
 	east.Restart()
-	waitUntil(t, 3*time.Second, "active check marks east up", func() bool { return upstreamHealthy(h.proxy.Upstreams[0]) })
+	harness.WaitFor(t, 3*time.Second, func() bool { return upstreamHealthy(h.proxy.Upstreams[0]) }, "active check marks east up")
 	if got, err := harness.Once(listen, 2*time.Second); err != nil || got != "east" {
 		t.Fatalf("after recovery reached %q (%v), want east", got, err)
 	}
@@ -105,7 +81,7 @@ func TestHealthFollowsCaddyL4Active(t *testing.T) {
 // so it is read from the backend's health probe, not from caddy-l4.
 func TestPassiveHealth(t *testing.T) {
 	east, west := harness.StartBackend(t, "east"), harness.StartBackend(t, "west")
-	listen := freeAddr(t)
+	listen := harness.FreeAddr(t)
 	h := loadConfig(t, fmt.Sprintf(healthConfig, listen, east.Addr(), west.Addr(),
 		`"health_checks": {"passive": {"fail_duration": "700ms"}}, "load_balancing": {"try_duration": "1s", "try_interval": "20ms"}`), "svc")
 	healthy := func() bool { return h.sel.bal.State(0).Healthy }
@@ -121,7 +97,9 @@ func TestPassiveHealth(t *testing.T) {
 		t.Fatal("failed dial did not mark east unhealthy")
 	}
 	east.Restart()
-	took := waitUntil(t, 3*time.Second, "fail_duration expiry", healthy)
+	start := time.Now()
+	harness.WaitFor(t, 3*time.Second, healthy, "fail_duration expiry")
+	took := time.Since(start)
 	if took < 300*time.Millisecond {
 		t.Fatalf("east healthy again after %v, before fail_duration 700ms", took)
 	}
@@ -129,7 +107,7 @@ func TestPassiveHealth(t *testing.T) {
 		t.Fatalf("after fail_duration reached %q (%v), want east", got, err)
 	}
 	for i, st := 0, h.sel.bal; i < st.Len(); i++ {
-		waitUntil(t, 2*time.Second, "live count back to 0", func() bool { return st.State(i).Live == 0 })
+		harness.WaitFor(t, 2*time.Second, func() bool { return st.State(i).Live == 0 }, "live count back to 0")
 	}
 }
 
@@ -146,12 +124,12 @@ func peerOf(u *l4proxy.Upstream) uintptr {
 // configs using the good address are gone, the next one gets a fresh entry.
 func TestRefusedConfigTakesNoPeers(t *testing.T) {
 	_ = caddy.Stop()
-	a := freeAddr(t)
+	a := harness.FreeAddr(t)
 	cfg := func(backends string) string {
 		return fmt.Sprintf(`{"admin": {"disabled": true}, "logging": {"logs": {"default": {"level": "ERROR"}}}, "apps": {
 			"costlb": {"site": "east"},
 			"layer4": {"servers": {"s": {"listen": [%q], "routes": [{"handle": [{
-				"handler": "costlb", "name": "svc", "backends": [%s]}]}]}}}}}`, freeAddr(t), backends)
+				"handler": "costlb", "name": "svc", "backends": [%s]}]}]}}}}}`, harness.FreeAddr(t), backends)
 	}
 	good := fmt.Sprintf(`{"site": "east", "dial": [%q]}`, a)
 	for _, tc := range []struct{ bad, want string }{
