@@ -2,6 +2,7 @@ package integration
 
 import (
 	"flag"
+	"fmt"
 	"strings"
 	"text/template"
 	"time"
@@ -24,6 +25,14 @@ const relTimeout = 30 * time.Second
 type l4Route struct {
 	listen  string
 	handler string
+}
+
+// costlbRoute returns a layer4 route on listen to a costlb handler whose
+// body is format, filled in with args.
+func costlbRoute(listen, format string, args ...any) l4Route {
+	return l4Route{listen, fmt.Sprintf(`costlb {
+		%s
+	}`, fmt.Sprintf(format, args...))}
 }
 
 // costlbCaddyfileTemplate is the Caddyfile of costlbCaddyfile: the network's
