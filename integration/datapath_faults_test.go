@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -27,8 +26,8 @@ func TestHalfCloseBothWays(t *testing.T) {
 	first := listenTCP(t, "127.0.0.1:0") // a backend that half-closes first
 	l1, l2 := harness.FreeAddr(t), harness.FreeAddr(t)
 	c := harness.StartCaddy(t, costlbCaddyfile("site east",
-		l4Route{l1, fmt.Sprintf("costlb {\nbackend east %s\n}", echo.Addr())},
-		l4Route{l2, fmt.Sprintf("costlb {\nbackend east %s\n}", first.Addr())},
+		costlbRoute(l1, `backend east %s`, echo.Addr()),
+		costlbRoute(l2, `backend east %s`, first.Addr()),
 	), "caddyfile")
 
 	// the client half-closes first: the echo backend sees EOF only through
@@ -126,8 +125,8 @@ func TestAbortMidTransfer(t *testing.T) {
 	sink := listenTCP(t, "127.0.0.1:0")
 	l1, l2 := harness.FreeAddr(t), harness.FreeAddr(t)
 	c := harness.StartCaddy(t, costlbCaddyfile("site east",
-		l4Route{l1, fmt.Sprintf("costlb {\nbackend east %s\n}", resetting.Addr())},
-		l4Route{l2, fmt.Sprintf("costlb {\nbackend east %s\n}", sink.Addr())},
+		costlbRoute(l1, `backend east %s`, resetting.Addr()),
+		costlbRoute(l2, `backend east %s`, sink.Addr()),
 	), "caddyfile")
 
 	// the backend resets after echoing 4 MiB
@@ -173,7 +172,7 @@ func TestAbortMidTransfer(t *testing.T) {
 func TestTransferByteExact(t *testing.T) {
 	b := harness.StartBackend(t, "bulk")
 	listen := harness.FreeAddr(t)
-	c := harness.StartCaddy(t, costlbCaddyfile("site east", l4Route{listen, fmt.Sprintf("costlb {\nbackend east %s\n}", b.Addr())}), "caddyfile")
+	c := harness.StartCaddy(t, costlbCaddyfile("site east", costlbRoute(listen, `backend east %s`, b.Addr())), "caddyfile")
 	_, conn, err := harness.Hold(listen, relTimeout)
 	if err != nil {
 		t.Fatal(err)
@@ -225,8 +224,17 @@ func TestBlackholeBoundedByDialTimeout(t *testing.T) {
 	hole := blackhole(t)
 	l1, l2 := harness.FreeAddr(t), harness.FreeAddr(t)
 	c := harness.StartCaddy(t, costlbCaddyfile("site east",
-		l4Route{l1, fmt.Sprintf("costlb {\nname bydial\nbackend east %s\ndial_timeout 400ms\nfail_duration 1m\n}", hole)},
-		l4Route{l2, fmt.Sprintf("costlb {\nname bytry\nbackend east %s\ndial_timeout 1m\nlb_try_duration 700ms\nlb_try_interval 100ms\n}", hole)},
+		costlbRoute(l1, `
+			name bydial
+			backend east %s
+			dial_timeout 400ms
+			fail_duration 1m`, hole),
+		costlbRoute(l2, `
+			name bytry
+			backend east %s
+			dial_timeout 1m
+			lb_try_duration 700ms
+			lb_try_interval 100ms`, hole),
 	), "caddyfile")
 	for _, tc := range []struct {
 		listen   string

@@ -33,12 +33,20 @@ func TestNoLeak(t *testing.T) {
 		ls[i] = harness.FreeAddr(t)
 	}
 	c := harness.StartCaddy(t, costlbCaddyfile("site east",
-		l4Route{ls[0], fmt.Sprintf("costlb {\nbackend east %s\n}", echo.Addr())},
-		l4Route{ls[1], fmt.Sprintf("costlb {\nbackend east %s\n}", resetting.Addr())},
-		l4Route{ls[2], fmt.Sprintf("costlb {\nbackend east %s\nlb_try_duration 100ms\nlb_try_interval 20ms\n}", dead.Addr())},
-		l4Route{ls[3], fmt.Sprintf("costlb {\nbackend east %s\n}", silent)},
-		l4Route{ls[4], fmt.Sprintf("costlb {\nbackend east %s {\ntls\ntls_server_name backend.test\ntls_trust_pool file %s\n}\n}", tlsb.Addr(), ca.caFile)},
-		l4Route{ls[5], fmt.Sprintf("costlb {\nbackend east %s\n}", unixb.Addr())},
+		costlbRoute(ls[0], `backend east %s`, echo.Addr()),
+		costlbRoute(ls[1], `backend east %s`, resetting.Addr()),
+		costlbRoute(ls[2], `
+			backend east %s
+			lb_try_duration 100ms
+			lb_try_interval 20ms`, dead.Addr()),
+		costlbRoute(ls[3], `backend east %s`, silent),
+		costlbRoute(ls[4], `
+			backend east %s {
+				tls
+				tls_server_name backend.test
+				tls_trust_pool file %s
+			}`, tlsb.Addr(), ca.caFile),
+		costlbRoute(ls[5], `backend east %s`, unixb.Addr()),
 	), "caddyfile")
 
 	time.Sleep(500 * time.Millisecond) // let the start settle

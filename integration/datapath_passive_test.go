@@ -16,8 +16,15 @@ func TestPassiveMarksDownAndBack(t *testing.T) {
 	west := harness.StartBackend(t, "west")
 	dead.Stop()
 	listen := harness.FreeAddr(t)
-	c := harness.StartCaddy(t, costlbCaddyfile("site east\nlink east west 5",
-		l4Route{listen, fmt.Sprintf("costlb {\nname p\nbackend east %s\nbackend west %s\nfail_duration 1500ms\nmax_fails 2\n}", dead.Addr(), west.Addr())},
+	c := harness.StartCaddy(t, costlbCaddyfile(`
+		site east
+		link east west 5`,
+		costlbRoute(listen, `
+			name p
+			backend east %s
+			backend west %s
+			fail_duration 1500ms
+			max_fails 2`, dead.Addr(), west.Addr()),
 	), "caddyfile")
 	healthy := func() bool { return mustBackend(t, mustService(t, mustView(t, c), "p"), dead.Addr()).Healthy }
 
@@ -56,8 +63,16 @@ func TestSilentCloseDetection(t *testing.T) {
 	good := harness.StartBackend(t, "good")
 	lPlain, lDetect := harness.FreeAddr(t), harness.FreeAddr(t)
 	c := harness.StartCaddy(t, costlbCaddyfile("site east",
-		l4Route{lPlain, fmt.Sprintf("costlb {\nname plain\nbackend east %s %s\nfail_duration 1m\n}", silent, good.Addr())},
-		l4Route{lDetect, fmt.Sprintf("costlb {\nname detect\nbackend east %s %s\nfail_duration 1m\nfail_on_silent_close 2s\nmax_silent_closes 3\n}", silent, good.Addr())},
+		costlbRoute(lPlain, `
+			name plain
+			backend east %s %s
+			fail_duration 1m`, silent, good.Addr()),
+		costlbRoute(lDetect, `
+			name detect
+			backend east %s %s
+			fail_duration 1m
+			fail_on_silent_close 2s
+			max_silent_closes 3`, silent, good.Addr()),
 	), "caddyfile")
 
 	// once opens a connection through the service and returns where it

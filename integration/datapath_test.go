@@ -92,8 +92,12 @@ func TestProxyProtocolV1V2(t *testing.T) {
 	b2 := startInfoBackend(t, "ppv2", listenTCP(t, "127.0.0.1:0"), true)
 	l1, l2 := harness.FreeAddr(t), harness.FreeAddr(t)
 	c := harness.StartCaddy(t, costlbCaddyfile("site east",
-		l4Route{l1, fmt.Sprintf("costlb {\nbackend east %s\nproxy_protocol v1\n}", b1.Addr())},
-		l4Route{l2, fmt.Sprintf("costlb {\nbackend east %s\nproxy_protocol v2\n}", b2.Addr())},
+		costlbRoute(l1, `
+			backend east %s
+			proxy_protocol v1`, b1.Addr()),
+		costlbRoute(l2, `
+			backend east %s
+			proxy_protocol v2`, b2.Addr()),
 	), "caddyfile")
 	for _, tc := range []struct {
 		listen string
@@ -119,7 +123,10 @@ func TestLocalAddr(t *testing.T) {
 	b := startInfoBackend(t, "la", listenTCP(t, "127.0.0.1:0"), false)
 	listen := harness.FreeAddr(t)
 	harness.StartCaddy(t, costlbCaddyfile("site east",
-		l4Route{listen, fmt.Sprintf("costlb {\nbackend east %s {\nlocal_addr 127.0.0.3\n}\n}", b.Addr())},
+		costlbRoute(listen, `
+			backend east %s {
+				local_addr 127.0.0.3
+			}`, b.Addr()),
 	), "caddyfile")
 	for i := 0; i < 3; i++ {
 		line, conn := greetLine(t, listen)
@@ -136,7 +143,9 @@ func TestUnixSocketBackend(t *testing.T) {
 	b := startInfoBackend(t, "unixb", listenUnix(t), false)
 	listen := harness.FreeAddr(t)
 	c := harness.StartCaddy(t, costlbCaddyfile("site east",
-		l4Route{listen, fmt.Sprintf("costlb {\nname u\nbackend east %s\n}", b.Addr())},
+		costlbRoute(listen, `
+			name u
+			backend east %s`, b.Addr()),
 	), "caddyfile")
 	for i := 0; i < 5; i++ {
 		line, conn := greetLine(t, listen)

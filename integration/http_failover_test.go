@@ -93,10 +93,17 @@ func failures(recs []httpRec) []httpRec {
 // hide the failure from every client.
 func TestHTTPFailover(t *testing.T) {
 	t.Run("active", func(t *testing.T) {
-		runHTTPFailover(t, true, "health_uri /healthz\nhealth_interval 100ms\nhealth_timeout 200ms")
+		runHTTPFailover(t, true, `
+			health_uri /healthz
+			health_interval 100ms
+			health_timeout 200ms`)
 	})
 	t.Run("passive", func(t *testing.T) {
-		runHTTPFailover(t, false, "fail_duration 1s\nmax_fails 1\nlb_try_duration 3s\nlb_try_interval 50ms")
+		runHTTPFailover(t, false, `
+			fail_duration 1s
+			max_fails 1
+			lb_try_duration 3s
+			lb_try_interval 50ms`)
 	})
 }
 
@@ -111,10 +118,15 @@ type failoverRig struct {
 func startFailoverRig(t *testing.T, checks string) *failoverRig {
 	r := &failoverRig{primary: harness.StartHTTPBackend(t, "primary"), backup: harness.StartHTTPBackend(t, "backup")}
 	listen, status := harness.FreeAddr(t), harness.FreeAddr(t)
-	cfg := httpCaddyfile("site east\nlink east dr 9999", "", httpSite{
+	cfg := httpCaddyfile(`
+		site east
+		link east dr 9999`, "", httpSite{
 		listen: listen, upstreams: []string{r.primary.Addr(), r.backup.Addr()},
-		policy: "name svc\nsite dr " + r.backup.Addr(), extra: checks,
-	}) + fmt.Sprintf("http://%s {\n\tbind 127.0.0.1\n\tcostlb_status\n}\n", status)
+		policy: fmt.Sprintf(`
+			name svc
+			site dr %s`, r.backup.Addr()),
+		extra: checks,
+	}) + statusSite(status)
 	r.c = harness.StartCaddy(t, cfg, "caddyfile")
 	r.url, r.status = "http://"+listen+"/", "http://"+status
 	return r

@@ -15,8 +15,12 @@ func TestHTTPReloadKeepsCounts(t *testing.T) {
 	west := harness.StartHTTPBackend(t, "west")
 	listen := harness.FreeAddr(t)
 	cfg := func(cost int) string {
-		return httpCaddyfile(fmt.Sprintf("site east\nlink east west %d", cost), "", httpSite{
-			listen: listen, upstreams: []string{east.Addr(), west.Addr()}, policy: "name svc\nsite west " + west.Addr(),
+		return httpCaddyfile(fmt.Sprintf(`
+			site east
+			link east west %d`, cost), "", httpSite{
+			listen: listen, upstreams: []string{east.Addr(), west.Addr()}, policy: fmt.Sprintf(`
+				name svc
+				site west %s`, west.Addr()),
 		})
 	}
 	c := harness.StartCaddy(t, cfg(5), "caddyfile")

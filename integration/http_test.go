@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"text/template"
 
 	"github.com/costlb/costlb/integration/harness"
 )
@@ -19,37 +20,66 @@ type httpSite struct {
 	extra     string   // more lines of the reverse_proxy block
 }
 
+// httpCaddyfileTemplate is the Caddyfile of httpCaddyfile.
+var httpCaddyfileTemplate = template.Must(template.New("http").Parse(`{
+	admin {ADMIN}
+{{- range .Globals}}
+	{{.}}
+{{- end}}
+	costlb {
+{{- range .Network}}
+		{{.}}
+{{- end}}
+	}
+}
+{{- range .Sites}}
+http://{{.Listen}} {
+	bind 127.0.0.1
+	reverse_proxy {{.Upstreams}} {
+		lb_policy cost {
+{{- range .Policy}}
+			{{.}}
+{{- end}}
+		}
+{{- range .Extra}}
+		{{.}}
+{{- end}}
+	}
+}
+{{- end}}
+`))
+
 // httpCaddyfile returns a Caddyfile with the costlb global option (its body
-// is network, one line per option), extra global options, and sites.
+// is network, one line per option), extra global options, and sites. Lines
+// are trimmed, so raw strings can be indented as the code around them.
 func httpCaddyfile(network, globals string, sites ...httpSite) string {
-	var b strings.Builder
-	b.WriteString("{\n\tadmin {ADMIN}\n")
-	for _, l := range strings.Split(strings.TrimSpace(globals), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			fmt.Fprintf(&b, "\t%s\n", l)
-		}
+	type site struct {
+		Listen, Upstreams string
+		Policy, Extra     []string
 	}
-	b.WriteString("\tcostlb {\n")
-	for _, l := range strings.Split(strings.TrimSpace(network), "\n") {
-		fmt.Fprintf(&b, "\t\t%s\n", strings.TrimSpace(l))
-	}
-	b.WriteString("\t}\n}\n")
+	data := struct {
+		Globals, Network []string
+		Sites            []site
+	}{Globals: nonBlankLines(globals), Network: trimmedLines(network)}
 	for _, s := range sites {
-		fmt.Fprintf(&b, "http://%s {\n\tbind 127.0.0.1\n\treverse_proxy %s {\n\t\tlb_policy cost {\n", s.listen, strings.Join(s.upstreams, " "))
-		for _, l := range strings.Split(strings.TrimSpace(s.policy), "\n") {
-			if l = strings.TrimSpace(l); l != "" {
-				fmt.Fprintf(&b, "\t\t\t%s\n", l)
-			}
-		}
-		b.WriteString("\t\t}\n")
-		for _, l := range strings.Split(strings.TrimSpace(s.extra), "\n") {
-			if l = strings.TrimSpace(l); l != "" {
-				fmt.Fprintf(&b, "\t\t%s\n", l)
-			}
-		}
-		b.WriteString("\t}\n}\n")
+		data.Sites = append(data.Sites, site{s.listen, strings.Join(s.upstreams, " "), nonBlankLines(s.policy), nonBlankLines(s.extra)})
+	}
+	var b strings.Builder
+	if err := httpCaddyfileTemplate.Execute(&b, data); err != nil {
+		panic(err) // the template is fixed and its data plain strings
 	}
 	return b.String()
+}
+
+// nonBlankLines returns the lines of s that are not blank, trimmed.
+func nonBlankLines(s string) []string {
+	var out []string
+	for _, l := range trimmedLines(s) {
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // holdHTTPN sends n requests to url one after another, keeps them in
@@ -86,9 +116,20 @@ type httpBackendSpec struct {
 // backends, a 9999 backup) and a far service with no local backend at
 // all: every request crosses at least one link.
 var httpTopologies = []httpTopology{
-	{"mesh", "site east\nlink east west 5\nlink west north 1\nlink east north 10\nlink east dr 9999",
+	{"mesh", `
+		site east
+		link east west 5
+		link west north 1
+		link east north 10
+		link east dr 9999`,
 		[]httpBackendSpec{{"east1", "east", 0}, {"east2", "east", 0}, {"west", "west", 5}, {"north", "north", 6}, {"dr", "dr", 9999}}},
-	{"far", "site edge\nlink edge hub 2\nlink hub far 3\nlink edge far 10\nlink far farther 1\nlink edge dr 9999",
+	{"far", `
+		site edge
+		link edge hub 2
+		link hub far 3
+		link edge far 10
+		link far farther 1
+		link edge dr 9999`,
 		[]httpBackendSpec{{"hub1", "hub", 2}, {"hub2", "hub", 2}, {"far", "far", 5}, {"farther", "farther", 6}, {"dr", "dr", 9999}}},
 }
 
@@ -173,11 +214,21 @@ func TestHTTPDynamicUpstreams(t *testing.T) {
 	north := harness.StartHTTPBackendOn(t, "north", "127.0.0.2")
 	port := func(b *harness.HTTPBackend) string { return b.Addr()[strings.LastIndexByte(b.Addr(), ':')+1:] }
 	listen := harness.FreeAddr(t)
-	c := harness.StartCaddy(t, httpCaddyfile("site east\nlink east west 3\nlink west north 1", "", httpSite{
+	c := harness.StartCaddy(t, httpCaddyfile(`
+		site east
+		link east west 3
+		link west north 1`, "", httpSite{
 		listen: listen,
-		policy: "name dyn\nsite west " + west.Addr() + "\nsite north 127.0.0.2",
-		extra: fmt.Sprintf("dynamic multi {\n\ta 127.0.0.1 %s\n\ta 127.0.0.1 %s\n\ta 127.0.0.2 %s\n}",
-			port(local), port(west), port(north)),
+		policy: fmt.Sprintf(`
+			name dyn
+			site west %s
+			site north 127.0.0.2`, west.Addr()),
+		extra: fmt.Sprintf(`
+			dynamic multi {
+				a 127.0.0.1 %s
+				a 127.0.0.1 %s
+				a 127.0.0.2 %s
+			}`, port(local), port(west), port(north)),
 	}), "caddyfile")
 
 	const n = 20
@@ -218,7 +269,10 @@ func TestHTTPNoBackendCounted(t *testing.T) {
 	listen := harness.FreeAddr(t)
 	c := harness.StartCaddy(t, httpCaddyfile("site east", "", httpSite{
 		listen: listen, upstreams: []string{dead.Addr()}, policy: "name down",
-		extra: "fail_duration 10s\nlb_try_duration 600ms\nlb_try_interval 100ms",
+		extra: `
+			fail_duration 10s
+			lb_try_duration 600ms
+			lb_try_interval 100ms`,
 	}), "caddyfile")
 	for i := 0; i < 2; i++ {
 		if status, _, err := harness.GetHTTP("http://"+listen+"/", relTimeout); err != nil || status < 500 {
@@ -241,9 +295,14 @@ func TestHTTPMaxRequests(t *testing.T) {
 	east := harness.StartHTTPBackend(t, "east")
 	west := harness.StartHTTPBackend(t, "west")
 	listen := harness.FreeAddr(t)
-	c := harness.StartCaddy(t, httpCaddyfile("site east\nlink east west 5", "", httpSite{
+	c := harness.StartCaddy(t, httpCaddyfile(`
+		site east
+		link east west 5`, "", httpSite{
 		listen: listen, upstreams: []string{east.Addr(), west.Addr()},
-		policy: "name capped\nsite west " + west.Addr(), extra: "unhealthy_request_count 2",
+		policy: fmt.Sprintf(`
+			name capped
+			site west %s`, west.Addr()),
+		extra: "unhealthy_request_count 2",
 	}), "caddyfile")
 	got := holdHTTPN(t, "http://"+listen+"/hold", 4)
 	if !sameCounts(got, map[string]int{"east": 2, "west": 2}) {

@@ -19,14 +19,14 @@ import (
 // chainCaddyfile is a Caddyfile whose network is the chain s0-s1-...-s<n-1>
 // seen from s0, with one service whose backends are in s0 and s<n-1>.
 func chainCaddyfile(n int, listen string) string {
-	var b strings.Builder
-	b.WriteString("{\n\tadmin {ADMIN}\n\tcostlb {\n\t\tsite s0\n")
+	network := []string{"site s0"}
 	for i := range n - 1 {
-		fmt.Fprintf(&b, "\t\tlink s%d s%d\n", i, i+1)
+		network = append(network, fmt.Sprintf("link s%d s%d", i, i+1))
 	}
-	fmt.Fprintf(&b, "\t}\n\tlayer4 {\n\t\t%s {\n\t\t\troute {\n\t\t\t\tcostlb {\n\t\t\t\t\tname chain\n"+
-		"\t\t\t\t\tbackend s0 127.0.0.1:9001\n\t\t\t\t\tbackend s%d 127.0.0.1:9002\n\t\t\t\t}\n\t\t\t}\n\t\t}\n\t}\n}\n", listen, n-1)
-	return b.String()
+	return costlbCaddyfile(strings.Join(network, "\n"), costlbRoute(listen, `
+		name chain
+		backend s0 127.0.0.1:9001
+		backend s%d 127.0.0.1:9002`, n-1))
 }
 
 // TestLongChainValidate runs the real caddy validate on a 20,000-site

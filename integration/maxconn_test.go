@@ -64,17 +64,19 @@ type cappedBackend struct {
 	max  int64 // 0: no max_connections
 }
 
-// handlerConfig returns the costlb handler block of service name over bes.
-func handlerConfig(name string, bes []cappedBackend) string {
-	s := "costlb {\nname " + name + "\n"
+// cappedRoute returns the layer4 route on listen to service name over bes.
+func cappedRoute(listen, name string, bes []cappedBackend) l4Route {
+	lines := []string{"name " + name}
 	for _, cb := range bes {
 		if cb.max > 0 {
-			s += fmt.Sprintf("backend %s %s {\nmax_connections %d\n}\n", cb.site, cb.b.Addr(), cb.max)
+			lines = append(lines, fmt.Sprintf(`backend %s %s {
+				max_connections %d
+			}`, cb.site, cb.b.Addr(), cb.max))
 		} else {
-			s += fmt.Sprintf("backend %s %s\n", cb.site, cb.b.Addr())
+			lines = append(lines, fmt.Sprintf("backend %s %s", cb.site, cb.b.Addr()))
 		}
 	}
-	return s + "}"
+	return costlbRoute(listen, "%s", strings.Join(lines, "\n"))
 }
 
 // TestMaxConnectionsBurst: bursts of 200 connections arriving at the same
@@ -111,9 +113,12 @@ func TestMaxConnectionsBurst(t *testing.T) {
 		listenFull = append(listenFull, harness.FreeAddr(t))
 		listenSpill = append(listenSpill, harness.FreeAddr(t))
 	}
-	c := harness.StartCaddy(t, costlbCaddyfile("site east\nlink east west 5\nlink east dr 9999",
-		l4Route{strings.Join(listenFull, " "), handlerConfig("full", full)},
-		l4Route{strings.Join(listenSpill, " "), handlerConfig("spill", spill)}), "caddyfile")
+	c := harness.StartCaddy(t, costlbCaddyfile(`
+		site east
+		link east west 5
+		link east dr 9999`,
+		cappedRoute(strings.Join(listenFull, " "), "full", full),
+		cappedRoute(strings.Join(listenSpill, " "), "spill", spill)), "caddyfile")
 
 	for round := 1; round <= rounds; round++ {
 		for _, svc := range []struct {

@@ -71,12 +71,20 @@ func TestReadinessBadGateways(t *testing.T) {
 		if h := answers[name]; h != nil {
 			url = strings.TrimPrefix(readyServer(t, h), "http://")
 		}
-		handler += fmt.Sprintf("\nbackend G %s {\nready http://%s/ready/web\n}", gws[name].Addr(), url)
+		handler += fmt.Sprintf(`
+			backend G %s {
+				ready http://%s/ready/web
+			}`, gws[name].Addr(), url)
 	}
 	c1 := harness.StartBackend(t, "c1")
 	listen := harness.FreeAddr(t)
-	c := harness.StartCaddy(t, siteCaddyfile("site A\nlink A G 1\nlink A C 10", listen,
-		handler+"\nbackend C "+c1.Addr()+"\nhealth_interval 200ms\nhealth_timeout 300ms", ""), "caddyfile")
+	c := harness.StartCaddy(t, siteCaddyfile(`
+		site A
+		link A G 1
+		link A C 10`, listen, fmt.Sprintf(`%s
+		backend C %s
+		health_interval 200ms
+		health_timeout 300ms`, handler, c1.Addr()), ""), "caddyfile")
 
 	waitGateway(t, c, "web", gws["ok"].Addr(), true)
 	harness.WaitFor(t, 10*time.Second, func() bool {
@@ -121,11 +129,20 @@ func TestReadinessReloadNoFlap(t *testing.T) {
 	b1 := harness.StartBackend(t, "b1")
 	listenA, listenB, statusB := harness.FreeAddr(t), harness.FreeAddr(t), harness.FreeAddr(t)
 	bConfig := func(cost int) string {
-		return siteCaddyfile(fmt.Sprintf("site B\nlink A B %d", cost), listenB, "name web\nbackend B "+b1.Addr(), statusB)
+		return siteCaddyfile(fmt.Sprintf(`
+			site B
+			link A B %d`, cost), listenB, fmt.Sprintf(`
+			name web
+			backend B %s`, b1.Addr()), statusB)
 	}
 	aConfig := func(cost int) string {
-		return siteCaddyfile(fmt.Sprintf("site A\nlink A B %d", cost), listenA,
-			"name web\n"+gatewayBackend("B", listenB, statusB, "web")+"\nhealth_interval 100ms\nhealth_timeout 500ms", "")
+		return siteCaddyfile(fmt.Sprintf(`
+			site A
+			link A B %d`, cost), listenA, fmt.Sprintf(`
+			name web
+			%s
+			health_interval 100ms
+			health_timeout 500ms`, gatewayBackend("B", listenB, statusB, "web")), "")
 	}
 	cb := harness.StartCaddy(t, bConfig(1), "caddyfile")
 	ca := harness.StartCaddy(t, aConfig(1), "caddyfile")
@@ -190,9 +207,16 @@ func TestReadinessPollersStopWithConfig(t *testing.T) {
 	config := func(gen int) string {
 		backend := "backend A 127.0.0.1:1"
 		if gen >= 0 {
-			backend = fmt.Sprintf("backend B %s {\nready %s/ready/web?gen=%d\n}", gw.Addr(), url, gen)
+			backend = fmt.Sprintf(`backend B %s {
+				ready %s/ready/web?gen=%d
+			}`, gw.Addr(), url, gen)
 		}
-		return siteCaddyfile("site A\nlink A B 1", listen, "name web\n"+backend+"\nhealth_interval 50ms", "")
+		return siteCaddyfile(`
+			site A
+			link A B 1`, listen, fmt.Sprintf(`
+			name web
+			%s
+			health_interval 50ms`, backend), "")
 	}
 	c := harness.StartCaddy(t, config(0), "caddyfile")
 	waitGateway(t, c, "web", gw.Addr(), true)
@@ -233,10 +257,18 @@ func TestReadinessPollersStopWithConfig(t *testing.T) {
 func TestStatusHandlerRoutes(t *testing.T) {
 	a1, c1 := harness.StartBackend(t, "a1"), harness.StartBackend(t, "c1")
 	listen, down, status := harness.FreeAddr(t), harness.FreeAddr(t), harness.FreeAddr(t)
-	cf := costlbCaddyfile("site A\nlink A C 10",
-		l4Route{listen, "costlb {\nname web\nbackend A " + a1.Addr() + "\nbackend C " + c1.Addr() + "\n}"},
-		l4Route{down, "costlb {\nname down\nbackend A " + harness.FreeAddr(t) + "\nhealth_interval 100ms\n}"},
-	) + fmt.Sprintf("\nhttp://%s {\n\tcostlb_status\n}\n", status)
+	cf := costlbCaddyfile(`
+		site A
+		link A C 10`,
+		costlbRoute(listen, `
+			name web
+			backend A %s
+			backend C %s`, a1.Addr(), c1.Addr()),
+		costlbRoute(down, `
+			name down
+			backend A %s
+			health_interval 100ms`, harness.FreeAddr(t)),
+	) + statusSite(status)
 	c := harness.StartCaddy(t, cf, "caddyfile")
 
 	if code, doc, err := getReady(status, "web"); err != nil || code != 200 || doc.Service != "web" || doc.Site != "A" ||

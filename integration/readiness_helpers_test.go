@@ -22,9 +22,9 @@ import (
 // layer4 service on listen whose costlb block holds the handler lines,
 // and, when status is not "", a costlb_status site block on that address.
 func siteCaddyfile(network, listen, handler, status string) string {
-	cf := costlbCaddyfile(network, l4Route{listen, "costlb {\n" + handler + "\n}"})
+	cf := costlbCaddyfile(network, costlbRoute(listen, "%s", handler))
 	if status != "" {
-		cf += fmt.Sprintf("\nhttp://%s {\n\tcostlb_status\n}\n", status)
+		cf += statusSite(status)
 	}
 	return cf
 }
@@ -33,7 +33,9 @@ func siteCaddyfile(network, listen, handler, status string) string {
 // other Caddy's layer4 listener, ready when its costlb_status at status
 // says svc is.
 func gatewayBackend(site, listen, status, svc string) string {
-	return fmt.Sprintf("backend %s %s {\nready http://%s/ready/%s\n}", site, listen, status, svc)
+	return fmt.Sprintf(`backend %s %s {
+		ready http://%s/ready/%s
+	}`, site, listen, status, svc)
 }
 
 // readyDoc is GET /ready/<service>, decoded independently of the module.

@@ -20,13 +20,21 @@ func TestReadinessChainFailover(t *testing.T) {
 	b1 := harness.StartBackend(t, "b1")
 	c1 := harness.StartBackend(t, "c1")
 	listenA, listenB, statusB := harness.FreeAddr(t), harness.FreeAddr(t), harness.FreeAddr(t)
-	const network = "link A B 1\nlink A C 10"
+	const network = `
+		link A B 1
+		link A C 10`
 	// B checks its own server every 100 ms: what A learns can be no fresher
-	harness.StartCaddy(t, siteCaddyfile("site B\n"+network, listenB,
-		"name web\nbackend B "+b1.Addr()+"\nhealth_interval 100ms\nhealth_timeout 100ms", statusB), "caddyfile")
-	ca := harness.StartCaddy(t, siteCaddyfile("site A\n"+network, listenA,
-		"name web\n"+gatewayBackend("B", listenB, statusB, "web")+"\nbackend C "+c1.Addr()+
-			"\nhealth_interval 500ms\nhealth_timeout 400ms", ""), "caddyfile")
+	harness.StartCaddy(t, siteCaddyfile("site B"+network, listenB, fmt.Sprintf(`
+		name web
+		backend B %s
+		health_interval 100ms
+		health_timeout 100ms`, b1.Addr()), statusB), "caddyfile")
+	ca := harness.StartCaddy(t, siteCaddyfile("site A"+network, listenA, fmt.Sprintf(`
+		name web
+		%s
+		backend C %s
+		health_interval 500ms
+		health_timeout 400ms`, gatewayBackend("B", listenB, statusB, "web"), c1.Addr()), ""), "caddyfile")
 	waitGateway(t, ca, "web", listenB, true)
 	gw := mustBackend(t, mustService(t, mustView(t, ca), "web"), listenB)
 	if !reflect.DeepEqual(gw.Routes, [][]string{{"B"}}) || gw.ReadyURL != "http://"+statusB+"/ready/web" {
@@ -86,11 +94,20 @@ func TestReadinessThreeLevelChain(t *testing.T) {
 	c1 := harness.StartBackend(t, "c1")
 	listenA, listenB, listenC := harness.FreeAddr(t), harness.FreeAddr(t), harness.FreeAddr(t)
 	statusA, statusB, statusC := harness.FreeAddr(t), harness.FreeAddr(t), harness.FreeAddr(t)
-	const network = "link A B 1\nlink B C 1"
-	const timing = "\nhealth_interval 400ms\nhealth_timeout 300ms"
-	harness.StartCaddy(t, siteCaddyfile("site C\n"+network, listenC, "name web\nbackend C "+c1.Addr()+timing, statusC), "caddyfile")
-	harness.StartCaddy(t, siteCaddyfile("site B\n"+network, listenB, "name web\n"+gatewayBackend("C", listenC, statusC, "web")+timing, statusB), "caddyfile")
-	harness.StartCaddy(t, siteCaddyfile("site A\n"+network, listenA, "name web\n"+gatewayBackend("B", listenB, statusB, "web")+timing, statusA), "caddyfile")
+	const network = `
+		link A B 1
+		link B C 1`
+	// handler is each site's service: one backend, the same checks
+	handler := func(backend string) string {
+		return fmt.Sprintf(`
+			name web
+			%s
+			health_interval 400ms
+			health_timeout 300ms`, backend)
+	}
+	harness.StartCaddy(t, siteCaddyfile("site C"+network, listenC, handler("backend C "+c1.Addr()), statusC), "caddyfile")
+	harness.StartCaddy(t, siteCaddyfile("site B"+network, listenB, handler(gatewayBackend("C", listenC, statusC, "web")), statusB), "caddyfile")
+	harness.StartCaddy(t, siteCaddyfile("site A"+network, listenA, handler(gatewayBackend("B", listenB, statusB, "web")), statusA), "caddyfile")
 
 	waitReadyChange(t, statusA, "web", true, 10*time.Second)
 	if _, doc, err := getReady(statusA, "web"); err != nil || doc.Site != "A" || doc.Service != "web" || !reflect.DeepEqual(doc.Routes, [][]string{{"A", "B", "C"}}) {
@@ -131,7 +148,10 @@ func TestReadinessRing(t *testing.T) {
 		listen[s], status[s] = harness.FreeAddr(t), harness.FreeAddr(t)
 	}
 	// the direct links to X are cheapest: a connection never needs a detour
-	const network = "link X Y 1\nlink X Z 1\nlink Y Z 5"
+	const network = `
+		link X Y 1
+		link X Z 1
+		link Y Z 5`
 	for _, s := range sites {
 		handler := "name web"
 		if s == "X" {
@@ -142,8 +162,10 @@ func TestReadinessRing(t *testing.T) {
 				handler += "\n" + gatewayBackend(o, listen[o], status[o], "web")
 			}
 		}
-		handler += "\nhealth_interval 500ms\nhealth_timeout 400ms"
-		harness.StartCaddy(t, siteCaddyfile("site "+s+"\n"+network, listen[s], handler, status[s]), "caddyfile")
+		handler += `
+			health_interval 500ms
+			health_timeout 400ms`
+		harness.StartCaddy(t, siteCaddyfile("site "+s+network, listen[s], handler, status[s]), "caddyfile")
 	}
 	wantRoutes := map[string][][]string{
 		"X": {{"X"}},

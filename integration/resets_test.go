@@ -166,14 +166,30 @@ func TestResetsPerReload(t *testing.T) {
 	targets := []resetsTarget{
 		{"costlb", func(listen, be string) [2]string {
 			cfg := func(cost int) string {
-				return costlbCaddyfile(fmt.Sprintf("site east\nlink east west %d", cost),
-					l4Route{listen, "costlb {\nname svc\nbackend east " + be + "\n}"})
+				return costlbCaddyfile(fmt.Sprintf(`
+					site east
+					link east west %d`, cost), costlbRoute(listen, `
+					name svc
+					backend east %s`, be))
 			}
 			return [2]string{cfg(5), cfg(6)}
 		}},
 		{"caddy-l4 proxy", func(listen, be string) [2]string {
 			cfg := func(policy string) string {
-				return fmt.Sprintf("{\n\tadmin {ADMIN}\n\tlayer4 {\n\t\t%s {\n\t\t\troute {\n\t\t\t\tproxy {\n\t\t\t\t\tupstream %s\n\t\t\t\t\tlb_policy %s\n\t\t\t\t}\n\t\t\t}\n\t\t}\n\t}\n}\n", listen, be, policy)
+				return fmt.Sprintf(`{
+	admin {ADMIN}
+	layer4 {
+		%s {
+			route {
+				proxy {
+					upstream %s
+					lb_policy %s
+				}
+			}
+		}
+	}
+}
+`, listen, be, policy)
 			}
 			return [2]string{cfg("first"), cfg("random")}
 		}},

@@ -10,6 +10,17 @@ import (
 	"github.com/costlb/costlb/integration/browser"
 )
 
+// statusSite returns a Caddyfile site block that serves costlb_status on
+// addr, to append to a Caddyfile.
+func statusSite(addr string) string {
+	return fmt.Sprintf(`
+http://%s {
+	bind 127.0.0.1
+	costlb_status
+}
+`, addr)
+}
+
 // domItem is one element of the rendered status page: its data-*
 // attributes (without the "data-" prefix) and the text a person sees.
 type domItem struct {

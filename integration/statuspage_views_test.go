@@ -155,8 +155,9 @@ func TestStatusPageFiftySites(t *testing.T) {
 		fmt.Fprintf(&backends, "backend %s %s\n", s, harness.StartBackend(t, s).Addr())
 	}
 	listen, statusAddr := harness.FreeAddr(t), harness.FreeAddr(t)
-	cfg := costlbCaddyfile(network, l4Route{listen, "costlb {\nname fleet\n" + backends.String() + "}"})
-	cfg += fmt.Sprintf("\nhttp://%s {\n\tbind 127.0.0.1\n\tcostlb_status\n}\n", statusAddr)
+	cfg := costlbCaddyfile(network, costlbRoute(listen, `
+		name fleet
+		%s`, backends.String())) + statusSite(statusAddr)
 	c := harness.StartCaddy(t, cfg, "caddyfile")
 	holdN(t, listen, 120)
 	v := mustView(t, c)
@@ -291,7 +292,7 @@ const sparseStatus = `{
 func TestStatusPageMissingPaths(t *testing.T) {
 	bin := browser.Require(t)
 	statusAddr := harness.FreeAddr(t)
-	c := harness.StartCaddy(t, costlbCaddyfile("site a")+fmt.Sprintf("\nhttp://%s {\n\tbind 127.0.0.1\n\tcostlb_status\n}\n", statusAddr), "caddyfile")
+	c := harness.StartCaddy(t, costlbCaddyfile("site a")+statusSite(statusAddr), "caddyfile")
 	resp, err := http.Get("http://" + statusAddr + "/")
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,65 @@
+package integration
+
+// Reading the lines Caddy logged.
+
+import (
+	"bufio"
+	"encoding/json"
+	"strings"
+)
+
+// shiftLog is one "costlb failover" / "costlb failback" log line.
+type shiftLog struct {
+	Msg     string  `json:"msg"`
+	TS      float64 `json:"ts"`
+	Service string  `json:"service"`
+	From    string  `json:"from_site"`
+	To      string  `json:"to_site"`
+	Reason  string  `json:"reason"`
+}
+
+// shiftLogs returns the failover and failback lines Caddy logged for service.
+func shiftLogs(logs, service string) []shiftLog {
+	var out []shiftLog
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if !strings.Contains(string(line), "costlb fail") {
+			continue
+		}
+		var l shiftLog
+		if json.Unmarshal(line, &l) != nil || l.Service != service {
+			continue
+		}
+		if l.Msg == "costlb failover" || l.Msg == "costlb failback" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// healthTimeouts returns the timestamps of caddy-l4 active health checks of
+// addr that failed by timing out rather than being refused.
+func healthTimeouts(logs, addr string) []float64 {
+	var out []float64
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.Contains(line, "active health check failed") || !strings.Contains(line, addr) {
+			continue
+		}
+		var l struct {
+			Msg     string  `json:"msg"`
+			TS      float64 `json:"ts"`
+			Address string  `json:"address"`
+			Error   string  `json:"error"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "active health check failed" &&
+			l.Address == addr && strings.Contains(l.Error, "timeout") {
+			out = append(out, l.TS)
+		}
+	}
+	return out
+}
