@@ -19,10 +19,11 @@ import (
 )
 
 // targetOrder lists every target, in the order they are reported.
-var targetOrder = []string{"direct", "l4-echo", "proxy-leastconn", "proxy-random", "costlb-before", "costlb", "haproxy", "haproxy-splice"}
+var targetOrder = []string{"direct", "l4-echo", "go-proxy", "proxy-leastconn", "proxy-random", "costlb-before", "costlb", "haproxy", "haproxy-splice"}
 
 // defaultTargets are the targets measured unless -targets says otherwise
-// (costlb-before needs -caddy-before, and is added by it).
+// (costlb-before needs -caddy-before, and is added by it; go-proxy is
+// measured only when asked for).
 var defaultTargets = []string{"direct", "l4-echo", "proxy-leastconn", "proxy-random", "costlb", "haproxy", "haproxy-splice"}
 
 // refTarget is the reference every ratio is computed against: caddy-l4's own
@@ -33,6 +34,7 @@ const refTarget = "proxy-leastconn"
 var targetLabel = map[string]string{
 	"direct":          "direct to the east backend (no proxy: the limit)",
 	"l4-echo":         "caddy-l4's `echo` handler, no backend: what accepting and routing a connection costs in caddy-l4, a floor for any layer4 handler",
+	"go-proxy":        "a minimal Go TCP proxy to the east backend, no Caddy: accept, dial, `io.Copy` each way; what Go's net stack and runtime cost per proxied connection, a floor for any Caddy target",
 	"proxy-leastconn": "caddy-l4 `proxy`, `lb_policy least_conn` (reference)",
 	"proxy-random":    "caddy-l4 `proxy`, `lb_policy random`",
 	"costlb":          "costlb (east local, west at cost 5)",
@@ -238,6 +240,14 @@ func (r *runner) startAll(res *Results, want map[string]bool) error {
 		}
 		r.before = p
 		r.addrs["costlb-before"], r.pids["costlb-before"] = listen["costlb-before"], p.cmd.Process.Pid
+	}
+	if want["go-proxy"] {
+		p, a, err := startGoProxyChild(r, r.echo.addrs[0])
+		if err != nil {
+			return err
+		}
+		r.addrs["go-proxy"], r.pids["go-proxy"] = a, p.cmd.Process.Pid
+		r.logf("go-proxy: %s", a)
 	}
 	for _, t := range []string{"haproxy", "haproxy-splice"} {
 		if want[t] {

@@ -29,7 +29,7 @@ import (
 )
 
 func main() {
-	if maybeRunEchoChild() {
+	if maybeRunEchoChild() || maybeRunGoProxyChild() {
 		return
 	}
 	os.Exit(mainErr(os.Args[1:]))

@@ -35,6 +35,12 @@ const methodText = `
   ` + "`echo`" + ` handler: it echoes itself, with no backend. Its CPU per
   connection is what caddy-l4 spends to accept and route a connection
   before any handler proxies it, a floor for costlb and caddy-l4's ` + "`proxy`" + `.
+- **go-proxy** (only when named in ` + "`-targets`" + `): loadbench re-executes
+  itself as a minimal Go TCP proxy to the east backend, no Caddy: Go's
+  accept, a net.Dialer dial, ` + "`io.Copy`" + ` each way (which splices),
+  half-closes passed on, a reset after an error. Its CPU per connection
+  is what Go's net stack and runtime cost to proxy a connection, the part
+  of any Caddy target's cost that a layer4 handler cannot cut.
 
 ## What is measured
 
@@ -103,7 +109,7 @@ Without ` + "`-caddy`" + ` loadbench builds Caddy from this tree first (about 90
 benchmarks.svg (` + "`-out-md`, `-out-svg`" + `; ` + "`-out-md -`" + ` to skip); ` + "`-json FILE`" + ` also saves the raw
 samples, and ` + "`-render FILE`" + ` rewrites the Markdown and SVG from them without
 measuring again. Other flags:
-` + "`-rounds`, `-window`, `-pause`, `-conc 1,16,128`, `-idle 2000,8000` (0 skips it), `-caddy-before BIN`, `-targets direct,proxy-leastconn,proxy-random,costlb,haproxy,haproxy-splice`" + ` (and ` + "`costlb-before`" + `).
+` + "`-rounds`, `-window`, `-pause`, `-conc 1,16,128`, `-idle 2000,8000` (0 skips it), `-caddy-before BIN`, `-targets direct,proxy-leastconn,proxy-random,costlb,haproxy,haproxy-splice`" + ` (and ` + "`costlb-before`, `go-proxy`" + `).
 Every process it starts (echo child, Caddy, HAProxy) is stopped on exit,
 error and Ctrl-C, and killed by the kernel (Pdeathsig) if loadbench dies.
 
