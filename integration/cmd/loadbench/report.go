@@ -218,7 +218,7 @@ func WriteMarkdown(w io.Writer, r *Results, svgRel string) error {
 	fmt.Fprintf(&b, "## Results\n\n")
 	fmt.Fprintf(&b, "Medians over %d rounds. \"× ref\" is the median over rounds of (target ÷ reference measured in the same round). ", r.RoundsDone)
 	fmt.Fprintf(&b, "Latency is from the start of connect to the first echoed byte. MB/s is 10⁶ bytes echoed back to the clients per second (each byte crosses the proxy twice). ")
-	fmt.Fprintf(&b, "Proxy CPU is the user+system CPU time of the proxy process (Caddy or HAProxy, all threads, from /proc/PID/stat) per completed churn cycle and per GB (10⁹ bytes) echoed in bulk: the machine's other work slows every rate here, but hardly changes the CPU a proxy spends on one connection, so this is the steadiest comparison. ")
+	fmt.Fprintf(&b, "Proxy CPU is the user+system CPU time of the proxy process (Caddy or HAProxy, all threads, from /proc/PID/stat) per completed churn cycle and per GB (10⁹ bytes) echoed in bulk: the machine's other work slows every rate here, but hardly changes the CPU a proxy spends on one connection, so this is the steadiest comparison. In bulk, though, part of the kernel's TCP receive work is charged to whichever process holds the receiving socket when the data comes, so a proxy that moves larger bursts is charged less and the backends and clients more: with costlb the echo backends and the clients used 40–50%% more CPU per GB than with HAProxy's forced splice in the same run, and proxy, backends and clients together within 10%% of each other; when the cores are busy, that sum, not the proxy's CPU alone, sets the throughput. ")
 	fmt.Fprintf(&b, "Errors are failed churn cycles plus failed bulk dials, summed over rounds.\n\n")
 	WriteTable(&b, r)
 	fmt.Fprintf(&b, "\nTargets:\n\n")
