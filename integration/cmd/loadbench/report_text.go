@@ -129,7 +129,8 @@ Last done on 2026-11-21 (Caddy v2.11.9, caddy-l4 v0.1.2, 2 busy cores),
 echoes, 7.8 s of CPU samples): 63% in costlb's handler and its second
 goroutine, of which 47 points are system calls (connect 13%, write 11%,
 close 9%, epoll_ctl 4%, read 4%, socket 3%, the rest under 1% each), 4.5
-growing caddy-l4's connection goroutine's stack for the dial, 4 malloc,
+growing caddy-l4's connection goroutine's stack at the pick (since grown
+at the handler's start instead, where the copy costs half), 4 malloc,
 under 1 costlb's pick and counting, the rest Go's net wrappers and
 parking; 18% in caddy-l4 before and around the handler (its accept loop
 10%, wrapping the connection and the route 8%); 8% Go's scheduler, 3% the
