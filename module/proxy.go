@@ -36,6 +36,7 @@ func (h *Handler) Handle(down *layer4.Connection, _ layer4.Handler) (err error) 
 		}
 		t.Release()
 	}()
+	growStack()
 	up, i, err := h.connect(down, &t)
 	if err != nil {
 		return err
@@ -62,6 +63,32 @@ func (h *Handler) Handle(down *layer4.Connection, _ layer4.Handler) (err error) 
 	}
 	return nil
 }
+
+// growStack makes room on the calling goroutine's stack for the pick, the
+// dial and the copy loop at once, while few frames are on it.
+//
+// Handle runs on caddy-l4's goroutine of the connection, new for each
+// connection with a small stack that caddy-l4's own frames half fill. The
+// pick and the dial below always outgrow it, and Go grows a stack by
+// copying it, at a cost that goes with the frames on it: about 13 at the
+// pick, 7 here. Growing here, to the same 8 KiB it would reach anyway,
+// halves the cost of the copy (callgrind, 2000 churn connections: 23.6k
+// instructions per connection in stack copies before, 13.5k after).
+//
+//go:noinline
+func growStack() {
+	var room [stackRoom]byte
+	touch(room[:])
+}
+
+// stackRoom is the frame growStack takes: with what the goroutine holds
+// already, more than a 4 KiB stack has, less than an 8 KiB one.
+const stackRoom = 3 << 10
+
+// touch uses b, so that growStack's frame is not optimized away.
+//
+//go:noinline
+func touch(b []byte) { b[0] = 1 }
 
 // connect picks a backend and dials it, trying again within
 // lb_try_duration when no backend is available or the dial fails (a

@@ -19,10 +19,11 @@ import (
 )
 
 // targetOrder lists every target, in the order they are reported.
-var targetOrder = []string{"direct", "l4-echo", "proxy-leastconn", "proxy-random", "costlb-before", "costlb", "haproxy", "haproxy-splice"}
+var targetOrder = []string{"direct", "l4-echo", "go-proxy", "proxy-leastconn", "proxy-random", "costlb-before", "costlb", "haproxy", "haproxy-splice"}
 
 // defaultTargets are the targets measured unless -targets says otherwise
-// (costlb-before needs -caddy-before, and is added by it).
+// (costlb-before needs -caddy-before, and is added by it; go-proxy is
+// measured only when asked for).
 var defaultTargets = []string{"direct", "l4-echo", "proxy-leastconn", "proxy-random", "costlb", "haproxy", "haproxy-splice"}
 
 // refTarget is the reference every ratio is computed against: caddy-l4's own
@@ -33,6 +34,7 @@ const refTarget = "proxy-leastconn"
 var targetLabel = map[string]string{
 	"direct":          "direct to the east backend (no proxy: the limit)",
 	"l4-echo":         "caddy-l4's `echo` handler, no backend: what accepting and routing a connection costs in caddy-l4, a floor for any layer4 handler",
+	"go-proxy":        "a minimal Go TCP proxy to the east backend, no Caddy: accept, dial, `io.Copy` each way; what Go's net stack and runtime cost per proxied connection, a floor for any Caddy target",
 	"proxy-leastconn": "caddy-l4 `proxy`, `lb_policy least_conn` (reference)",
 	"proxy-random":    "caddy-l4 `proxy`, `lb_policy random`",
 	"costlb":          "costlb (east local, west at cost 5)",
@@ -138,6 +140,38 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 	}
 	defer r.cleanup()
 
+	want, err := r.chooseTargets(res)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.startAll(res, want); err != nil {
+		return nil, err
+	}
+	res.Env = collectEnv(opts)
+	if len(opts.Idle) > 0 {
+		if err := r.idlePhase(ctx, res); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.warmUp(ctx, res); err != nil {
+		return nil, err
+	}
+	if err := r.rounds(ctx, res); err != nil {
+		return nil, err
+	}
+	if r.caddy != nil && r.caddy.exited() {
+		return nil, fmt.Errorf("caddy exited during the run (%v); log:\n%s", r.caddy.err, r.caddy.logTail())
+	}
+	res.Elapsed = time.Since(res.Started)
+	res.Env.LoadAvgEnd = readTrim("/proc/loadavg")
+	return res, nil
+}
+
+// chooseTargets checks the options' targets, leaves out HAProxy's if it is
+// not installed (with a note), sets res.Targets in report order and
+// returns them as a set.
+func (r *runner) chooseTargets(res *Results) (map[string]bool, error) {
+	opts := r.opts
 	want := make(map[string]bool)
 	for _, t := range opts.Targets {
 		if !slices.Contains(targetOrder, t) {
@@ -162,14 +196,21 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 	if len(res.Targets) == 0 {
 		return nil, errors.New("loadbench: no target to measure")
 	}
+	return want, nil
+}
 
+// startAll starts the echo backends and every proxy the targets need, and
+// records the address each target's clients dial and its proxy process.
+func (r *runner) startAll(res *Results, want map[string]bool) error {
+	opts := r.opts
+	var err error
 	if opts.Inproc {
 		r.echo, err = startEchoInProcess()
 	} else {
 		r.echo, err = startEchoChild(r)
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.logf("echo backends (%s): east %s, west %s", map[bool]string{true: "in process", false: "child process"}[opts.Inproc], r.echo.addrs[0], r.echo.addrs[1])
 	r.addrs["direct"] = r.echo.addrs[0]
@@ -180,11 +221,11 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 	}
 	if needCaddy {
 		if opts.CaddyBin == "" {
-			return nil, errors.New("loadbench: no Caddy binary")
+			return errors.New("loadbench: no Caddy binary")
 		}
 		listen, admin, err := r.startCaddy(res.Targets)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for t, a := range listen {
 			r.addrs[t] = a
@@ -195,40 +236,52 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 	if want["costlb-before"] {
 		p, listen, _, err := r.startCaddyProc("caddy-before", opts.BeforeBin, []string{"costlb-before"})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r.before = p
 		r.addrs["costlb-before"], r.pids["costlb-before"] = listen["costlb-before"], p.cmd.Process.Pid
+	}
+	if want["go-proxy"] {
+		p, a, err := startGoProxyChild(r, r.echo.addrs[0])
+		if err != nil {
+			return err
+		}
+		r.addrs["go-proxy"], r.pids["go-proxy"] = a, p.cmd.Process.Pid
+		r.logf("go-proxy: %s", a)
 	}
 	for _, t := range []string{"haproxy", "haproxy-splice"} {
 		if want[t] {
 			p, a, err := r.startHAProxy(t)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			r.addrs[t], r.pids[t] = a, p.cmd.Process.Pid
 			r.logf("%s: %s", t, a)
 		}
 	}
-	res.Env = collectEnv(opts)
-	if len(opts.Idle) > 0 {
-		if err := r.idlePhase(ctx, res); err != nil {
-			return nil, err
-		}
-	}
+	return nil
+}
 
-	// warm up (and check) every target; a target that echoes nothing is an error
+// warmUp runs a short churn through every target; a target that echoes
+// nothing is an error.
+func (r *runner) warmUp(ctx context.Context, res *Results) error {
 	for _, t := range res.Targets {
-		w := min(opts.Window/2, 300*time.Millisecond)
+		w := min(r.opts.Window/2, 300*time.Millisecond)
 		s := r.churn(ctx, r.addrs[t], 16, max(w, 50*time.Millisecond))
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		if s.ConnPerSec == 0 {
-			return nil, fmt.Errorf("warm-up: target %s (%s) completed no connection (%d errors)%s", t, r.addrs[t], s.ConnErrors, r.caddyLog(t))
+			return fmt.Errorf("warm-up: target %s (%s) completed no connection (%d errors)%s", t, r.addrs[t], s.ConnErrors, r.caddyLog(t))
 		}
 	}
+	return nil
+}
 
+// rounds measures every target at every concurrency, Rounds times (fewer
+// if the time budget runs out), and adds the samples to res.
+func (r *runner) rounds(ctx context.Context, res *Results) error {
+	opts := r.opts
 	var roundTook time.Duration
 	rng := rand.New(rand.NewPCG(1, 2)) // the same orders every run
 	for round := range opts.Rounds {
@@ -248,21 +301,9 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 			for _, t := range order {
 				began := time.Now()
-				cpu0 := procCPU(r.pids[t])
-				s := r.churn(ctx, r.addrs[t], c, opts.Window)
-				if cpu := procCPU(r.pids[t]) - cpu0; s.completed > 0 {
-					s.CPUPerConn = cpu / time.Duration(s.completed)
-				}
-				sleepCtx(ctx, opts.Pause)
-				cpu0 = procCPU(r.pids[t])
-				b := r.bulk(ctx, r.addrs[t], c, opts.Window)
-				if cpu := procCPU(r.pids[t]) - cpu0; b.bulkBytes > 0 {
-					s.CPUPerMB = time.Duration(float64(cpu) / (float64(b.bulkBytes) / 1e6))
-				}
-				s.MBps, s.BulkErrors = b.MBps, b.BulkErrors
-				sleepCtx(ctx, opts.Pause)
+				s := r.measure(ctx, t, c)
 				if err := ctx.Err(); err != nil {
-					return nil, err
+					return err
 				}
 				cell := res.Cells[cellKey(t, c)]
 				if cell == nil {
@@ -282,12 +323,26 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 		}
 		roundTook = time.Since(roundStart)
 	}
-	if r.caddy != nil && r.caddy.exited() {
-		return nil, fmt.Errorf("caddy exited during the run (%v); log:\n%s", r.caddy.err, r.caddy.logTail())
+	return nil
+}
+
+// measure takes one sample of target t at concurrency c: churn, pause,
+// bulk, pause, with the proxy's CPU time over each.
+func (r *runner) measure(ctx context.Context, t string, c int) Sample {
+	cpu0 := procCPU(r.pids[t])
+	s := r.churn(ctx, r.addrs[t], c, r.opts.Window)
+	if cpu := procCPU(r.pids[t]) - cpu0; s.completed > 0 {
+		s.CPUPerConn = cpu / time.Duration(s.completed)
 	}
-	res.Elapsed = time.Since(res.Started)
-	res.Env.LoadAvgEnd = readTrim("/proc/loadavg")
-	return res, nil
+	sleepCtx(ctx, r.opts.Pause)
+	cpu0 = procCPU(r.pids[t])
+	b := r.bulk(ctx, r.addrs[t], c, r.opts.Window)
+	if cpu := procCPU(r.pids[t]) - cpu0; b.bulkBytes > 0 {
+		s.CPUPerMB = time.Duration(float64(cpu) / (float64(b.bulkBytes) / 1e6))
+	}
+	s.MBps, s.BulkErrors = b.MBps, b.BulkErrors
+	sleepCtx(ctx, r.opts.Pause)
+	return s
 }
 
 func (r *runner) caddyLog(target string) string {

@@ -42,79 +42,113 @@ func closeReset(c net.Conn) {
 // cycles that completed within the window.
 func (r *runner) churn(ctx context.Context, addr string, conc int, window time.Duration) Sample {
 	payload := bytes.Repeat([]byte("0123456789abcdef"), payloadSize/16)
-	lat := make([][]time.Duration, conc)
-	errs := make([]int64, conc)
-	done := make([]int64, conc)
+	clients := make([]*churnClient, conc)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
-	var deadline time.Time
-	var tailCtx context.Context
+	var run churnRun
 	for w := range conc {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d := net.Dialer{Timeout: opTimeout}
-			buf := make([]byte, payloadSize)
-			l := make([]time.Duration, 0, 1024)
+			c := newChurnClient()
 			<-start
-			for ctx.Err() == nil {
-				t0 := time.Now()
-				if !t0.Before(deadline) {
-					break
-				}
-				c, err := d.DialContext(tailCtx, "tcp", addr)
-				if err != nil {
-					if time.Now().Before(deadline) {
-						errs[w]++
-					}
-					time.Sleep(time.Millisecond)
-					continue
-				}
-				opEnd := t0.Add(opTimeout)
-				if tail := deadline.Add(tailGrace); tail.Before(opEnd) {
-					opEnd = tail
-				}
-				_ = c.SetDeadline(opEnd)
-				var first time.Time
-				_, err = c.Write(payload)
-				if err == nil {
-					var n int
-					n, err = c.Read(buf)
-					first = time.Now()
-					if err == nil {
-						_, err = io.ReadFull(c, buf[n:])
-					}
-				}
-				closeReset(c)
-				if err == nil && !bytes.Equal(buf, payload) {
-					err = errors.New("echo mismatch")
-				}
-				if err != nil {
-					if time.Now().Before(deadline) {
-						errs[w]++
-					}
-					continue
-				}
-				done[w]++
-				if time.Now().Before(deadline) {
-					l = append(l, first.Sub(t0))
-				}
-			}
-			lat[w] = l
+			c.loop(ctx, &run, addr, payload)
+			clients[w] = c
 		}()
 	}
-	deadline = time.Now().Add(window)
-	tailCtx, cancel := context.WithDeadline(ctx, deadline.Add(tailGrace))
+	run.deadline = time.Now().Add(window)
+	tailCtx, cancel := context.WithDeadline(ctx, run.deadline.Add(tailGrace))
+	run.tailCtx = tailCtx
 	defer cancel()
 	close(start)
 	wg.Wait()
+	return churnSample(clients, window)
+}
 
+// churnRun is what every client of one churn measurement shares, set
+// before they start.
+type churnRun struct {
+	deadline time.Time       // end of the window
+	tailCtx  context.Context // ends tailGrace after it
+}
+
+// churnClient is one churning client and what it measured.
+type churnClient struct {
+	d    net.Dialer
+	buf  []byte
+	lat  []time.Duration // of the cycles that completed within the window
+	errs int64           // failed cycles within the window
+	done int64           // completed cycles, also after the window
+}
+
+func newChurnClient() *churnClient {
+	return &churnClient{d: net.Dialer{Timeout: opTimeout}, buf: make([]byte, payloadSize), lat: make([]time.Duration, 0, 1024)}
+}
+
+// loop runs cycles until the window ends (or ctx does).
+func (c *churnClient) loop(ctx context.Context, run *churnRun, addr string, payload []byte) {
+	for ctx.Err() == nil {
+		t0 := time.Now()
+		if !t0.Before(run.deadline) {
+			break
+		}
+		conn, err := c.d.DialContext(run.tailCtx, "tcp", addr)
+		if err != nil {
+			if time.Now().Before(run.deadline) {
+				c.errs++
+			}
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		first, err := c.echo(conn, t0, run.deadline, payload)
+		if err != nil {
+			if time.Now().Before(run.deadline) {
+				c.errs++
+			}
+			continue
+		}
+		c.done++
+		if time.Now().Before(run.deadline) {
+			c.lat = append(c.lat, first.Sub(t0))
+		}
+	}
+}
+
+// echo writes payload on conn, reads it back and closes conn with a reset;
+// it returns when the first echoed byte came. The exchange is bounded by
+// opTimeout from t0 and by tailGrace after the window's deadline.
+func (c *churnClient) echo(conn net.Conn, t0, deadline time.Time, payload []byte) (time.Time, error) {
+	opEnd := t0.Add(opTimeout)
+	if tail := deadline.Add(tailGrace); tail.Before(opEnd) {
+		opEnd = tail
+	}
+	_ = conn.SetDeadline(opEnd)
+	var first time.Time
+	_, err := conn.Write(payload)
+	if err == nil {
+		var n int
+		n, err = conn.Read(c.buf)
+		first = time.Now()
+		if err == nil {
+			_, err = io.ReadFull(conn, c.buf[n:])
+		}
+	}
+	closeReset(conn)
+	if err == nil && !bytes.Equal(c.buf, payload) {
+		err = errors.New("echo mismatch")
+	}
+	return first, err
+}
+
+// churnSample sums the clients' cycles and errors, and takes the latency
+// percentiles over all of them.
+func churnSample(clients []*churnClient, window time.Duration) Sample {
 	var all []time.Duration
 	var s Sample
-	for w := range conc {
-		all = append(all, lat[w]...)
-		s.ConnErrors += errs[w]
-		s.completed += done[w]
+	for _, c := range clients {
+		all = append(all, c.lat...)
+		s.ConnErrors += c.errs
+		s.completed += c.done
 	}
 	s.ConnPerSec = float64(len(all)) / window.Seconds()
 	slices.Sort(all)

@@ -29,125 +29,185 @@ import (
 )
 
 func main() {
-	if maybeRunEchoChild() {
+	if maybeRunEchoChild() || maybeRunGoProxyChild() {
 		return
 	}
 	os.Exit(mainErr(os.Args[1:]))
 }
 
 func mainErr(args []string) int {
-	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
-	caddyBin := fs.String("caddy", "", "prebuilt Caddy with caddy-l4 and costlb (default: go build ./integration/cmd/caddy from this tree first)")
-	beforeBin := fs.String("caddy-before", "", "a Caddy built with an earlier costlb: adds the target costlb-before")
-	idle := fs.String("idle", "", "connections held for the idle memory measurement, comma-separated (default 2000,8000, quick 1000; 0 skips it)")
-	quick := fs.Bool("quick", false, "short run (3 rounds × 250ms), under 60 s with -caddy")
-	rounds := fs.Int("rounds", 0, "measurements per target and concurrency (default 9, quick 3)")
-	window := fs.Duration("window", 0, "length of one measurement (default 1s, quick 250ms)")
-	pause := fs.Duration("pause", 0, "idle time after each measurement (default 100ms, quick 40ms)")
-	conc := fs.String("conc", "1,16,128", "client concurrencies, comma-separated")
-	targets := fs.String("targets", strings.Join(defaultTargets, ","), "targets to measure, comma-separated, of "+strings.Join(targetOrder, ","))
-	inproc := fs.Bool("inproc-backends", false, "run the echo backends in this process instead of a child process")
-	outMD := fs.String("out-md", "", "Markdown report (default <module root>/docs/benchmarks.md; '-' to skip)")
-	outSVG := fs.String("out-svg", "", "SVG chart (default <module root>/docs/benchmarks.svg; '-' to skip)")
-	outJSON := fs.String("json", "", "also save the raw results (every sample) as JSON to this file")
-	render := fs.String("render", "", "measure nothing: rewrite the Markdown and SVG from results saved with -json")
-	if err := fs.Parse(args); err != nil {
+	f, err := parseFlags(args)
+	if err != nil {
 		return 2
 	}
+	opts, err := f.options(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loadbench: %v\n", err)
+		return 2
+	}
+	md, svg, err := outputPaths(f.outMD, f.outSVG)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loadbench: %v (give -out-md and -out-svg)\n", err)
+		return 1
+	}
+	if f.render != "" {
+		return renderSaved(f.render, md, svg)
+	}
+	return measure(opts, md, svg, f.outJSON)
+}
 
+// cliFlags are loadbench's command-line flags.
+type cliFlags struct {
+	caddyBin, beforeBin, idle string
+	quick                     bool
+	rounds                    int
+	window, pause             time.Duration
+	conc, targets             string
+	inproc                    bool
+	outMD, outSVG, outJSON    string
+	render                    string
+}
+
+// parseFlags parses the command line; the flag package reports errors.
+func parseFlags(args []string) (*cliFlags, error) {
+	var f cliFlags
+	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
+	fs.StringVar(&f.caddyBin, "caddy", "", "prebuilt Caddy with caddy-l4 and costlb (default: go build ./integration/cmd/caddy from this tree first)")
+	fs.StringVar(&f.beforeBin, "caddy-before", "", "a Caddy built with an earlier costlb: adds the target costlb-before")
+	fs.StringVar(&f.idle, "idle", "", "connections held for the idle memory measurement, comma-separated (default 2000,8000, quick 1000; 0 skips it)")
+	fs.BoolVar(&f.quick, "quick", false, "short run (3 rounds × 250ms), under 60 s with -caddy")
+	fs.IntVar(&f.rounds, "rounds", 0, "measurements per target and concurrency (default 9, quick 3)")
+	fs.DurationVar(&f.window, "window", 0, "length of one measurement (default 1s, quick 250ms)")
+	fs.DurationVar(&f.pause, "pause", 0, "idle time after each measurement (default 100ms, quick 40ms)")
+	fs.StringVar(&f.conc, "conc", "1,16,128", "client concurrencies, comma-separated")
+	fs.StringVar(&f.targets, "targets", strings.Join(defaultTargets, ","), "targets to measure, comma-separated, of "+strings.Join(targetOrder, ","))
+	fs.BoolVar(&f.inproc, "inproc-backends", false, "run the echo backends in this process instead of a child process")
+	fs.StringVar(&f.outMD, "out-md", "", "Markdown report (default <module root>/docs/benchmarks.md; '-' to skip)")
+	fs.StringVar(&f.outSVG, "out-svg", "", "SVG chart (default <module root>/docs/benchmarks.svg; '-' to skip)")
+	fs.StringVar(&f.outJSON, "json", "", "also save the raw results (every sample) as JSON to this file")
+	fs.StringVar(&f.render, "render", "", "measure nothing: rewrite the Markdown and SVG from results saved with -json")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// options returns the run's options from the flags: the defaults (of
+// -quick if given), what the flags set, the concurrencies, targets and
+// idle counts parsed.
+func (f *cliFlags) options(args []string) (Options, error) {
 	opts := Options{
-		CaddyBin:   *caddyBin,
-		BeforeBin:  *beforeBin,
+		CaddyBin:   f.caddyBin,
+		BeforeBin:  f.beforeBin,
 		Idle:       []int{2000, 8000},
 		HAProxyBin: findHAProxy(),
 		Rounds:     9,
 		Window:     time.Second,
 		Pause:      100 * time.Millisecond,
-		Inproc:     *inproc,
-		Quick:      *quick,
+		Inproc:     f.inproc,
+		Quick:      f.quick,
 		Args:       strings.TrimSpace("loadbench " + strings.Join(args, " ")),
 		Log:        os.Stderr,
 	}
-	if *quick {
+	if f.quick {
 		opts.Rounds, opts.Window, opts.Pause = 3, 250*time.Millisecond, 40*time.Millisecond
 		opts.Idle = []int{1000}
 		// on a busy machine a round takes longer than its windows add up
 		// to: start no round that would end past 45 s
 		opts.Budget = 45 * time.Second
 	}
-	if *rounds > 0 {
-		opts.Rounds = *rounds
+	if f.rounds > 0 {
+		opts.Rounds = f.rounds
 	}
-	if *window > 0 {
-		opts.Window = *window
+	if f.window > 0 {
+		opts.Window = f.window
 	}
-	if *pause > 0 {
-		opts.Pause = *pause
+	if f.pause > 0 {
+		opts.Pause = f.pause
 	}
-	for _, f := range strings.Split(*conc, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
+	for _, s := range strings.Split(f.conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
-			fmt.Fprintf(os.Stderr, "loadbench: bad -conc %q\n", *conc)
-			return 2
+			return opts, fmt.Errorf("bad -conc %q", f.conc)
 		}
 		opts.Conc = append(opts.Conc, n)
 	}
-	for _, t := range strings.Split(*targets, ",") {
+	for _, t := range strings.Split(f.targets, ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			opts.Targets = append(opts.Targets, t)
 		}
 	}
-	if *beforeBin != "" && !slices.Contains(opts.Targets, "costlb-before") {
+	if f.beforeBin != "" && !slices.Contains(opts.Targets, "costlb-before") {
 		opts.Targets = append(opts.Targets, "costlb-before")
 	}
-	if *idle != "" {
-		opts.Idle = nil
-		for _, f := range strings.Split(*idle, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n < 0 || (len(opts.Idle) > 0 && n <= opts.Idle[len(opts.Idle)-1]) {
-				fmt.Fprintf(os.Stderr, "loadbench: bad -idle %q: ascending connection counts, or 0\n", *idle)
-				return 2
-			}
-			if n > 0 {
-				opts.Idle = append(opts.Idle, n)
-			}
-		}
-	}
-
-	md, svg := *outMD, *outSVG
-	if md == "" || svg == "" {
-		root, err := harness.ModuleRoot()
+	if f.idle != "" {
+		idle, err := parseIdle(f.idle)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "loadbench: %v (give -out-md and -out-svg)\n", err)
-			return 1
+			return opts, err
 		}
-		if md == "" {
-			md = filepath.Join(root, "docs", "benchmarks.md")
+		opts.Idle = idle
+	}
+	return opts, nil
+}
+
+// parseIdle parses -idle: ascending connection counts; 0 is left out.
+func parseIdle(arg string) ([]int, error) {
+	var idle []int
+	for _, s := range strings.Split(arg, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 0 || (len(idle) > 0 && n <= idle[len(idle)-1]) {
+			return nil, fmt.Errorf("bad -idle %q: ascending connection counts, or 0", arg)
 		}
-		if svg == "" {
-			svg = filepath.Join(root, "docs", "benchmarks.svg")
+		if n > 0 {
+			idle = append(idle, n)
 		}
 	}
+	return idle, nil
+}
 
-	if *render != "" {
-		data, err := os.ReadFile(*render)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "loadbench: %v\n", err)
-			return 1
-		}
-		var res Results
-		if err := json.Unmarshal(data, &res); err != nil {
-			fmt.Fprintf(os.Stderr, "loadbench: %s: %v\n", *render, err)
-			return 1
-		}
-		if err := writeOutputs(&res, md, svg); err != nil {
-			fmt.Fprintf(os.Stderr, "loadbench: %v\n", err)
-			return 1
-		}
-		WriteTable(os.Stdout, &res)
-		return 0
+// outputPaths returns the Markdown and SVG paths: md and svg, or in
+// docs/ of the module root where not given.
+func outputPaths(md, svg string) (string, string, error) {
+	if md != "" && svg != "" {
+		return md, svg, nil
 	}
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		return "", "", err
+	}
+	if md == "" {
+		md = filepath.Join(root, "docs", "benchmarks.md")
+	}
+	if svg == "" {
+		svg = filepath.Join(root, "docs", "benchmarks.svg")
+	}
+	return md, svg, nil
+}
 
+// renderSaved rewrites the Markdown and SVG from the results saved in path
+// and prints the table.
+func renderSaved(path, md, svg string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loadbench: %v\n", err)
+		return 1
+	}
+	var res Results
+	if err := json.Unmarshal(data, &res); err != nil {
+		fmt.Fprintf(os.Stderr, "loadbench: %s: %v\n", path, err)
+		return 1
+	}
+	if err := writeOutputs(&res, md, svg); err != nil {
+		fmt.Fprintf(os.Stderr, "loadbench: %v\n", err)
+		return 1
+	}
+	WriteTable(os.Stdout, &res)
+	return 0
+}
+
+// measure runs the benchmark (building Caddy first if needed and not
+// given), writes the reports and the JSON if asked, and prints the tables.
+func measure(opts Options, md, svg, outJSON string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -183,12 +243,8 @@ func mainErr(args []string) int {
 		fmt.Fprintf(os.Stderr, "loadbench: %v\n", err)
 		return 1
 	}
-	if *outJSON != "" {
-		data, err := json.MarshalIndent(res, "", "  ")
-		if err == nil {
-			err = os.WriteFile(*outJSON, data, 0o644)
-		}
-		if err != nil {
+	if outJSON != "" {
+		if err := saveJSON(res, outJSON); err != nil {
 			fmt.Fprintf(os.Stderr, "loadbench: %v\n", err)
 			return 1
 		}
@@ -204,6 +260,15 @@ func mainErr(args []string) int {
 		fmt.Printf("wrote %s\n", svg)
 	}
 	return 0
+}
+
+// saveJSON writes the results, every sample, as indented JSON to path.
+func saveJSON(res *Results, path string) error {
+	data, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
 }
 
 // writeOutputs writes the Markdown report and the SVG chart ("-" skips one).

@@ -16,10 +16,10 @@ import (
 	"github.com/costlb/costlb/integration/harness"
 )
 
-// TestMain lets the test binary serve as the echo backend child (loadbench
-// re-executes its own binary for it) and removes a Caddy the harness built.
+// TestMain lets the test binary serve as the echo backend child and the
+// go-proxy target (loadbench re-executes its own binary for them) and removes a Caddy the harness built.
 func TestMain(m *testing.M) {
-	if maybeRunEchoChild() {
+	if maybeRunEchoChild() || maybeRunGoProxyChild() {
 		return
 	}
 	code := m.Run()

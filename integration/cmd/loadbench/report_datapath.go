@@ -100,6 +100,10 @@ func (r *Results) dataPathGoals() []goalRow {
 			if ec, ok := r.Median("l4-echo", c, mCPUc); ok && ec > 0 {
 				floor = fmt.Sprintf("; caddy-l4's echo handler alone %s", fmtDur(time.Duration(ec)))
 			}
+			if gc, ok := r.RatioTo("go-proxy", "haproxy", c, mCPUc); ok && gc > 0 {
+				gm, _ := r.Median("go-proxy", c, mCPUc)
+				floor += fmt.Sprintf("; a minimal Go proxy %s, %.2f× HAProxy", fmtDur(time.Duration(gm)), gc)
+			}
 			rows = append(rows, goalRow{fmt.Sprintf("churn proxy CPU per connection ÷ HAProxy, %d clients", c),
 				fmt.Sprintf("%.2f× (%s vs %s%s)", v, fmtDur(time.Duration(cc)), fmtDur(time.Duration(hc)), floor), fmt.Sprintf("≤ %.2f×", goalChurnCPU), v <= goalChurnCPU})
 		}

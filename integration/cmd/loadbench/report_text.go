@@ -34,7 +34,17 @@ const methodText = `
 - **l4-echo**: a layer4 listener of the same Caddy whose route is caddy-l4's
   ` + "`echo`" + ` handler: it echoes itself, with no backend. Its CPU per
   connection is what caddy-l4 spends to accept and route a connection
-  before any handler proxies it, a floor for costlb and caddy-l4's ` + "`proxy`" + `.
+  before any handler proxies it, a floor for costlb and caddy-l4's ` + "`proxy`" + `;
+  but caddy-l4 also logs an error for every connection its handler ends
+  with an error, here every churn cycle (the client's reset), which was
+  about 13% of its CPU per connection in a profile (costlb logs nothing
+  for a client's reset).
+- **go-proxy** (only when named in ` + "`-targets`" + `): loadbench re-executes
+  itself as a minimal Go TCP proxy to the east backend, no Caddy: Go's
+  accept, a net.Dialer dial, ` + "`io.Copy`" + ` each way (which splices),
+  half-closes passed on, a reset after an error. Its CPU per connection
+  is what Go's net stack and runtime cost to proxy a connection, the part
+  of any Caddy target's cost that a layer4 handler cannot cut.
 
 ## What is measured
 
@@ -103,7 +113,7 @@ Without ` + "`-caddy`" + ` loadbench builds Caddy from this tree first (about 90
 benchmarks.svg (` + "`-out-md`, `-out-svg`" + `; ` + "`-out-md -`" + ` to skip); ` + "`-json FILE`" + ` also saves the raw
 samples, and ` + "`-render FILE`" + ` rewrites the Markdown and SVG from them without
 measuring again. Other flags:
-` + "`-rounds`, `-window`, `-pause`, `-conc 1,16,128`, `-idle 2000,8000` (0 skips it), `-caddy-before BIN`, `-targets direct,proxy-leastconn,proxy-random,costlb,haproxy,haproxy-splice`" + ` (and ` + "`costlb-before`" + `).
+` + "`-rounds`, `-window`, `-pause`, `-conc 1,16,128`, `-idle 2000,8000` (0 skips it), `-caddy-before BIN`, `-targets direct,proxy-leastconn,proxy-random,costlb,haproxy,haproxy-splice`" + ` (and ` + "`costlb-before`, `go-proxy`" + `).
 Every process it starts (echo child, Caddy, HAProxy) is stopped on exit,
 error and Ctrl-C, and killed by the kernel (Pdeathsig) if loadbench dies.
 
@@ -114,15 +124,22 @@ CPU, keep it under load, e.g. ` + "`-targets costlb -conc 16 -rounds 12`" + `, a
 run ` + "`go tool pprof -top 'http://ADMIN/debug/pprof/profile?seconds=12'`" + ` with the
 admin address loadbench prints.
 
-Last done on 2026-11-21 (Caddy v2.11.9, caddy-l4 v0.1.2, 2 busy cores), an
-8 s profile of Caddy under costlb churn (16 clients, 64-byte echoes, 7.1 s
-of CPU samples): about 57% in system calls (write 10%, connect 13%, close
-8%, epoll_ctl 4%, setsockopt 4%, read 3%, accept 3%), 28% in dialing the
-backend with Go's net.Dialer (the connect system call included), 9% in
-caddy-l4's own per-connection work before costlb runs (wrapping the
-connection, the route: about 60 µs per connection in this run, measured
-with caddy-l4's ` + "`echo`" + ` handler alone), 4.5% growing the connection
-goroutine's stack, the rest in the Go runtime and the garbage collector.
-costlb's pick and counting are under 1%. In bulk transfers the copy loop
-splices, and the proxy's CPU is almost all in the splice system calls.
+Last done on 2026-11-21 (Caddy v2.11.9, caddy-l4 v0.1.2, 2 busy cores),
+15 s of profile of Caddy under costlb churn alone (16 clients, 64-byte
+echoes, 7.8 s of CPU samples): 63% in costlb's handler and its second
+goroutine, of which 47 points are system calls (connect 13%, write 11%,
+close 9%, epoll_ctl 4%, read 4%, socket 3%, the rest under 1% each), 4.5
+growing caddy-l4's connection goroutine's stack at the pick (since grown
+at the handler's start instead, where the copy costs half), 4 malloc,
+under 1 costlb's pick and counting, the rest Go's net wrappers and
+parking; 18% in caddy-l4 before and around the handler (its accept loop
+10%, wrapping the connection and the route 8%); 8% Go's scheduler, 3% the
+garbage collector, the rest other runtime work. Measured side by side
+(16 clients, medians of 6 rounds), a minimal Go proxy (the ` + "`go-proxy`" + `
+target) cost 94 µs of CPU per connection, costlb 111 µs, caddy-l4's echo
+88 µs (its error log line included) and HAProxy 61 µs:
+Go's net stack and runtime alone are about 1.55× HAProxy's CPU per
+connection on this machine, caddy-l4 and costlb together add about 17 µs.
+In bulk transfers the copy loop splices, and the proxy's CPU is almost
+all in the splice system calls.
 `
