@@ -88,19 +88,7 @@ func leakKinds(ls []string) []func(i int) error {
 			return harness.EchoCheck(conn, payload)
 		},
 		func(int) error { // half-closed by the client
-			conn, err := net.DialTimeout("tcp", ls[5], relTimeout)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			_ = conn.SetDeadline(time.Now().Add(relTimeout))
-			_, _ = conn.Write(payload)
-			closeWrite(conn)
-			n, err := io.Copy(io.Discard, conn)
-			if err != nil || n < int64(len(payload)) {
-				return fmt.Errorf("half-close via unix backend: %d bytes back, %v", n, err)
-			}
-			return nil
+			return sendHalfClosed(ls[5], payload, "half-close via unix backend")
 		},
 		func(int) error { // aborted by the client mid-transfer
 			_, conn, err := harness.Hold(ls[0], relTimeout)
@@ -143,19 +131,26 @@ func leakKinds(ls []string) []func(i int) error {
 			return nil
 		},
 		func(int) error { // upstream TLS
-			conn, err := net.DialTimeout("tcp", ls[4], relTimeout)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			_ = conn.SetDeadline(time.Now().Add(relTimeout))
-			_, _ = conn.Write(payload)
-			closeWrite(conn)
-			n, err := io.Copy(io.Discard, conn)
-			if err != nil || n < int64(len(payload)) {
-				return fmt.Errorf("TLS backend: %d bytes back, %v", n, err)
-			}
-			return nil
+			return sendHalfClosed(ls[4], payload, "TLS backend")
 		},
 	}
+}
+
+// sendHalfClosed sends payload through addr, half-closes, and expects at
+// least payload's length back before the end; what names the path in the
+// error.
+func sendHalfClosed(addr string, payload []byte, what string) error {
+	conn, err := net.DialTimeout("tcp", addr, relTimeout)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(relTimeout))
+	_, _ = conn.Write(payload)
+	closeWrite(conn)
+	n, err := io.Copy(io.Discard, conn)
+	if err != nil || n < int64(len(payload)) {
+		return fmt.Errorf("%s: %d bytes back, %v", what, n, err)
+	}
+	return nil
 }
