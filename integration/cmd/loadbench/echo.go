@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"time"
 )
@@ -116,32 +114,9 @@ func maybeRunEchoChild() bool {
 // backends do not share the Go scheduler (and GC) with the load-generating
 // clients.
 func startEchoChild(r *runner) (*echoPair, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("echo child: %w", err)
-	}
-	logPath := r.tempPath("echo.log")
-	p, stdout, err := r.startProc("echo backends", exe, nil, []string{echoChildEnv + "=1"}, logPath, true)
+	p, f, err := r.startSelfChild("echo backends", echoChildEnv+"=1", "echo.log", "ECHO", 2)
 	if err != nil {
 		return nil, err
 	}
-	line := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(stdout)
-		if s.Scan() {
-			line <- s.Text()
-		}
-		close(line)
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case l, ok := <-line:
-		f := strings.Fields(l)
-		if !ok || len(f) != 3 || f[0] != "ECHO" {
-			return nil, fmt.Errorf("echo child: unexpected first line %q; log:\n%s", l, p.logTail())
-		}
-		return &echoPair{addrs: [2]string{f[1], f[2]}, stop: p.stop}, nil
-	case <-time.After(10 * time.Second):
-		return nil, fmt.Errorf("echo child did not report its addresses within 10s; log:\n%s", p.logTail())
-	}
+	return &echoPair{addrs: [2]string{f[0], f[1]}, stop: p.stop}, nil
 }

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"strings"
 	"time"
 )
 
@@ -96,33 +93,9 @@ func goProxyCopy(dst, src *net.TCPConn) {
 // startGoProxyChild starts this binary again as the go-proxy target,
 // proxying to backend, and returns it and its address.
 func startGoProxyChild(r *runner, backend string) (*proc, string, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, "", fmt.Errorf("go-proxy child: %w", err)
-	}
-	p, stdout, err := r.startProc("go-proxy", exe, nil, []string{goProxyChildEnv + "=" + backend}, r.tempPath("go-proxy.log"), true)
+	p, f, err := r.startSelfChild("go-proxy", goProxyChildEnv+"="+backend, "go-proxy.log", "GOPROXY", 1)
 	if err != nil {
 		return nil, "", err
 	}
-	line := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(stdout)
-		if s.Scan() {
-			line <- s.Text()
-		}
-		close(line)
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	select {
-	case l, ok := <-line:
-		f := strings.Fields(l)
-		if !ok || len(f) != 2 || f[0] != "GOPROXY" {
-			return nil, "", fmt.Errorf("go-proxy child: unexpected first line %q; log:\n%s", l, p.logTail())
-		}
-		return p, f[1], nil
-	case <-ctx.Done():
-		return nil, "", fmt.Errorf("go-proxy child did not report its address within 10s; log:\n%s", p.logTail())
-	}
+	return p, f[0], nil
 }

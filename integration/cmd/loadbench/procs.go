@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -331,4 +332,37 @@ func (r *runner) startHAProxy(target string) (*proc, string, error) {
 		return nil, "", err
 	}
 	return p, listen, nil
+}
+
+// startSelfChild starts this binary again with env set, as the child named
+// name logging to logName, and waits up to 10 s for its first line on
+// stdout: tag followed by n fields, which it returns.
+func (r *runner) startSelfChild(name, env, logName, tag string, n int) (*proc, []string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	p, stdout, err := r.startProc(name, exe, nil, []string{env}, r.tempPath(logName), true)
+	if err != nil {
+		return nil, nil, err
+	}
+	line := make(chan string, 1)
+	go func() {
+		s := bufio.NewScanner(stdout)
+		if s.Scan() {
+			line <- s.Text()
+		}
+		close(line)
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case l, ok := <-line:
+		f := strings.Fields(l)
+		if !ok || len(f) != n+1 || f[0] != tag {
+			return nil, nil, fmt.Errorf("%s: unexpected first line %q; log:\n%s", name, l, p.logTail())
+		}
+		return p, f[1:], nil
+	case <-time.After(10 * time.Second):
+		return nil, nil, fmt.Errorf("%s did not report within 10s; log:\n%s", name, p.logTail())
+	}
 }
