@@ -176,6 +176,10 @@ func TestCaddyL4CounterNotUsed(t *testing.T) {
 		if name, err := harness.Once(lc, relTimeout); err != nil || name != "echo" {
 			t.Fatalf("costlb connection %d of 10 (max_connections 3, one at a time): %q, %v", i+1, name, err)
 		}
+		// one at a time for the proxy too: the client's close reaches
+		// costlb's count a moment later, and three connections still
+		// ending would rightly fill the cap
+		waitAllLiveZero(t, c, relTimeout)
 	}
 	served := 0
 	for i := 0; i < 6; i++ {
