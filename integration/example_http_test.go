@@ -3,7 +3,6 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -34,12 +33,9 @@ func TestHTTPExample(t *testing.T) {
 	del := func(port string) {
 		t.Helper()
 		name := serverOn(t, c, ports[port])
-		req, _ := http.NewRequest(http.MethodDelete, c.AdminURL()+"/config/apps/http/servers/"+name, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("deleting the demo server on %s: %v %v", port, resp, err)
+		if status, body, err := c.Delete("/config/apps/http/servers/" + name); err != nil || status != 200 {
+			t.Fatalf("deleting the demo server on %s: %d %v %s", port, status, err, body)
 		}
-		resp.Body.Close()
 		harness.WaitFor(t, relTimeout, func() bool {
 			conn, err := netDial("127.0.0.1" + ports[port])
 			if err == nil {

@@ -143,12 +143,9 @@ func TestFailoverExample(t *testing.T) {
 	if eastServer == "" {
 		t.Fatalf("no http server listens on east's port %s: %s", ports[":9101"], body)
 	}
-	req, _ := http.NewRequest(http.MethodDelete, c.AdminURL()+"/config/apps/http/servers/"+eastServer, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("deleting east's demo server: %v %v", resp, err)
+	if status, body, err := c.Delete("/config/apps/http/servers/" + eastServer); err != nil || status != 200 {
+		t.Fatalf("deleting east's demo server: %d %v %s", status, err, body)
 	}
-	resp.Body.Close()
 	harness.WaitFor(t, 5*time.Second, func() bool {
 		conn, err := netDial("127.0.0.1" + ports[":9101"])
 		if err == nil {
@@ -219,12 +216,9 @@ func TestMultiHopExample(t *testing.T) {
 
 	// take site b's servers away, as the README does
 	for _, srv := range []string{"demo-b1", "demo-b2"} {
-		req, _ := http.NewRequest(http.MethodDelete, cb.AdminURL()+"/config/apps/http/servers/"+srv, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("deleting %s: %v %v", srv, resp, err)
+		if status, body, err := cb.Delete("/config/apps/http/servers/" + srv); err != nil || status != 200 {
+			t.Fatalf("deleting %s: %d %v %s", srv, status, err, body)
 		}
-		resp.Body.Close()
 	}
 	waitGateway(t, ca, "web", addr(":8091"), false)
 	harness.WaitFor(t, 10*time.Second, func() bool {

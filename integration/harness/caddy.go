@@ -171,7 +171,8 @@ func isRestartErr(err error) bool {
 // contentType is "text/caddyfile" for a Caddyfile or "application/json" for
 // JSON. Every AdminPlaceholder in config is replaced by this Caddy's admin
 // address first. Caddy answers once the new config runs (status 200) or was
-// refused (an error status, the old config still running).
+// refused (an error status, the old config still running). After a 200,
+// Load also waits for the old config's listeners to close (WaitReloaded).
 //
 // A load that meets the admin server while it restarts after the previous
 // load (connection refused or reset) is sent again, a few times: loading a
@@ -185,6 +186,9 @@ func (c *Caddy) Load(config []byte, contentType string) (status int, body []byte
 		}
 		req.Header.Set("Content-Type", contentType)
 		status, body, err = c.do(req)
+		if err == nil && status == http.StatusOK {
+			err = c.WaitReloaded()
+		}
 		if err == nil || try == 4 || !isRestartErr(err) {
 			return status, body, err
 		}
@@ -200,6 +204,40 @@ func (c *Caddy) do(req *http.Request) (int, []byte, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, body, err
+}
+
+// Delete sends DELETE path (under /config/, which reloads the config) to
+// the admin API and, if it succeeded, waits for the reload to finish.
+func (c *Caddy) Delete(path string) (status int, body []byte, err error) {
+	req, err := http.NewRequest(http.MethodDelete, c.AdminURL()+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	status, body, err = c.do(req)
+	if err == nil && status == http.StatusOK {
+		err = c.WaitReloaded()
+	}
+	return status, body, err
+}
+
+// WaitReloaded waits until the previous config's listeners are closed:
+// until Caddy holds no two listening sockets on one address. Caddy's admin
+// API answers a reload before the old config's servers have closed their
+// listeners (see duplicateListener); a connection made in that moment can
+// be reset by Caddy itself. Load and Delete call it; it returns an error
+// if the old listeners are still open after adminTimeout.
+func (c *Caddy) WaitReloaded() error {
+	deadline := time.Now().Add(adminTimeout)
+	for {
+		addr, err := duplicateListener(c.PID())
+		if err != nil || addr == "" {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the reload has not finished after %v: two listeners on %s", adminTimeout, addr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // Logs returns everything Caddy has written to stdout and stderr so far.
