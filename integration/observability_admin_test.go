@@ -205,6 +205,42 @@ func TestAdminViewMetricsAndLogs(t *testing.T) {
 	}
 }
 
+// TestNoBackendNotCountedForFailedDials: a connection whose retries all
+// dial a backend that refuses (no passive health check to take it out) met
+// a backend every time, so it is not counted in
+// caddy_costlb_no_backend_total; one that met none is.
+func TestNoBackendNotCountedForFailedDials(t *testing.T) {
+	dead := harness.StartBackend(t, "dead")
+	dead.Stop()
+	dialing, passive := harness.FreeAddr(t), harness.FreeAddr(t)
+	retries := `
+		backend east %s
+		lb_try_duration 300ms
+		lb_try_interval 50ms`
+	c := harness.StartCaddy(t, costlbCaddyfile("site east",
+		costlbRoute(dialing, "name dialing"+retries, dead.Addr()),
+		costlbRoute(passive, "name passive"+retries+`
+		fail_duration 1m`, dead.Addr())), "caddyfile")
+	for _, listen := range []string{dialing, dialing, passive, passive} {
+		if name, err := harness.Once(listen, dialTimeout); err == nil {
+			t.Fatalf("a connection to %s, whose only backend is dead, reached %q", listen, name)
+		}
+	}
+	m := metricValues(t, c, "caddy_costlb_")
+	dials := m[`caddy_costlb_connections_total{service="dialing",site="east",upstream="`+dead.Addr()+`"}`]
+	if dials < 4 {
+		t.Errorf("dialing: %v dials for 2 connections retried for 300ms every 50ms, want at least 4", dials)
+	}
+	if n := m[`caddy_costlb_no_backend_total{service="dialing"}`]; n != 0 {
+		t.Errorf("dialing: no_backend_total %v after 2 connections whose every try dialed, want 0", n)
+	}
+	// passive: the first dial fails and takes the backend out; every later
+	// try, and the second connection, find no backend
+	if n := m[`caddy_costlb_no_backend_total{service="passive"}`]; n != 2 {
+		t.Errorf("passive: no_backend_total %v, want 2", n)
+	}
+}
+
 func getText(t *testing.T, c *harness.Caddy, path string) string {
 	t.Helper()
 	status, body, err := c.Get(path)

@@ -1,6 +1,7 @@
 package module
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -30,8 +31,10 @@ type target struct {
 func (h *Handler) Handle(down *layer4.Connection, _ layer4.Handler) (err error) {
 	var t costlb.Ticket
 	defer func() {
-		// deferred, so that even a panic releases the count
-		if err != nil && t.Held() == nil {
+		// deferred, so that even a panic releases the count. Counted as
+		// refused only if the last try met no backend: a connection whose
+		// retries ended on a failed dial had one.
+		if errors.Is(err, errNoUpstreams) {
 			h.refused.Inc()
 		}
 		t.Release()
