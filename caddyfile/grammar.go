@@ -5,8 +5,10 @@
 // syntax and builds on these helpers. caddy-l4's options are parsed by
 // caddy-l4's own parsers, so they keep exactly caddy-l4's meaning.
 //
-// Every helper takes who, the block it parses for ("costlb", "lb_policy
-// cost"), and starts its errors with it.
+// Every helper that reads from a Dispenser takes who, the block it parses
+// for ("costlb", "lb_policy cost"), and starts its errors with it. Cost
+// parses one string and its error starts with the cost; its callers add
+// where the cost was.
 package caddyfile
 
 import (

@@ -27,13 +27,13 @@ type Backend struct {
 	// MaxConns caps the backend's live connections; 0 means no cap.
 	MaxConns int64
 	// Counter counts the backend's live connections (shared process-wide).
-	// It may be nil when Load is set.
+	// Exactly one of Counter and Load is set.
 	Counter *Counter
-	// Load, when set, is the backend's live count, kept by someone else
-	// (for HTTP, the proxy's own in-flight requests to the upstream): the
-	// balancer reads it on every pick, instead of Counter, and counts
-	// nothing itself, so a ticket passed to Pick is not held on such a
-	// backend. Like Healthy, it must be cheap and must not block.
+	// Load, set instead of Counter, is the backend's live count, kept by
+	// someone else (for HTTP, the proxy's own in-flight requests to the
+	// upstream): the balancer reads it on every pick and counts nothing
+	// itself, so a ticket passed to Pick is not held on such a backend.
+	// Like Healthy, it must be cheap and must not block.
 	Load func() int64
 	// Healthy reports the backend's health; nil means always healthy. It is
 	// called on every pick, so it must be cheap and must not block.
@@ -54,9 +54,9 @@ func (be *Backend) usable() bool {
 // Shift describes a change of a service's primary site: the site with the
 // lowest path cost among usable (healthy and, for gateways, ready)
 // backends. From or To is "" when no backend was or is usable. The first
-// pick of a balancer reports the primary site it finds as an Initial shift
-// from "", so that a caller can compare it with what an earlier balancer of
-// the same service saw.
+// pick or Observe of a balancer reports the primary site it finds as an
+// Initial shift from "", so that a caller can compare it with what an
+// earlier balancer of the same service saw.
 type Shift struct {
 	// From is the previous primary site, To the new one.
 	From, To string
@@ -66,8 +66,8 @@ type Shift struct {
 	// has, a preferred site came back (failback); if not, From went down
 	// (failover).
 	FromHealthy bool
-	// Initial marks the first pick of a balancer, which reports the
-	// primary site it finds as a shift from "".
+	// Initial marks the first pick or Observe of a balancer, which reports
+	// the primary site it finds as a shift from "".
 	Initial bool
 }
 
@@ -94,8 +94,8 @@ type Balancer struct {
 }
 
 // New returns a balancer over backends. onShift, if not nil, is called
-// (synchronously, from Pick, once per change) when the primary site
-// changes, and on the first pick with Initial set.
+// (synchronously, from Pick or Observe, once per change) when the primary
+// site changes, and on the first pick or Observe with Initial set.
 func New(backends []Backend, onShift func(Shift)) (*Balancer, error) {
 	if len(backends) == 0 {
 		return nil, fmt.Errorf("no backends")
@@ -103,8 +103,8 @@ func New(backends []Backend, onShift func(Shift)) (*Balancer, error) {
 	b := &Balancer{entries: make([]entry, len(backends)), onShift: onShift}
 	siteIndex := make(map[string]int32)
 	for i, be := range backends {
-		if be.Counter == nil && be.Load == nil {
-			return nil, fmt.Errorf("backend %d (%s): no counter and no load", i, be.Address)
+		if (be.Counter == nil) == (be.Load == nil) {
+			return nil, fmt.Errorf("backend %d (%s): want exactly one of a counter and a load", i, be.Address)
 		}
 		if be.PathCost < 0 {
 			return nil, fmt.Errorf("backend %d (%s): negative path cost %d", i, be.Address, be.PathCost)
@@ -374,8 +374,9 @@ func (b *Balancer) SiteHealthy(site string) bool {
 	return false
 }
 
-// Primary returns the primary site last seen by a pick: the site with the
-// lowest path cost among usable backends ("" if none or no pick yet).
+// Primary returns the primary site last seen by a pick or Observe: the
+// site with the lowest path cost among usable backends ("" if none, or
+// before the first pick or Observe).
 func (b *Balancer) Primary() string {
 	if p := b.primary.Load(); p >= 0 {
 		return b.sites[p]

@@ -179,7 +179,8 @@ func TestNewErrors(t *testing.T) {
 		want string
 	}{
 		{nil, "no backends"},
-		{[]Backend{{Address: "x"}}, "no counter"},
+		{[]Backend{{Address: "x"}}, "want exactly one of a counter and a load"},
+		{[]Backend{{Address: "x", Counter: c, Load: c.Live}}, "want exactly one of a counter and a load"},
 		{[]Backend{{Address: "x", Counter: c, PathCost: -1}}, "negative path cost -1"},
 		{[]Backend{{Address: "x", Counter: c, MaxConns: -3}}, "negative max connections -3"},
 	} {

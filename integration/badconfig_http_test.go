@@ -112,6 +112,7 @@ func badHTTPCaddyfiles() []badConfig {
 		{"proxy option inside the policy", bcHTTPPolicy("health_uri /healthz"), []string{`unknown option "health_uri"`, "allowed: name, site, link_cost", "reverse_proxy block"}},
 		{"policy argument", bcHTTPCaddyfile(bcNet, bcHTTPUps, "lb_policy cost shop", ""), []string{`unexpected argument "shop"`, "options go in a block"}},
 		{"name twice", bcHTTPPolicy(bcLines("name a", "name b")), []string{`"a"`, "name given twice"}},
+		{"service name too long", bcHTTPPolicy("name " + strings.Repeat("n", 129)), []string{"lb_policy cost service name", "too long (129 bytes)", "1 to 128 bytes"}},
 		{"option with block", bcHTTPPolicy(bcLines("site west 127.0.0.1:9002 {", "x", "}")), []string{`"site"`, "does not take a block"}},
 		// Caddy's own reverse_proxy parser refuses the second lb_policy
 		// before costlb sees it; its message names the line, not the value.
@@ -132,6 +133,7 @@ func badHTTPJSONConfigs() []badConfig {
 		{"address not an upstream", bcHTTPJSON(bcJSONNet, `"sites": [{"site": "west", "upstreams": ["127.0.0.1:9999"]}]`), []string{`"127.0.0.1:9999"`, bcHTTPNotUpstream}},
 		{"empty address", bcHTTPJSON(bcJSONNet, `"sites": [{"site": "west", "upstreams": [""]}]`), []string{`upstream ""`, "host:port or a host alone"}},
 		{"link_cost cost 0", bcHTTPJSON(bcJSONNet, `"link_costs": [{"between": ["east", "west"], "cost": 0}]`), []string{"cost 0", bcCostRule}},
+		{"service name too long", bcHTTPJSON(bcJSONNet, `"name": "`+strings.Repeat("n", 129)+`"`), []string{"lb_policy cost service name", "too long (129 bytes)", "1 to 128 bytes"}},
 	}
 }
 

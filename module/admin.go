@@ -73,8 +73,10 @@ type ServiceView struct {
 	// reverse_proxy with lb_policy cost, whose backends are its upstreams
 	// and whose connections are requests.
 	Kind string `json:"kind"`
-	// PrimarySite is the cheapest site with a healthy backend, as last seen
-	// by a pick ("" before the first connection).
+	// PrimarySite is the cheapest site with a usable backend (healthy
+	// and, for a gateway, ready), as last seen by a pick or by the health
+	// watch, which looks every health interval, traffic or not ("" while
+	// no backend is usable, or before the first look).
 	PrimarySite string `json:"primary_site"`
 	// Ready tells whether the service has an available backend, and Routes
 	// are the routes this Caddy offers its peers for it (what

@@ -256,8 +256,9 @@ func (h *Handler) Cleanup() error {
 //
 //	costlb {
 //		name <service name>
-//		backend <site> <address...> [{
-//			ready <url>    # a gateway: another costlb's /ready/<service>
+//		backend <site> [<address...>] [{
+//			dial <address...>  # more addresses, as caddy-l4 allows
+//			ready <url>        # a gateway: another costlb's /ready/<service>
 //			<caddy-l4 upstream options: max_connections, tls, ...>
 //		}]
 //		link_cost <site> <site> <cost>
@@ -282,7 +283,8 @@ func (h *Handler) Cleanup() error {
 //		max_silent_closes <int>
 //	}
 //
-// Each address of a backend line is its own backend in that site. Options
+// Each address of a backend, on its line or in a dial line of its block
+// (at least one in all), is its own backend in that site. Options
 // this block does not know go to caddy-l4's proxy parser, which parses
 // them as it would in its proxy handler. lb_policy is refused: costlb is
 // the selection policy.

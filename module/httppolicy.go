@@ -107,6 +107,9 @@ func (p *CostSelection) Provision(ctx caddy.Context) error {
 	if p.Name == "" {
 		p.Name, p.defaultName = nextName(p.app, &p.app.https, "http"), true
 	}
+	if err := checkServiceName("lb_policy cost", p.Name); err != nil {
+		return err
+	}
 	svc := fmt.Sprintf("lb_policy cost (service %q)", p.Name)
 	if len(rp.Upstreams) == 0 && rp.DynamicUpstreamsRaw == nil {
 		return fmt.Errorf("%s: the reverse_proxy has no upstreams: give it upstream addresses or dynamic upstreams", svc)

@@ -83,6 +83,7 @@ func TestHTTPPolicyRejects(t *testing.T) {
 		{"link_cost for a missing link", proxy(`"link_costs": [{"between": ["east", "north"], "cost": 3}]`), []string{`"east"`, `"north"`, "no link between"}},
 		{"link_cost cost 0", proxy(`"link_costs": [{"between": ["east", "west"], "cost": 0}]`), []string{"cost 0", pvCostRule}},
 		{"unknown field", proxy(`"weights": [1]`), []string{`unknown field "weights"`}},
+		{"service name too long", proxy(`"name": "` + strings.Repeat("n", 129) + `"`), []string{"lb_policy cost service name", "too long (129 bytes)", "1 to 128 bytes"}},
 		{"no upstreams", hpConfig(pvNet, `{"handler": "reverse_proxy", "load_balancing": {"selection_policy": {"policy": "cost", "name": "empty"}}}`),
 			[]string{`"empty"`, "has no upstreams"}},
 		{"two services named alike", hpConfig(pvNet, hpProxy(hpUps[:1], "", `"name": "shop"`)+","+hpProxy(hpUps[1:], "", `"name": "shop"`)),
@@ -117,11 +118,13 @@ func TestHTTPPolicyNameAcrossKinds(t *testing.T) {
 }
 
 // TestHTTPPolicyPlacesUpstreams: static upstreams are placed by address,
-// then by host, else locally, with the service's own link costs.
+// then by host, else locally, with the service's own link costs. An
+// address's entry wins over its host's (127.0.0.2:9004 is in west, the
+// other upstream of host 127.0.0.2 in north).
 func TestHTTPPolicyPlacesUpstreams(t *testing.T) {
 	ups := []string{"127.0.0.1:9001", "127.0.0.1:9002", "127.0.0.2:9003", "127.0.0.2:9004"}
 	p := loadHTTP(t, hpConfig(pvNet, hpProxy(ups, "", `"name": "shop",
-		"sites": [{"site": "west", "upstreams": ["127.0.0.1:9002"]}, {"site": "north", "upstreams": ["127.0.0.2"]}],
+		"sites": [{"site": "west", "upstreams": ["127.0.0.1:9002", "127.0.0.2:9004"]}, {"site": "north", "upstreams": ["127.0.0.2"]}],
 		"link_costs": [{"between": ["west", "north"], "cost": 7}]`)), "shop")
 	sv := p.serviceView()
 	if sv.Kind != "http" || len(sv.Backends) != 4 {
@@ -130,7 +133,7 @@ func TestHTTPPolicyPlacesUpstreams(t *testing.T) {
 	want := []struct {
 		site string
 		cost int64
-	}{{"east", 0}, {"west", 5}, {"north", 12}, {"north", 12}}
+	}{{"east", 0}, {"west", 5}, {"north", 12}, {"west", 5}}
 	for i, b := range sv.Backends {
 		if b.Address != ups[i] || b.Site != want[i].site || b.PathCost != want[i].cost {
 			t.Errorf("backend %d: %s in %s at path cost %d; want %s in %s at %d", i, b.Address, b.Site, b.PathCost, ups[i], want[i].site, want[i].cost)

@@ -21,11 +21,20 @@ const maxServiceNameLen = 128
 // It runs in Provision, so that JSON, caddy validate and POST /load refuse
 // alike.
 func (h *Handler) checkOptions() error {
-	if len(h.Name) > maxServiceNameLen {
-		return fmt.Errorf("costlb service name %s is too long (%d bytes): a service name must be 1 to %d bytes",
-			linkgraph.QuoteName(h.Name), len(h.Name), maxServiceNameLen)
+	if err := checkServiceName("costlb", h.Name); err != nil {
+		return err
 	}
 	return errors.Join(h.checkDurations(), h.checkCounts())
+}
+
+// checkServiceName refuses a service name too long to show, for who, the
+// block that names the service ("costlb", "lb_policy cost").
+func checkServiceName(who, name string) error {
+	if len(name) > maxServiceNameLen {
+		return fmt.Errorf("%s service name %s is too long (%d bytes): a service name must be 1 to %d bytes",
+			who, linkgraph.QuoteName(name), len(name), maxServiceNameLen)
+	}
+	return nil
 }
 
 // checkCounts refuses the health check numbers caddy-l4 takes as given
