@@ -8,6 +8,10 @@
 package costlbplugin
 
 import (
-	// the costlb app, layer4 handler, lb_policy cost, admin API and Caddyfile directives
+	// the costlb app, admin API, costlb_status handler and global option
 	_ "github.com/costlb/costlb/module"
+	// the layer4 handler layer4.handlers.costlb
+	_ "github.com/costlb/costlb/module/l4handler"
+	// the reverse_proxy selection policy lb_policy cost
+	_ "github.com/costlb/costlb/module/httppolicy"
 )

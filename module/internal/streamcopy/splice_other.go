@@ -1,0 +1,32 @@
+//go:build !linux
+
+package streamcopy
+
+import (
+	"sync/atomic"
+	"syscall"
+)
+
+// Without splice(2), which is Linux's, the copy loop reads and writes.
+
+const spliceSupported = false
+
+type pipe struct{}
+
+// splicedBytes counts the bytes moved by splice: none here.
+var splicedBytes atomic.Int64
+
+func putPipe(*pipe) {}
+
+// spliceStep is never reached without splice: it goes back to reading.
+func (c *rawCopier) spliceStep(int) stepResult {
+	c.splicing, c.canSplice = false, false
+	return stepAgain
+}
+
+// idlePipes returns how many pipes the pool holds, and how many are out:
+// none without splice.
+func idlePipes() (idle, out int) { return 0, 0 }
+
+// resetAtEOF cannot tell a reset from a FIN here: it reports false.
+func resetAtEOF(syscall.RawConn) bool { return false }

@@ -1,0 +1,270 @@
+package l4handler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/costlb/costlb/costlb"
+)
+
+// maxReadyAnswer caps what a readiness answer may weigh: a larger one is
+// "not ready", and no more than one byte past it is ever read.
+const maxReadyAnswer = 64 << 10
+
+// defaultReadyPeriod is the readiness poll interval and timeout when the
+// service sets no health_interval or health_timeout.
+const defaultReadyPeriod = time.Second
+
+// gateways holds every readiness poller of the process, keyed by what the
+// poller does (gatewayKey). A reload that keeps a gateway gets the running
+// poller, with its last answer, instead of starting over: a peer's
+// readiness does not flap because this Caddy reloaded. A poller stops when
+// the last config that uses it is cleaned up.
+var gateways = caddy.NewUsagePool()
+
+// gatewaySpec is what a readiness poller polls and for whom.
+type gatewaySpec struct {
+	service, upstream, local, url string
+	interval, timeout             time.Duration
+}
+
+func (s gatewaySpec) key() string {
+	return fmt.Sprintf("%q %q %q %q %d %d", s.service, s.upstream, s.local, s.url, s.interval, s.timeout)
+}
+
+// gateway polls the readiness URL of one gateway backend (another Caddy
+// running costlb that serves the service onwards) every interval and keeps
+// its last answer. It is shared through gateways.
+type gateway struct {
+	gatewaySpec
+	client *http.Client
+	logger *zap.Logger
+	last   atomic.Pointer[readiness]
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// readiness is one readiness answer as the local site sees it.
+type readiness struct {
+	// Routes are the answer's routes that do not pass through the local
+	// site; the gateway is ready when there is at least one.
+	Routes [][]string
+	// Reason says why the gateway is not ready ("" when it is).
+	Reason string
+}
+
+// loadGateway returns the running poller for spec, starting it if no
+// config has it yet. Release it with gateways.Delete(spec.key()).
+func loadGateway(spec gatewaySpec, logger *zap.Logger) (*gateway, error) {
+	v, _, err := gateways.LoadOrNew(spec.key(), func() (caddy.Destructor, error) {
+		return startGateway(spec, logger), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*gateway), nil
+}
+
+// startGateway starts polling at once, in the background: provisioning
+// never waits for a peer.
+func startGateway(spec gatewaySpec, logger *zap.Logger) *gateway {
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &gateway{
+		gatewaySpec: spec,
+		logger:      logger,
+		cancel:      cancel,
+		done:        make(chan struct{}),
+		client: &http.Client{
+			// A fresh connection per poll: a peer that reloads closes idle
+			// connections, and a poll that met one would read as a flap.
+			Transport: &http.Transport{
+				Proxy:                  nil,
+				DisableKeepAlives:      true,
+				DialContext:            (&net.Dialer{Timeout: spec.timeout}).DialContext,
+				TLSHandshakeTimeout:    spec.timeout,
+				ResponseHeaderTimeout:  spec.timeout,
+				MaxResponseHeaderBytes: maxReadyAnswer,
+			},
+			// a redirect is an answer that is not 2xx
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	go g.run(ctx)
+	return g
+}
+
+// Destruct stops polling and waits for the poller to end.
+func (g *gateway) Destruct() error {
+	g.cancel()
+	<-g.done
+	return nil
+}
+
+// Ready reports whether the last answer offered a usable route. Until the
+// first answer the gateway is not ready. It is the balancer's probe: cheap
+// and never blocking.
+func (g *gateway) Ready() bool {
+	r := g.last.Load()
+	return r != nil && len(r.Routes) > 0
+}
+
+// state returns the last answer; before the first one, a "not ready" one
+// that says so.
+func (g *gateway) state() readiness {
+	if r := g.last.Load(); r != nil {
+		return *r
+	}
+	return readiness{Reason: "no answer yet"}
+}
+
+func (g *gateway) run(ctx context.Context) {
+	defer close(g.done)
+	tick := time.NewTicker(g.interval)
+	defer tick.Stop()
+	for {
+		r := g.poll(ctx)
+		if ctx.Err() != nil {
+			return // stopping: what a cut-off poll saw says nothing of the peer
+		}
+		g.record(r)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// record keeps r and logs a change between ready and not ready.
+func (g *gateway) record(r *readiness) {
+	old := g.last.Swap(r)
+	ready := len(r.Routes) > 0
+	if old != nil && (len(old.Routes) > 0) == ready {
+		return
+	}
+	fields := []zap.Field{
+		zap.String("service", g.service),
+		zap.String("upstream", g.upstream),
+		zap.String("ready_url", g.url),
+	}
+	if ready {
+		g.logger.Info("costlb gateway ready", append(fields, zap.Any("routes", r.Routes))...)
+		return
+	}
+	g.logger.Info("costlb gateway not ready", append(fields, zap.String("reason", r.Reason))...)
+}
+
+// poll asks the gateway once, within the timeout.
+func (g *gateway) poll(ctx context.Context) *readiness {
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.url, nil)
+	if err != nil {
+		return &readiness{Reason: err.Error()}
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return &readiness{Reason: describePollError(err, g.timeout)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return &readiness{Reason: fmt.Sprintf("answered %s", resp.Status)}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReadyAnswer+1))
+	if err != nil {
+		return &readiness{Reason: "reading the answer: " + describePollError(err, g.timeout)}
+	}
+	return parseReadiness(body, g.local)
+}
+
+// parseReadiness reads a 2xx readiness answer's body.
+func parseReadiness(body []byte, local string) *readiness {
+	if len(body) > maxReadyAnswer {
+		return &readiness{Reason: fmt.Sprintf("answer larger than %d bytes", maxReadyAnswer)}
+	}
+	var ans readyAnswer
+	if err := json.Unmarshal(body, &ans); err != nil {
+		return &readiness{Reason: "answer is not costlb readiness JSON: " + err.Error()}
+	}
+	if !ans.Ready {
+		return &readiness{Reason: `answered "ready": false`}
+	}
+	routes := costlb.UsableRoutes(ans.Routes, local)
+	if len(routes) == 0 {
+		return &readiness{Reason: fmt.Sprintf("no route that avoids the local site %q (%d routes answered)", local, len(ans.Routes))}
+	}
+	return &readiness{Routes: routes}
+}
+
+func describePollError(err error, timeout time.Duration) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Sprintf("no answer within the timeout %v", timeout)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Sprintf("no answer within the timeout %v", timeout)
+	}
+	return err.Error()
+}
+
+// checkReadyURL refuses a readiness URL costlb cannot poll.
+func checkReadyURL(raw string) error {
+	if strings.Contains(raw, "{") {
+		return fmt.Errorf("ready %q: placeholders are not supported; give the gateway's URL, e.g. http://10.1.0.1:9180/ready/<service>", raw)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("ready %q: malformed URL: %v; want e.g. http://10.1.0.1:9180/ready/<service>", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("ready %q: scheme %q: must be http or https", raw, u.Scheme)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("ready %q: no host; want e.g. http://10.1.0.1:9180/ready/<service>", raw)
+	}
+	if _, err := url.ParseRequestURI(raw); err != nil {
+		return fmt.Errorf("ready %q: malformed URL: %v", raw, err)
+	}
+	return nil
+}
+
+// readyPeriod returns the readiness poll interval and timeout of a
+// service: its active health check settings as configured, else one second
+// each. It must run before the embedded proxy's Provision, which fills in
+// caddy-l4's own defaults.
+func (h *Handler) readyPeriod() (interval, timeout time.Duration) {
+	interval, timeout = defaultReadyPeriod, defaultReadyPeriod
+	if hc := h.HealthChecks; hc != nil && hc.Active != nil {
+		if hc.Active.Interval > 0 {
+			interval = time.Duration(hc.Active.Interval)
+		}
+		if hc.Active.Timeout > 0 {
+			timeout = time.Duration(hc.Active.Timeout)
+		}
+	}
+	return interval, timeout
+}
+
+// readyAnswer is the JSON document of GET <costlb_status>/ready/<service>.
+type readyAnswer struct {
+	Service string     `json:"service"`
+	Site    string     `json:"site"`
+	Ready   bool       `json:"ready"`
+	Routes  [][]string `json:"routes"`
+}
+
+// Interface guard
+var _ caddy.Destructor = (*gateway)(nil)

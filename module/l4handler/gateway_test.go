@@ -1,0 +1,292 @@
+package l4handler
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/mholt/caddy-l4/modules/l4proxy"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func TestParseReadiness(t *testing.T) {
+	tests := []struct {
+		name, body string
+		routes     [][]string // nil: not ready
+		reason     string
+	}{
+		{"ready", `{"service": "s", "site": "B", "ready": true, "routes": [["B"], ["B", "C"]]}`, [][]string{{"B"}, {"B", "C"}}, ""},
+		{"through the asker only", `{"ready": true, "routes": [["B", "A"]]}`, nil, `no route that avoids the local site "A"`},
+		{"some through the asker", `{"ready": true, "routes": [["B", "A"], ["B", "C"]]}`, [][]string{{"B", "C"}}, ""},
+		{"not ready", `{"ready": false, "routes": []}`, nil, `answered "ready": false`},
+		{"ready without routes", `{"ready": true}`, nil, "no route"},
+		{"garbage", `<html>hello</html>`, nil, "not costlb readiness JSON"},
+		{"wrong shape", `{"ready": true, "routes": "B"}`, nil, "not costlb readiness JSON"},
+		{"huge", `{"ready": true, "routes": [["B"]], "pad": "` + strings.Repeat("x", maxReadyAnswer) + `"}`, nil, "larger than 65536 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := parseReadiness([]byte(tt.body), "A")
+			if !reflect.DeepEqual(r.Routes, tt.routes) {
+				t.Errorf("routes %q, want %q", r.Routes, tt.routes)
+			}
+			if !strings.Contains(r.Reason, tt.reason) || (tt.reason == "") != (r.Reason == "") {
+				t.Errorf("reason %q, want one containing %q", r.Reason, tt.reason)
+			}
+		})
+	}
+}
+
+func TestCheckReadyURL(t *testing.T) {
+	for _, ok := range []string{"http://127.0.0.1:9180/ready/web", "https://b.example.com/costlb/ready/orders-db", "http://[::1]:80/ready/x"} {
+		if err := checkReadyURL(ok); err != nil {
+			t.Errorf("checkReadyURL(%q): %v", ok, err)
+		}
+	}
+	for raw, want := range map[string]string{
+		"ftp://127.0.0.1/ready/x":   `scheme "ftp": must be http or https`,
+		"127.0.0.1:9180/ready/x":    "127.0.0.1:9180/ready/x",
+		"http:///ready/x":           "no host",
+		"http://bad host/ready":     "malformed URL",
+		"http://{env.PEER}/ready/x": "placeholders are not supported",
+		"/ready/x":                  `scheme "": must be http or https`,
+	} {
+		err := checkReadyURL(raw)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), fmt.Sprintf("%q", raw)) {
+			t.Errorf("checkReadyURL(%q) = %v, want an error naming it and containing %q", raw, err, want)
+		}
+	}
+}
+
+// startTestGateway polls url every 20 ms with the given timeout and stops
+// when the test ends. Its logs go to the returned observer.
+func startTestGateway(t *testing.T, url string, timeout time.Duration) (*gateway, *observer.ObservedLogs) {
+	t.Helper()
+	core, logs := observer.New(zap.InfoLevel)
+	g := startGateway(gatewaySpec{service: "web", upstream: "10.1.0.1:80", local: "A", url: url,
+		interval: 20 * time.Millisecond, timeout: timeout}, zap.New(core))
+	t.Cleanup(func() { _ = g.Destruct() })
+	return g, logs
+}
+
+// waitAnswer waits until the gateway has an answer satisfying cond.
+func waitAnswer(t *testing.T, g *gateway, what string, cond func(readiness) bool) readiness {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if r := g.last.Load(); r != nil && cond(*r) {
+			return *r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway never %s; last state %+v", what, g.state())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestGatewayFollowsAnswers: ready, then not ready, then ready again, with
+// one log line per change and none for unchanged answers.
+func TestGatewayFollowsAnswers(t *testing.T) {
+	var up atomic.Bool
+	up.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/ready/web" {
+			http.NotFound(w, r)
+			return
+		}
+		if !up.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `{"service": "web", "site": "B", "ready": false, "routes": []}`)
+			return
+		}
+		fmt.Fprint(w, `{"service": "web", "site": "B", "ready": true, "routes": [["B"], ["B", "A"]]}`)
+	}))
+	defer srv.Close()
+	g, logs := startTestGateway(t, srv.URL+"/ready/web", time.Second)
+	if g.Ready() && g.last.Load() == nil {
+		t.Fatal("ready before the first answer")
+	}
+	r := waitAnswer(t, g, "ready", func(r readiness) bool { return len(r.Routes) > 0 })
+	if !reflect.DeepEqual(r.Routes, [][]string{{"B"}}) {
+		t.Errorf("routes %q, want [[B]] (the route through A dropped)", r.Routes)
+	}
+	time.Sleep(100 * time.Millisecond) // several polls, same answer
+	up.Store(false)
+	r = waitAnswer(t, g, "not ready", func(r readiness) bool { return len(r.Routes) == 0 })
+	if !strings.Contains(r.Reason, "503") {
+		t.Errorf("reason %q, want the 503 named", r.Reason)
+	}
+	time.Sleep(100 * time.Millisecond)
+	up.Store(true)
+	waitAnswer(t, g, "ready again", func(r readiness) bool { return len(r.Routes) > 0 })
+	time.Sleep(100 * time.Millisecond)
+	var msgs []string
+	for _, e := range logs.All() {
+		msgs = append(msgs, e.Message)
+		if e.ContextMap()["service"] != "web" || e.ContextMap()["upstream"] != "10.1.0.1:80" {
+			t.Errorf("log line %q lacks the service and upstream: %v", e.Message, e.ContextMap())
+		}
+	}
+	want := []string{"costlb gateway ready", "costlb gateway not ready", "costlb gateway ready"}
+	if !reflect.DeepEqual(msgs, want) {
+		t.Errorf("log lines %q, want exactly %q", msgs, want)
+	}
+}
+
+// TestGatewayBadAnswers: every kind of bad answer is "not ready", with a
+// reason, within the timeout, and the poller stops cleanly.
+func TestGatewayBadAnswers(t *testing.T) {
+	const timeout = 150 * time.Millisecond
+	closed := func() string { // an address where nothing listens
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return "http://" + addr + "/ready/web"
+	}()
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		url     string
+		reason  string
+	}{
+		{"slow", func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-time.After(5 * time.Second):
+			case <-r.Context().Done():
+			}
+		}, "", "no answer within the timeout 150ms"},
+		{"slow body", func(w http.ResponseWriter, r *http.Request) {
+			w.(http.Flusher).Flush()
+			fmt.Fprint(w, `{"ready": true,`)
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(5 * time.Second):
+			case <-r.Context().Done():
+			}
+		}, "", "timeout"},
+		{"garbage", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "\x00\x01garbage") }, "", "not costlb readiness JSON"},
+		{"500", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 500) }, "", "answered 500 Internal Server Error"},
+		{"redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", http.StatusFound) }, "", "answered 302"},
+		{"huge", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, `{"ready": true, "routes": [["B"]], "pad": "`)
+			chunk := strings.Repeat("x", 32<<10)
+			for i := 0; i < 1024; i++ { // 32 MiB unless the poller stops reading
+				if _, err := fmt.Fprint(w, chunk); err != nil {
+					return
+				}
+			}
+		}, "", "larger than 65536 bytes"},
+		{"reset", func(w http.ResponseWriter, r *http.Request) {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				return
+			}
+			conn.(*net.TCPConn).SetLinger(0)
+			conn.Close()
+		}, "", "reset"},
+		{"nothing listens", nil, closed, "refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url := tt.url
+			if tt.handler != nil {
+				srv := httptest.NewServer(tt.handler)
+				defer srv.Close()
+				url = srv.URL + "/ready/web"
+			}
+			g, _ := startTestGateway(t, url, timeout)
+			start := time.Now()
+			r := waitAnswer(t, g, "answered", func(readiness) bool { return true })
+			if took := time.Since(start); took > timeout+time.Second {
+				t.Errorf("the first answer took %v, past the timeout %v", took, timeout)
+			}
+			if len(r.Routes) != 0 || g.Ready() {
+				t.Fatalf("ready with routes %q, want not ready", r.Routes)
+			}
+			if !strings.Contains(r.Reason, tt.reason) {
+				t.Errorf("reason %q, want one containing %q", r.Reason, tt.reason)
+			}
+			stopped := make(chan struct{})
+			go func() { _ = g.Destruct(); close(stopped) }()
+			select {
+			case <-stopped:
+			case <-time.After(timeout + time.Second):
+				t.Fatal("Destruct did not return: the poller is stuck")
+			}
+		})
+	}
+}
+
+// TestGatewayPoolSharesAndStops: a second config polling the same way
+// shares the running poller (and its last answer); the poller stops when
+// the last user lets go.
+func TestGatewayPoolSharesAndStops(t *testing.T) {
+	var polls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		polls.Add(1)
+		fmt.Fprint(w, `{"ready": true, "routes": [["B"]]}`)
+	}))
+	defer srv.Close()
+	spec := gatewaySpec{service: "pool", upstream: "b:1", local: "A", url: srv.URL + "/ready/pool", interval: 10 * time.Millisecond, timeout: time.Second}
+	g1, err := loadGateway(spec, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAnswer(t, g1, "ready", func(r readiness) bool { return len(r.Routes) > 0 })
+	g2, err := loadGateway(spec, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g1 != g2 || !g2.Ready() {
+		t.Fatalf("the second load got a new poller (%p, %p) or one not ready", g1, g2)
+	}
+	if deleted, _ := gateways.Delete(spec.key()); deleted {
+		t.Fatal("the poller stopped while a config still uses it")
+	}
+	if deleted, _ := gateways.Delete(spec.key()); !deleted {
+		t.Fatal("the poller did not stop when the last config let go")
+	}
+	select {
+	case <-g1.done:
+	default:
+		t.Fatal("Delete returned before the poller ended")
+	}
+	n := polls.Load()
+	time.Sleep(50 * time.Millisecond)
+	if polls.Load() != n {
+		t.Errorf("polls went on after the poller stopped: %d then %d", n, polls.Load())
+	}
+}
+
+// TestReadyPeriod: the readiness poll follows the service's active health
+// check settings as written, one second for each one not set (never
+// caddy-l4's own defaults of 30 s and 5 s).
+func TestReadyPeriod(t *testing.T) {
+	d := func(s string) caddy.Duration { v, _ := time.ParseDuration(s); return caddy.Duration(v) }
+	tests := []struct {
+		hc                *l4proxy.HealthChecks
+		interval, timeout time.Duration
+	}{
+		{nil, time.Second, time.Second},
+		{&l4proxy.HealthChecks{Passive: &l4proxy.PassiveHealthChecks{FailDuration: d("10s")}}, time.Second, time.Second},
+		{&l4proxy.HealthChecks{Active: &l4proxy.ActiveHealthChecks{Timeout: d("500ms")}}, time.Second, 500 * time.Millisecond},
+		{&l4proxy.HealthChecks{Active: &l4proxy.ActiveHealthChecks{Interval: d("2s")}}, 2 * time.Second, time.Second},
+		{&l4proxy.HealthChecks{Active: &l4proxy.ActiveHealthChecks{Interval: d("200ms"), Timeout: d("100ms")}}, 200 * time.Millisecond, 100 * time.Millisecond},
+	}
+	for i, tt := range tests {
+		if iv, to := (&Handler{HealthChecks: tt.hc}).readyPeriod(); iv != tt.interval || to != tt.timeout {
+			t.Errorf("case %d: interval %v, timeout %v; want %v, %v", i, iv, to, tt.interval, tt.timeout)
+		}
+	}
+}

@@ -1,0 +1,385 @@
+package l4handler
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/mholt/caddy-l4/layer4"
+	"github.com/mholt/caddy-l4/modules/l4proxy"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	cfile "github.com/costlb/costlb/caddyfile"
+	"github.com/costlb/costlb/costlb"
+	"github.com/costlb/costlb/linkgraph"
+)
+
+func init() {
+	caddy.RegisterModule(new(Handler))
+}
+
+// Backend is one caddy-l4 upstream plus the site it runs in. Each dial
+// address is its own backend.
+type Backend struct {
+	// Site is the site the backend runs in; it must be reachable from the
+	// local site through the network's links.
+	Site string `json:"site"`
+	// Ready, when set, makes the backend a gateway: another Caddy running
+	// costlb that serves the service onwards. It is that Caddy's readiness
+	// URL (its costlb_status handler's /ready/<service>), polled every
+	// health_interval; the gateway is available only while its last answer
+	// offered a route that does not pass through the local site.
+	Ready string `json:"ready,omitempty"`
+	l4proxy.Upstream
+}
+
+// Handler is the costlb layer4 handler: it proxies a connection to one
+// backend of a service spread across sites, choosing the available backend
+// with the lowest perceived cost = path cost + live connections.
+//
+// It takes caddy-l4's proxy options with caddy-l4's meaning and proxies
+// the connection itself (proxy.go): dialing with local_address,
+// resolver_preference, upstream TLS and the PROXY protocol, retries within
+// load_balancing.try_duration, passive health checks and the copy loop.
+// Active health checks are caddy-l4's, run on caddy-l4 upstreams that
+// costlb provisions for them alone. Each connection's live count is exact.
+type Handler struct {
+	// Name identifies the service in the admin API, metrics and logs.
+	// Default: costlb-<n>.
+	Name string `json:"name,omitempty"`
+
+	// Backends are the service's backends, each in a site.
+	Backends []*Backend `json:"backends,omitempty"`
+
+	// LinkCosts override the cost of links of the network for this
+	// service only.
+	LinkCosts []linkgraph.Link `json:"link_costs,omitempty"`
+
+	// HealthChecks are caddy-l4's active and passive health checks.
+	HealthChecks *l4proxy.HealthChecks `json:"health_checks,omitempty"`
+
+	// LoadBalancing holds caddy-l4's retry settings (try_duration,
+	// try_interval). A selection policy is refused: costlb is the policy.
+	LoadBalancing *l4proxy.LoadBalancing `json:"load_balancing,omitempty"`
+
+	// ProxyProtocol is the PROXY protocol version to send upstream, "v1" or "v2".
+	ProxyProtocol string `json:"proxy_protocol,omitempty"`
+
+	// DialTimeout bounds connecting to a backend, and its TLS handshake and
+	// PROXY header unless the backend sets tls_timeout. A dial that times
+	// out is a failed dial. Default: 3s. Zero or negative is refused.
+	DialTimeout *caddy.Duration `json:"dial_timeout,omitempty"`
+
+	// FailOnSilentClose turns on silent-close detection: a connection the
+	// backend ends (FIN or RST) before it sent a byte and before the client
+	// ended its side, within this time of the connection being made, is a
+	// silent close; MaxSilentCloses of them in a row mark the backend down
+	// for the passive checks' fail_duration, which must be set. Meant for
+	// backends that accept and then drop connections (a broken process
+	// behind a live socket); see the README for when not to use it.
+	FailOnSilentClose caddy.Duration `json:"fail_on_silent_close,omitempty"`
+
+	// MaxSilentCloses is how many silent closes in a row mark a backend
+	// down, with FailOnSilentClose. Default: 3.
+	MaxSilentCloses int `json:"max_silent_closes,omitempty"`
+
+	app        *App
+	proxy      *l4proxy.Handler // caddy-l4's, provisioned for its active health checks alone
+	sel        *selector
+	gws        []*gateway        // per backend index: its readiness poller, nil if not a gateway
+	gwKeys     []string          // the gateways this handler holds in the pool
+	counters   []*costlb.Counter // the live counters it holds
+	primary    *primaryMemo      // the service's primary site across generations
+	primaryKey string            // its key in primaries; "" until loaded
+	ctx        caddy.Context
+	// the data path (proxy.go); targets are per backend index, as sel.ups
+	targets          []target
+	passivePol       passivePolicy
+	passiveKeys      []string // passive states this handler holds
+	tryDuration      time.Duration
+	tryInterval      time.Duration
+	closeIfUnhealthy bool
+	// readiness poll period of the gateways (health_interval, health_timeout)
+	readyInterval, readyTimeout time.Duration
+	paths                       *linkgraph.Paths
+	logger                      *zap.Logger
+	refused                     prometheus.Counter
+	provided                    bool
+	// defaultName is set when Name was given by default, not by the user.
+	defaultName bool
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "layer4.handlers.costlb",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision checks the service against the site network, computes its path
+// costs, provisions caddy-l4 upstreams for the active health checks and
+// prepares the data path.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	var err error
+	if h.app, err = loadApp(ctx, "costlb handler"); err != nil {
+		return err
+	}
+	if h.Name == "" {
+		h.Name, h.defaultName = nextName(h.app, &h.app.services, "costlb"), true
+	}
+	if err := h.checkOptions(); err != nil {
+		return err
+	}
+	svc := fmt.Sprintf("costlb service %q", h.Name)
+	if h.LoadBalancing != nil && (h.LoadBalancing.SelectionPolicyRaw != nil || h.LoadBalancing.SelectionPolicy != nil) {
+		return fmt.Errorf("%s: load_balancing.selection (lb_policy) is not allowed: costlb is the selection policy", svc)
+	}
+	if len(h.Backends) == 0 {
+		return fmt.Errorf("%s: no backends: add 'backend <site> <address...>' (JSON: backends)", svc)
+	}
+	// read before caddy-l4's Provision fills in its own defaults (30s, 5s)
+	h.readyInterval, h.readyTimeout = h.readyPeriod()
+	h.paths, err = h.app.network.Paths(h.LinkCosts)
+	if err != nil {
+		return fmt.Errorf("%s: link_cost: %w", svc, err)
+	}
+
+	bes, err := h.expandBackends(svc)
+	if err != nil {
+		return err
+	}
+	ups := make(l4proxy.UpstreamPool, len(bes))
+	for i := range bes {
+		ups[i] = bes[i].up
+	}
+
+	// Caddy's log levels change only with a reload: decide once whether
+	// picks are logged, so the pick path never consults the logger.
+	h.sel = &selector{h: h, ups: ups, debug: h.logger.Core().Enabled(zapcore.DebugLevel)}
+	// costlb's own checks of everything it dials with come first: they
+	// take no shared state, and leave caddy-l4 nothing to refuse
+	if err := h.provisionDataPath(ctx, ups); err != nil {
+		return fmt.Errorf("%s: %v", svc, err)
+	}
+	if err := h.provisionHealth(ctx, ups); err != nil {
+		return fmt.Errorf("%s: %v", svc, err)
+	}
+	if err := h.buildBalancer(bes); err != nil {
+		return fmt.Errorf("%s: %v", svc, err)
+	}
+	for _, r := range h.paths.Costs() {
+		if r.Reachable {
+			h.app.metrics.pathCost.WithLabelValues(h.Name, r.Site).Set(float64(r.Cost))
+		}
+	}
+	h.warnSameServer(ups)
+	go watchPrimary(ctx, h.readyInterval, h.sel.bal.Observe)
+	h.refused = h.app.metrics.noBackend.WithLabelValues(h.Name)
+	return registerService(h.app, &h.app.services, h)
+}
+
+// counter gets the process-wide live counter of addr and holds it until
+// Cleanup.
+func (h *Handler) counter(addr string) *costlb.Counter {
+	c := counters.Counter(counterKey(addr))
+	h.counters = append(h.counters, c)
+	return c
+}
+
+// loadGateway gets the readiness poller of the gateway backend at addr,
+// shared with the running config if it polls the same way, and holds it
+// until Cleanup.
+func (h *Handler) loadGateway(addr, readyURL string) (*gateway, error) {
+	spec := gatewaySpec{
+		service: h.Name, upstream: addr, local: h.app.Site, url: readyURL,
+		interval: h.readyInterval, timeout: h.readyTimeout,
+	}
+	g, err := loadGateway(spec, h.logger)
+	if err != nil {
+		return nil, err
+	}
+	h.gwKeys = append(h.gwKeys, spec.key())
+	return g, nil
+}
+
+// routes returns the service's routes as this Caddy offers them to its
+// peers: one per available plain backend's site, and each usable route of
+// every available gateway, prefixed with the local site. The service is
+// ready when there is at least one.
+func (h *Handler) routes() [][]string {
+	local := h.app.Site
+	var out [][]string
+	for i := 0; i < h.sel.bal.Len(); i++ {
+		st := h.sel.bal.State(i)
+		switch {
+		case !st.Available:
+		case h.gws[i] != nil:
+			out = append(out, costlb.ViaGateway(local, h.gws[i].state().Routes)...)
+		default:
+			out = append(out, costlb.Direct(local, st.Site))
+		}
+	}
+	return costlb.NormalizeRoutes(out)
+}
+
+// Cleanup releases the shared peer and passive health state and removes
+// the service from the admin view.
+func (h *Handler) Cleanup() error {
+	if h.app != nil {
+		unregisterService(h.app, &h.app.services, h)
+	}
+	h.releaseDataPath()
+	for _, k := range h.gwKeys {
+		_, _ = gateways.Delete(k)
+	}
+	h.gwKeys = nil
+	if h.primaryKey != "" {
+		_, _ = primaries.Delete(h.primaryKey)
+		h.primaryKey = ""
+	}
+	for _, c := range h.counters {
+		counters.Release(c)
+	}
+	h.counters = nil
+	if h.provided {
+		return h.proxy.Cleanup()
+	}
+	return nil
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	costlb {
+//		name <service name>
+//		backend <site> [<address...>] [{
+//			dial <address...>  # more addresses, as caddy-l4 allows
+//			ready <url>        # a gateway: another costlb's /ready/<service>
+//			<caddy-l4 upstream options: max_connections, tls, ...>
+//		}]
+//		link_cost <site> <site> <cost>
+//
+//		# caddy-l4 proxy options, with caddy-l4's meaning:
+//		health_interval <duration>
+//		health_port <int>
+//		health_timeout <duration>
+//		health_fall <int>
+//		health_rise <int>
+//		close_if_unhealthy
+//		fail_duration <duration>
+//		max_fails <int>
+//		unhealthy_connection_count <int>
+//		lb_try_duration <duration>
+//		lb_try_interval <duration>
+//		proxy_protocol <v1|v2>
+//
+//		# costlb's own:
+//		dial_timeout <duration>
+//		fail_on_silent_close <duration>
+//		max_silent_closes <int>
+//	}
+//
+// Each address of a backend, on its line or in a dial line of its block
+// (at least one in all), is its own backend in that site. Options
+// this block does not know go to caddy-l4's proxy parser, which parses
+// them as it would in its proxy handler. lb_policy is refused: costlb is
+// the selection policy.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume handler name
+	head := d.Token()
+	if d.NextArg() {
+		return d.Errf("costlb: unexpected argument %q; options go in a block: costlb { backend <site> <address...> }", d.Val())
+	}
+	var proxyToks []caddyfile.Token
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		var err error
+		switch opt {
+		case "backend":
+			err = h.unmarshalBackend(d)
+		case "name", "link_cost", "dial_timeout", "fail_on_silent_close", "max_silent_closes":
+			if err = h.unmarshalOption(d); err == nil {
+				err = cfile.NoBlock(d, "costlb", opt)
+			}
+		case "ready":
+			err = d.Err("costlb: ready goes inside a backend block: backend <site> <address> { ready <url> }")
+		case "lb_policy":
+			err = d.Err("costlb: lb_policy is not allowed inside costlb: costlb is the selection policy (lowest path cost + live connections)")
+		case "upstream":
+			err = d.Err("costlb: use 'backend <site> <address...>' instead of 'upstream': every backend needs a site")
+		case "proxy_protocol":
+			// caddy-l4 reads a missing version as the option's own name
+			if d.CountRemainingArgs() != 1 {
+				err = d.Errf("costlb: proxy_protocol takes one of v1, v2; got %q", d.RemainingArgs())
+			}
+			proxyToks = append(proxyToks, d.NextSegment()...)
+		default:
+			proxyToks = append(proxyToks, d.NextSegment()...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := checkExplicitDurations(proxyToks); err != nil {
+		return err
+	}
+	p, err := cfile.ProxyOptions("costlb", head, proxyToks, handlerOptions)
+	h.HealthChecks, h.LoadBalancing, h.ProxyProtocol = p.HealthChecks, p.LoadBalancing, p.ProxyProtocol
+	return err
+}
+
+// handlerOptions is what a costlb block takes, for an unknown option.
+const handlerOptions = "name, backend, link_cost, dial_timeout, fail_on_silent_close, max_silent_closes, " +
+	"and caddy-l4's proxy options (health_interval, health_timeout, fail_duration, max_fails, lb_try_duration, proxy_protocol, ...)"
+
+// unmarshalBackend adds the backends of the backend line at d: one per
+// address, all in the line's site, with the line's options.
+func (h *Handler) unmarshalBackend(d *caddyfile.Dispenser) error {
+	site, ready, u, err := cfile.Backend(d, "costlb")
+	if err != nil {
+		return err
+	}
+	for _, addr := range u.Dial {
+		one := u
+		one.Dial = []string{addr}
+		h.Backends = append(h.Backends, &Backend{Site: site, Ready: ready, Upstream: one})
+	}
+	return nil
+}
+
+// unmarshalOption sets the costlb option at d other than backend.
+func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
+	const who = "costlb"
+	var err error
+	switch d.Val() {
+	case "name":
+		h.Name, err = cfile.Name(d, who, h.Name)
+	case "link_cost":
+		var l linkgraph.Link
+		l, err = cfile.LinkCost(d, who)
+		h.LinkCosts = append(h.LinkCosts, l)
+	case "dial_timeout":
+		var dur time.Duration
+		dur, err = cfile.PositiveDuration(d, who, h.DialTimeout != nil)
+		h.DialTimeout = (*caddy.Duration)(&dur)
+	case "fail_on_silent_close":
+		var dur time.Duration
+		dur, err = cfile.PositiveDuration(d, who, h.FailOnSilentClose != 0)
+		h.FailOnSilentClose = caddy.Duration(dur)
+	case "max_silent_closes":
+		h.MaxSilentCloses, err = cfile.PositiveInt(d, who, h.MaxSilentCloses != 0)
+	}
+	return err
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner     = (*Handler)(nil)
+	_ caddy.CleanerUpper    = (*Handler)(nil)
+	_ caddyfile.Unmarshaler = (*Handler)(nil)
+	_ layer4.NextHandler    = (*Handler)(nil)
+)
