@@ -35,10 +35,15 @@ func Backend(d *caddyfile.Dispenser, who string) (site, ready string, u l4proxy.
 			"ready <url> and caddy-l4's upstream options (max_connections, tls, local_addr, ...)")
 	}
 	if u.Weight != 0 {
-		return "", "", u, d.Errf("%s: backend %s: weight has no meaning in costlb: backends are chosen by path cost + live connections; use link_cost or sites to steer traffic", who, site)
+		return "", "", u, d.Errf("%s: backend %s: %s", who, site, WeightRefused)
 	}
 	return site, ready, u, nil
 }
+
+// WeightRefused says why a backend's weight is refused, in the Caddyfile
+// and in JSON alike.
+const WeightRefused = "weight has no meaning in costlb: backends are chosen by path cost + live connections; " +
+	"steer traffic with link_cost (JSON: link_costs) or by the sites of the backends"
 
 // hasAddress says whether a backend segment names an address: on its line
 // after the site, or in a dial option of its block. Without one, caddy-l4's

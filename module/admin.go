@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/costlb/costlb/costlb"
 	"github.com/costlb/costlb/linkgraph"
 )
 
@@ -102,7 +102,7 @@ type BackendView struct {
 	// the last answer offered a usable route, those routes, and why the
 	// gateway is not ready.
 	ReadyURL       string     `json:"ready_url,omitempty"`
-	Ready          *bool      `json:"ready,omitempty"`
+	GatewayReady   *bool      `json:"ready,omitempty"`
 	Routes         [][]string `json:"routes,omitempty"`
 	NotReadyReason string     `json:"not_ready_reason,omitempty"`
 }
@@ -117,7 +117,7 @@ func (adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed; use GET", r.Method)}
 	}
-	app := runningApp()
+	app := RunningApp()
 	if app == nil {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("costlb is not running: the config has no costlb app")}
 	}
@@ -129,21 +129,34 @@ func (adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		if allPaths {
-			return app.writeViewAllPaths(w, app.view())
+			return app.writeViewAllPaths(w, app.View())
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(app.view())
+		return enc.Encode(app.View())
 	case "graph.dot":
 		w.Header().Set("Content-Type", "text/vnd.graphviz; charset=utf-8")
-		writeDot(w, app.view())
+		writeDot(w, app.View())
 		return nil
 	default:
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no such costlb resource %q; try /costlb/ or /costlb/graph.dot", r.URL.Path)}
 	}
 }
 
-func linkViews(links []linkgraph.Link) []LinkView {
+// BackendOf returns the view of a backend in state st that has taken total
+// connections (requests, for an HTTP service) since the config loaded.
+func BackendOf(st costlb.State, total uint64) BackendView {
+	return BackendView{
+		Site: st.Site, Address: st.Address, PathCost: st.PathCost,
+		LiveConnections: st.Live, PerceivedCost: st.Perceived,
+		Healthy: st.Healthy, Available: st.Available,
+		MaxConnections: st.MaxConns, ConnectionsTotal: total,
+	}
+}
+
+// LinkViews returns the view of links, each with its cost (the default
+// where none is given).
+func LinkViews(links []linkgraph.Link) []LinkView {
 	out := make([]LinkView, len(links))
 	for i, l := range links {
 		out[i] = LinkView{Between: l.Between, Cost: l.Cost}
@@ -154,37 +167,12 @@ func linkViews(links []linkgraph.Link) []LinkView {
 	return out
 }
 
-// view builds the admin document from the app's live state.
-func (a *App) view() View {
-	v := View{LocalSite: a.Site, Links: linkViews(a.network.Links())}
-	services := a.snapshotServices()
-	for _, h := range services {
-		sv := ServiceView{Name: h.Name, Kind: "layer4", PrimarySite: h.sel.bal.Primary(), Routes: h.routes(), LinkCosts: linkViews(h.LinkCosts), Backends: []BackendView{}}
-		sv.Ready = len(sv.Routes) > 0
-		if !sv.Ready {
-			sv.Routes = [][]string{}
-		}
-		for i := 0; i < h.sel.bal.Len(); i++ {
-			st := h.sel.bal.State(i)
-			bv := BackendView{
-				Site: st.Site, Address: st.Address, PathCost: st.PathCost,
-				LiveConnections: st.Live, PerceivedCost: st.Perceived,
-				Healthy: st.Healthy, Available: st.Available,
-				MaxConnections: st.MaxConns, ConnectionsTotal: st.Picks,
-			}
-			if g := h.gws[i]; g != nil {
-				r := g.state()
-				ready := len(r.Routes) > 0
-				bv.ReadyURL, bv.Ready, bv.Routes, bv.NotReadyReason = g.url, &ready, r.Routes, r.Reason
-			}
-			sv.Backends = append(sv.Backends, bv)
-		}
-		v.Services = append(v.Services, sv)
+// View builds the admin document from the app's live state.
+func (a *App) View() View {
+	v := View{LocalSite: a.Site, Links: LinkViews(a.network.Links())}
+	for _, s := range a.Services() {
+		v.Services = append(v.Services, ViewOf(s))
 	}
-	for _, p := range a.snapshotHTTP() {
-		v.Services = append(v.Services, p.serviceView())
-	}
-	sort.SliceStable(v.Services, func(i, j int) bool { return v.Services[i].Name < v.Services[j].Name })
 	if v.Services == nil {
 		v.Services = []ServiceView{}
 	}
@@ -204,6 +192,28 @@ func (a *App) view() View {
 		v.Counters = []CounterView{}
 	}
 	return v
+}
+
+// ViewOf returns the view of s: its own, with its name, kind, readiness
+// and routes.
+func ViewOf(s Service) ServiceView {
+	sv := s.View()
+	sv.Name, _ = s.ServiceName()
+	sv.Kind = s.ServiceKind()
+	sv.Ready, sv.Routes = readiness(s.Routes())
+	if sv.Backends == nil {
+		sv.Backends = []BackendView{}
+	}
+	return sv
+}
+
+// readiness returns whether routes make a service ready (at least one
+// route), and routes as shown: never null.
+func readiness(routes [][]string) (bool, [][]string) {
+	if len(routes) == 0 {
+		return false, [][]string{}
+	}
+	return true, routes
 }
 
 // writeDot draws the network: sites as nodes (the local site doubled),

@@ -1,4 +1,4 @@
-package module
+package module_test
 
 import (
 	"bytes"
@@ -12,6 +12,10 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
+
+	. "github.com/costlb/costlb/module"
+	"github.com/costlb/costlb/module/internal/moduletest"
+	"github.com/costlb/costlb/module/l4handler"
 )
 
 // chainViewConfig is a config whose network is a chain c0-c1-...-c<n-1>
@@ -41,13 +45,13 @@ func chainViewConfig(t *testing.T, n, far int) string {
 func getView(t *testing.T, target string) (*httptest.ResponseRecorder, error) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	err := adminAPI{}.serve(rec, httptest.NewRequest(http.MethodGet, target, nil))
+	err := ServeAdmin(rec, httptest.NewRequest(http.MethodGet, target, nil))
 	return rec, err
 }
 
 func TestAdminViewPathsOnlyWhereShown(t *testing.T) {
 	const n, far = 300, 250
-	loadConfig(t, chainViewConfig(t, n, far), "svc")
+	moduletest.Load[*l4handler.Handler](t, chainViewConfig(t, n, far), "svc")
 	rec, err := getView(t, "/costlb/")
 	if err != nil {
 		t.Fatal(err)
@@ -90,16 +94,16 @@ func TestAdminViewPathsOnlyWhereShown(t *testing.T) {
 // newline), though it is written site by site.
 func TestAdminViewAllPaths(t *testing.T) {
 	const n, far = 120, 7
-	loadConfig(t, chainViewConfig(t, n, far), "svc")
+	moduletest.Load[*l4handler.Handler](t, chainViewConfig(t, n, far), "svc")
 	rec, err := getView(t, "/costlb/?paths=all")
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := runningApp()
-	want := app.view()
+	app := RunningApp()
+	want := app.View()
 	for i := range want.Sites {
 		if want.Sites[i].Reachable {
-			want.Sites[i].Path = app.paths.Path(want.Sites[i].Name)
+			want.Sites[i].Path = app.Path(want.Sites[i].Name)
 		}
 	}
 	var buf bytes.Buffer
@@ -125,7 +129,7 @@ func TestAdminViewAllPaths(t *testing.T) {
 }
 
 func TestAdminViewPathsParamRefused(t *testing.T) {
-	loadConfig(t, chainViewConfig(t, 3, 2), "svc")
+	moduletest.Load[*l4handler.Handler](t, chainViewConfig(t, 3, 2), "svc")
 	_, err := getView(t, "/costlb/?paths=some")
 	var apiErr caddy.APIError
 	if !errors.As(err, &apiErr) || apiErr.HTTPStatus != http.StatusBadRequest {

@@ -21,15 +21,15 @@ func init() {
 	httpcaddyfile.RegisterGlobalOption("costlb", parseGlobalOption)
 }
 
-// counters holds the live connection counts of every dial address, for the
+// Counters holds the live connection counts of every dial address, for the
 // whole process: every service and every config generation shares them, so
-// a reload never resets a count. A handler holds its counters from
+// a reload never resets a count. A layer4 service holds its counters from
 // Provision to Cleanup; an address no config uses and no connection is
 // counted on is forgotten.
-var counters = costlb.NewRegistry()
+var Counters = costlb.NewRegistry()
 
 // App is the costlb app: the site network this Caddy instance runs in. The
-// costlb layer4 handlers of the same config balance across its sites.
+// costlb services of the same config balance across its sites.
 type App struct {
 	// Site is the local site: the site this Caddy instance runs in.
 	Site string `json:"site,omitempty"`
@@ -42,8 +42,7 @@ type App struct {
 	logger  *zap.Logger
 
 	mu       sync.Mutex
-	services registry[*Handler]       // layer4 services
-	https    registry[*CostSelection] // HTTP services: reverse_proxy with lb_policy cost
+	services []Service // of both kinds
 }
 
 // CaddyModule returns the Caddy module information.
@@ -74,16 +73,16 @@ func (a *App) Provision(ctx caddy.Context) error {
 }
 
 // Start does nothing: the app's state is its config. The admin API finds
-// the running app through Caddy's active context (runningApp).
+// the running app through Caddy's active context (RunningApp).
 func (a *App) Start() error { return nil }
 
-// Stop does nothing; the services stop with their handlers' Cleanup.
+// Stop does nothing; the services stop with their modules' Cleanup.
 func (a *App) Stop() error { return nil }
 
-// runningApp returns the costlb app of the config Caddy is running, or nil.
+// RunningApp returns the costlb app of the config Caddy is running, or nil.
 // Caddy makes a config active only once it has started, so a config that
 // is refused, or fails while starting, never shows here.
-func runningApp() *App {
+func RunningApp() *App {
 	v, err := caddy.ActiveContext().AppIfConfigured("costlb")
 	if err != nil {
 		return nil
@@ -92,18 +91,21 @@ func runningApp() *App {
 	return app
 }
 
-// loadApp returns the config's costlb app for a module that needs it; who
+// LoadApp returns the config's costlb app for a module that needs it; who
 // names that module in the error when there is none.
-func loadApp(ctx caddy.Context, who string) (*App, error) {
+func LoadApp(ctx caddy.Context, who string) (*App, error) {
 	appMod, err := ctx.AppIfConfigured("costlb")
 	if errors.Is(err, caddy.ErrNotConfigured) {
 		return nil, fmt.Errorf("%s: the costlb app is not configured: add the global option 'costlb { site <name> }' (JSON: apps.costlb with a site)", who)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", who, err)
+		return nil, fmt.Errorf("%s: %w", who, err)
 	}
 	return appMod.(*App), nil
 }
+
+// Network returns the site network.
+func (a *App) Network() *linkgraph.Network { return a.network }
 
 // liveCounters returns the process-wide counters worth showing: those the
 // running services use and those with connections open. A refused config
@@ -111,13 +113,13 @@ func loadApp(ctx caddy.Context, who string) (*App, error) {
 // stay out of sight.
 func (a *App) liveCounters() []*costlb.Counter {
 	used := make(map[*costlb.Counter]bool)
-	for _, h := range a.snapshotServices() {
-		for i := 0; i < h.sel.bal.Len(); i++ {
-			used[h.sel.bal.Backend(i).Counter] = true
+	for _, s := range a.Services() {
+		for _, c := range s.HeldCounters() {
+			used[c] = true
 		}
 	}
 	var out []*costlb.Counter
-	for _, c := range counters.Counters() {
+	for _, c := range Counters.Counters() {
 		if used[c] || c.Live() != 0 {
 			out = append(out, c)
 		}

@@ -112,39 +112,3 @@ func checkGlobalRoundTrip(t *testing.T, g *App) {
 		t.Fatalf("round trip changed the network:\n%+v\n%+v\nvia %q", g, g2, b.String())
 	}
 }
-
-func FuzzUnmarshalHandler(f *testing.F) {
-	for _, s := range caddyfileSeeds {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, input string) {
-		for _, d := range fuzzDispensers(input) {
-			h := new(Handler)
-			if err := h.UnmarshalCaddyfile(d); err != nil {
-				if err.Error() == "" {
-					t.Fatal("empty error message")
-				}
-				continue
-			}
-			for i, b := range h.Backends {
-				if len(b.Dial) != 1 {
-					t.Fatalf("backend %d has %d dial addresses %q, want exactly 1", i, len(b.Dial), b.Dial)
-				}
-				// An empty site ("") is let through to provisioning,
-				// which refuses it as an unknown site; anything else
-				// that looks like a block brace must not be a site.
-				if b.Site == "{" {
-					t.Fatalf("backend %d has site %q", i, b.Site)
-				}
-			}
-			for _, l := range h.LinkCosts {
-				if l.Cost < 1 || l.Cost > linkgraph.MaxCost {
-					t.Fatalf("link_cost %v accepted with cost out of range (a link_cost needs an explicit cost)", l)
-				}
-			}
-			if lb := h.LoadBalancing; lb != nil && (lb.SelectionPolicyRaw != nil || lb.SelectionPolicy != nil) {
-				t.Fatalf("a selection policy got through: %+v", lb)
-			}
-		}
-	})
-}

@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/costlb/costlb/linkgraph"
 )
 
 // metrics are costlb's Prometheus collectors, registered in the config's
@@ -19,25 +21,40 @@ const namespace, subsystem = "caddy", "costlb"
 
 func newMetrics(reg *prometheus.Registry, app *App) *metrics {
 	m := &metrics{
-		noBackend: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		noBackend: SharedCollector(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: subsystem, Name: "no_backend_total",
 			Help: "Connections refused because no backend of the service was available.",
 		}, []string{"service"})),
-		pathCost: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		pathCost: SharedCollector(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Subsystem: subsystem, Name: "path_cost",
 			Help: "Path cost from the local site to each site, per service (after its link_cost overrides).",
 		}, []string{"service", "site"})),
 	}
-	register(reg, prometheus.Collector(liveCollector{app}))
-	register(reg, prometheus.Collector(connectionsCollector{app}))
-	register(reg, prometheus.Collector(gatewayCollector{app}))
-	register(reg, prometheus.Collector(liveRequestsCollector{app}))
+	SharedCollector(reg, prometheus.Collector(liveCollector{app}))
+	SharedCollector(reg, prometheus.Collector(servicesCollector{app}))
 	return m
 }
 
-// register registers c, or returns the collector already registered in its
-// place (caddy-l4's pattern: several handlers share one registry).
-func register[C prometheus.Collector](reg *prometheus.Registry, c C) C {
+// SetPathCosts sets the path_cost gauges of service to paths, its path
+// costs from the local site.
+func (a *App) SetPathCosts(service string, paths *linkgraph.Paths) {
+	for _, r := range paths.Costs() {
+		if r.Reachable {
+			a.metrics.pathCost.WithLabelValues(service, r.Site).Set(float64(r.Cost))
+		}
+	}
+}
+
+// NoBackend returns the no_backend_total counter of service: a connection
+// (a request) that met no available backend.
+func (a *App) NoBackend(service string) prometheus.Counter {
+	return a.metrics.noBackend.WithLabelValues(service)
+}
+
+// SharedCollector registers c in reg, or returns the collector already
+// registered in its place (caddy-l4's pattern: several handlers share one
+// registry).
+func SharedCollector[C prometheus.Collector](reg *prometheus.Registry, c C) C {
 	if reg == nil {
 		return c
 	}
@@ -76,55 +93,74 @@ var connectionsDesc = prometheus.NewDesc(
 	"Connections sent to each backend of each service since the config loaded (every dial attempt counts).",
 	[]string{"service", "site", "upstream"}, nil)
 
-// connectionsCollector exports each service's pick counts, which the
-// balancer keeps anyway, so the pick path touches no Prometheus state.
-type connectionsCollector struct{ app *App }
-
-// Describe sends the connections descriptor.
-func (connectionsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- connectionsDesc }
-
-// Collect reads every backend's pick count.
-func (c connectionsCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, h := range c.app.snapshotServices() {
-		for i := 0; i < h.sel.bal.Len(); i++ {
-			st := h.sel.bal.State(i)
-			ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.CounterValue, float64(st.Picks), h.Name, st.Site, st.Address)
-		}
-	}
-	collectHTTPRequests(c.app, ch)
-}
-
 var gatewayReadyDesc = prometheus.NewDesc(
 	prometheus.BuildFQName(namespace, subsystem, "gateway_ready"),
 	"Whether each gateway backend (a backend with a readiness URL) last answered ready with a usable route: 1 or 0.",
 	[]string{"service", "upstream"}, nil)
 
-// gatewayCollector exports each gateway backend's readiness, read from its
-// poller at scrape time.
-type gatewayCollector struct{ app *App }
+var liveRequestsDesc = prometheus.NewDesc(
+	prometheus.BuildFQName(namespace, subsystem, "live_requests"),
+	"Requests in flight right now to each upstream of an HTTP service (lb_policy cost): Caddy's own count, shared by every reverse_proxy using the upstream.",
+	[]string{"upstream"}, nil)
 
-// Describe sends the gateway readiness descriptor.
-func (gatewayCollector) Describe(ch chan<- *prometheus.Desc) { ch <- gatewayReadyDesc }
+// servicesCollector exports what the services report at scrape time:
+// counts the balancers keep anyway, so that the pick path touches no
+// Prometheus state, gateway readiness and in-flight requests.
+type servicesCollector struct{ app *App }
 
-// Collect reads every gateway's last answer.
-func (c gatewayCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, h := range c.app.snapshotServices() {
-		for _, g := range h.gws {
-			if g == nil {
-				continue
-			}
-			v := 0.0
-			if g.Ready() {
-				v = 1
-			}
-			ch <- prometheus.MustNewConstMetric(gatewayReadyDesc, prometheus.GaugeValue, v, h.Name, g.upstream)
-		}
+// Describe sends the descriptors of the services' metrics.
+func (servicesCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- connectionsDesc
+	ch <- gatewayReadyDesc
+	ch <- liveRequestsDesc
+}
+
+// Collect asks every service for its metrics.
+func (c servicesCollector) Collect(ch chan<- prometheus.Metric) {
+	seen := map[string]bool{}
+	for _, s := range c.app.Services() {
+		name, _ := s.ServiceName()
+		s.CollectMetrics(&ServiceMetrics{ch: ch, service: name, seenUpstreams: seen})
 	}
+}
+
+// ServiceMetrics takes one service's metrics at scrape time.
+type ServiceMetrics struct {
+	ch      chan<- prometheus.Metric
+	service string
+	// upstreams whose live requests were sent, by any service
+	seenUpstreams map[string]bool
+}
+
+// Connections reports the connections sent to the backend at upstream,
+// in site, since the config loaded; for an HTTP service, the requests
+// (what a connection is for a layer4 one).
+func (m *ServiceMetrics) Connections(site, upstream string, n uint64) {
+	m.ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.CounterValue, float64(n), m.service, site, upstream)
+}
+
+// GatewayReady reports whether the gateway backend at upstream last
+// answered ready with a usable route.
+func (m *ServiceMetrics) GatewayReady(upstream string, ready bool) {
+	v := 0.0
+	if ready {
+		v = 1
+	}
+	m.ch <- prometheus.MustNewConstMetric(gatewayReadyDesc, prometheus.GaugeValue, v, m.service, upstream)
+}
+
+// LiveRequests reports the requests in flight to upstream, Caddy's count;
+// an upstream several services use is reported once.
+func (m *ServiceMetrics) LiveRequests(upstream string, n int64) {
+	if m.seenUpstreams[upstream] {
+		return
+	}
+	m.seenUpstreams[upstream] = true
+	m.ch <- prometheus.MustNewConstMetric(liveRequestsDesc, prometheus.GaugeValue, float64(n), upstream)
 }
 
 // Interface guards
 var (
 	_ prometheus.Collector = liveCollector{}
-	_ prometheus.Collector = connectionsCollector{}
-	_ prometheus.Collector = gatewayCollector{}
+	_ prometheus.Collector = servicesCollector{}
 )

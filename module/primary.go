@@ -7,11 +7,9 @@ import (
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/mholt/caddy-l4/modules/l4proxy"
 	"go.uber.org/zap"
 
 	"github.com/costlb/costlb/costlb"
-	"github.com/costlb/costlb/linkgraph"
 )
 
 // primaries remembers each service's primary site across config
@@ -39,32 +37,54 @@ func (m *primaryMemo) swap(site string) (prev string, seen bool) {
 // Destruct does nothing: the memo is plain memory.
 func (*primaryMemo) Destruct() error { return nil }
 
-// identity names the service the same way across config generations: by
-// its name when the config gives one, else by its backends (a default name
-// says only where the service stands among the unnamed ones, which a
-// reload may reorder).
-func (h *Handler) identity(ups l4proxy.UpstreamPool, sites []string) string {
-	if !h.defaultName {
-		return "name " + strconv.Quote(h.Name)
+// Primary is a service's primary-site memo, held from Provision to
+// Cleanup: it logs each change of the service's primary site, comparing
+// the first one a config sees with the last one of the generation before.
+type Primary struct {
+	key     string
+	memo    *primaryMemo
+	logger  *zap.Logger
+	service string
+}
+
+// HoldPrimary returns the memo of service, known across config generations
+// by identity (see Identity); logger logs its shifts. Give it back with
+// Release.
+func HoldPrimary(identity, service string, logger *zap.Logger) *Primary {
+	v, _, _ := primaries.LoadOrNew(identity, func() (caddy.Destructor, error) { return new(primaryMemo), nil })
+	return &Primary{key: identity, memo: v.(*primaryMemo), logger: logger, service: service}
+}
+
+// Release gives the memo back; it does nothing on nil or a second call.
+func (p *Primary) Release() {
+	if p == nil || p.key == "" {
+		return
 	}
-	keys := make([]string, len(ups))
-	for i, u := range ups {
-		keys[i] = strconv.Quote(sites[i] + " " + counterKey(u.Dial[0]))
+	_, _ = primaries.Delete(p.key)
+	p.key = ""
+}
+
+// Identity names a service the same way across config generations: by
+// its name when the config gives one, else by what it balances, kind and
+// keys (a default name says only where the service stands among the
+// unnamed ones, which a reload may reorder). keys are sorted in place.
+func Identity(name string, byDefault bool, kind string, keys []string) string {
+	if !byDefault {
+		return "name " + strconv.Quote(name)
 	}
 	slices.Sort(keys)
-	return "backends " + strings.Join(keys, " ")
+	return kind + " " + strings.Join(keys, " ")
 }
 
-// logShift logs a change of the service's primary site.
-func (h *Handler) logShift(s costlb.Shift) {
-	logPrimaryShift(h.logger, h.Name, h.primary, h.paths, h.sel.bal, s)
+// SiteKey is the key of the backend at addr in site, for Identity.
+func SiteKey(site, addr string) string {
+	return strconv.Quote(site + " " + AddressKey(addr))
 }
 
-// logPrimaryShift logs a change of service name's primary site, reported
-// by its balancer bal, whose path costs are paths; memo carries the
-// service's primary site across config generations.
-func logPrimaryShift(logger *zap.Logger, name string, memo *primaryMemo, paths *linkgraph.Paths, bal *costlb.Balancer, s costlb.Shift) {
-	prev, seen := memo.swap(s.To)
+// LogShift logs s, a change of the service's primary site reported by its
+// balancer bal.
+func (p *Primary) LogShift(bal *costlb.Balancer, s costlb.Shift) {
+	prev, seen := p.memo.swap(s.To)
 	if s.Initial {
 		// the first pick of this config: compare with the last generation
 		if !seen || prev == s.To {
@@ -72,9 +92,6 @@ func logPrimaryShift(logger *zap.Logger, name string, memo *primaryMemo, paths *
 		}
 		s.From = prev
 		s.FromHealthy = bal.SiteHealthy(s.From)
-		if r, ok := paths.Cost(s.From); ok && r.Reachable {
-			s.FromCost = r.Cost
-		}
 	}
 	reason := "backends in " + s.To + " are available again"
 	switch {
@@ -89,8 +106,8 @@ func logPrimaryShift(logger *zap.Logger, name string, memo *primaryMemo, paths *
 	if s.Failover() {
 		kind = "failover"
 	}
-	logger.Info("costlb "+kind,
-		zap.String("service", name),
+	p.logger.Info("costlb "+kind,
+		zap.String("service", p.service),
 		zap.String("from_site", s.From),
 		zap.String("to_site", s.To),
 		zap.String("reason", reason))

@@ -4,130 +4,121 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/costlb/costlb/costlb"
+	"github.com/costlb/costlb/linkgraph"
 )
 
-// service is what the app's registry needs of a service of either kind:
-// the layer4 handler and the HTTP selection policy.
-type service interface {
-	*Handler | *CostSelection
-	serviceName() (name string, byDefault bool)
+// Service is a costlb service as the app sees it: a layer4 handler
+// (module/l4handler) or a selection policy of Caddy's reverse_proxy
+// (module/httppolicy). A service registers with its config's app from
+// Provision to Cleanup; the admin view, costlb_status and the metrics read
+// it through this interface alone.
+type Service interface {
+	// ServiceName returns the service's name, unique in its config, and
+	// whether it was given by default (costlb-<n>, http-<n>).
+	ServiceName() (name string, byDefault bool)
+	// ServiceKind returns what kind of service it is, as ServiceView.Kind:
+	// "layer4" or "http".
+	ServiceKind() string
+	// View returns the service's live state: its primary site, link costs
+	// and backends. The app fills in the name, kind, readiness and routes.
+	View() ServiceView
+	// Routes returns the service's routes as this Caddy offers them to its
+	// peers; the service is ready when there is at least one.
+	Routes() [][]string
+	// CollectMetrics reports the service's metrics read at scrape time.
+	CollectMetrics(m *ServiceMetrics)
+	// HeldCounters returns the process-wide live counters (Counters) the
+	// service counts its connections on; nil if it counts on none.
+	HeldCounters() []*costlb.Counter
 }
 
-func (h *Handler) serviceName() (string, bool)       { return h.Name, h.defaultName }
-func (p *CostSelection) serviceName() (string, bool) { return p.Name, p.defaultName }
-
-// registry holds one config's services of one kind. The App's mutex
-// guards it.
-type registry[S service] struct {
-	items []S
-}
-
-func (r *registry[S]) add(s S) { r.items = append(r.items, s) }
-
-func (r *registry[S]) remove(s S) {
-	if i := slices.Index(r.items, s); i >= 0 {
-		r.items = slices.Delete(r.items, i, i+1)
-	}
-}
-
-// find returns the service named name; ok is false if there is none.
-func (r *registry[S]) find(name string) (found S, ok bool) {
-	for _, s := range r.items {
-		if n, _ := s.serviceName(); n == name {
-			return s, true
-		}
-	}
-	return found, false
-}
-
-// sorted returns a copy of the services sorted by name.
-func (r *registry[S]) sorted() []S {
-	out := slices.Clone(r.items)
-	slices.SortFunc(out, func(a, b S) int {
-		na, _ := a.serviceName()
-		nb, _ := b.serviceName()
-		return strings.Compare(na, nb)
-	})
-	return out
-}
-
-// registerService adds s to reg if its name is free among the services of both
-// kinds; names must be unique in a config.
-func registerService[S service](a *App, reg *registry[S], s S) error {
+// Register adds s to the app if its name is free; names must be unique in
+// a config, across both kinds.
+func (a *App) Register(s Service) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	name, byDefault := s.serviceName()
-	if other, taken := a.named(name); taken {
-		if byDefault || other {
+	name, byDefault := s.ServiceName()
+	if other := a.find(name); other != nil {
+		if _, otherByDefault := other.ServiceName(); byDefault || otherByDefault {
 			return fmt.Errorf("costlb: two services are named %q, one of them by default (costlb-<n> or http-<n> for the n-th service without a name): name the services explicitly", name)
 		}
 		return fmt.Errorf("costlb: two services are named %q: service names must be unique", name)
 	}
-	reg.add(s)
+	a.services = append(a.services, s)
 	return nil
 }
 
-// unregisterService removes s from reg, on cleanup.
-func unregisterService[S service](a *App, reg *registry[S], s S) {
+// Unregister removes s from the app, on cleanup.
+func (a *App) Unregister(s Service) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	reg.remove(s)
+	if i := slices.Index(a.services, s); i >= 0 {
+		a.services = slices.Delete(a.services, i, i+1)
+	}
 }
 
-// named reports whether a service of either kind has name, and whether
-// that name was given by default; a.mu must be held.
-func (a *App) named(name string) (byDefault, taken bool) {
-	if h, ok := a.services.find(name); ok {
-		_, byDefault = h.serviceName()
-		return byDefault, true
+// find returns the service named name, or nil; a.mu must be held.
+func (a *App) find(name string) Service {
+	for _, s := range a.services {
+		if n, _ := s.ServiceName(); n == name {
+			return s
+		}
 	}
-	if p, ok := a.https.find(name); ok {
-		_, byDefault = p.serviceName()
-		return byDefault, true
-	}
-	return false, false
+	return nil
 }
 
-// nextName returns the default name of the next unnamed service of reg's
-// kind: prefix-<n>, n counting from the services of that kind, and free
-// among both kinds.
-func nextName[S service](a *App, reg *registry[S], prefix string) string {
+// NextName returns the default name of the next unnamed service of kind:
+// prefix-<n>, n counting from the services of that kind, and free among
+// both kinds.
+func (a *App) NextName(kind, prefix string) string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for i := len(reg.items); ; i++ {
-		n := fmt.Sprintf("%s-%d", prefix, i)
-		if _, taken := a.named(n); !taken {
-			return n
+	n := 0
+	for _, s := range a.services {
+		if s.ServiceKind() == kind {
+			n++
+		}
+	}
+	for ; ; n++ {
+		name := fmt.Sprintf("%s-%d", prefix, n)
+		if a.find(name) == nil {
+			return name
 		}
 	}
 }
 
-// layer4Service returns the layer4 service named name, or nil.
-func (a *App) layer4Service(name string) *Handler {
+// Service returns the service named name, or nil.
+func (a *App) Service(name string) Service {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	h, _ := a.services.find(name)
-	return h
+	return a.find(name)
 }
 
-// httpService returns the HTTP service named name, or nil.
-func (a *App) httpService(name string) *CostSelection {
+// Services returns the services sorted by name.
+func (a *App) Services() []Service {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	p, _ := a.https.find(name)
-	return p
+	out := slices.Clone(a.services)
+	a.mu.Unlock()
+	slices.SortFunc(out, func(x, y Service) int {
+		nx, _ := x.ServiceName()
+		ny, _ := y.ServiceName()
+		return strings.Compare(nx, ny)
+	})
+	return out
 }
 
-// snapshotServices returns the layer4 services sorted by name.
-func (a *App) snapshotServices() []*Handler {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.services.sorted()
-}
+// maxServiceNameLen is the maximum length of a service name, in bytes, as
+// for a site name.
+const maxServiceNameLen = 128
 
-// snapshotHTTP returns the HTTP services sorted by name.
-func (a *App) snapshotHTTP() []*CostSelection {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.https.sorted()
+// CheckServiceName refuses a service name too long to show, for who, the
+// block that names the service ("costlb", "lb_policy cost").
+func CheckServiceName(who, name string) error {
+	if len(name) > maxServiceNameLen {
+		return fmt.Errorf("%s service name %s is too long (%d bytes): a service name must be 1 to %d bytes",
+			who, linkgraph.QuoteName(name), len(name), maxServiceNameLen)
+	}
+	return nil
 }

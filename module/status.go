@@ -48,7 +48,7 @@ func (*StatusHandler) CaddyModule() caddy.ModuleInfo {
 // Provision finds the config's costlb app.
 func (s *StatusHandler) Provision(ctx caddy.Context) error {
 	var err error
-	s.app, err = loadApp(ctx, "costlb_status")
+	s.app, err = LoadApp(ctx, "costlb_status")
 	return err
 }
 
@@ -64,7 +64,7 @@ func (s *StatusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ cadd
 	case strings.HasPrefix(path, "/ready/"):
 		s.serveReady(w, strings.TrimPrefix(path, "/ready/"))
 	case path == "/status.json":
-		writeJSON(w, http.StatusOK, s.app.view(), true)
+		writeJSON(w, http.StatusOK, s.app.View(), true)
 	case path == "/" || path == "":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
@@ -77,22 +77,27 @@ func (s *StatusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ cadd
 
 // serveReady answers GET /ready/<service>.
 func (s *StatusHandler) serveReady(w http.ResponseWriter, name string) {
-	var routes [][]string
-	if h := s.app.layer4Service(name); h != nil {
-		routes = h.routes()
-	} else if p := s.app.httpService(name); p != nil {
-		routes = p.routes()
-	} else {
+	svc := s.app.Service(name)
+	if svc == nil {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no costlb service %q in this Caddy (site %q)", name, s.app.Site)}, false)
 		return
 	}
-	ans := readyAnswer{Service: name, Site: s.app.Site, Routes: routes}
-	ans.Ready = len(ans.Routes) > 0
+	ans := ReadyAnswer{Service: name, Site: s.app.Site}
+	ans.Ready, ans.Routes = readiness(svc.Routes())
 	status := http.StatusOK
 	if !ans.Ready {
-		status, ans.Routes = http.StatusServiceUnavailable, [][]string{}
+		status = http.StatusServiceUnavailable
 	}
 	writeJSON(w, status, ans, false)
+}
+
+// ReadyAnswer is the JSON document of GET <costlb_status>/ready/<service>,
+// which a peer's gateway backend polls.
+type ReadyAnswer struct {
+	Service string     `json:"service"`
+	Site    string     `json:"site"`
+	Ready   bool       `json:"ready"`
+	Routes  [][]string `json:"routes"`
 }
 
 // writeJSON answers with v as JSON, indented for people when indent is set

@@ -3,7 +3,6 @@ package httppolicy
 import (
 	"fmt"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,11 +14,11 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	cfile "github.com/costlb/costlb/caddyfile"
 	"github.com/costlb/costlb/costlb"
 	"github.com/costlb/costlb/linkgraph"
+	"github.com/costlb/costlb/module"
 )
 
 func init() {
@@ -58,15 +57,14 @@ type CostSelection struct {
 	// service only.
 	LinkCosts []linkgraph.Link `json:"link_costs,omitempty"`
 
-	app         *App
+	app         *module.App
 	paths       *linkgraph.Paths
 	logger      *zap.Logger
 	refused     prometheus.Counter
 	defaultName bool
 	registered  bool
-	debug       bool         // log every pick at debug level
-	primary     *primaryMemo // the service's primary site across generations
-	primaryKey  string       // its key in primaries; "" until loaded
+	pickLog     *module.PickLog // nil unless picks are logged
+	primary     *module.Primary // the service's primary site across generations
 
 	byAddr, byHost map[string]string // site of an upstream address, of a host
 	defaultMax     int               // the passive checks' unhealthy_request_count
@@ -93,11 +91,8 @@ func (*CostSelection) CaddyModule() caddy.ModuleInfo {
 // and registers the service with the costlb app.
 func (p *CostSelection) Provision(ctx caddy.Context) error {
 	p.logger = ctx.Logger()
-	// Caddy's log levels change only with a reload: decide once whether
-	// picks are logged, so the pick path never consults the logger.
-	p.debug = p.logger.Core().Enabled(zapcore.DebugLevel)
 	var err error
-	if p.app, err = loadApp(ctx, "lb_policy cost"); err != nil {
+	if p.app, err = module.LoadApp(ctx, "lb_policy cost"); err != nil {
 		return err
 	}
 	rp := enclosingProxy(ctx)
@@ -105,43 +100,38 @@ func (p *CostSelection) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("lb_policy cost: not inside a reverse_proxy handler: the cost policy places the reverse_proxy's upstreams in sites")
 	}
 	if p.Name == "" {
-		p.Name, p.defaultName = nextName(p.app, &p.app.https, "http"), true
+		p.Name, p.defaultName = p.app.NextName(kind, "http"), true
 	}
-	if err := checkServiceName("lb_policy cost", p.Name); err != nil {
+	if err := module.CheckServiceName("lb_policy cost", p.Name); err != nil {
 		return err
 	}
 	svc := fmt.Sprintf("lb_policy cost (service %q)", p.Name)
 	if len(rp.Upstreams) == 0 && rp.DynamicUpstreamsRaw == nil {
 		return fmt.Errorf("%s: the reverse_proxy has no upstreams: give it upstream addresses or dynamic upstreams", svc)
 	}
-	if p.paths, err = p.app.network.Paths(p.LinkCosts); err != nil {
+	if p.paths, err = p.app.Network().Paths(p.LinkCosts); err != nil {
 		return fmt.Errorf("%s: link_cost: %w", svc, err)
 	}
 	if err := p.placeSites(rp); err != nil {
-		return fmt.Errorf("%s: %v", svc, err)
+		return fmt.Errorf("%s: %w", svc, err)
 	}
+	p.pickLog = module.NewPickLog(p.logger, p.Name)
 	if hc := rp.HealthChecks; hc != nil && hc.Passive != nil && hc.Passive.UnhealthyRequestCount > 0 {
 		p.defaultMax = hc.Passive.UnhealthyRequestCount
 	}
 	p.totals = make(map[string]*atomic.Uint64)
-	p.primaryKey = p.identity(rp)
-	memo, _, _ := primaries.LoadOrNew(p.primaryKey, func() (caddy.Destructor, error) { return new(primaryMemo), nil })
-	p.primary = memo.(*primaryMemo)
+	p.primary = module.HoldPrimary(p.identity(rp), p.Name, p.logger)
 	if len(rp.Upstreams) > 0 {
 		if p.static, err = p.newPoolBalancer(rp.Upstreams); err != nil {
-			return fmt.Errorf("%s: %v", svc, err)
+			return fmt.Errorf("%s: %w", svc, err)
 		}
 		p.staticPool = rp.Upstreams
 		p.current.Store(p.static)
 	}
-	for _, r := range p.paths.Costs() {
-		if r.Reachable {
-			p.app.metrics.pathCost.WithLabelValues(p.Name, r.Site).Set(float64(r.Cost))
-		}
-	}
-	go watchPrimary(ctx, healthInterval(rp), p.observe)
-	p.refused = p.app.metrics.noBackend.WithLabelValues(p.Name)
-	if err := registerService(p.app, &p.app.https, p); err != nil {
+	p.app.SetPathCosts(p.Name, p.paths)
+	go module.WatchPrimary(ctx, healthInterval(rp), p.observe)
+	p.refused = p.app.NoBackend(p.Name)
+	if err := p.app.Register(p); err != nil {
 		return err
 	}
 	p.registered = true
@@ -159,10 +149,11 @@ func (p *CostSelection) observe() {
 // healthInterval is how often the service looks for a failover without
 // traffic: its active health checks' interval, else one second.
 func healthInterval(rp *reverseproxy.Handler) time.Duration {
-	if hc := rp.HealthChecks; hc != nil && hc.Active != nil && hc.Active.Interval > 0 {
-		return time.Duration(hc.Active.Interval)
+	var iv caddy.Duration
+	if hc := rp.HealthChecks; hc != nil && hc.Active != nil {
+		iv = hc.Active.Interval
 	}
-	return time.Second
+	return module.HealthPeriod(iv)
 }
 
 // enclosingProxy returns the reverse_proxy handler whose provisioning
@@ -181,11 +172,11 @@ func enclosingProxy(ctx caddy.Context) *reverseproxy.Handler {
 // host. Without dynamic upstreams, every entry must name static upstreams
 // of rp.
 func (p *CostSelection) placeSites(rp *reverseproxy.Handler) error {
-	nw := p.app.network
+	nw := p.app.Network()
 	staticAddrs, staticHosts := map[string]bool{}, map[string]bool{}
 	var dials []string
 	for _, u := range rp.Upstreams {
-		staticAddrs[counterKey(u.Dial)] = true
+		staticAddrs[module.AddressKey(u.Dial)] = true
 		staticHosts[upstreamHost(u.Dial)] = true
 		dials = append(dials, u.Dial)
 	}
@@ -206,7 +197,7 @@ func (p *CostSelection) placeSites(rp *reverseproxy.Handler) error {
 		for _, up := range s.Upstreams {
 			key, hostOnly, err := siteEntryKey(up)
 			if err != nil {
-				return fmt.Errorf("site %s: %v", s.Site, err)
+				return fmt.Errorf("site %s: %w", s.Site, err)
 			}
 			index, known := p.byAddr, staticAddrs
 			if hostOnly {
@@ -237,10 +228,10 @@ func siteEntryKey(entry string) (key string, hostOnly bool, err error) {
 		}
 		return host, true, nil
 	}
-	if err := checkDialAddress(entry); err != nil {
+	if err := module.CheckDialAddress(entry); err != nil {
 		return "", false, err
 	}
-	return counterKey(entry), false, nil
+	return module.AddressKey(entry), false, nil
 }
 
 // upstreamHost returns the host of a dial address ("" if it has none).
@@ -255,7 +246,7 @@ func upstreamHost(dial string) string {
 // siteFor returns the site of the upstream dialed at dial: by its address,
 // then by its host alone, else the local site.
 func (p *CostSelection) siteFor(dial string) string {
-	if s, ok := p.byAddr[counterKey(dial)]; ok {
+	if s, ok := p.byAddr[module.AddressKey(dial)]; ok {
 		return s
 	}
 	if s, ok := p.byHost[upstreamHost(dial)]; ok {
@@ -268,31 +259,25 @@ func (p *CostSelection) siteFor(dial string) string {
 // its name when the config gives one (as a layer4 service's), else by its
 // upstreams and dynamic upstream source.
 func (p *CostSelection) identity(rp *reverseproxy.Handler) string {
-	if !p.defaultName {
-		return "name " + strconv.Quote(p.Name)
-	}
 	keys := make([]string, 0, len(rp.Upstreams)+1)
 	for _, u := range rp.Upstreams {
-		keys = append(keys, strconv.Quote(p.siteFor(u.Dial)+" "+counterKey(u.Dial)))
+		keys = append(keys, module.SiteKey(p.siteFor(u.Dial), u.Dial))
 	}
-	slices.Sort(keys)
 	if rp.DynamicUpstreamsRaw != nil {
+		// sorts after the quoted keys
 		keys = append(keys, "dynamic "+strconv.Quote(string(rp.DynamicUpstreamsRaw)))
 	}
-	return "http upstreams " + strings.Join(keys, " ")
+	return module.Identity(p.Name, p.defaultName, "http upstreams", keys)
 }
 
 // Cleanup removes the service from the costlb app and gives back its
 // primary site memo.
 func (p *CostSelection) Cleanup() error {
 	if p.registered {
-		unregisterService(p.app, &p.app.https, p)
+		p.app.Unregister(p)
 		p.registered = false
 	}
-	if p.primaryKey != "" {
-		_, _ = primaries.Delete(p.primaryKey)
-		p.primaryKey = ""
-	}
+	p.primary.Release()
 	return nil
 }
 
@@ -347,10 +332,10 @@ func (p *CostSelection) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// routes returns the service's routes as this Caddy offers them to its
+// Routes returns the service's routes as this Caddy offers them to its
 // peers: one per site with an available upstream in the pool the last
 // request used.
-func (p *CostSelection) routes() [][]string {
+func (p *CostSelection) Routes() [][]string {
 	pb := p.current.Load()
 	if pb == nil {
 		return nil

@@ -2,11 +2,12 @@ package httppolicy
 
 import (
 	"fmt"
+	"github.com/costlb/costlb/module"
+	"github.com/costlb/costlb/module/internal/moduletest"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 )
 
@@ -43,25 +44,13 @@ func hpProxy(upstreams []string, extra, policy string) string {
 // loadHTTP runs cfg in this process and returns its HTTP service name.
 func loadHTTP(t testing.TB, cfg, name string) *CostSelection {
 	t.Helper()
-	if err := caddy.Load([]byte(cfg), true); err != nil {
-		t.Fatalf("load: %v\n%s", err, cfg)
-	}
-	t.Cleanup(func() { _ = caddy.Stop() })
-	app := runningApp()
-	if app == nil {
-		t.Fatal("costlb app not running")
-	}
-	p := app.httpService(name)
-	if p == nil {
-		t.Fatalf("no HTTP service %q", name)
-	}
-	return p
+	return moduletest.Load[*CostSelection](t, cfg, name)
 }
 
 var hpUps = []string{"127.0.0.1:9001", "127.0.0.1:9002", "127.0.0.2:9003"}
 
 func TestHTTPPolicyRejects(t *testing.T) {
-	proxy := func(policy string) string { return hpConfig(pvNet, hpProxy(hpUps, "", policy)) }
+	proxy := func(policy string) string { return hpConfig(moduletest.Net, hpProxy(hpUps, "", policy)) }
 	tests := []struct {
 		name   string
 		config string
@@ -81,17 +70,17 @@ func TestHTTPPolicyRejects(t *testing.T) {
 		{"placeholder", proxy(`"sites": [{"site": "west", "upstreams": ["{env.HOST}:80"]}]`), []string{`"{env.HOST}:80"`, "placeholders are not supported"}},
 		{"port range", proxy(`"sites": [{"site": "west", "upstreams": ["127.0.0.1:9001-9002"]}]`), []string{`"127.0.0.1:9001-9002"`, "give one port"}},
 		{"link_cost for a missing link", proxy(`"link_costs": [{"between": ["east", "north"], "cost": 3}]`), []string{`"east"`, `"north"`, "no link between"}},
-		{"link_cost cost 0", proxy(`"link_costs": [{"between": ["east", "west"], "cost": 0}]`), []string{"cost 0", pvCostRule}},
+		{"link_cost cost 0", proxy(`"link_costs": [{"between": ["east", "west"], "cost": 0}]`), []string{"cost 0", moduletest.CostRule}},
 		{"unknown field", proxy(`"weights": [1]`), []string{`unknown field "weights"`}},
 		{"service name too long", proxy(`"name": "` + strings.Repeat("n", 129) + `"`), []string{"lb_policy cost service name", "too long (129 bytes)", "1 to 128 bytes"}},
-		{"no upstreams", hpConfig(pvNet, `{"handler": "reverse_proxy", "load_balancing": {"selection_policy": {"policy": "cost", "name": "empty"}}}`),
+		{"no upstreams", hpConfig(moduletest.Net, `{"handler": "reverse_proxy", "load_balancing": {"selection_policy": {"policy": "cost", "name": "empty"}}}`),
 			[]string{`"empty"`, "has no upstreams"}},
-		{"two services named alike", hpConfig(pvNet, hpProxy(hpUps[:1], "", `"name": "shop"`)+","+hpProxy(hpUps[1:], "", `"name": "shop"`)),
+		{"two services named alike", hpConfig(moduletest.Net, hpProxy(hpUps[:1], "", `"name": "shop"`)+","+hpProxy(hpUps[1:], "", `"name": "shop"`)),
 			[]string{`"shop"`, "service names must be unique"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := pvValidate(tc.config)
+			err := moduletest.Validate(tc.config)
 			if err == nil {
 				t.Fatalf("accepted; want an error containing %q", tc.want)
 			}
@@ -104,29 +93,16 @@ func TestHTTPPolicyRejects(t *testing.T) {
 	}
 }
 
-// TestHTTPPolicyNameAcrossKinds: an HTTP service may not take a layer4
-// service's name.
-func TestHTTPPolicyNameAcrossKinds(t *testing.T) {
-	cfg := fmt.Sprintf(`{"admin": {"disabled": true}, "apps": {"costlb": %s,
-		"layer4": {"servers": {"db": {"listen": ["127.0.0.1:0"], "routes": [{"handle": [{"handler": "costlb", "name": "shop", %s}]}]}}},
-		"http": {"servers": {"s": {"listen": ["127.0.0.1:0"], "automatic_https": {"disable": true}, "routes": [{"handle": [%s]}]}}}}}`,
-		pvNet, pvBackend, hpProxy(hpUps, "", `"name": "shop"`))
-	err := pvValidate(cfg)
-	if err == nil || !strings.Contains(err.Error(), `"shop"`) || !strings.Contains(err.Error(), "must be unique") {
-		t.Fatalf("got %v; want the duplicate name refused", err)
-	}
-}
-
 // TestHTTPPolicyPlacesUpstreams: static upstreams are placed by address,
 // then by host, else locally, with the service's own link costs. An
 // address's entry wins over its host's (127.0.0.2:9004 is in west, the
 // other upstream of host 127.0.0.2 in north).
 func TestHTTPPolicyPlacesUpstreams(t *testing.T) {
 	ups := []string{"127.0.0.1:9001", "127.0.0.1:9002", "127.0.0.2:9003", "127.0.0.2:9004"}
-	p := loadHTTP(t, hpConfig(pvNet, hpProxy(ups, "", `"name": "shop",
+	p := loadHTTP(t, hpConfig(moduletest.Net, hpProxy(ups, "", `"name": "shop",
 		"sites": [{"site": "west", "upstreams": ["127.0.0.1:9002", "127.0.0.2:9004"]}, {"site": "north", "upstreams": ["127.0.0.2"]}],
 		"link_costs": [{"between": ["west", "north"], "cost": 7}]`)), "shop")
-	sv := p.serviceView()
+	sv := module.ViewOf(p)
 	if sv.Kind != "http" || len(sv.Backends) != 4 {
 		t.Fatalf("view %+v", sv)
 	}
@@ -145,11 +121,11 @@ func TestHTTPPolicyPlacesUpstreams(t *testing.T) {
 // host, else locally; the same addresses reuse one balancer, whatever
 // Upstream values carry them, and another set of addresses gets its own.
 func TestHTTPPolicyDynamicPools(t *testing.T) {
-	p := loadHTTP(t, hpConfig(pvNet, `{"handler": "reverse_proxy",
+	p := loadHTTP(t, hpConfig(moduletest.Net, `{"handler": "reverse_proxy",
 		"dynamic_upstreams": {"source": "a", "name": "localhost", "port": "9001"},
 		"load_balancing": {"selection_policy": {"policy": "cost", "name": "dyn",
 			"sites": [{"site": "west", "upstreams": ["10.1.0.1:8080"]}, {"site": "north", "upstreams": ["10.2.0.1"]}]}}}`), "dyn")
-	if v := p.serviceView(); len(v.Backends) != 0 {
+	if v := module.ViewOf(p); len(v.Backends) != 0 {
 		t.Fatalf("a dynamic-only service shows backends before any request: %+v", v.Backends)
 	}
 	pool := func(dials ...string) reverseproxy.UpstreamPool {
@@ -190,7 +166,7 @@ func TestHTTPPolicyDynamicPools(t *testing.T) {
 // for the static pool and for a dynamic pool whose Upstream values are new
 // on every request.
 func TestHTTPSelectDoesNotAllocate(t *testing.T) {
-	p := loadHTTP(t, hpConfig(pvNet, hpProxy(hpUps, "", `"name": "shop", "sites": [{"site": "west", "upstreams": ["127.0.0.1:9002"]}]`)), "shop")
+	p := loadHTTP(t, hpConfig(moduletest.Net, hpProxy(hpUps, "", `"name": "shop", "sites": [{"site": "west", "upstreams": ["127.0.0.1:9002"]}]`)), "shop")
 	staticPool := p.staticPool
 	if a := testing.AllocsPerRun(1000, func() { p.Select(staticPool, nil, nil) }); a != 0 {
 		t.Errorf("static pool: %v allocations per pick", a)
@@ -212,7 +188,7 @@ func TestHTTPSelectDoesNotAllocate(t *testing.T) {
 // with the view and metrics read meanwhile (run with -race), keep one
 // balancer per set of addresses and count every pick once.
 func TestHTTPSelectConcurrent(t *testing.T) {
-	p := loadHTTP(t, hpConfig(pvNet, `{"handler": "reverse_proxy",
+	p := loadHTTP(t, hpConfig(moduletest.Net, `{"handler": "reverse_proxy",
 		"dynamic_upstreams": {"source": "a", "name": "localhost", "port": "9001"},
 		"load_balancing": {"selection_policy": {"policy": "cost", "name": "dyn",
 			"sites": [{"site": "west", "upstreams": ["10.1.0.1"]}]}}}`), "dyn")
@@ -230,8 +206,8 @@ func TestHTTPSelectConcurrent(t *testing.T) {
 			case <-done:
 				return
 			default:
-				_ = p.app.view()
-				_ = p.routes()
+				_ = p.app.View()
+				_ = p.Routes()
 			}
 		}
 	}()

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/costlb/costlb/costlb"
+	"github.com/costlb/costlb/module"
 )
 
 // maxDynamicPools bounds the balancers a service keeps for dynamic pools
@@ -61,7 +62,7 @@ func (p *CostSelection) newPoolBalancer(pool []*reverseproxy.Upstream) (*poolBal
 		pb.totals[i] = p.total(u.Dial)
 	}
 	var err error
-	pb.bal, err = costlb.New(bes, func(s costlb.Shift) { logPrimaryShift(p.logger, p.Name, p.primary, p.paths, pb.bal, s) })
+	pb.bal, err = costlb.New(bes, func(s costlb.Shift) { p.primary.LogShift(pb.bal, s) })
 	if err != nil {
 		return nil, err
 	}
@@ -142,12 +143,7 @@ func (p *CostSelection) Select(pool reverseproxy.UpstreamPool, r *http.Request, 
 		p.noteRefused(r)
 		return nil
 	}
-	var i int
-	if p.debug {
-		i = debugPick(p.logger, p.Name, pb.bal, nil)
-	} else {
-		i = pb.bal.Pick(nil)
-	}
+	i := module.Pick(pb.bal, nil, p.pickLog)
 	if i < 0 {
 		p.noteRefused(r)
 		return nil
@@ -229,29 +225,4 @@ func (p *CostSelection) noteRefused(r *http.Request) {
 		caddyhttp.SetVar(r.Context(), refusedVar, true)
 	}
 	p.refused.Inc()
-}
-
-// serviceView is the service in the admin view: the backends of the pool
-// the last request used (the static upstreams before any request).
-func (p *CostSelection) serviceView() ServiceView {
-	sv := ServiceView{Name: p.Name, Kind: "http", Routes: p.routes(), LinkCosts: linkViews(p.LinkCosts), Backends: []BackendView{}}
-	sv.Ready = len(sv.Routes) > 0
-	if !sv.Ready {
-		sv.Routes = [][]string{}
-	}
-	pb := p.current.Load()
-	if pb == nil {
-		return sv
-	}
-	sv.PrimarySite = pb.bal.Primary()
-	for i := 0; i < pb.bal.Len(); i++ {
-		st := pb.bal.State(i)
-		sv.Backends = append(sv.Backends, BackendView{
-			Site: st.Site, Address: st.Address, PathCost: st.PathCost,
-			LiveConnections: st.Live, PerceivedCost: st.Perceived,
-			Healthy: st.Healthy, Available: st.Available,
-			MaxConnections: st.MaxConns, ConnectionsTotal: pb.totals[i].Load(),
-		})
-	}
-	return sv
 }

@@ -1,53 +1,57 @@
 package httppolicy
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/costlb/costlb/costlb"
+	"github.com/costlb/costlb/module"
 )
 
-var liveRequestsDesc = prometheus.NewDesc(
-	prometheus.BuildFQName(namespace, subsystem, "live_requests"),
-	"Requests in flight right now to each upstream of an HTTP service (lb_policy cost): Caddy's own count, shared by every reverse_proxy using the upstream.",
-	[]string{"upstream"}, nil)
+// kind is the kind of an HTTP service, as the admin view shows it.
+const kind = "http"
 
-// liveRequestsCollector exports the in-flight requests of the upstreams of
-// the HTTP services, read from Caddy's hosts at scrape time.
-type liveRequestsCollector struct{ app *App }
+// ServiceName returns the service's name and whether it was given by
+// default.
+func (p *CostSelection) ServiceName() (string, bool) { return p.Name, p.defaultName }
 
-// Describe sends the live requests descriptor.
-func (liveRequestsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- liveRequestsDesc }
+// ServiceKind returns "http".
+func (*CostSelection) ServiceKind() string { return kind }
 
-// Collect reads the in-flight count of every upstream once.
-func (l liveRequestsCollector) Collect(ch chan<- prometheus.Metric) {
-	seen := map[string]bool{}
-	for _, p := range l.app.snapshotHTTP() {
-		pb := p.current.Load()
-		if pb == nil {
-			continue
-		}
+// View returns the service's live state for the admin view: the upstreams
+// of the pool the last request used (the static upstreams before any
+// request).
+func (p *CostSelection) View() module.ServiceView {
+	sv := module.ServiceView{LinkCosts: module.LinkViews(p.LinkCosts)}
+	pb := p.current.Load()
+	if pb == nil {
+		return sv
+	}
+	sv.PrimarySite = pb.bal.Primary()
+	for i := 0; i < pb.bal.Len(); i++ {
+		sv.Backends = append(sv.Backends, module.BackendOf(pb.bal.State(i), pb.totals[i].Load()))
+	}
+	return sv
+}
+
+// CollectMetrics reports the service's request counts as connections (for
+// an HTTP service, a request is what a connection is for a layer4 one):
+// every upstream address the service has sent requests to since the config
+// loaded, dynamic ones included; and the in-flight requests of the
+// upstreams of the pool the last request used, read from Caddy's hosts.
+func (p *CostSelection) CollectMetrics(m *module.ServiceMetrics) {
+	p.mu.Lock()
+	for addr, n := range p.totals {
+		m.Connections(p.siteFor(addr), addr, n.Load())
+	}
+	p.mu.Unlock()
+	if pb := p.current.Load(); pb != nil {
 		for i := 0; i < pb.bal.Len(); i++ {
 			st := pb.bal.State(i)
-			if seen[st.Address] {
-				continue
-			}
-			seen[st.Address] = true
-			ch <- prometheus.MustNewConstMetric(liveRequestsDesc, prometheus.GaugeValue, float64(st.Live), st.Address)
+			m.LiveRequests(st.Address, st.Live)
 		}
 	}
 }
 
-// collectHTTPRequests sends the request counts of every HTTP service's
-// upstreams as connections_total (for an HTTP service, a request is what a
-// connection is for a layer4 one): every upstream address the service has
-// sent requests to since the config loaded, dynamic ones included.
-func collectHTTPRequests(app *App, ch chan<- prometheus.Metric) {
-	for _, p := range app.snapshotHTTP() {
-		p.mu.Lock()
-		for addr, n := range p.totals {
-			ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.CounterValue, float64(n.Load()), p.Name, p.siteFor(addr), addr)
-		}
-		p.mu.Unlock()
-	}
-}
+// HeldCounters returns nil: in-flight requests are Caddy's own count.
+func (*CostSelection) HeldCounters() []*costlb.Counter { return nil }
 
 // Interface guard
-var _ prometheus.Collector = liveRequestsCollector{}
+var _ module.Service = (*CostSelection)(nil)

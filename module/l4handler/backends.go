@@ -1,47 +1,74 @@
 package l4handler
 
 import (
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/mholt/caddy-l4/modules/l4proxy"
+	"github.com/prometheus/client_golang/prometheus"
 
+	cfile "github.com/costlb/costlb/caddyfile"
 	"github.com/costlb/costlb/costlb"
+	"github.com/costlb/costlb/module"
 )
 
-// backendAddr is one dial address of a backend: its own caddy-l4
-// upstream, its site, path cost and readiness URL.
-type backendAddr struct {
-	up       *l4proxy.Upstream
+// backend is one dial address of a service's backends, with all the
+// handler keeps of it. The balancer's backend i is the handler's
+// backends[i].
+type backend struct {
+	up       *l4proxy.Upstream // costlb's: the configured upstream with this address alone
+	checked  *l4proxy.Upstream // caddy-l4's, for its active health checks alone
 	site     string
 	pathCost int64
-	ready    string
+	readyURL string
+	counter  *costlb.Counter // the process-wide live counter of the address
+	gateway  *gateway        // the readiness poller of a gateway backend, else nil
+	// the data path (proxy.go)
+	dialer  *dialer
+	passive *passiveState
+	opened  prometheus.Counter // caddy-l4's proxy metrics of the address, which costlb keeps up
+	active  prometheus.Gauge
+}
+
+// addr returns the backend's dial address.
+func (b *backend) addr() string { return b.up.Dial[0] }
+
+// release gives back the shared state the backend holds: its passive
+// state, gateway poller and live counter. Connections still open keep
+// using them, so the backend keeps them too.
+func (b *backend) release() {
+	if b.passive != nil {
+		_, _ = passiveStates.Delete(module.AddressKey(b.addr()))
+	}
+	if b.gateway != nil {
+		_, _ = gateways.Delete(b.gateway.key())
+	}
+	if b.counter != nil {
+		module.Counters.Release(b.counter)
+	}
 }
 
 // expandBackends checks the backends against the network and returns one
-// backendAddr per dial address.
-func (h *Handler) expandBackends(svc string) ([]backendAddr, error) {
-	var out []backendAddr
+// backend per dial address.
+func (h *Handler) expandBackends(svc string) ([]backend, error) {
+	var out []backend
 	seen := make(map[string]string)
 	for i, b := range h.Backends {
 		cost, err := h.checkBackend(i, b)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %v", svc, err)
+			return nil, fmt.Errorf("%s: %w", svc, err)
 		}
 		for _, addr := range b.Dial {
-			if err := checkDialAddress(addr); err != nil {
-				return nil, fmt.Errorf("%s: backend %d in site %q: %v", svc, i, b.Site, err)
+			if err := module.CheckDialAddress(addr); err != nil {
+				return nil, fmt.Errorf("%s: backend %d in site %q: %w", svc, i, b.Site, err)
 			}
-			if prev, dup := seen[counterKey(addr)]; dup {
+			if prev, dup := seen[module.AddressKey(addr)]; dup {
 				return nil, fmt.Errorf("%s: backend address %q is given twice (sites %q and %q): each address is one backend", svc, addr, prev, b.Site)
 			}
-			seen[counterKey(addr)] = b.Site
+			seen[module.AddressKey(addr)] = b.Site
 			u := b.Upstream
 			u.Dial = []string{addr}
-			out = append(out, backendAddr{up: &u, site: b.Site, pathCost: cost, ready: b.Ready})
+			out = append(out, backend{up: &u, site: b.Site, pathCost: cost, readyURL: b.ReadyURL})
 		}
 	}
 	return out, nil
@@ -52,12 +79,12 @@ func (h *Handler) checkBackend(i int, b *Backend) (int64, error) {
 	if b == nil {
 		return 0, fmt.Errorf("backend %d is null", i)
 	}
-	sites := h.app.network.Sites()
+	sites := h.app.Network().Sites()
 	if b.Site == "" {
 		return 0, fmt.Errorf("backend %d (%s) has no site: every backend needs \"site\", one of: %s", i, strings.Join(b.Dial, ", "), strings.Join(sites, ", "))
 	}
 	if b.Weight != 0 {
-		return 0, fmt.Errorf("backend %d in site %q: weight has no meaning in costlb: backends are chosen by path cost + live connections; use link_costs or sites to steer traffic", i, b.Site)
+		return 0, fmt.Errorf("backend %d in site %q: %s", i, b.Site, cfile.WeightRefused)
 	}
 	switch b.ResolverPreference {
 	case "", "ipv4_only", "ipv6_only", "ipv4_first", "ipv6_first":
@@ -67,7 +94,7 @@ func (h *Handler) checkBackend(i int, b *Backend) (int64, error) {
 	if b.MaxConnections < 0 {
 		return 0, fmt.Errorf("backend %d in site %q: max_connections %d: must be 0 (no limit) or positive", i, b.Site, b.MaxConnections)
 	}
-	if !h.app.network.HasSite(b.Site) {
+	if !h.app.Network().HasSite(b.Site) {
 		return 0, fmt.Errorf("backend %d: unknown site %q; sites in the network: %s", i, b.Site, strings.Join(sites, ", "))
 	}
 	route, _ := h.paths.Cost(b.Site)
@@ -77,78 +104,41 @@ func (h *Handler) checkBackend(i int, b *Backend) (int64, error) {
 	if len(b.Dial) == 0 {
 		return 0, fmt.Errorf("backend %d in site %q has no dial address", i, b.Site)
 	}
-	if b.Ready != "" {
-		if err := checkReadyURL(b.Ready); err != nil {
-			return 0, fmt.Errorf("backend %d in site %q: %v", i, b.Site, err)
+	if b.ReadyURL != "" {
+		if err := checkReadyURL(b.ReadyURL); err != nil {
+			return 0, fmt.Errorf("backend %d in site %q: %w", i, b.Site, err)
 		}
 	}
 	return route.Cost, nil
 }
 
-// checkDialAddress refuses addresses costlb cannot count per address.
-func checkDialAddress(addr string) error {
-	if strings.Contains(addr, "{") {
-		return fmt.Errorf("address %q: placeholders are not supported: costlb counts live connections per fixed address", addr)
-	}
-	na, err := caddy.ParseNetworkAddress(addr)
-	if err != nil {
-		var ne *strconv.NumError
-		if errors.As(err, &ne) {
-			return fmt.Errorf("malformed address %q: port %q must be 1-65535; want host:port", addr, ne.Num)
-		}
-		return fmt.Errorf("malformed address %q: %v; want host:port", addr, err)
-	}
-	if na.PortRangeSize() != 1 {
-		return fmt.Errorf("address %q: port ranges are not supported; give one port", addr)
-	}
-	if !na.IsUnixNetwork() && na.StartPort == 0 {
-		if strings.HasSuffix(addr, ":0") {
-			return fmt.Errorf("malformed address %q: port 0: must be 1-65535; want host:port", addr)
-		}
-		return fmt.Errorf("malformed address %q: missing port; want host:port", addr)
-	}
-	return nil
-}
-
-// counterKey normalises a dial address so that "127.0.0.1:80" and
-// "tcp/127.0.0.1:80" share one live count.
-func counterKey(addr string) string {
-	na, err := caddy.ParseNetworkAddress(addr)
-	if err != nil {
-		return addr
-	}
-	return na.String()
-}
-
-// buildBalancer makes the service's balancer over its backend addresses,
-// with their live counters, health probes and, for gateways, readiness.
-func (h *Handler) buildBalancer(addrs []backendAddr) error {
-	bes := make([]costlb.Backend, len(addrs))
-	h.gws = make([]*gateway, len(addrs))
-	sites := make([]string, len(addrs))
-	for i, a := range addrs {
-		u := a.up
-		sites[i] = a.site
+// buildBalancer makes the service's balancer over its backends, with
+// their live counters, health probes and, for gateways, readiness.
+func (h *Handler) buildBalancer() error {
+	bes := make([]costlb.Backend, len(h.backends))
+	keys := make([]string, len(h.backends))
+	for i := range h.backends {
+		b := &h.backends[i]
+		b.counter = module.Counters.Counter(module.AddressKey(b.addr()))
+		keys[i] = module.SiteKey(b.site, b.addr())
 		bes[i] = costlb.Backend{
-			Site:     a.site,
-			Address:  u.Dial[0],
-			PathCost: a.pathCost,
-			MaxConns: h.maxConns(u),
-			Counter:  h.counter(u.Dial[0]),
-			Healthy:  h.backendHealthy(i),
+			Site:     b.site,
+			Address:  b.addr(),
+			PathCost: b.pathCost,
+			MaxConns: h.maxConns(b.up),
+			Counter:  b.counter,
+			Healthy:  h.backendHealthy(b),
 		}
-		if a.ready != "" {
-			g, err := h.loadGateway(u.Dial[0], a.ready)
+		if b.readyURL != "" {
+			g, err := h.loadGateway(b.addr(), b.readyURL)
 			if err != nil {
-				return fmt.Errorf("backend %s: %v", u.Dial[0], err)
+				return fmt.Errorf("backend %s: %w", b.addr(), err)
 			}
-			h.gws[i], bes[i].Ready = g, g.Ready
+			b.gateway, bes[i].Ready = g, g.Ready
 		}
 	}
-	h.primaryKey = h.identity(h.sel.ups, sites)
-	memo, _, _ := primaries.LoadOrNew(h.primaryKey, func() (caddy.Destructor, error) { return new(primaryMemo), nil })
-	h.primary = memo.(*primaryMemo)
+	h.primary = module.HoldPrimary(module.Identity(h.Name, h.defaultName, "backends", keys), h.Name, h.logger)
 	var err error
-	h.sel.bal, err = costlb.New(bes, h.logShift)
+	h.bal, err = costlb.New(bes, func(s costlb.Shift) { h.primary.LogShift(h.bal, s) })
 	return err
 }

@@ -1,6 +1,9 @@
 package l4handler
 
 import (
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/costlb/costlb/module"
+	"github.com/costlb/costlb/module/internal/moduletest"
 	"strings"
 	"testing"
 )
@@ -42,9 +45,9 @@ func TestHandlerCaddyfileInvalid(t *testing.T) {
 		{"link_cost without cost", "costlb {" + be + " link_cost east west\n}", []string{"link_cost takes <site> <site> <cost>", "got 2"}},
 		{"link_cost with one site", "costlb {" + be + " link_cost east\n}", []string{"link_cost takes <site> <site> <cost>", "got 1"}},
 		{"link_cost extra", "costlb {" + be + " link_cost east west 3 4\n}", []string{"link_cost takes <site> <site> <cost>", "got 4"}},
-		{"link_cost 0", "costlb {" + be + " link_cost east west 0\n}", []string{"link_cost east west", `cost "0"`, costRule}},
-		{"link_cost too big", "costlb {" + be + " link_cost east west 2147483648\n}", []string{`cost "2147483648"`, costRule}},
-		{"link_cost fraction", "costlb {" + be + " link_cost east west 2.5\n}", []string{`cost "2.5"`, costRule}},
+		{"link_cost 0", "costlb {" + be + " link_cost east west 0\n}", []string{"link_cost east west", `cost "0"`, moduletest.CostRule}},
+		{"link_cost too big", "costlb {" + be + " link_cost east west 2147483648\n}", []string{`cost "2147483648"`, moduletest.CostRule}},
+		{"link_cost fraction", "costlb {" + be + " link_cost east west 2.5\n}", []string{`cost "2.5"`, moduletest.CostRule}},
 		{"link_cost with block", "costlb {" + be + " link_cost east west 3 {\n  x\n }\n}", []string{`"link_cost"`, "does not take a block"}},
 		{"bad duration", "costlb {" + be + " health_interval soon\n}", []string{"health_interval", `"soon"`}},
 		{"duration missing", "costlb {" + be + " lb_try_duration\n}", []string{"lb_try_duration"}},
@@ -70,7 +73,7 @@ func TestHandlerCaddyfileInvalid(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := unmarshalHandler(tt.input)
-			checkErr(t, tt.input, err, tt.want)
+			moduletest.CheckErr(t, tt.input, err, tt.want)
 		})
 	}
 }
@@ -96,7 +99,7 @@ func TestHandlerCaddyfileRefusesDurations(t *testing.T) {
 		t.Run(tt.option, func(t *testing.T) {
 			input := "costlb {" + be + " " + tt.option + "\n}"
 			_, err := unmarshalHandler(input)
-			checkErr(t, input, err, append(tt.want, "Testfile:3"))
+			moduletest.CheckErr(t, input, err, append(tt.want, "Testfile:3"))
 		})
 	}
 }
@@ -113,7 +116,7 @@ func TestHandlerCaddyfileDurationErrorLocation(t *testing.T) {
 
 // TestCaddyfileErrorsHaveLocation checks that parse errors point at the line.
 func TestCaddyfileErrorsHaveLocation(t *testing.T) {
-	_, err := unmarshalApp("costlb {\n site east\n link east west nope\n}")
+	err := new(module.App).UnmarshalCaddyfile(caddyfile.NewTestDispenser("costlb {\n site east\n link east west nope\n}"))
 	if err == nil || !strings.Contains(err.Error(), "Testfile:3") {
 		t.Errorf("App error %v should point at Testfile:3", err)
 	}

@@ -1,6 +1,7 @@
 package l4handler
 
 import (
+	"github.com/costlb/costlb/module/internal/moduletest"
 	"reflect"
 	"testing"
 	"time"
@@ -153,12 +154,12 @@ func TestHandlerCaddyfileBackends(t *testing.T) {
 		if len(h.Backends) != 3 {
 			t.Fatalf("%d backends, want 3", len(h.Backends))
 		}
-		if h.Backends[0].Ready != "" {
-			t.Errorf("plain backend got ready %q", h.Backends[0].Ready)
+		if h.Backends[0].ReadyURL != "" {
+			t.Errorf("plain backend got ready %q", h.Backends[0].ReadyURL)
 		}
 		for _, b := range h.Backends[1:] {
-			if b.Ready != "http://10.1.0.9:9180/ready/web" || b.Upstream.MaxConnections != 7 {
-				t.Errorf("backend %v: ready %q, max_connections %d; want the URL and 7", b.Upstream.Dial, b.Ready, b.Upstream.MaxConnections)
+			if b.ReadyURL != "http://10.1.0.9:9180/ready/web" || b.Upstream.MaxConnections != 7 {
+				t.Errorf("backend %v: ready %q, max_connections %d; want the URL and 7", b.Upstream.Dial, b.ReadyURL, b.Upstream.MaxConnections)
 			}
 		}
 	})
@@ -221,7 +222,7 @@ func TestHandlerCaddyfileBackends(t *testing.T) {
 
 	t.Run("unicode site", func(t *testing.T) {
 		h := mustHandler(t, "costlb {\n backend 東京 10.0.0.1:1\n link_cost 東京 大阪 7\n}")
-		if len(h.Backends) != 1 || h.Backends[0].Site != "東京" || !reflect.DeepEqual(h.LinkCosts, []linkgraph.Link{lk("東京", "大阪", 7)}) {
+		if len(h.Backends) != 1 || h.Backends[0].Site != "東京" || !reflect.DeepEqual(h.LinkCosts, []linkgraph.Link{moduletest.Link("東京", "大阪", 7)}) {
 			t.Errorf("handler = %+v", h)
 		}
 	})

@@ -2,6 +2,7 @@ package l4handler
 
 import (
 	"fmt"
+	"github.com/costlb/costlb/module"
 	"testing"
 	"time"
 
@@ -28,9 +29,9 @@ func TestCountersFollowConfigs(t *testing.T) {
 		loadConfig(t, cfg(harness.FreeAddr(t)), "svc")
 	}
 	// the running config's two addresses, and the one a connection holds
-	if n := counters.Len(); n != 3 {
+	if n := module.Counters.Len(); n != 3 {
 		t.Fatalf("%d counters after 30 reloads to new addresses, want 3 (2 in use, 1 with a connection open)", n)
 	}
 	conn.Close()
-	harness.WaitFor(t, 5*time.Second, func() bool { return counters.Len() == 2 }, "the held address's counter is freed")
+	harness.WaitFor(t, 5*time.Second, func() bool { return module.Counters.Len() == 2 }, "the held address's counter is freed")
 }

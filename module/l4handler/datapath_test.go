@@ -17,7 +17,7 @@ import (
 // unexported peers[0].numConns of the upstream caddy-l4 provisioned for
 // it), through reflection, for this test only.
 func peerConns(h *Handler, i int) int64 {
-	p := reflect.ValueOf(h.proxy.Upstreams[i]).Elem().FieldByName("peers").Index(0).Elem()
+	p := reflect.ValueOf(h.backends[i].checked).Elem().FieldByName("peers").Index(0).Elem()
 	return p.FieldByName("numConns").FieldByName("v").Int()
 }
 
@@ -38,12 +38,12 @@ func TestDataPathNeverCountsOnCaddyL4(t *testing.T) {
 			t.Fatalf("connection %d: %v", i, err)
 		}
 	}
-	if picks := h.sel.bal.State(0).Picks + h.sel.bal.State(1).Picks; picks < 20 {
+	if picks := h.bal.State(0).Picks + h.bal.State(1).Picks; picks < 20 {
 		t.Fatalf("%d picks for 20 connections", picks)
 	}
-	for i := range h.sel.ups {
+	for i := range h.backends {
 		if n := peerConns(h, i); n != 0 {
-			t.Fatalf("caddy-l4's connection counter of %s is %d after connections through costlb, want 0", h.sel.ups[i].Dial[0], n)
+			t.Fatalf("caddy-l4's connection counter of %s is %d after connections through costlb, want 0", h.backends[i].addr(), n)
 		}
 	}
 }
@@ -53,7 +53,7 @@ func TestDataPathNeverCountsOnCaddyL4(t *testing.T) {
 // other unexported part of caddy-l4.
 func TestOneLinkname(t *testing.T) {
 	var found []string
-	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join("..", ".."), func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") {
 			return err
 		}
@@ -72,7 +72,7 @@ func TestOneLinkname(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "//go:linkname upstreamHealthy github.com/mholt/caddy-l4/modules/l4proxy.(*Upstream).healthy"
-	if len(found) != 1 || found[0] != filepath.Join("..", "module", "health.go")+": "+want {
+	if len(found) != 1 || found[0] != filepath.Join("..", "..", "module", "l4handler", "health.go")+": "+want {
 		t.Fatalf("go:linkname directives: %q; want only health.go's %q", found, want)
 	}
 }

@@ -3,6 +3,7 @@ package l4handler
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/costlb/costlb/module"
 	"strings"
 	"testing"
 
@@ -124,9 +125,9 @@ func FuzzProvisionJSON(f *testing.F) {
 		if err := caddy.StrictUnmarshalJSON(cfgJSON, &cfg); err != nil {
 			return
 		}
-		before := runningApp()
+		before := module.RunningApp()
 		err := caddy.Validate(cfg)
-		if runningApp() != before {
+		if module.RunningApp() != before {
 			t.Fatal("caddy.Validate started a costlb app")
 		}
 		if err != nil {
@@ -145,7 +146,7 @@ func fzCheckAccepted(t *testing.T, cfgJSON []byte) {
 	t.Helper()
 	var cfg struct {
 		Apps struct {
-			Costlb *App `json:"costlb"`
+			Costlb *module.App `json:"costlb"`
 			Layer4 struct {
 				Servers map[string]struct {
 					Routes []struct {

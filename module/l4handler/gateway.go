@@ -17,15 +17,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/costlb/costlb/costlb"
+	"github.com/costlb/costlb/module"
 )
 
 // maxReadyAnswer caps what a readiness answer may weigh: a larger one is
 // "not ready", and no more than one byte past it is ever read.
 const maxReadyAnswer = 64 << 10
-
-// defaultReadyPeriod is the readiness poll interval and timeout when the
-// service sets no health_interval or health_timeout.
-const defaultReadyPeriod = time.Second
 
 // gateways holds every readiness poller of the process, keyed by what the
 // poller does (gatewayKey). A reload that keeps a gateway gets the running
@@ -195,7 +192,7 @@ func parseReadiness(body []byte, local string) *readiness {
 	if len(body) > maxReadyAnswer {
 		return &readiness{Reason: fmt.Sprintf("answer larger than %d bytes", maxReadyAnswer)}
 	}
-	var ans readyAnswer
+	var ans module.ReadyAnswer
 	if err := json.Unmarshal(body, &ans); err != nil {
 		return &readiness{Reason: "answer is not costlb readiness JSON: " + err.Error()}
 	}
@@ -227,7 +224,7 @@ func checkReadyURL(raw string) error {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("ready %q: malformed URL: %v; want e.g. http://10.1.0.1:9180/ready/<service>", raw, err)
+		return fmt.Errorf("ready %q: malformed URL: %w; want e.g. http://10.1.0.1:9180/ready/<service>", raw, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return fmt.Errorf("ready %q: scheme %q: must be http or https", raw, u.Scheme)
@@ -236,34 +233,21 @@ func checkReadyURL(raw string) error {
 		return fmt.Errorf("ready %q: no host; want e.g. http://10.1.0.1:9180/ready/<service>", raw)
 	}
 	if _, err := url.ParseRequestURI(raw); err != nil {
-		return fmt.Errorf("ready %q: malformed URL: %v", raw, err)
+		return fmt.Errorf("ready %q: malformed URL: %w", raw, err)
 	}
 	return nil
 }
 
 // readyPeriod returns the readiness poll interval and timeout of a
 // service: its active health check settings as configured, else one second
-// each. It must run before the embedded proxy's Provision, which fills in
-// caddy-l4's own defaults.
+// each (module.HealthPeriod). It must run before the embedded proxy's
+// Provision, which fills in caddy-l4's own defaults.
 func (h *Handler) readyPeriod() (interval, timeout time.Duration) {
-	interval, timeout = defaultReadyPeriod, defaultReadyPeriod
+	var iv, to caddy.Duration
 	if hc := h.HealthChecks; hc != nil && hc.Active != nil {
-		if hc.Active.Interval > 0 {
-			interval = time.Duration(hc.Active.Interval)
-		}
-		if hc.Active.Timeout > 0 {
-			timeout = time.Duration(hc.Active.Timeout)
-		}
+		iv, to = hc.Active.Interval, hc.Active.Timeout
 	}
-	return interval, timeout
-}
-
-// readyAnswer is the JSON document of GET <costlb_status>/ready/<service>.
-type readyAnswer struct {
-	Service string     `json:"service"`
-	Site    string     `json:"site"`
-	Ready   bool       `json:"ready"`
-	Routes  [][]string `json:"routes"`
+	return module.HealthPeriod(iv), module.HealthPeriod(to)
 }
 
 // Interface guard

@@ -10,11 +10,11 @@ import (
 	"github.com/mholt/caddy-l4/modules/l4proxy"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	cfile "github.com/costlb/costlb/caddyfile"
 	"github.com/costlb/costlb/costlb"
 	"github.com/costlb/costlb/linkgraph"
+	"github.com/costlb/costlb/module"
 )
 
 func init() {
@@ -27,12 +27,12 @@ type Backend struct {
 	// Site is the site the backend runs in; it must be reachable from the
 	// local site through the network's links.
 	Site string `json:"site"`
-	// Ready, when set, makes the backend a gateway: another Caddy running
-	// costlb that serves the service onwards. It is that Caddy's readiness
-	// URL (its costlb_status handler's /ready/<service>), polled every
-	// health_interval; the gateway is available only while its last answer
-	// offered a route that does not pass through the local site.
-	Ready string `json:"ready,omitempty"`
+	// ReadyURL, when set, makes the backend a gateway: another Caddy
+	// running costlb that serves the service onwards. It is that Caddy's
+	// readiness URL (its costlb_status handler's /ready/<service>), polled
+	// every health_interval; the gateway is available only while its last
+	// answer offered a route that does not pass through the local site.
+	ReadyURL string `json:"ready,omitempty"`
 	l4proxy.Upstream
 }
 
@@ -86,19 +86,15 @@ type Handler struct {
 	// down, with FailOnSilentClose. Default: 3.
 	MaxSilentCloses int `json:"max_silent_closes,omitempty"`
 
-	app        *App
-	proxy      *l4proxy.Handler // caddy-l4's, provisioned for its active health checks alone
-	sel        *selector
-	gws        []*gateway        // per backend index: its readiness poller, nil if not a gateway
-	gwKeys     []string          // the gateways this handler holds in the pool
-	counters   []*costlb.Counter // the live counters it holds
-	primary    *primaryMemo      // the service's primary site across generations
-	primaryKey string            // its key in primaries; "" until loaded
-	ctx        caddy.Context
-	// the data path (proxy.go); targets are per backend index, as sel.ups
-	targets          []target
+	app      *module.App
+	proxy    *l4proxy.Handler // caddy-l4's, provisioned for its active health checks alone
+	backends []backend        // one per dial address, in the balancer's order
+	bal      *costlb.Balancer
+	pickLog  *module.PickLog // nil unless picks are logged
+	primary  *module.Primary // the service's primary site across generations
+	ctx      caddy.Context
+	// the data path (proxy.go)
 	passivePol       passivePolicy
-	passiveKeys      []string // passive states this handler holds
 	tryDuration      time.Duration
 	tryInterval      time.Duration
 	closeIfUnhealthy bool
@@ -108,6 +104,7 @@ type Handler struct {
 	logger                      *zap.Logger
 	refused                     prometheus.Counter
 	provided                    bool
+	released                    bool // Cleanup gave back what the backends hold
 	// defaultName is set when Name was given by default, not by the user.
 	defaultName bool
 }
@@ -126,11 +123,11 @@ func (*Handler) CaddyModule() caddy.ModuleInfo {
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	var err error
-	if h.app, err = loadApp(ctx, "costlb handler"); err != nil {
+	if h.app, err = module.LoadApp(ctx, "costlb handler"); err != nil {
 		return err
 	}
 	if h.Name == "" {
-		h.Name, h.defaultName = nextName(h.app, &h.app.services, "costlb"), true
+		h.Name, h.defaultName = h.app.NextName(kind, "costlb"), true
 	}
 	if err := h.checkOptions(); err != nil {
 		return err
@@ -144,82 +141,55 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	// read before caddy-l4's Provision fills in its own defaults (30s, 5s)
 	h.readyInterval, h.readyTimeout = h.readyPeriod()
-	h.paths, err = h.app.network.Paths(h.LinkCosts)
+	h.paths, err = h.app.Network().Paths(h.LinkCosts)
 	if err != nil {
 		return fmt.Errorf("%s: link_cost: %w", svc, err)
 	}
-
-	bes, err := h.expandBackends(svc)
-	if err != nil {
+	if h.backends, err = h.expandBackends(svc); err != nil {
 		return err
 	}
-	ups := make(l4proxy.UpstreamPool, len(bes))
-	for i := range bes {
-		ups[i] = bes[i].up
-	}
-
-	// Caddy's log levels change only with a reload: decide once whether
-	// picks are logged, so the pick path never consults the logger.
-	h.sel = &selector{h: h, ups: ups, debug: h.logger.Core().Enabled(zapcore.DebugLevel)}
+	h.pickLog = module.NewPickLog(h.logger, h.Name)
 	// costlb's own checks of everything it dials with come first: they
 	// take no shared state, and leave caddy-l4 nothing to refuse
-	if err := h.provisionDataPath(ctx, ups); err != nil {
-		return fmt.Errorf("%s: %v", svc, err)
+	if err := h.provisionDataPath(ctx); err != nil {
+		return fmt.Errorf("%s: %w", svc, err)
 	}
-	if err := h.provisionHealth(ctx, ups); err != nil {
-		return fmt.Errorf("%s: %v", svc, err)
+	if err := h.provisionHealth(ctx); err != nil {
+		return fmt.Errorf("%s: %w", svc, err)
 	}
-	if err := h.buildBalancer(bes); err != nil {
-		return fmt.Errorf("%s: %v", svc, err)
+	if err := h.buildBalancer(); err != nil {
+		return fmt.Errorf("%s: %w", svc, err)
 	}
-	for _, r := range h.paths.Costs() {
-		if r.Reachable {
-			h.app.metrics.pathCost.WithLabelValues(h.Name, r.Site).Set(float64(r.Cost))
-		}
-	}
-	h.warnSameServer(ups)
-	go watchPrimary(ctx, h.readyInterval, h.sel.bal.Observe)
-	h.refused = h.app.metrics.noBackend.WithLabelValues(h.Name)
-	return registerService(h.app, &h.app.services, h)
-}
-
-// counter gets the process-wide live counter of addr and holds it until
-// Cleanup.
-func (h *Handler) counter(addr string) *costlb.Counter {
-	c := counters.Counter(counterKey(addr))
-	h.counters = append(h.counters, c)
-	return c
+	h.app.SetPathCosts(h.Name, h.paths)
+	h.warnSameServer()
+	go module.WatchPrimary(ctx, h.readyInterval, h.bal.Observe)
+	h.refused = h.app.NoBackend(h.Name)
+	return h.app.Register(h)
 }
 
 // loadGateway gets the readiness poller of the gateway backend at addr,
-// shared with the running config if it polls the same way, and holds it
-// until Cleanup.
+// shared with the running config if it polls the same way; Cleanup gives
+// it back.
 func (h *Handler) loadGateway(addr, readyURL string) (*gateway, error) {
-	spec := gatewaySpec{
+	return loadGateway(gatewaySpec{
 		service: h.Name, upstream: addr, local: h.app.Site, url: readyURL,
 		interval: h.readyInterval, timeout: h.readyTimeout,
-	}
-	g, err := loadGateway(spec, h.logger)
-	if err != nil {
-		return nil, err
-	}
-	h.gwKeys = append(h.gwKeys, spec.key())
-	return g, nil
+	}, h.logger)
 }
 
-// routes returns the service's routes as this Caddy offers them to its
+// Routes returns the service's routes as this Caddy offers them to its
 // peers: one per available plain backend's site, and each usable route of
 // every available gateway, prefixed with the local site. The service is
 // ready when there is at least one.
-func (h *Handler) routes() [][]string {
+func (h *Handler) Routes() [][]string {
 	local := h.app.Site
 	var out [][]string
-	for i := 0; i < h.sel.bal.Len(); i++ {
-		st := h.sel.bal.State(i)
+	for i := range h.backends {
+		st := h.bal.State(i)
 		switch {
 		case !st.Available:
-		case h.gws[i] != nil:
-			out = append(out, costlb.ViaGateway(local, h.gws[i].state().Routes)...)
+		case h.backends[i].gateway != nil:
+			out = append(out, costlb.ViaGateway(local, h.backends[i].gateway.state().Routes)...)
 		default:
 			out = append(out, costlb.Direct(local, st.Site))
 		}
@@ -227,25 +197,19 @@ func (h *Handler) routes() [][]string {
 	return costlb.NormalizeRoutes(out)
 }
 
-// Cleanup releases the shared peer and passive health state and removes
-// the service from the admin view.
+// Cleanup releases the shared peer and passive health state, the
+// gateways and live counters, and removes the service from the admin view.
 func (h *Handler) Cleanup() error {
 	if h.app != nil {
-		unregisterService(h.app, &h.app.services, h)
+		h.app.Unregister(h)
 	}
-	h.releaseDataPath()
-	for _, k := range h.gwKeys {
-		_, _ = gateways.Delete(k)
+	if !h.released {
+		for i := range h.backends {
+			h.backends[i].release()
+		}
+		h.released = true
 	}
-	h.gwKeys = nil
-	if h.primaryKey != "" {
-		_, _ = primaries.Delete(h.primaryKey)
-		h.primaryKey = ""
-	}
-	for _, c := range h.counters {
-		counters.Release(c)
-	}
-	h.counters = nil
+	h.primary.Release()
 	if h.provided {
 		return h.proxy.Cleanup()
 	}
@@ -346,7 +310,7 @@ func (h *Handler) unmarshalBackend(d *caddyfile.Dispenser) error {
 	for _, addr := range u.Dial {
 		one := u
 		one.Dial = []string{addr}
-		h.Backends = append(h.Backends, &Backend{Site: site, Ready: ready, Upstream: one})
+		h.Backends = append(h.Backends, &Backend{Site: site, ReadyURL: ready, Upstream: one})
 	}
 	return nil
 }

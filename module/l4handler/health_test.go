@@ -2,6 +2,7 @@ package l4handler
 
 import (
 	"fmt"
+	"github.com/costlb/costlb/module/internal/moduletest"
 	"reflect"
 	"strings"
 	"testing"
@@ -18,21 +19,7 @@ import (
 // service named name.
 func loadConfig(t testing.TB, cfg string, name string) *Handler {
 	t.Helper()
-	if err := caddy.Load([]byte(cfg), true); err != nil {
-		t.Fatalf("load: %v\n%s", err, cfg)
-	}
-	t.Cleanup(func() { _ = caddy.Stop() })
-	app := runningApp()
-	if app == nil {
-		t.Fatal("costlb app not running")
-	}
-	for _, h := range app.snapshotServices() {
-		if h.Name == name {
-			return h
-		}
-	}
-	t.Fatalf("no service %q", name)
-	return nil
+	return moduletest.Load[*Handler](t, cfg, name)
 }
 
 const healthConfig = `{
@@ -84,7 +71,7 @@ func TestPassiveHealth(t *testing.T) {
 	listen := harness.FreeAddr(t)
 	h := loadConfig(t, fmt.Sprintf(healthConfig, listen, east.Addr(), west.Addr(),
 		`"health_checks": {"passive": {"fail_duration": "700ms"}}, "load_balancing": {"try_duration": "1s", "try_interval": "20ms"}`), "svc")
-	healthy := func() bool { return h.sel.bal.State(0).Healthy }
+	healthy := func() bool { return h.bal.State(0).Healthy }
 	east.Stop()
 	if !healthy() {
 		t.Fatal("east unhealthy before any failed dial")
@@ -106,7 +93,7 @@ func TestPassiveHealth(t *testing.T) {
 	if got, err := harness.Once(listen, 2*time.Second); err != nil || got != "east" {
 		t.Fatalf("after fail_duration reached %q (%v), want east", got, err)
 	}
-	for i, st := 0, h.sel.bal; i < st.Len(); i++ {
+	for i, st := 0, h.bal; i < st.Len(); i++ {
 		harness.WaitFor(t, 2*time.Second, func() bool { return st.State(i).Live == 0 }, "live count back to 0")
 	}
 }

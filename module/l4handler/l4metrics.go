@@ -1,6 +1,10 @@
 package l4handler
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/costlb/costlb/module"
+)
 
 // l4ProxyMetrics are caddy-l4's proxy metrics that its proxy updates per
 // connection (caddy_layer4_proxy_connections_total and
@@ -16,13 +20,13 @@ type l4ProxyMetrics struct {
 func newL4ProxyMetrics(reg *prometheus.Registry) l4ProxyMetrics {
 	const ns, sub = "caddy", "layer4_proxy"
 	return l4ProxyMetrics{
-		opened: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		opened: module.SharedCollector(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns,
 			Subsystem: sub,
 			Name:      "connections_total",
 			Help:      "Total number of connections proxied, labeled by upstream.",
 		}, []string{"upstream"})),
-		active: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		active: module.SharedCollector(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: ns,
 			Subsystem: sub,
 			Name:      "active_connections",

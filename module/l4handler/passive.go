@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/mholt/caddy-l4/modules/l4proxy"
+
+	"github.com/costlb/costlb/module/internal/streamcopy"
 )
 
 // Passive health checks are costlb's own, with caddy-l4's documented
@@ -34,7 +35,7 @@ type passiveState struct {
 	downUntil atomic.Int64 // silent-close ejection end, Unix ns; 0: none
 
 	mu    sync.Mutex
-	conns map[*session]struct{} // open proxied connections, with close_if_unhealthy
+	conns map[*streamcopy.Session]struct{} // open proxied connections, with close_if_unhealthy
 }
 
 // Destruct is a no-op; it makes passiveState storable in a caddy.UsagePool.
@@ -62,9 +63,9 @@ type passivePolicy struct {
 // defaultMaxSilentCloses is max_silent_closes when not set.
 const defaultMaxSilentCloses = 3
 
-// passivePolicy validates costlb's own passive options and returns the
+// newPassivePolicy validates costlb's own passive options and returns the
 // service's passive policy.
-func (h *Handler) passivePolicy() (passivePolicy, error) {
+func (h *Handler) newPassivePolicy() (passivePolicy, error) {
 	var p passivePolicy
 	// fail_duration, max_fails and unhealthy_connection_count are
 	// caddy-l4's options; values caddy-l4 accepts keep caddy-l4's meaning
@@ -144,17 +145,17 @@ func (p *passivePolicy) observe(s *passiveState, sentByBackend bool, backendFirs
 
 // track records an open proxied connection to the address, for
 // close_if_unhealthy.
-func (s *passiveState) track(c *session) {
+func (s *passiveState) track(c *streamcopy.Session) {
 	s.mu.Lock()
 	if s.conns == nil {
-		s.conns = make(map[*session]struct{})
+		s.conns = make(map[*streamcopy.Session]struct{})
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 }
 
 // untrack forgets a proxied connection that ended.
-func (s *passiveState) untrack(c *session) {
+func (s *passiveState) untrack(c *streamcopy.Session) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
@@ -163,13 +164,13 @@ func (s *passiveState) untrack(c *session) {
 // closeConns ends every tracked connection to the address, both sides.
 func (s *passiveState) closeConns() {
 	s.mu.Lock()
-	open := make([]*session, 0, len(s.conns))
+	open := make([]*streamcopy.Session, 0, len(s.conns))
 	for c := range s.conns {
 		open = append(open, c)
 	}
 	s.mu.Unlock()
 	for _, c := range open {
-		c.abort(nil, nil)
+		c.Abort()
 	}
 }
 
@@ -181,14 +182,14 @@ func (s *passiveState) closeConns() {
 // caddy-l4 keeps instead (a few atomic loads every tick) until the config
 // stops. Connections of every config to the address are closed, as
 // caddy-l4 shares its peers across configs too.
-func (h *Handler) closeUnhealthy(ctx caddy.Context, ups l4proxy.UpstreamPool) {
+func (h *Handler) closeUnhealthy(ctx caddy.Context) {
 	period := closeUnhealthyTick
 	if iv := time.Duration(h.HealthChecks.Active.Interval) / 2; iv > 0 && iv < period {
 		period = iv
 	}
-	was := make([]bool, len(ups))
-	for i, u := range ups {
-		was[i] = upstreamHealthy(u)
+	was := make([]bool, len(h.backends))
+	for i := range h.backends {
+		was[i] = upstreamHealthy(h.backends[i].checked)
 	}
 	ticker := time.NewTicker(period)
 	defer ticker.Stop()
@@ -198,10 +199,11 @@ func (h *Handler) closeUnhealthy(ctx caddy.Context, ups l4proxy.UpstreamPool) {
 			return
 		case <-ticker.C:
 		}
-		for i, u := range ups {
-			ok := upstreamHealthy(u)
+		for i := range h.backends {
+			b := &h.backends[i]
+			ok := upstreamHealthy(b.checked)
 			if was[i] && !ok {
-				h.targets[i].passive.closeConns()
+				b.passive.closeConns()
 			}
 			was[i] = ok
 		}

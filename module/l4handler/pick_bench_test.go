@@ -36,7 +36,7 @@ func BenchmarkPick(b *testing.B) {
 		for _, n := range []int{2, 10, 100, 1000} {
 			b.Run(fmt.Sprintf("policy=%s/n=%d", policy, n), func(b *testing.B) {
 				h := benchService(b, n)
-				pool := h.sel.ups
+				pool := h.upstreams()
 				conn := &layer4.Connection{Context: context.Background()}
 				var sel l4proxy.Selector
 				switch policy {
@@ -50,7 +50,7 @@ func BenchmarkPick(b *testing.B) {
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					if sel == nil { // cost: the data path's pick, then the release at the connection's end
-						if h.sel.pick(&t) < 0 {
+						if h.pick(&t) < 0 {
 							b.Fatal("no backend picked")
 						}
 						t.Release()

@@ -3,6 +3,8 @@ package l4handler
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/costlb/costlb/module"
+	"github.com/costlb/costlb/module/internal/moduletest"
 	"net"
 	"strings"
 	"testing"
@@ -15,12 +17,8 @@ import (
 // and the first half of POST /load do) but starts nothing. They change
 // Caddy's global state, so none of them runs in parallel.
 
-// pvNet is the costlb app used by most cases: east is local, west and north
-// are reachable, x and y form an island.
-const pvNet = `{"site": "east", "links": [
-	{"between": ["east", "west"], "cost": 5},
-	{"between": ["west", "north"]},
-	{"between": ["x", "y"]}]}`
+// pvNet is the costlb app used by most cases (moduletest.Net).
+const pvNet = moduletest.Net
 
 // pvBackend is a valid backends field.
 const pvBackend = `"backends": [{"site": "east", "dial": ["127.0.0.1:9001"]}]`
@@ -232,12 +230,12 @@ func TestValidateStartsNothing(t *testing.T) {
 	}
 	listen := ln.Addr().String()
 	ln.Close()
-	before := runningApp()
+	before := module.RunningApp()
 	cfg := pvConfig(pvNet, listen, pvHandler(`"name": "v", `+pvBackend+`, "health_checks": {"passive": {"fail_duration": "1s"}}`))
 	if err := pvValidate(cfg); err != nil {
 		t.Fatalf("validate: %v", err)
 	}
-	if runningApp() != before {
+	if module.RunningApp() != before {
 		t.Error("caddy.Validate started the costlb app")
 	}
 	ln, err = net.Listen("tcp", listen)

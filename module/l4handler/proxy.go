@@ -9,20 +9,12 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/mholt/caddy-l4/layer4"
 	"github.com/mholt/caddy-l4/modules/l4proxy"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/costlb/costlb/costlb"
+	"github.com/costlb/costlb/module"
+	"github.com/costlb/costlb/module/internal/streamcopy"
 )
-
-// target is what the data path keeps of one backend address.
-type target struct {
-	dialer  *dialer
-	passive *passiveState
-	// caddy-l4's proxy metrics of the address, which costlb keeps up
-	opened prometheus.Counter
-	active prometheus.Gauge
-}
 
 // Handle proxies the connection to the backend with the lowest perceived
 // cost. The connection is counted on the chosen backend from the pick to
@@ -44,27 +36,39 @@ func (h *Handler) Handle(down *layer4.Connection, _ layer4.Handler) (err error) 
 	if err != nil {
 		return err
 	}
-	tg := &h.targets[i]
+	b := &h.backends[i]
 	defer up.Close()
-	tg.opened.Inc()
-	tg.active.Inc()
-	defer tg.active.Dec()
+	b.opened.Inc()
+	b.active.Inc()
+	defer b.active.Dec()
 	client, prefix := clientLeg(down)
 	silent := h.passivePol.silentWithin > 0
-	s := newSession(client, newLeg(up), silent)
+	s := streamcopy.NewSession(client, streamcopy.NewLeg(up), silent)
 	if h.closeIfUnhealthy {
-		tg.passive.track(s)
-		defer tg.passive.untrack(s)
+		b.passive.track(s)
+		defer b.passive.untrack(s)
 	}
 	var start time.Time
 	if silent {
 		start = time.Now()
 	}
-	res := s.run(prefix)
+	res := s.Run(prefix)
 	if silent {
-		h.passivePol.observe(tg.passive, res.fromBackend > 0, res.first == sideBackend, res.endedAt.Sub(start))
+		h.passivePol.observe(b.passive, res.FromBackend > 0, res.First == streamcopy.SideBackend, res.EndedAt.Sub(start))
 	}
 	return nil
+}
+
+// clientLeg returns the leg of the client connection and the bytes layer4
+// matchers already read from it, which go to the backend first. A plain
+// socket is read directly after them; anything else is read through the
+// layer4 connection, which hands out those bytes itself.
+func clientLeg(down *layer4.Connection) (streamcopy.Leg, []byte) {
+	l := streamcopy.NewLeg(down.Conn)
+	if l.Plain() {
+		return l, down.MatchingBytes()
+	}
+	return streamcopy.WrapperLeg(down, down.Conn), nil
 }
 
 // growStack makes room on the calling goroutine's stack for the pick, the
@@ -93,6 +97,13 @@ const stackRoom = 3 << 10
 //go:noinline
 func touch(b []byte) { b[0] = 1 }
 
+// pick chooses the backend with the lowest perceived cost, counts the
+// connection holding t on it and returns its index, or -1 if none is
+// available.
+func (h *Handler) pick(t *costlb.Ticket) int {
+	return module.Pick(h.bal, t, h.pickLog)
+}
+
 // connect picks a backend and dials it, trying again within
 // lb_try_duration when no backend is available or the dial fails (a
 // failed dial is a passive health check failure). It returns the
@@ -107,18 +118,19 @@ func (h *Handler) connect(down *layer4.Connection, t *costlb.Ticket) (net.Conn, 
 		if try > 0 && !h.retryWait(t, end) {
 			return nil, -1, lastErr
 		}
-		i := h.sel.pick(t)
+		i := h.pick(t)
 		if i < 0 {
 			lastErr = errNoUpstreams
 			continue
 		}
-		up, err := h.targets[i].dialer.dial(down, end)
+		b := &h.backends[i]
+		up, err := b.dialer.dial(down, end)
 		if err == nil {
 			return up, i, nil
 		}
-		h.passivePol.fail(h.targets[i].passive)
+		h.passivePol.fail(b.passive)
 		if ce := h.logger.Check(zap.DebugLevel, "dial upstream failed"); ce != nil {
-			ce.Write(zap.String("service", h.Name), zap.String("upstream", h.sel.ups[i].Dial[0]), zap.Error(err))
+			ce.Write(zap.String("service", h.Name), zap.String("upstream", b.addr()), zap.Error(err))
 		}
 		lastErr = err
 	}
@@ -152,9 +164,9 @@ func (h *Handler) retryWait(t *costlb.Ticket, end time.Time) bool {
 }
 
 // provisionDataPath checks and prepares what costlb proxies with: the
-// dialers of the backends ups, their passive health state and metrics,
+// dialers of the backends, their passive health state and metrics,
 // retries and the PROXY protocol.
-func (h *Handler) provisionDataPath(ctx caddy.Context, ups l4proxy.UpstreamPool) error {
+func (h *Handler) provisionDataPath(ctx caddy.Context) error {
 	h.ctx = ctx
 	dt := defaultDialTimeout
 	if h.DialTimeout != nil {
@@ -164,7 +176,7 @@ func (h *Handler) provisionDataPath(ctx caddy.Context, ups l4proxy.UpstreamPool)
 		dt = time.Duration(*h.DialTimeout)
 	}
 	var err error
-	if h.passivePol, err = h.passivePolicy(); err != nil {
+	if h.passivePol, err = h.newPassivePolicy(); err != nil {
 		return err
 	}
 	if h.LoadBalancing != nil {
@@ -185,16 +197,13 @@ func (h *Handler) provisionDataPath(ctx caddy.Context, ups l4proxy.UpstreamPool)
 	}
 	h.closeIfUnhealthy = h.HealthChecks != nil && h.HealthChecks.Active != nil && h.HealthChecks.Active.CloseIfUnhealthy
 	m := newL4ProxyMetrics(ctx.GetMetricsRegistry())
-	h.targets = make([]target, len(ups))
-	for i, u := range ups {
-		d, err := newDialer(ctx, u, ppv, dt)
-		if err != nil {
+	for i := range h.backends {
+		b := &h.backends[i]
+		if b.dialer, err = newDialer(ctx, b.up, ppv, dt); err != nil {
 			return err
 		}
-		key := counterKey(u.Dial[0])
-		h.targets[i] = target{dialer: d, passive: loadPassive(key),
-			opened: m.opened.WithLabelValues(u.String()), active: m.active.WithLabelValues(u.String())}
-		h.passiveKeys = append(h.passiveKeys, key)
+		b.passive = loadPassive(module.AddressKey(b.addr()))
+		b.opened, b.active = m.opened.WithLabelValues(b.up.String()), m.active.WithLabelValues(b.up.String())
 	}
 	return nil
 }
@@ -210,10 +219,12 @@ func (h *Handler) provisionDataPath(ctx caddy.Context, ups l4proxy.UpstreamPool)
 // it rather than guessed at: an entry left over only keeps an address's
 // health state, while releasing one the running config holds would reset
 // that config's.
-func (h *Handler) provisionHealth(ctx caddy.Context, ups l4proxy.UpstreamPool) error {
-	checked := make(l4proxy.UpstreamPool, len(ups))
-	for i, u := range ups {
+func (h *Handler) provisionHealth(ctx caddy.Context) error {
+	checked := make(l4proxy.UpstreamPool, len(h.backends))
+	for i := range h.backends {
+		u := h.backends[i].up
 		checked[i] = &l4proxy.Upstream{Dial: u.Dial, LocalAddrs: u.LocalAddrs, ResolverPreference: u.ResolverPreference}
+		h.backends[i].checked = checked[i]
 	}
 	h.proxy = &l4proxy.Handler{Upstreams: checked, HealthChecks: activeOnly(h.HealthChecks)}
 	if err := h.proxy.Provision(ctx); err != nil {
@@ -221,23 +232,15 @@ func (h *Handler) provisionHealth(ctx caddy.Context, ups l4proxy.UpstreamPool) e
 	}
 	h.provided = true
 	if h.closeIfUnhealthy {
-		go h.closeUnhealthy(ctx, checked)
+		go h.closeUnhealthy(ctx)
 	}
 	return nil
 }
 
-// releaseDataPath gives back the passive states Provision took.
-func (h *Handler) releaseDataPath() {
-	for _, k := range h.passiveKeys {
-		_, _ = passiveStates.Delete(k)
-	}
-	h.passiveKeys = nil
-}
-
-// backendHealthy returns the health probe of backend i: caddy-l4's active
-// health checks, read through the linkname, and costlb's passive ones.
-func (h *Handler) backendHealthy(i int) func() bool {
-	u, st, pol := h.proxy.Upstreams[i], h.targets[i].passive, &h.passivePol
+// backendHealthy returns the health probe of b: caddy-l4's active health
+// checks, read through the linkname, and costlb's passive ones.
+func (h *Handler) backendHealthy(b *backend) func() bool {
+	u, st, pol := b.checked, b.passive, &h.passivePol
 	return func() bool { return upstreamHealthy(u) && pol.healthy(st) }
 }
 

@@ -39,8 +39,8 @@ type endpoint struct {
 
 // warnSameServer warns about backends of the service that reach one
 // server by two dial addresses, looking names up with Go's resolver.
-func (h *Handler) warnSameServer(ups l4proxy.UpstreamPool) {
-	warnSameServer(h.logger, h.Name, ups, net.DefaultResolver)
+func (h *Handler) warnSameServer() {
+	warnSameServer(h.logger, h.Name, h.upstreams(), net.DefaultResolver)
 }
 
 // warnSameServer logs one warning for each pair of upstreams (one dial

@@ -9,32 +9,18 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/costlb/costlb/linkgraph"
+	"github.com/costlb/costlb/module"
 )
-
-// maxServiceNameLen is the maximum length of a service name, in bytes, as
-// for a site name.
-const maxServiceNameLen = 128
 
 // checkOptions refuses what the JSON decoder lets through and the proxy
 // would misuse: a service name too long to show, and negative durations.
 // It runs in Provision, so that JSON, caddy validate and POST /load refuse
 // alike.
 func (h *Handler) checkOptions() error {
-	if err := checkServiceName("costlb", h.Name); err != nil {
+	if err := module.CheckServiceName("costlb", h.Name); err != nil {
 		return err
 	}
 	return errors.Join(h.checkDurations(), h.checkCounts())
-}
-
-// checkServiceName refuses a service name too long to show, for who, the
-// block that names the service ("costlb", "lb_policy cost").
-func checkServiceName(who, name string) error {
-	if len(name) > maxServiceNameLen {
-		return fmt.Errorf("%s service name %s is too long (%d bytes): a service name must be 1 to %d bytes",
-			who, linkgraph.QuoteName(name), len(name), maxServiceNameLen)
-	}
-	return nil
 }
 
 // checkCounts refuses the health check numbers caddy-l4 takes as given

@@ -1,3 +1,8 @@
+// Package streamcopy is the copy loop of a proxied stream connection:
+// both directions, half-closes passed on, resets passed on, splice(2)
+// between plain sockets on Linux and pooled buffers otherwise, holding no
+// pipe and, on plain sockets, no buffer while the connection is idle. It
+// needs no Caddy.
 package streamcopy
 
 import (
@@ -9,8 +14,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/mholt/caddy-l4/layer4"
 )
 
 // The copy loop of a proxied connection. It runs in two goroutines: the
@@ -21,8 +24,8 @@ import (
 // borrowed when the source socket is readable. An idle connection holds
 // no pipe and, on plain sockets, no buffer.
 
-// leg is one side of a proxied connection.
-type leg struct {
+// Leg is one side of a proxied connection.
+type Leg struct {
 	// conn is read from and written to.
 	conn net.Conn
 	// base is what conn wraps, if conn is a wrapper that cannot half-close
@@ -34,9 +37,9 @@ type leg struct {
 	raw syscall.RawConn
 }
 
-// newLeg returns the leg of conn, with its socket if it is a plain one.
-func newLeg(conn net.Conn) leg {
-	l := leg{conn: conn, base: conn}
+// NewLeg returns the leg of conn, with its socket if it is a plain one.
+func NewLeg(conn net.Conn) Leg {
+	l := Leg{conn: conn, base: conn}
 	switch c := conn.(type) {
 	case *net.TCPConn:
 		l.raw, _ = c.SyscallConn()
@@ -46,28 +49,28 @@ func newLeg(conn net.Conn) leg {
 	return l
 }
 
-// clientLeg returns the leg of the client connection and the bytes layer4
-// matchers already read from it, which go to the backend first. A plain
-// socket is read directly after them; anything else is read through the
-// layer4 connection, which hands out those bytes itself.
-func clientLeg(down *layer4.Connection) (leg, []byte) {
-	l := newLeg(down.Conn)
-	if l.raw != nil {
-		return l, down.MatchingBytes()
-	}
-	return leg{conn: down, base: down.Conn}, nil
+// WrapperLeg returns the leg read and written through conn, a wrapper of
+// base that cannot half-close (such as a layer4 connection that hands out
+// bytes its matchers read); base is half-closed, reset and closed.
+func WrapperLeg(conn, base net.Conn) Leg {
+	return Leg{conn: conn, base: base}
 }
 
-// side names who ended a connection first.
+// Plain reports whether the leg is a plain TCP or unix socket, read on
+// readiness.
+func (l Leg) Plain() bool { return l.raw != nil }
+
+// The sides of a connection, that end it: SideNone if neither did (it was
+// closed locally).
 const (
-	sideNone int32 = iota
-	sideClient
-	sideBackend
+	SideNone int32 = iota
+	SideClient
+	SideBackend
 )
 
-// session is one proxied connection while it runs.
-type session struct {
-	client, backend leg
+// Session is one proxied connection while it runs.
+type Session struct {
+	client, backend Leg
 	first           atomic.Int32 // side that ended the connection first
 	endedAt         atomic.Int64 // when it did, Unix ns (only with timeEnds)
 	timeEnds        bool
@@ -79,47 +82,49 @@ type session struct {
 	aborted bool
 }
 
-// copyResult tells how a proxied connection ended.
-type copyResult struct {
-	fromBackend int64     // bytes the backend sent to the client
-	toBackend   int64     // bytes sent to the backend (the client's prefix included)
-	first       int32     // sideClient or sideBackend: who ended it first; sideNone if neither (closed locally)
-	endedAt     time.Time // when the first side ended; set only if timeEnds was asked
+// Result tells how a proxied connection ended.
+type Result struct {
+	FromBackend int64     // bytes the backend sent to the client
+	First       int32     // SideClient or SideBackend: who ended it first; SideNone if neither (closed locally)
+	EndedAt     time.Time // when the first side ended; set only if timeEnds was asked
 }
 
-// newSession returns the session of a proxied connection between client
-// and backend; timeEnds asks for copyResult.endedAt.
-func newSession(client, backend leg, timeEnds bool) *session {
-	return &session{client: client, backend: backend, timeEnds: timeEnds}
+// NewSession returns the session of a proxied connection between client
+// and backend; timeEnds asks for Result.EndedAt.
+func NewSession(client, backend Leg, timeEnds bool) *Session {
+	return &Session{client: client, backend: backend, timeEnds: timeEnds}
 }
 
-// run copies between client and backend until both directions have
+// Run copies between client and backend until both directions have
 // ended. prefix, the client's bytes already read by layer4 matchers, goes
 // to the backend first. A side's FIN is passed on as a half-close; a
 // reset, or a write that fails, ends both directions and resets the other
 // peer.
-func (s *session) run(prefix []byte) copyResult {
-	var toBackend int64
+func (s *Session) Run(prefix []byte) Result {
 	s.done.Add(1)
 	go func() {
 		defer s.done.Done()
-		toBackend = s.pump(&s.backend, &s.client, sideClient, prefix)
+		s.pump(&s.backend, &s.client, SideClient, prefix)
 	}()
-	fromBackend := s.pump(&s.client, &s.backend, sideBackend, nil)
+	fromBackend := s.pump(&s.client, &s.backend, SideBackend, nil)
 	s.done.Wait()
-	r := copyResult{fromBackend: fromBackend, toBackend: toBackend, first: s.first.Load()}
+	r := Result{FromBackend: fromBackend, First: s.first.Load()}
 	if ns := s.endedAt.Load(); ns != 0 {
-		r.endedAt = time.Unix(0, ns)
+		r.EndedAt = time.Unix(0, ns)
 	}
 	return r
 }
 
 // noteEnd records that side ended the connection, unless a side did first.
-func (s *session) noteEnd(side int32) {
-	if s.first.CompareAndSwap(sideNone, side) && s.timeEnds {
+func (s *Session) noteEnd(side int32) {
+	if s.first.CompareAndSwap(SideNone, side) && s.timeEnds {
 		s.endedAt.Store(time.Now().UnixNano())
 	}
 }
+
+// Abort ends both directions, from outside the copy loop: it closes both
+// legs, the peers learn of it as of a closed connection.
+func (s *Session) Abort() { s.abort(nil, nil) }
 
 // abort ends both directions: it closes both legs, resetting (RST) the
 // peer of rst if rst is not nil. first is the source of the direction
@@ -130,7 +135,7 @@ func (s *session) noteEnd(side int32) {
 // the other: first, which the other direction writes to, is closed
 // first, which wakes that write. Any other caller first wakes every call
 // on both sockets with a past deadline.
-func (s *session) abort(rst, first *leg) {
+func (s *Session) abort(rst, first *Leg) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.aborted {
@@ -163,7 +168,7 @@ func (s *session) abort(rst, first *leg) {
 var wakeNow = time.Unix(1, 0)
 
 // isAborted reports whether the session was aborted.
-func (s *session) isAborted() bool {
+func (s *Session) isAborted() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.aborted
@@ -171,15 +176,15 @@ func (s *session) isAborted() bool {
 
 // other returns the side that is not side.
 func other(side int32) int32 {
-	if side == sideClient {
-		return sideBackend
+	if side == SideClient {
+		return SideBackend
 	}
-	return sideClient
+	return SideClient
 }
 
 // pump copies src to dst (prefix first) until src ends or the session is
 // aborted, and returns the bytes written to dst. srcSide names src's peer.
-func (s *session) pump(dst, src *leg, srcSide int32, prefix []byte) int64 {
+func (s *Session) pump(dst, src *Leg, srcSide int32, prefix []byte) int64 {
 	var n int64
 	if len(prefix) > 0 {
 		m, err := dst.conn.Write(prefix)
@@ -207,10 +212,10 @@ func (s *session) pump(dst, src *leg, srcSide int32, prefix []byte) int64 {
 }
 
 // failed ends the session after an error on side's socket, seen by the
-// direction reading src: err is the error, peer the leg whose peer learns
+// direction reading src: err is the error, peer the Leg whose peer learns
 // of it by a reset. An error after the session was aborted, or on a
 // socket closed here, is no side's doing and resets nobody.
-func (s *session) failed(side int32, peer, src *leg, err error) {
+func (s *Session) failed(side int32, peer, src *Leg, err error) {
 	if s.isAborted() {
 		return
 	}
@@ -224,7 +229,7 @@ func (s *session) failed(side int32, peer, src *leg, err error) {
 
 // halfClose passes a FIN on to the peer of dst (side), unless the session
 // is aborted.
-func (s *session) halfClose(dst *leg, side int32) {
+func (s *Session) halfClose(dst *Leg, side int32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.aborted {

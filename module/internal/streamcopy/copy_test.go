@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
-	"github.com/costlb/costlb/integration/harness"
 	"io"
 	"net"
 	"os"
@@ -17,8 +16,11 @@ import (
 )
 
 // The copy loop, in process: each test joins a "client" and a "backend"
-// socket through proxyStreams, as Handle does, over real loopback (or
-// unix) sockets: client <-> down | proxyStreams | up <-> backend.
+// socket through a Session, as the layer4 handler does, over real loopback
+// (or unix) sockets: client <-> down | Session | up <-> backend.
+
+// The tests watch the pools: set before any copy runs.
+func init() { watch = new(poolWatch) }
 
 // connPair returns the two ends of a new stream connection on network
 // ("tcp" or "unix").
@@ -56,10 +58,10 @@ type wrapped struct{ net.Conn }
 
 func (w wrapped) CloseWrite() error { return w.Conn.(interface{ CloseWrite() error }).CloseWrite() }
 
-// proxied is one connection through proxyStreams.
+// proxied is one connection through a Session.
 type proxied struct {
 	client, backend net.Conn
-	done            chan copyResult
+	done            chan Result
 }
 
 // modes of the copy loop under test
@@ -78,27 +80,27 @@ func startProxied(t testing.TB, network string, wrapDown, wrapUp bool, prefix []
 	t.Helper()
 	client, down := connPair(t, network)
 	up, backend := connPair(t, network)
-	dl, ul := newLeg(down), newLeg(up)
+	dl, ul := NewLeg(down), NewLeg(up)
 	if wrapDown {
-		dl = newLeg(wrapped{down})
+		dl = NewLeg(wrapped{down})
 	}
 	if wrapUp {
-		ul = newLeg(wrapped{up})
+		ul = NewLeg(wrapped{up})
 	}
-	p := &proxied{client: client, backend: backend, done: make(chan copyResult, 1)}
-	go func() { p.done <- newSession(dl, ul, true).run(prefix) }()
+	p := &proxied{client: client, backend: backend, done: make(chan Result, 1)}
+	go func() { p.done <- NewSession(dl, ul, true).Run(prefix) }()
 	return p
 }
 
-func (p *proxied) wait(t testing.TB) copyResult {
+func (p *proxied) wait(t testing.TB) Result {
 	t.Helper()
 	select {
 	case r := <-p.done:
 		return r
 	case <-time.After(10 * time.Second):
-		t.Fatal("proxyStreams did not return")
+		t.Fatal("the session did not end")
 	}
-	return copyResult{}
+	return Result{}
 }
 
 // sendAll writes data to w and half-closes it, concurrently; it returns
@@ -127,7 +129,7 @@ func TestCopyBothWaysExact(t *testing.T) {
 			up, downData := make([]byte, 8<<20), make([]byte, 8<<20)
 			_, _ = rand.Read(up)
 			_, _ = rand.Read(downData)
-			spliced := splicedBytes.Load()
+			spliced := watch.spliced.Load()
 			p := startProxied(t, m.network, m.wrapDown, m.wrap, prefix)
 			cerr, berr := sendAll(p.client, up), sendAll(p.backend, downData)
 			var atBackend, atClient []byte
@@ -150,11 +152,11 @@ func TestCopyBothWaysExact(t *testing.T) {
 				t.Fatalf("client got %d bytes, want %d, checksums differ", len(atClient), len(downData))
 			}
 			r := p.wait(t)
-			if r.toBackend != int64(len(want)) || r.fromBackend != int64(len(downData)) {
-				t.Fatalf("counted %d to and %d from the backend, want %d and %d", r.toBackend, r.fromBackend, len(want), len(downData))
+			if r.FromBackend != int64(len(downData)) {
+				t.Fatalf("counted %d bytes from the backend, want %d", r.FromBackend, len(downData))
 			}
 			// bulk goes by splice between plain sockets, where the system can
-			spliced = splicedBytes.Load() - spliced
+			spliced = watch.spliced.Load() - spliced
 			if m.wrap || !spliceSupported {
 				if spliced != 0 {
 					t.Fatalf("%d bytes spliced with a wrapped side", spliced)
@@ -171,14 +173,21 @@ func TestCopyBothWaysExact(t *testing.T) {
 // copy ended.
 func checkNothingOut(t testing.TB) {
 	t.Helper()
+	waitIdle(t, 0)
+}
+
+// waitIdle waits, within a bound, until no pipe and wantBufs buffers are
+// borrowed, and returns how many pipes the pool holds then.
+func waitIdle(t testing.TB, wantBufs int64) int {
+	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		_, pipesOut := idlePipes()
-		if pipesOut == 0 && bufsOut.Load() == 0 {
-			return
+		pipesOut, bufsOut := watch.pipes.Load(), watch.bufs.Load()
+		if pipesOut == 0 && bufsOut == wantBufs {
+			return idlePipes()
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d pipes and %d buffers still borrowed", pipesOut, bufsOut.Load())
+			t.Fatalf("idle connections hold %d pipes and %d buffers, want 0 and %d", pipesOut, bufsOut, wantBufs)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -216,12 +225,12 @@ func TestCopyHalfClose(t *testing.T) {
 					t.Fatalf("half-closed side read %q, %v; want \"still here\" then EOF", got, err)
 				}
 				r := p.wait(t)
-				want := sideBackend
+				want := SideBackend
 				if clientFirst {
-					want = sideClient
+					want = SideClient
 				}
-				if r.first != want {
-					t.Fatalf("first end recorded as side %d, want %d", r.first, want)
+				if r.First != want {
+					t.Fatalf("first end recorded as side %d, want %d", r.First, want)
 				}
 				checkNothingOut(t)
 			})
@@ -279,12 +288,12 @@ func TestCopyResetMidTransfer(t *testing.T) {
 					t.Fatal("the peer's connection did not end after the other side's reset")
 				}
 				r := p.wait(t)
-				want := sideClient
+				want := SideClient
 				if backendResets {
-					want = sideBackend
+					want = SideBackend
 				}
-				if r.first != want {
-					t.Fatalf("first end recorded as side %d, want %d", r.first, want)
+				if r.First != want {
+					t.Fatalf("first end recorded as side %d, want %d", r.First, want)
 				}
 				checkNothingOut(t)
 			})
@@ -299,8 +308,8 @@ func TestCopySilentClose(t *testing.T) {
 	p := startProxied(t, "tcp", false, false, []byte("hello"))
 	resetConn(t, p.backend)
 	r := p.wait(t)
-	if r.first != sideBackend || r.fromBackend != 0 || r.endedAt.IsZero() {
-		t.Fatalf("silent reset: first %d, from backend %d, ended at %v; want backend first, 0 bytes, a time", r.first, r.fromBackend, r.endedAt)
+	if r.First != SideBackend || r.FromBackend != 0 || r.EndedAt.IsZero() {
+		t.Fatalf("silent reset: first %d, from backend %d, ended at %v; want backend first, 0 bytes, a time", r.First, r.FromBackend, r.EndedAt)
 	}
 	p = startProxied(t, "tcp", false, false, nil)
 	_ = p.backend.Close() // FIN, passed on as a half-close: the client closes in turn
@@ -308,8 +317,8 @@ func TestCopySilentClose(t *testing.T) {
 		t.Fatalf("client read %q, %v after the backend's FIN; want EOF", got, err)
 	}
 	_ = p.client.Close()
-	if r = p.wait(t); r.first != sideBackend || r.fromBackend != 0 {
-		t.Fatalf("silent FIN: first %d, from backend %d", r.first, r.fromBackend)
+	if r = p.wait(t); r.First != SideBackend || r.FromBackend != 0 {
+		t.Fatalf("silent FIN: first %d, from backend %d", r.First, r.FromBackend)
 	}
 	p = startProxied(t, "tcp", false, false, nil)
 	_ = p.client.Close()
@@ -317,8 +326,8 @@ func TestCopySilentClose(t *testing.T) {
 		t.Fatalf("backend read %q, %v after the client's FIN; want EOF", got, err)
 	}
 	_ = p.backend.Close()
-	if r = p.wait(t); r.first != sideClient {
-		t.Fatalf("client left first: recorded side %d", r.first)
+	if r = p.wait(t); r.First != SideClient {
+		t.Fatalf("client left first: recorded side %d", r.First)
 	}
 }
 
@@ -357,11 +366,7 @@ func TestCopyIdleHoldsNothing(t *testing.T) {
 			if m.wrap {
 				wantBufs = n
 			}
-			var idle, out int
-			harness.WaitFor(t, 2*time.Second, func() bool {
-				idle, out = idlePipes()
-				return out == 0 && bufsOut.Load() == wantBufs
-			}, "idle connections give back pipes and buffers")
+			idle := waitIdle(t, wantBufs)
 			if got, most := openFDs(t)-base, 4*n+2*idle; got > most {
 				t.Fatalf("%d idle connections hold %d file descriptors, want at most %d (4 sockets each + %d pooled pipes)", n, got, most, idle)
 			}

@@ -4,7 +4,6 @@ import (
 	"io"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,18 +44,11 @@ var pipes struct {
 	trimming bool    // a trimPipes is scheduled
 }
 
-// pipesOut counts the pipes taken from the pool and not given back: the
-// pipes of data moving right now (for tests).
-var pipesOut atomic.Int64
-
-// splicedBytes counts the bytes moved by splice (for tests).
-var splicedBytes atomic.Int64
-
 // getPipe returns an empty pipe from the pool, or a new one.
 func getPipe() (*pipe, error) {
 	p, err := takePipe()
-	if err == nil {
-		pipesOut.Add(1)
+	if err == nil && watch != nil {
+		watch.pipes.Add(1)
 	}
 	return p, err
 }
@@ -82,7 +74,9 @@ func takePipe() (*pipe, error) {
 // putPipe gives p back to the pool, or closes it if it still holds data
 // (after a failed write) or the pool is full.
 func putPipe(p *pipe) {
-	pipesOut.Add(-1)
+	if watch != nil {
+		watch.pipes.Add(-1)
+	}
 	if p.data == 0 {
 		p.idleSince = time.Now().UnixNano()
 		pipes.Lock()
@@ -127,12 +121,11 @@ func trimPipes() {
 	}
 }
 
-// idlePipes returns how many pipes the pool holds, and how many are out
-// (for tests).
-func idlePipes() (idle, out int) {
+// idlePipes returns how many pipes the pool holds (for tests).
+func idlePipes() int {
 	pipes.Lock()
 	defer pipes.Unlock()
-	return len(pipes.free), int(pipesOut.Load())
+	return len(pipes.free)
 }
 
 const spliceFlags = unix.SPLICE_F_MOVE | unix.SPLICE_F_NONBLOCK
@@ -189,7 +182,9 @@ func (c *rawCopier) spliceStep(fd int) stepResult {
 	c.pipe.data = int(in)
 	out, err := spliceOut(c.dst.raw, c.pipe)
 	c.n += int64(out)
-	splicedBytes.Add(int64(out))
+	if watch != nil {
+		watch.spliced.Add(int64(out))
+	}
 	c.burst += in
 	if err != nil {
 		c.end, c.err = endWrite, err

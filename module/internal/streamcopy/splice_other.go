@@ -2,19 +2,13 @@
 
 package streamcopy
 
-import (
-	"sync/atomic"
-	"syscall"
-)
+import "syscall"
 
 // Without splice(2), which is Linux's, the copy loop reads and writes.
 
 const spliceSupported = false
 
 type pipe struct{}
-
-// splicedBytes counts the bytes moved by splice: none here.
-var splicedBytes atomic.Int64
 
 func putPipe(*pipe) {}
 
@@ -24,9 +18,8 @@ func (c *rawCopier) spliceStep(int) stepResult {
 	return stepAgain
 }
 
-// idlePipes returns how many pipes the pool holds, and how many are out:
-// none without splice.
-func idlePipes() (idle, out int) { return 0, 0 }
+// idlePipes returns how many pipes the pool holds: none without splice.
+func idlePipes() int { return 0 }
 
 // resetAtEOF cannot tell a reset from a FIN here: it reports false.
 func resetAtEOF(syscall.RawConn) bool { return false }
