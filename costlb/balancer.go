@@ -60,8 +60,6 @@ func (be *Backend) usable() bool {
 type Shift struct {
 	// From is the previous primary site, To the new one.
 	From, To string
-	// FromCost and ToCost are their path costs.
-	FromCost, ToCost int64
 	// FromHealthy tells whether From still has a usable backend: if it
 	// has, a preferred site came back (failback); if not, From went down
 	// (failover).
@@ -299,35 +297,25 @@ func (p *primaryScan) see(e *entry) {
 // changed.
 func (b *Balancer) endScan(p *primaryScan) {
 	if p.site != p.prev {
-		b.notePrimary(p.prev, p.site, p.cost, p.prevUsable)
+		b.notePrimary(p.prev, p.site, p.prevUsable)
 	}
 }
 
 // notePrimary records a change of the primary site seen by a pick and
 // reports it, once: of concurrent picks that saw the same change, the one
 // that records it reports it.
-func (b *Balancer) notePrimary(old, site int32, cost int64, oldHealthy bool) {
+func (b *Balancer) notePrimary(old, site int32, oldHealthy bool) {
 	if !b.primary.CompareAndSwap(old, site) || b.onShift == nil {
 		return
 	}
-	s := Shift{ToCost: cost, Initial: old == -2, FromHealthy: oldHealthy}
+	s := Shift{Initial: old == -2, FromHealthy: oldHealthy}
 	if site >= 0 {
 		s.To = b.sites[site]
 	}
 	if old >= 0 {
 		s.From = b.sites[old]
-		s.FromCost = b.siteCost(old)
 	}
 	b.onShift(s)
-}
-
-func (b *Balancer) siteCost(site int32) int64 {
-	for i := range b.entries {
-		if b.entries[i].site == site {
-			return b.entries[i].PathCost
-		}
-	}
-	return 0
 }
 
 // State is a snapshot of one backend's running state.

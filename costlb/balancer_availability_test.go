@@ -63,7 +63,7 @@ func TestUnavailableAndRetry(t *testing.T) {
 	if c := reg.Counter("0"); c.Live() != 0 || tk.Held() != nil {
 		t.Fatalf("double release: live %d, held %v", c.Live(), tk.Held())
 	}
-	want := "[{ east 0 0 false true} {east west 0 5 false false} {west backup 5 9999 false false} {backup  9999 0 false false} { east 0 0 false false}]"
+	want := "[{ east false true} {east west false false} {west backup false false} {backup  false false} { east false false}]"
 	if fmt.Sprint(shifts) != want {
 		t.Fatalf("shifts %v, want %v", shifts, want)
 	}
