@@ -9,6 +9,9 @@ import (
 	// plug in Caddy's standard modules, caddy-l4 and costlb
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	_ "github.com/costlb/costlb"
+	_ "github.com/costlb/costlb/module"
+	_ "github.com/costlb/costlb/module/httppolicy"
+	_ "github.com/costlb/costlb/module/l4handler"
 	_ "github.com/mholt/caddy-l4"
 )
 
