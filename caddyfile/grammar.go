@@ -57,7 +57,7 @@ func link(d *caddyfile.Dispenser, who string, needCost bool) (linkgraph.Link, er
 	if len(args) == 3 {
 		c, err := Cost(args[2])
 		if err != nil {
-			return l, d.Errf("%s: %s %s %s: %v", who, opt, args[0], args[1], err)
+			return l, d.Errf("%s: %s %s %s: %w", who, opt, args[0], args[1], err)
 		}
 		l.Cost = c
 	}

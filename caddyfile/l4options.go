@@ -21,7 +21,7 @@ func Backend(d *caddyfile.Dispenser, who string) (site, ready string, u l4proxy.
 	site = seg[1].Text
 	seg, ready, err = takeReady(seg)
 	if err != nil {
-		return "", "", u, d.Errf("%s: backend %s: %v", who, site, err)
+		return "", "", u, d.Errf("%s: backend %s: %w", who, site, err)
 	}
 	if !hasAddress(seg) {
 		return "", "", u, d.Errf("%s: backend %s has no address: backend <site> <address...>", who, site)

@@ -87,7 +87,7 @@ func (l *Link) UnmarshalJSON(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	tok, err := dec.Token()
 	if err != nil {
-		return fmt.Errorf("link %s: invalid JSON: %v", snippet(b), err)
+		return fmt.Errorf("link %s: invalid JSON: %w", snippet(b), err)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return fmt.Errorf(`link must be a JSON object like {"between": ["east", "west"], "cost": 5}, got %s`, snippet(b))
@@ -97,7 +97,7 @@ func (l *Link) UnmarshalJSON(b []byte) error {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return fmt.Errorf("link %s: invalid JSON: %v", snippet(b), err)
+			return fmt.Errorf("link %s: invalid JSON: %w", snippet(b), err)
 		}
 		key, ok := tok.(string)
 		if !ok {
@@ -105,7 +105,7 @@ func (l *Link) UnmarshalJSON(b []byte) error {
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return fmt.Errorf("link %s: invalid JSON: %v", snippet(b), err)
+			return fmt.Errorf("link %s: invalid JSON: %w", snippet(b), err)
 		}
 		switch key {
 		case "between":
@@ -129,7 +129,7 @@ func (l *Link) UnmarshalJSON(b []byte) error {
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing '}'
-		return fmt.Errorf("link %s: invalid JSON: %v", snippet(b), err)
+		return fmt.Errorf("link %s: invalid JSON: %w", snippet(b), err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return fmt.Errorf("link %s: unexpected data after the object", snippet(b))

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/costlb/costlb/integration/harness"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/costlb/costlb/integration/harness"
 	. "github.com/costlb/costlb/module"
 	"github.com/costlb/costlb/module/internal/moduletest"
 	"github.com/costlb/costlb/module/l4handler"

@@ -184,7 +184,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.Err("costlb: missing 'site <name>': the local site of this Caddy is required")
 	}
 	if _, err := linkgraph.New(a.Site, a.Links); err != nil {
-		return d.Errf("costlb: %v", err)
+		return d.Errf("costlb: %w", err)
 	}
 	return nil
 }

@@ -2,13 +2,14 @@ package httppolicy
 
 import (
 	"fmt"
-	"github.com/costlb/costlb/module"
-	"github.com/costlb/costlb/module/internal/moduletest"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+
+	"github.com/costlb/costlb/module"
+	"github.com/costlb/costlb/module/internal/moduletest"
 )
 
 // hpConfig returns a config with app as the costlb app (omitted when "")

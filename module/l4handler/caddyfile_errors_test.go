@@ -1,11 +1,13 @@
 package l4handler
 
 import (
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/costlb/costlb/module"
-	"github.com/costlb/costlb/module/internal/moduletest"
 	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/costlb/costlb/module"
+	"github.com/costlb/costlb/module/internal/moduletest"
 )
 
 func TestHandlerCaddyfileInvalid(t *testing.T) {

@@ -1,7 +1,6 @@
 package l4handler
 
 import (
-	"github.com/costlb/costlb/module/internal/moduletest"
 	"reflect"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/costlb/costlb/linkgraph"
+	"github.com/costlb/costlb/module/internal/moduletest"
 )
 
 // unmarshalHandler parses a costlb handler block.

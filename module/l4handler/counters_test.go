@@ -2,11 +2,11 @@ package l4handler
 
 import (
 	"fmt"
-	"github.com/costlb/costlb/module"
 	"testing"
 	"time"
 
 	"github.com/costlb/costlb/integration/harness"
+	"github.com/costlb/costlb/module"
 )
 
 // TestCountersFollowConfigs: reloads that change a service's backend

@@ -50,7 +50,7 @@ type dialer struct {
 func newDialer(ctx caddy.Context, u *l4proxy.Upstream, proxyProtocol byte, timeout time.Duration) (*dialer, error) {
 	na, err := caddy.ParseNetworkAddress(u.Dial[0])
 	if err != nil {
-		return nil, fmt.Errorf("address %q: %v", u.Dial[0], err)
+		return nil, fmt.Errorf("address %q: %w", u.Dial[0], err)
 	}
 	d := &dialer{network: na.Network, addr: na.JoinHostPort(0), host: na.Host, pref: u.ResolverPreference,
 		proxyProtocol: proxyProtocol, timeout: timeout}
@@ -70,14 +70,14 @@ func newDialer(ctx caddy.Context, u *l4proxy.Upstream, proxyProtocol byte, timeo
 		d.localDyn = d.localDyn || strings.Contains(la, "{")
 	}
 	if err := checkLocalFamily(d.pref, d.local); err != nil {
-		return nil, fmt.Errorf("address %q: %v", u.Dial[0], err)
+		return nil, fmt.Errorf("address %q: %w", u.Dial[0], err)
 	}
 	if u.TLS != nil && !slices.Contains(u.TLS.ExceptPorts, strconv.FormatUint(uint64(na.StartPort), 10)) {
 		// a copy: the addresses of a backend line share one TLS settings
 		// value, and making a config loads (and so clears) its trust pool
 		tc := *u.TLS
 		if d.tls, err = tc.MakeTLSClientConfig(ctx); err != nil {
-			return nil, fmt.Errorf("address %q: making TLS client config: %v", u.Dial[0], err)
+			return nil, fmt.Errorf("address %q: making TLS client config: %w", u.Dial[0], err)
 		}
 		if d.tls == nil {
 			d.tls = new(tls.Config)

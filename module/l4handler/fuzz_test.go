@@ -3,13 +3,13 @@ package l4handler
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/costlb/costlb/module"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/costlb/costlb/linkgraph"
+	"github.com/costlb/costlb/module"
 )
 
 // fzMaxInput bounds one fuzz input so that each exec stays fast.

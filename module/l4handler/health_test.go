@@ -2,7 +2,6 @@ package l4handler
 
 import (
 	"fmt"
-	"github.com/costlb/costlb/module/internal/moduletest"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/mholt/caddy-l4/modules/l4proxy"
 
 	"github.com/costlb/costlb/integration/harness"
+	"github.com/costlb/costlb/module/internal/moduletest"
 )
 
 // loadConfig runs a Caddy config in this process and returns the costlb

@@ -3,13 +3,14 @@ package l4handler
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/costlb/costlb/module"
-	"github.com/costlb/costlb/module/internal/moduletest"
 	"net"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/costlb/costlb/module"
+	"github.com/costlb/costlb/module/internal/moduletest"
 )
 
 // These tests provision configs in this process with caddy.Validate, which
