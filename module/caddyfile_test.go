@@ -1,6 +1,8 @@
-package module
+package module_test
 
 import (
+	"github.com/costlb/costlb/module"
+	"github.com/costlb/costlb/module/internal/moduletest"
 	"reflect"
 	"strings"
 	"testing"
@@ -10,30 +12,17 @@ import (
 	"github.com/costlb/costlb/linkgraph"
 )
 
-// costRule is how every cost error says what is allowed.
-const costRule = "must be an integer from 1 to 2147483647"
+// costRule, checkErr and lk are moduletest's.
+const costRule = moduletest.CostRule
 
-// checkErr fails t unless err is non-nil and contains every substring of
-// want.
-func checkErr(t *testing.T, input string, err error, want []string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("accepted, want an error containing %q\ninput:\n%s", want, input)
-	}
-	for _, w := range want {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("error %q\n does not contain %q\ninput:\n%s", err, w, input)
-		}
-	}
-}
-
-func lk(a, b string, cost int64) linkgraph.Link {
-	return linkgraph.Link{Between: [2]string{a, b}, Cost: cost}
-}
+var (
+	checkErr = moduletest.CheckErr
+	lk       = moduletest.Link
+)
 
 // unmarshalApp parses a costlb global option.
-func unmarshalApp(input string) (*App, error) {
-	a := new(App)
+func unmarshalApp(input string) (*module.App, error) {
+	a := new(module.App)
 	return a, a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
 }
 
@@ -120,7 +109,7 @@ func TestAppUnmarshalCaddyfileInvalid(t *testing.T) {
 // the second costlb block, like every other Caddyfile error.
 func TestGlobalOptionTwiceHasLocation(t *testing.T) {
 	d := caddyfile.NewTestDispenser("costlb {\n site west\n}")
-	_, err := parseGlobalOption(d, "the first costlb block")
+	_, err := module.ParseGlobalOption(d, "the first costlb block")
 	if err == nil {
 		t.Fatal("second costlb global option accepted")
 	}
