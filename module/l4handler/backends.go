@@ -4,49 +4,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/mholt/caddy-l4/modules/l4proxy"
-	"github.com/prometheus/client_golang/prometheus"
-
 	cfile "github.com/costlb/costlb/caddyfile"
 	"github.com/costlb/costlb/costlb"
 	"github.com/costlb/costlb/module"
 )
-
-// backend is one dial address of a service's backends, with all the
-// handler keeps of it. The balancer's backend i is the handler's
-// backends[i].
-type backend struct {
-	up       *l4proxy.Upstream // costlb's: the configured upstream with this address alone
-	checked  *l4proxy.Upstream // caddy-l4's, for its active health checks alone
-	site     string
-	pathCost int64
-	readyURL string
-	counter  *costlb.Counter // the process-wide live counter of the address
-	gateway  *gateway        // the readiness poller of a gateway backend, else nil
-	// the data path (proxy.go)
-	dialer  *dialer
-	passive *passiveState
-	opened  prometheus.Counter // caddy-l4's proxy metrics of the address, which costlb keeps up
-	active  prometheus.Gauge
-}
-
-// addr returns the backend's dial address.
-func (b *backend) addr() string { return b.up.Dial[0] }
-
-// release gives back the shared state the backend holds: its passive
-// state, gateway poller and live counter. Connections still open keep
-// using them, so the backend keeps them too.
-func (b *backend) release() {
-	if b.passive != nil {
-		_, _ = passiveStates.Delete(module.AddressKey(b.addr()))
-	}
-	if b.gateway != nil {
-		_, _ = gateways.Delete(b.gateway.key())
-	}
-	if b.counter != nil {
-		module.Counters.Release(b.counter)
-	}
-}
 
 // expandBackends checks the backends against the network and returns one
 // backend per dial address.
@@ -116,28 +77,29 @@ func (h *Handler) checkBackend(i int, b *Backend) (int64, error) {
 // their live counters, health probes and, for gateways, readiness.
 func (h *Handler) buildBalancer() error {
 	bes := make([]costlb.Backend, len(h.backends))
-	keys := make([]string, len(h.backends))
+	sites := make([]string, len(h.backends))
 	for i := range h.backends {
-		b := &h.backends[i]
-		b.counter = module.Counters.Counter(module.AddressKey(b.addr()))
-		keys[i] = module.SiteKey(b.site, b.addr())
+		a := &h.backends[i]
+		u := a.up
+		sites[i] = module.SiteKey(a.site, u.Dial[0])
+		a.counter = module.Counters.Counter(module.AddressKey(u.Dial[0]))
 		bes[i] = costlb.Backend{
-			Site:     b.site,
-			Address:  b.addr(),
-			PathCost: b.pathCost,
-			MaxConns: h.maxConns(b.up),
-			Counter:  b.counter,
-			Healthy:  h.backendHealthy(b),
+			Site:     a.site,
+			Address:  u.Dial[0],
+			PathCost: a.pathCost,
+			MaxConns: h.maxConns(u),
+			Counter:  a.counter,
+			Healthy:  h.backendHealthy(a),
 		}
-		if b.readyURL != "" {
-			g, err := h.loadGateway(b.addr(), b.readyURL)
+		if a.readyURL != "" {
+			g, err := h.loadGateway(u.Dial[0], a.readyURL)
 			if err != nil {
-				return fmt.Errorf("backend %s: %w", b.addr(), err)
+				return fmt.Errorf("backend %s: %w", u.Dial[0], err)
 			}
-			b.gateway, bes[i].Ready = g, g.Ready
+			a.gateway, bes[i].Ready = g, g.Ready
 		}
 	}
-	h.primary = module.HoldPrimary(module.Identity(h.Name, h.defaultName, "backends", keys), h.Name, h.logger)
+	h.primary = module.HoldPrimary(module.Identity(h.Name, h.defaultName, "backends", sites), h.Name, h.logger)
 	var err error
 	h.bal, err = costlb.New(bes, func(s costlb.Shift) { h.primary.LogShift(h.bal, s) })
 	return err

@@ -1,0 +1,45 @@
+package l4handler
+
+import (
+	"github.com/mholt/caddy-l4/modules/l4proxy"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/costlb/costlb/costlb"
+	"github.com/costlb/costlb/module"
+)
+
+// backend is one dial address of a service's backends, with all the
+// handler keeps of it. The balancer's backend i is the handler's
+// backends[i].
+type backend struct {
+	up       *l4proxy.Upstream // costlb's: the configured upstream with this address alone
+	checked  *l4proxy.Upstream // caddy-l4's, for its active health checks alone
+	site     string
+	pathCost int64
+	readyURL string
+	counter  *costlb.Counter // the process-wide live counter of the address
+	gateway  *gateway        // the readiness poller of a gateway backend, else nil
+	// the data path (proxy.go)
+	dialer  *dialer
+	passive *passiveState
+	opened  prometheus.Counter // caddy-l4's proxy metrics of the address, which costlb keeps up
+	active  prometheus.Gauge
+}
+
+// addr returns the backend's dial address.
+func (b *backend) addr() string { return b.up.Dial[0] }
+
+// release gives back the shared state the backend holds: its passive
+// state, gateway poller and live counter. Connections still open keep
+// using them, so the backend keeps them too.
+func (b *backend) release() {
+	if b.passive != nil {
+		_, _ = passiveStates.Delete(module.AddressKey(b.addr()))
+	}
+	if b.gateway != nil {
+		_, _ = gateways.Delete(b.gateway.key())
+	}
+	if b.counter != nil {
+		module.Counters.Release(b.counter)
+	}
+}
