@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,30 +78,53 @@ func startTestGateway(t *testing.T, url string, timeout time.Duration) (*gateway
 	return g, logs
 }
 
-// waitAnswer waits until the gateway has an answer satisfying cond.
-func waitAnswer(t *testing.T, g *gateway, what string, cond func(readiness) bool) readiness {
+// waitFor calls cond every 5 ms until it returns true, and fails the test
+// with what (and the state it describes) if it has not within 5 s.
+func waitFor(t *testing.T, cond func() bool, what func() string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if r := g.last.Load(); r != nil && cond(*r) {
-			return *r
-		}
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("gateway never %s; last state %+v", what, g.state())
+			t.Fatal(what())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
-// TestGatewayFollowsAnswers: ready, then not ready, then ready again, with
-// one log line per change and none for unchanged answers.
+// waitAnswer waits until the gateway has an answer satisfying cond.
+func waitAnswer(t *testing.T, g *gateway, what string, cond func(readiness) bool) readiness {
+	t.Helper()
+	var r *readiness
+	waitFor(t, func() bool { r = g.last.Load(); return r != nil && cond(*r) },
+		func() string { return fmt.Sprintf("gateway never %s; last state %+v", what, g.state()) })
+	return *r
+}
+
+// waitPolls waits until a readiness server has had n more requests than
+// from: the poller, which asks once at a time and records each answer
+// before it asks again, has then recorded at least n-1 more answers.
+func waitPolls(t *testing.T, polls *atomic.Int64, from, n int64) {
+	t.Helper()
+	waitFor(t, func() bool { return polls.Load() >= from+n },
+		func() string { return fmt.Sprintf("%d polls, want %d more than %d", polls.Load(), n, from) })
+}
+
+// TestGatewayFollowsAnswers: not ready until the first answer, then ready,
+// not ready, and ready again, with one log line per change and none for
+// the unchanged answers polled in between.
 func TestGatewayFollowsAnswers(t *testing.T) {
 	var up atomic.Bool
 	up.Store(true)
+	var polls atomic.Int64
+	first := make(chan struct{}) // the first answer waits for it
+	answerFirst := sync.OnceFunc(func() { close(first) })
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/ready/web" {
 			http.NotFound(w, r)
 			return
+		}
+		if polls.Add(1) == 1 {
+			<-first
 		}
 		if !up.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -110,24 +134,28 @@ func TestGatewayFollowsAnswers(t *testing.T) {
 		fmt.Fprint(w, `{"service": "web", "site": "B", "ready": true, "routes": [["B"], ["B", "A"]]}`)
 	}))
 	defer srv.Close()
+	defer answerFirst() // before the server closes, which waits for it
 	g, logs := startTestGateway(t, srv.URL+"/ready/web", time.Second)
-	if g.Ready() && g.last.Load() == nil {
-		t.Fatal("ready before the first answer")
+	waitPolls(t, &polls, 0, 1) // the first poll is asking, its answer held back
+	if st := g.state(); g.Ready() || st.Reason != "no answer yet" {
+		t.Fatalf("before the first answer: ready %t, state %+v; want not ready, no answer yet", g.Ready(), st)
 	}
+	answerFirst()
 	r := waitAnswer(t, g, "ready", func(r readiness) bool { return len(r.Routes) > 0 })
 	if !reflect.DeepEqual(r.Routes, [][]string{{"B"}}) {
 		t.Errorf("routes %q, want [[B]] (the route through A dropped)", r.Routes)
 	}
-	time.Sleep(100 * time.Millisecond) // several polls, same answer
+	waitPolls(t, &polls, polls.Load(), 3) // several polls, same answer
 	up.Store(false)
 	r = waitAnswer(t, g, "not ready", func(r readiness) bool { return len(r.Routes) == 0 })
 	if !strings.Contains(r.Reason, "503") {
 		t.Errorf("reason %q, want the 503 named", r.Reason)
 	}
-	time.Sleep(100 * time.Millisecond)
+	waitPolls(t, &polls, polls.Load(), 3)
 	up.Store(true)
 	waitAnswer(t, g, "ready again", func(r readiness) bool { return len(r.Routes) > 0 })
-	time.Sleep(100 * time.Millisecond)
+	// the next polls begin after the change's log line was written
+	waitPolls(t, &polls, polls.Load(), 3)
 	var msgs []string
 	for _, e := range logs.All() {
 		msgs = append(msgs, e.Message)
@@ -232,9 +260,13 @@ func TestGatewayBadAnswers(t *testing.T) {
 // shares the running poller (and its last answer); the poller stops when
 // the last user lets go.
 func TestGatewayPoolSharesAndStops(t *testing.T) {
-	var polls atomic.Int64
+	var polls, witnessPolls atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		polls.Add(1)
+		if r.URL.Path == "/ready/witness" {
+			witnessPolls.Add(1)
+		} else {
+			polls.Add(1)
+		}
 		fmt.Fprint(w, `{"ready": true, "routes": [["B"]]}`)
 	}))
 	defer srv.Close()
@@ -262,8 +294,11 @@ func TestGatewayPoolSharesAndStops(t *testing.T) {
 	default:
 		t.Fatal("Delete returned before the poller ended")
 	}
+	// a witness poller, every 20 ms: while it polls 5 times, a poller
+	// still running (every 10 ms) would have polled too
 	n := polls.Load()
-	time.Sleep(50 * time.Millisecond)
+	startTestGateway(t, srv.URL+"/ready/witness", time.Second)
+	waitPolls(t, &witnessPolls, 0, 5)
 	if polls.Load() != n {
 		t.Errorf("polls went on after the poller stopped: %d then %d", n, polls.Load())
 	}
