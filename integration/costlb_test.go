@@ -54,7 +54,7 @@ func expectHeld(bes []ruleBackend, live map[string]int, n int) map[string]int {
 
 // holdN opens n connections one after another, keeps them open, and counts
 // which backend each reached.
-func holdN(t *testing.T, addr string, n int) (map[string]int, []net.Conn) {
+func holdN(t testing.TB, addr string, n int) (map[string]int, []net.Conn) {
 	t.Helper()
 	got := map[string]int{}
 	var conns []net.Conn
