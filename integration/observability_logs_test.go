@@ -62,24 +62,27 @@ func TestFailoverLogOncePerTransition(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
+	// moreOK waits for 50 more connections to succeed, in each phase
+	moreOK := func(phase string) {
+		t.Helper()
+		from := ok.Load()
+		harness.WaitFor(t, 20*time.Second, func() bool { return ok.Load() >= from+50 }, "50 connections "+phase)
+	}
+	moreOK("before the failover")
 	east.Stop()
 	if err := c.WaitLog("costlb failover", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	moreOK("after the failover")
 	east.Restart()
 	if err := c.WaitLog("costlb failback", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	moreOK("after the failback")
 	stop.Store(true)
 	wg.Wait()
 	logs := c.Logs()
 	t.Logf("%d connections, %d failed, across one failover and one failback", ok.Load(), failed.Load())
-	if ok.Load() < 100 {
-		t.Fatalf("only %d connections succeeded", ok.Load())
-	}
 	if n := strings.Count(logs, `"msg":"costlb failover"`); n != 1 {
 		t.Errorf("%d failover lines, want exactly 1", n)
 	}
