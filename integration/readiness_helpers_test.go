@@ -104,15 +104,21 @@ type probe struct {
 	err  error
 }
 
+// minProbesAfter is how many probes checkSwitch wants after its bound.
+const minProbesAfter = 10
+
 // probeUntil opens one connection after another to addr, pause apart,
-// until the deadline, reading each one's greeting.
-func probeUntil(addr string, until time.Time, pause time.Duration) []probe {
+// reading each one's greeting, until the deadline has passed and
+// minProbesAfter of them started at or after from, however slow they are.
+func probeUntil(addr string, from, until time.Time, pause time.Duration) []probe {
 	var out []probe
-	for time.Now().Before(until) {
+	for after := 0; time.Now().Before(until) || after < minProbesAfter; time.Sleep(pause) {
 		p := probe{at: time.Now()}
 		p.name, p.err = harness.Once(addr, 2*time.Second)
 		out = append(out, p)
-		time.Sleep(pause)
+		if !p.at.Before(from) {
+			after++
+		}
 	}
 	return out
 }
@@ -138,7 +144,7 @@ func checkSwitch(t *testing.T, probes []probe, since, from time.Time, want strin
 			last = p.at
 		}
 	}
-	if after < 10 {
+	if after < minProbesAfter {
 		t.Fatalf("only %d connections after the bound: the probe did not run long enough", after)
 	}
 	if last.IsZero() {
