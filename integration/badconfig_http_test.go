@@ -118,6 +118,8 @@ func badHTTPCaddyfiles() []badConfig {
 		// before costlb sees it; its message names the line, not the value.
 		{"lb_policy cost twice", bcHTTPCaddyfile(bcNet, bcHTTPUps, bcLines("lb_policy cost", "lb_policy cost"), ""), []string{"load balancing selection policy already specified", "Caddyfile:14"}},
 		{"no upstreams", bcHTTPCaddyfile(bcNet, "", bcLines("lb_policy cost {", "name lonely", "}"), ""), []string{`"lonely"`, "has no upstreams"}},
+		{"upstream given twice", bcHTTPCaddyfile(bcNet, "127.0.0.1:9001 127.0.0.1:9001 127.0.0.1:9002", "lb_policy cost", ""),
+			[]string{`upstream "127.0.0.1:9001" is given twice`, "each address is one upstream", "no weights"}},
 		{"two services named alike", bcHTTPPolicy("name shop") + second("name shop"), []string{`"shop"`, "service names must be unique"}},
 		{"layer4 and HTTP named alike", withLayer4 + second("name shop"), []string{`"shop"`, "service names must be unique"}},
 	}
@@ -134,6 +136,8 @@ func badHTTPJSONConfigs() []badConfig {
 		{"empty address", bcHTTPJSON(bcJSONNet, `"sites": [{"site": "west", "upstreams": [""]}]`), []string{`upstream ""`, "host:port or a host alone"}},
 		{"link_cost cost 0", bcHTTPJSON(bcJSONNet, `"link_costs": [{"between": ["east", "west"], "cost": 0}]`), []string{"cost 0", bcCostRule}},
 		{"service name too long", bcHTTPJSON(bcJSONNet, `"name": "`+strings.Repeat("n", 129)+`"`), []string{"lb_policy cost service name", "too long (129 bytes)", "1 to 128 bytes"}},
+		{"upstream given twice", strings.Replace(bcHTTPJSON(bcJSONNet, `"name": "shop"`), `{"dial": "127.0.0.1:9002"}`, `{"dial": "127.0.0.1:9002"}, {"dial": "127.0.0.1:9002"}`, 1),
+			[]string{`"shop"`, `upstream "127.0.0.1:9002" is given twice`, "each address is one upstream", "no weights"}},
 	}
 }
 

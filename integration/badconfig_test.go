@@ -349,13 +349,19 @@ func TestBadConfigReload(t *testing.T) {
 		contentType string
 	}
 	var loads []load
-	for _, bc := range badCaddyfiles() {
-		bc.name = "caddyfile/" + bc.name
-		loads = append(loads, load{bc, "text/caddyfile"})
-	}
-	for _, bc := range badJSONConfigs() {
-		bc.name = "json/" + bc.name
-		loads = append(loads, load{bc, "application/json"})
+	for _, set := range []struct {
+		kind, contentType string
+		cases             []badConfig
+	}{
+		{"caddyfile", "text/caddyfile", badCaddyfiles()},
+		{"json", "application/json", badJSONConfigs()},
+		{"http-caddyfile", "text/caddyfile", badHTTPCaddyfiles()},
+		{"http-json", "application/json", badHTTPJSONConfigs()},
+	} {
+		for _, bc := range set.cases {
+			bc.name = set.kind + "/" + bc.name
+			loads = append(loads, load{bc, set.contentType})
+		}
 	}
 	for _, l := range loads {
 		t.Run(l.c.name, func(t *testing.T) {

@@ -177,14 +177,18 @@ func enclosingProxy(ctx caddy.Context) *reverseproxy.Handler {
 	return nil
 }
 
-// placeSites checks the site entries and indexes them by address and by
-// host. Without dynamic upstreams, every entry must name static upstreams
-// of rp.
+// placeSites checks the static upstreams (an address given twice is
+// refused: it would act as a weight) and the site entries, and indexes the
+// entries by address and by host. Without dynamic upstreams, every entry
+// must name static upstreams of rp.
 func (p *CostSelection) placeSites(rp *reverseproxy.Handler) error {
 	nw := p.app.network
 	staticAddrs, staticHosts := map[string]bool{}, map[string]bool{}
 	var dials []string
 	for _, u := range rp.Upstreams {
+		if staticAddrs[counterKey(u.Dial)] {
+			return fmt.Errorf("upstream %q is given twice: each address is one upstream, and the cost policy has no weights (requests follow path cost + requests in flight); give it once", u.Dial)
+		}
 		staticAddrs[counterKey(u.Dial)] = true
 		staticHosts[upstreamHost(u.Dial)] = true
 		dials = append(dials, u.Dial)
