@@ -202,6 +202,8 @@ func badCaddyfiles() []badConfig {
 		// gateway backends and costlb_status
 		{"ready malformed URL", bcCaddyfileH(bcLines(bcBackend, "backend west 127.0.0.1:9002 {", `ready "http://bad host/ready/web"`, "}")), []string{`ready "http://bad host/ready/web"`, "malformed URL"}},
 		{"ready scheme", bcCaddyfileH(bcLines(bcBackend, "backend west 127.0.0.1:9002 {", "ready ftp://127.0.0.1:9180/ready/web", "}")), []string{`ready "ftp://127.0.0.1:9180/ready/web"`, `scheme "ftp": must be http or https`}},
+		{"ready port too big", bcCaddyfileH(bcLines(bcBackend, "backend west 127.0.0.1:9002 {", "ready http://127.0.0.1:99999/ready/web", "}")), []string{`ready "http://127.0.0.1:99999/ready/web"`, "port 99999: must be 1-65535"}},
+		{"ready port 0", bcCaddyfileH(bcLines(bcBackend, "backend west 127.0.0.1:9002 {", "ready http://127.0.0.1:0/ready/web", "}")), []string{`ready "http://127.0.0.1:0/ready/web"`, "port 0: must be 1-65535"}},
 		{"ready outside a backend", bcCaddyfileH(bcLines(bcBackend, "ready http://127.0.0.1:9180/ready/web")), []string{"ready goes inside a backend block", "backend <site> <address> { ready <url> }"}},
 		{"ready twice", bcCaddyfileH(bcLines(bcBackend, "backend west 127.0.0.1:9002 {", "ready http://127.0.0.1:9180/ready/a", "ready http://127.0.0.1:9180/ready/b", "}")), []string{"ready given twice", `"http://127.0.0.1:9180/ready/a"`, `"http://127.0.0.1:9180/ready/b"`}},
 		{"costlb_status without the costlb app", `{
@@ -240,6 +242,8 @@ func badJSONConfigs() []badConfig {
 	return []badConfig{
 		// the costlb app and its site
 		{"ready scheme", bcJSONH(`"backends": [{"site": "west", "dial": ["127.0.0.1:9002"], "ready": "tcp://127.0.0.1:9180/ready/web"}]`), []string{`ready "tcp://127.0.0.1:9180/ready/web"`, `scheme "tcp": must be http or https`}},
+		{"ready port too big", bcJSONH(`"backends": [{"site": "west", "dial": ["127.0.0.1:9002"], "ready": "http://127.0.0.1:99999/ready/web"}]`), []string{`ready "http://127.0.0.1:99999/ready/web"`, "port 99999: must be 1-65535"}},
+		{"ready port 0", bcJSONH(`"backends": [{"site": "west", "dial": ["127.0.0.1:9002"], "ready": "https://127.0.0.1:0/ready/web"}]`), []string{`ready "https://127.0.0.1:0/ready/web"`, "port 0: must be 1-65535"}},
 		{"ready not a string", bcJSONH(`"backends": [{"site": "west", "dial": ["127.0.0.1:9002"], "ready": ["http://127.0.0.1:9180/ready/web"]}]`), []string{"ready", "string"}},
 		{"missing costlb app", bcJSON("", `{"handler": "costlb", `+bcJSONBackends+`}`), []string{"the costlb app is not configured", "apps.costlb"}},
 		{"empty costlb app", bcJSONApp(`{}`), []string{"missing local site", "apps.costlb.site"}},

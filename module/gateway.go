@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -234,6 +235,11 @@ func checkReadyURL(raw string) error {
 	}
 	if u.Host == "" {
 		return fmt.Errorf("ready %q: no host; want e.g. http://10.1.0.1:9180/ready/<service>", raw)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("ready %q: port %s: must be 1-65535 (or none, for the scheme's default)", raw, p)
+		}
 	}
 	if _, err := url.ParseRequestURI(raw); err != nil {
 		return fmt.Errorf("ready %q: malformed URL: %v", raw, err)

@@ -112,6 +112,9 @@ func TestProvisionRejects(t *testing.T) {
 		{"max_connections negative", h(`"backends": [{"site": "east", "dial": ["127.0.0.1:9001"], "max_connections": -1}]`), []string{"-1", "max_connections"}},
 		{"ready not a URL", h(`"backends": [{"site": "west", "dial": ["127.0.0.1:9002"], "ready": "http://bad host/ready/x"}]`), []string{`backend 0 in site "west"`, `ready "http://bad host/ready/x"`, "malformed URL"}},
 		{"ready scheme", h(`"backends": [{"site": "west", "dial": ["127.0.0.1:9002"], "ready": "tcp://127.0.0.1:9180/ready/x"}]`), []string{`ready "tcp://127.0.0.1:9180/ready/x"`, `scheme "tcp": must be http or https`}},
+		{"ready port too big", h(`"backends": [{"site": "west", "dial": ["127.0.0.1:9002"], "ready": "http://127.0.0.1:99999/ready/x"}]`), []string{`ready "http://127.0.0.1:99999/ready/x"`, "port 99999: must be 1-65535"}},
+		{"ready port 0", h(`"backends": [{"site": "west", "dial": ["127.0.0.1:9002"], "ready": "https://127.0.0.1:0/ready/x"}]`), []string{`ready "https://127.0.0.1:0/ready/x"`, "port 0: must be 1-65535"}},
+		{"ready port beyond int", h(`"backends": [{"site": "west", "dial": ["127.0.0.1:9002"], "ready": "http://[::1]:99999999999999999999/ready/x"}]`), []string{"port 99999999999999999999: must be 1-65535"}},
 		{"ready without host", h(`"backends": [{"site": "west", "dial": ["127.0.0.1:9002"], "ready": "http:/ready/x"}]`), []string{`ready "http:/ready/x"`, "no host"}},
 		{"ready not a string", h(`"backends": [{"site": "west", "dial": ["127.0.0.1:9002"], "ready": true}]`), []string{"ready", "string"}},
 		{"backend weight", h(`"backends": [{"site": "east", "dial": ["127.0.0.1:9001"], "weight": 2}]`), []string{"weight has no meaning in costlb", "link_costs"}},
@@ -175,6 +178,10 @@ func TestProvisionAccepts(t *testing.T) {
 			pvHandler(`"backends": [{"site": "b", "dial": ["127.0.0.1:9001"]}]`))},
 		{"link_cost overrides", pvConfig(pvNet, listen, pvHandler(pvBackend+`, "link_costs": [{"between": ["west", "east"], "cost": 2147483647}, {"between": ["north", "west"], "cost": 1}]`))},
 		{"island present but unused", pvConfig(pvNet, listen, pvHandler(`"backends": [{"site": "north", "dial": ["localhost:9001", "[::1]:9001"]}]`))},
+		{"ready ports at the limits, and none", pvConfig(pvNet, listen, pvHandler(`"backends": [
+			{"site": "west", "dial": ["127.0.0.1:9001"], "ready": "http://127.0.0.1:1/ready/a"},
+			{"site": "west", "dial": ["127.0.0.1:9002"], "ready": "https://[::1]:65535/ready/a"},
+			{"site": "north", "dial": ["127.0.0.1:9003"], "ready": "http://localhost/ready/a"}]`))},
 		{"two services", pvConfig(pvNet, listen, pvHandler(`"name": "a", `+pvBackend)+","+pvHandler(`"name": "b", `+pvBackend))},
 		{"several unnamed services", pvConfig(pvNet, listen, pvHandler(`"name": "costlb-0", `+pvBackend)+","+pvHandler(pvBackend)+","+pvHandler(pvBackend))},
 	}
