@@ -121,6 +121,7 @@ func badCaddyfiles() []badConfig {
 		{"cost huge", bcCaddyfile(bcLines("site east", "link east west 99999999999"), bcBackend), []string{`cost "99999999999"`, bcCostRule}},
 		{"cost beyond int64", bcCaddyfile(bcLines("site east", "link east west 123456789012345678901234567890"), bcBackend), []string{`cost "123456789012345678901234567890"`, bcCostRule}},
 		{"cost fraction", bcCaddyfile(bcLines("site east", "link east west 1.5"), bcBackend), []string{`cost "1.5"`, bcCostRule}},
+		{"cost just below 1", bcCaddyfile(bcLines("site east", "link east west 0.99999999999999999"), bcBackend), []string{`cost "0.99999999999999999"`, bcCostRule}},
 		{"cost word", bcCaddyfile(bcLines("site east", "link east west abc"), bcBackend), []string{`cost "abc"`, bcCostRule}},
 		{"cost exponent", bcCaddyfile(bcLines("site east", "link east west 1e3"), bcBackend), []string{`cost "1e3"`, bcCostRule}},
 		{"self link", bcCaddyfile(bcLines("site east", "link east east 3"), bcBackend), []string{`"east"`, "to itself", "two different sites"}},
@@ -265,6 +266,7 @@ func badJSONConfigs() []badConfig {
 		{"cost exponent fraction", bcJSONApp(`{"site": "east", "links": [{"between": ["east", "west"], "cost": 2.5e0}]}`), []string{"cost 2.5", bcCostRule}},
 		{"cost above max", bcJSONApp(`{"site": "east", "links": [{"between": ["east", "west"], "cost": 2147483648}]}`), []string{"cost 2147483648", bcCostRule}},
 		{"cost huge", bcJSONApp(`{"site": "east", "links": [{"between": ["east", "west"], "cost": 99999999999}]}`), []string{"cost 99999999999", bcCostRule}},
+		{"cost next float64 above 1", bcJSONApp(`{"site": "east", "links": [{"between": ["east", "west"], "cost": 1.0000000000000002}]}`), []string{"cost 1.0000000000000002", bcCostRule}},
 		{"cost beyond float64", bcJSONApp(`{"site": "east", "links": [{"between": ["east", "west"], "cost": 1e400}]}`), []string{"1e400"}},
 		{"cost null", bcJSONApp(`{"site": "east", "links": [{"between": ["east", "west"], "cost": null}]}`), []string{"cost null", bcCostRule}},
 		{"self link", bcJSONApp(`{"site": "east", "links": [{"between": ["east", "east"]}]}`), []string{`"east"`, "to itself", "two different sites"}},
@@ -293,6 +295,7 @@ func badJSONConfigs() []badConfig {
 		{"link_cost for a missing link", bcJSONH(bcJSONBackends + `, "link_costs": [{"between": ["east", "north"], "cost": 3}]`), []string{`"east"`, `"north"`, "no link between", "existing link"}},
 		{"link_cost twice", bcJSONH(bcJSONBackends + `, "link_costs": [{"between": ["east", "west"], "cost": 3}, {"between": ["west", "east"], "cost": 4}]`), []string{"same link", "only once"}},
 		{"link_cost cost 0", bcJSONH(bcJSONBackends + `, "link_costs": [{"between": ["east", "west"], "cost": 0}]`), []string{"cost 0", bcCostRule}},
+		{"link_cost cost fraction", bcJSONH(bcJSONBackends + `, "link_costs": [{"between": ["east", "west"], "cost": 9999.000000000002}]`), []string{"cost 9999.000000000002", bcCostRule}},
 		{"unknown handler field", bcJSONH(bcJSONBackends + `, "upstreams": [{"dial": ["127.0.0.1:9002"]}]`), []string{`unknown field "upstreams"`}},
 		{"proxy_protocol v3", bcJSONH(bcJSONBackends + `, "proxy_protocol": "v3"`), []string{`"v3"`, `"v1"`, `"v2"`}},
 		{"duplicate service names", bcJSON(bcJSONNet, `{"handler": "costlb", "name": "db", "backends": [{"site": "east", "dial": ["127.0.0.1:9001"]}]}, `+

@@ -135,6 +135,7 @@ func badHTTPJSONConfigs() []badConfig {
 		{"address not an upstream", bcHTTPJSON(bcJSONNet, `"sites": [{"site": "west", "upstreams": ["127.0.0.1:9999"]}]`), []string{`"127.0.0.1:9999"`, bcHTTPNotUpstream}},
 		{"empty address", bcHTTPJSON(bcJSONNet, `"sites": [{"site": "west", "upstreams": [""]}]`), []string{`upstream ""`, "host:port or a host alone"}},
 		{"link_cost cost 0", bcHTTPJSON(bcJSONNet, `"link_costs": [{"between": ["east", "west"], "cost": 0}]`), []string{"cost 0", bcCostRule}},
+		{"link_cost cost fraction", bcHTTPJSON(bcJSONNet, `"link_costs": [{"between": ["east", "west"], "cost": 1.0000000000000002}]`), []string{"cost 1.0000000000000002", bcCostRule}},
 		{"service name too long", bcHTTPJSON(bcJSONNet, `"name": "`+strings.Repeat("n", 129)+`"`), []string{"lb_policy cost service name", "too long (129 bytes)", "1 to 128 bytes"}},
 		{"upstream given twice", strings.Replace(bcHTTPJSON(bcJSONNet, `"name": "shop"`), `{"dial": "127.0.0.1:9002"}`, `{"dial": "127.0.0.1:9002"}, {"dial": "127.0.0.1:9002"}`, 1),
 			[]string{`"shop"`, `upstream "127.0.0.1:9002" is given twice`, "each address is one upstream", "no weights"}},

@@ -282,6 +282,7 @@ func TestAdaptRefusesNetworkErrors(t *testing.T) {
 		{"self link", bcCaddyfile(bcLines("site east", "link east east"), bcBackend), []string{`"east"`, "to itself"}},
 		{"same pair twice", bcCaddyfile(bcLines("site east", "link east west", "link west east"), bcBackend), []string{"same pair of sites"}},
 		{"site name with whitespace", bcCaddyfile(`site "east coast"`, bcBackend), []string{`"east coast"`, bcSiteRule}},
+		{"cost just below 1", bcCaddyfile(bcLines("site east", "link east west 0.99999999999999999"), bcBackend), []string{`cost "0.99999999999999999"`, bcCostRule}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
