@@ -129,8 +129,10 @@ func badCaddyfiles() []badConfig {
 		{"same pair reversed", bcCaddyfile(bcLines("site east", "link east west 3", "link west east"), bcBackend), []string{`"east"`, `"west"`, "same pair of sites", "only once"}},
 
 		// the service
-		{"unknown backend site", bcCaddyfileH("backend mars 127.0.0.1:9001"), []string{`"mars"`, bcSitesList}},
-		{"backend on an island", bcCaddyfileH("backend x 127.0.0.1:9001"), []string{`"x"`, `no path from the local site "east"`, "link it to the network"}},
+		{"unknown backend site", bcCaddyfileH("backend mars 127.0.0.1:9001"), []string{`backend 127.0.0.1:9001 (site mars): unknown site "mars"`, bcSitesList}},
+		{"third backend's site unknown", bcCaddyfileH(bcLines(bcBackend, "backend west 127.0.0.1:9002", "backend mars 127.0.0.1:9003 127.0.0.1:9004")),
+			[]string{`backend 127.0.0.1:9003 (site mars): unknown site "mars"`, bcSitesList}},
+		{"backend on an island", bcCaddyfileH("backend x 127.0.0.1:9001"), []string{`backend 127.0.0.1:9001 (site x): site "x"`, `no path from the local site "east"`, "link it to the network"}},
 		{"backend with empty site", bcCaddyfileH(`backend "" 127.0.0.1:9001`), []string{"backend needs a site", "backend <site> <address...>"}},
 		{"unknown link_cost site", bcCaddyfileH(bcLines(bcBackend, "link_cost east mars 3")), []string{`"mars"`, "does not exist in the site network"}},
 		{"link_cost for a missing link", bcCaddyfileH(bcLines(bcBackend, "link_cost east north 3")), []string{`"east"`, `"north"`, "no link between", "existing link"}},
@@ -197,7 +199,7 @@ func badCaddyfiles() []badConfig {
 		{"lb_try_duration negative", bcCaddyfileH(bcLines(bcBackend, "lb_try_duration -5s")), []string{"lb_try_duration -5s", bcPositive + ", or 0 for no retries"}},
 		{"lb_try_interval negative", bcCaddyfileH(bcLines(bcBackend, "lb_try_duration 1s", "lb_try_interval -250ms")), []string{"lb_try_interval -250ms", bcPositive, "default 250ms"}},
 		{"lb_try_interval zero", bcCaddyfileH(bcLines(bcBackend, "lb_try_duration 1s", "lb_try_interval 0")), []string{"lb_try_interval 0", bcPositive}},
-		{"tls_timeout negative", bcCaddyfileH(bcLines("backend east 127.0.0.1:9001 {", "tls", "tls_timeout -3s", "}")), []string{`"east"`, "tls_timeout -3s", bcPositive}},
+		{"tls_timeout negative", bcCaddyfileH(bcLines("backend east 127.0.0.1:9001 {", "tls", "tls_timeout -3s", "}")), []string{"backend 127.0.0.1:9001 (site east): tls_timeout -3s", bcPositive}},
 		{"service name too long", bcCaddyfileH(bcLines("name "+strings.Repeat("n", 129), bcBackend)), []string{"service name", "too long (129 bytes)", "1 to 128 bytes"}},
 
 		// gateway backends and costlb_status
@@ -277,9 +279,9 @@ func badJSONConfigs() []badConfig {
 		{"backends an object", bcJSONH(`"backends": {}`), []string{"backends"}},
 		{"backends empty", bcJSONH(`"backends": []`), []string{"no backends", "backend <site> <address...>"}},
 		{"no backends", bcJSONH(`"name": "lonely"`), []string{`"lonely"`, "no backends"}},
-		{"backend null", bcJSONH(`"backends": [null]`), []string{"backend 0 is null"}},
-		{"backend without site", bcJSONH(`"backends": [{"dial": ["127.0.0.1:9001"]}]`), []string{"backend 0 (127.0.0.1:9001) has no site", "one of: east, north, west, x, y"}},
-		{"backend unknown site", bcJSONH(`"backends": [{"site": "mars", "dial": ["127.0.0.1:9001"]}]`), []string{`"mars"`, bcSitesList}},
+		{"backend null", bcJSONH(`"backends": [null]`), []string{"backend #1 of 1 is null"}},
+		{"backend without site", bcJSONH(`"backends": [{"dial": ["127.0.0.1:9001"]}]`), []string{"backend 127.0.0.1:9001 has no site", "one of: east, north, west, x, y"}},
+		{"backend unknown site", bcJSONH(`"backends": [{"site": "mars", "dial": ["127.0.0.1:9001"]}]`), []string{`backend 127.0.0.1:9001 (site mars): unknown site "mars"`, bcSitesList}},
 		{"backend on an island", bcJSONH(`"backends": [{"site": "y", "dial": ["127.0.0.1:9001"]}]`), []string{`"y"`, `no path from the local site "east"`}},
 		{"backend without dial", bcJSONH(`"backends": [{"site": "east", "dial": []}]`), []string{`"east"`, "no dial address"}},
 		{"dial a string", bcJSONH(`"backends": [{"site": "east", "dial": "127.0.0.1:9001"}]`), []string{"dial", "[]string"}},
@@ -306,7 +308,7 @@ func badJSONConfigs() []badConfig {
 		{"fail_duration negative", bcJSONH(bcJSONBackends + `, "health_checks": {"passive": {"fail_duration": "-10s"}}`), []string{"fail_duration -10s", bcPositive, "health_checks.passive.fail_duration"}},
 		{"try_duration negative", bcJSONH(bcJSONBackends + `, "load_balancing": {"try_duration": "-5s"}`), []string{"lb_try_duration -5s", bcPositive, "load_balancing.try_duration"}},
 		{"try_interval negative", bcJSONH(bcJSONBackends + `, "load_balancing": {"try_duration": "1s", "try_interval": -1000000}`), []string{"lb_try_interval -1ms", bcPositive, "load_balancing.try_interval"}},
-		{"tls handshake_timeout negative", bcJSONH(`"backends": [{"site": "west", "dial": ["127.0.0.1:9001"], "tls": {"handshake_timeout": "-3s"}}]`), []string{`"west"`, "tls_timeout -3s", bcPositive, "tls.handshake_timeout"}},
+		{"tls handshake_timeout negative", bcJSONH(`"backends": [{"site": "west", "dial": ["127.0.0.1:9001"], "tls": {"handshake_timeout": "-3s"}}]`), []string{"backend 127.0.0.1:9001 (site west): tls_timeout -3s", bcPositive, "tls.handshake_timeout"}},
 		{"service name too long", bcJSONH(`"name": "` + strings.Repeat("n", 129) + `", ` + bcJSONBackends), []string{"service name", "too long (129 bytes)", "1 to 128 bytes"}},
 
 		// data path options

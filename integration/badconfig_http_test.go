@@ -95,7 +95,7 @@ func badHTTPCaddyfiles() []badConfig {
 `
 	return []badConfig{
 		{"missing costlb app", bcHTTPCaddyfile("", bcHTTPUps, "lb_policy cost", ""), []string{"lb_policy cost", "the costlb app is not configured", "costlb { site <name> }"}},
-		{"unknown site", bcHTTPPolicy("site mars 127.0.0.1:9002"), []string{`"mars"`, bcSitesList}},
+		{"unknown site", bcHTTPPolicy("site mars 127.0.0.1:9002"), []string{`site mars 127.0.0.1:9002: unknown site "mars"`, bcSitesList}},
 		{"site on an island", bcHTTPPolicy("site x 127.0.0.1:9002"), []string{`"x"`, `no path from the local site "east"`, "link it to the network"}},
 		{"address not an upstream", bcHTTPPolicy("site west 127.0.0.1:9999"), []string{`"127.0.0.1:9999"`, bcHTTPNotUpstream}},
 		{"host not an upstream", bcHTTPPolicy("site west 10.9.9.9"), []string{`"10.9.9.9"`, bcHTTPNotUpstream, "or a host alone"}},
@@ -130,7 +130,8 @@ func badHTTPJSONConfigs() []badConfig {
 		{"missing costlb app", bcHTTPJSON("", ""), []string{"the costlb app is not configured", "apps.costlb"}},
 		{"unknown policy field", bcHTTPJSON(bcJSONNet, `"weights": [1, 2]`), []string{`unknown field "weights"`}},
 		{"sites an object", bcHTTPJSON(bcJSONNet, `"sites": {}`), []string{"sites"}},
-		{"site entry null", bcHTTPJSON(bcJSONNet, `"sites": [null]`), []string{"site entry 0 has no site", "one of: east, north, west, x, y"}},
+		{"site entry null", bcHTTPJSON(bcJSONNet, `"sites": [null]`), []string{"site entry #1 of 1 has no site", "one of: east, north, west, x, y"}},
+		{"site entry without site", bcHTTPJSON(bcJSONNet, `"sites": [{"upstreams": ["127.0.0.1:9002"]}]`), []string{"site entry for 127.0.0.1:9002 has no site", "one of: east, north, west, x, y"}},
 		{"unknown site", bcHTTPJSON(bcJSONNet, `"sites": [{"site": "mars", "upstreams": ["127.0.0.1:9002"]}]`), []string{`"mars"`, bcSitesList}},
 		{"address not an upstream", bcHTTPJSON(bcJSONNet, `"sites": [{"site": "west", "upstreams": ["127.0.0.1:9999"]}]`), []string{`"127.0.0.1:9999"`, bcHTTPNotUpstream}},
 		{"empty address", bcHTTPJSON(bcJSONNet, `"sites": [{"site": "west", "upstreams": [""]}]`), []string{`upstream ""`, "host:port or a host alone"}},

@@ -68,9 +68,10 @@ func TestHTTPPolicyRejects(t *testing.T) {
 		want   []string
 	}{
 		{"missing costlb app", hpConfig("", hpProxy(hpUps, "", "")), []string{"lb_policy cost", "the costlb app is not configured", "costlb { site <name> }"}},
-		{"unknown site", proxy(`"sites": [{"site": "mars", "upstreams": ["127.0.0.1:9002"]}]`), []string{`"mars"`, "sites in the network: east, north, west, x, y"}},
-		{"site on an island", proxy(`"sites": [{"site": "x", "upstreams": ["127.0.0.1:9002"]}]`), []string{`"x"`, `no path from the local site "east"`}},
-		{"site without name", proxy(`"sites": [{"upstreams": ["127.0.0.1:9002"]}]`), []string{"has no site", "one of: east"}},
+		{"unknown site", proxy(`"sites": [{"site": "mars", "upstreams": ["127.0.0.1:9002"]}]`), []string{`site mars 127.0.0.1:9002: unknown site "mars"`, "sites in the network: east, north, west, x, y"}},
+		{"site on an island", proxy(`"sites": [{"site": "x", "upstreams": ["127.0.0.1:9002"]}]`), []string{`site x 127.0.0.1:9002: site "x"`, `no path from the local site "east"`}},
+		{"site without name", proxy(`"sites": [{"upstreams": ["127.0.0.1:9002"]}]`), []string{"site entry for 127.0.0.1:9002 has no site", "one of: east"}},
+		{"site entry null", proxy(`"sites": [{"site": "west", "upstreams": ["127.0.0.1:9002"]}, null]`), []string{"site entry #2 of 2 has no site"}},
 		{"site without upstreams", proxy(`"sites": [{"site": "west", "upstreams": []}]`), []string{"site west names no upstream"}},
 		{"not a static upstream", proxy(`"sites": [{"site": "west", "upstreams": ["127.0.0.1:9999"]}]`),
 			[]string{`"127.0.0.1:9999"`, "not one of this reverse_proxy's upstreams", "127.0.0.1:9001, 127.0.0.1:9002, 127.0.0.2:9003"}},
