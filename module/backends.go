@@ -10,6 +10,7 @@ import (
 	"github.com/mholt/caddy-l4/modules/l4proxy"
 
 	"github.com/costlb/costlb/costlb"
+	"github.com/costlb/costlb/linkgraph"
 )
 
 // backendAddr is one dial address of a backend: its own caddy-l4
@@ -33,7 +34,7 @@ func (h *Handler) expandBackends(svc string) ([]backendAddr, error) {
 		}
 		for _, addr := range b.Dial {
 			if err := checkDialAddress(addr); err != nil {
-				return nil, fmt.Errorf("%s: backend %d in site %q: %v", svc, i, b.Site, err)
+				return nil, fmt.Errorf("%s: %s: %v", svc, backendLabel(b.Site, b.Dial), err)
 			}
 			if prev, dup := seen[counterKey(addr)]; dup {
 				return nil, fmt.Errorf("%s: backend address %q is given twice (sites %q and %q): each address is one backend", svc, addr, prev, b.Site)
@@ -47,39 +48,78 @@ func (h *Handler) expandBackends(svc string) ([]backendAddr, error) {
 	return out, nil
 }
 
+// backendLabel names a backend in messages as the config gives it, by its
+// addresses and site: "backend 10.0.0.1:5432 10.0.0.2:5432 (site west)".
+// Provisioning knows no Caddyfile line, and a position would count what
+// the user never wrote (the Caddyfile gives each address of a backend line
+// its own JSON backend).
+func backendLabel(site string, dial []string) string {
+	s := "backend"
+	if len(dial) > 0 {
+		s += " " + addressList(dial)
+	}
+	if site != "" {
+		s += " (site " + siteLabel(site) + ")"
+	}
+	return s
+}
+
+// addressList writes addresses for messages, space-separated as on a
+// Caddyfile line; a long list is cut short, with its length given.
+func addressList(addrs []string) string {
+	const keep = 3
+	if len(addrs) <= keep {
+		return strings.Join(addrs, " ")
+	}
+	return fmt.Sprintf("%s … (%d addresses)", strings.Join(addrs[:keep], " "), len(addrs))
+}
+
+// siteLabel writes a site name for messages: as it is when it is a valid
+// site name, else quoted.
+func siteLabel(site string) string {
+	if linkgraph.CheckSiteName(site) == nil && !strings.ContainsAny(site, `"()`) {
+		return site
+	}
+	return linkgraph.QuoteName(site)
+}
+
 // checkBackend checks backend i and returns the path cost to its site.
 func (h *Handler) checkBackend(i int, b *Backend) (int64, error) {
 	if b == nil {
-		return 0, fmt.Errorf("backend %d is null", i)
+		return 0, fmt.Errorf("backend #%d of %d is null: a backend is an object like {\"site\": \"east\", \"dial\": [\"10.0.0.1:5432\"]}", i+1, len(h.Backends))
 	}
 	sites := h.app.network.Sites()
+	label := backendLabel(b.Site, b.Dial)
+	if b.Site == "" && len(b.Dial) == 0 { // nothing to name it by but its place
+		label = fmt.Sprintf("backend #%d of %d", i+1, len(h.Backends))
+	}
 	if b.Site == "" {
-		return 0, fmt.Errorf("backend %d (%s) has no site: every backend needs \"site\", one of: %s", i, strings.Join(b.Dial, ", "), strings.Join(sites, ", "))
+		return 0, fmt.Errorf("%s has no site: every backend needs \"site\", one of: %s", label, strings.Join(sites, ", "))
 	}
 	if b.Weight != 0 {
-		return 0, fmt.Errorf("backend %d in site %q: weight has no meaning in costlb: backends are chosen by path cost + live connections; use link_costs or sites to steer traffic", i, b.Site)
+		return 0, fmt.Errorf("%s: weight has no meaning in costlb: backends are chosen by path cost + live connections; use link_costs or sites to steer traffic", label)
 	}
 	switch b.ResolverPreference {
 	case "", "ipv4_only", "ipv6_only", "ipv4_first", "ipv6_first":
 	default:
-		return 0, fmt.Errorf("backend %d in site %q: resolver_preference %q: must be one of ipv4_only, ipv6_only, ipv4_first, ipv6_first", i, b.Site, b.ResolverPreference)
+		return 0, fmt.Errorf("%s: resolver_preference %q: must be one of ipv4_only, ipv6_only, ipv4_first, ipv6_first", label, b.ResolverPreference)
 	}
 	if b.MaxConnections < 0 {
-		return 0, fmt.Errorf("backend %d in site %q: max_connections %d: must be 0 (no limit) or positive", i, b.Site, b.MaxConnections)
+		return 0, fmt.Errorf("%s: max_connections %d: must be 0 (no limit) or positive", label, b.MaxConnections)
 	}
 	if !h.app.network.HasSite(b.Site) {
-		return 0, fmt.Errorf("backend %d: unknown site %q; sites in the network: %s", i, b.Site, strings.Join(sites, ", "))
+		return 0, fmt.Errorf("%s: unknown site %q; sites in the network: %s", label, b.Site, strings.Join(sites, ", "))
 	}
 	route, _ := h.paths.Cost(b.Site)
 	if !route.Reachable {
-		return 0, fmt.Errorf("backend %d: site %q has no path from the local site %q: link it to the network", i, b.Site, h.app.Site)
+		return 0, fmt.Errorf("%s: site %q has no path from the local site %q: link it to the network", label, b.Site, h.app.Site)
 	}
 	if len(b.Dial) == 0 {
-		return 0, fmt.Errorf("backend %d in site %q has no dial address", i, b.Site)
+		return 0, fmt.Errorf("backend in site %q has no dial address: give it one or more host:port addresses", b.Site)
 	}
 	if b.Ready != "" {
 		if err := checkReadyURL(b.Ready); err != nil {
-			return 0, fmt.Errorf("backend %d in site %q: %v", i, b.Site, err)
+			return 0, fmt.Errorf("%s: %v", label, err)
 		}
 	}
 	return route.Cost, nil
@@ -140,7 +180,7 @@ func (h *Handler) buildBalancer(addrs []backendAddr) error {
 		if a.ready != "" {
 			g, err := h.loadGateway(u.Dial[0], a.ready)
 			if err != nil {
-				return fmt.Errorf("backend %s: %v", u.Dial[0], err)
+				return fmt.Errorf("%s: %v", backendLabel(a.site, u.Dial), err)
 			}
 			h.gws[i], bes[i].Ready = g, g.Ready
 		}

@@ -67,6 +67,48 @@ func TestCheckReadyURL(t *testing.T) {
 	}
 }
 
+// TestGatewayDampsChanges: after the first answer, which sets the state,
+// the state changes only after fall (here 3) not-ready answers in a row,
+// or rise (here 2) ready ones; answers that agree with the state update it
+// at once, and only state changes are logged.
+func TestGatewayDampsChanges(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	g := &gateway{gatewaySpec: gatewaySpec{service: "web", upstream: "b:1", fall: 3, rise: 2}, logger: zap.New(core)}
+	up := func(site string) *readiness { return &readiness{Routes: [][]string{{site}}} }
+	down := func(why string) *readiness { return &readiness{Reason: why} }
+	steps := []struct {
+		answer *readiness
+		ready  bool   // the state after it
+		shows  string // the route or reason the state shows
+	}{
+		{up("B"), true, "B"},                         // the first answer decides
+		{down("x"), true, "B"}, {up("C"), true, "C"}, // a ready answer resets the count, new routes at once
+		{down("x"), true, "C"}, {down("y"), true, "C"}, {up("C"), true, "C"}, // two in a row are not three
+		{down("x"), true, "C"}, {down("y"), true, "C"}, {down("z"), false, "z"}, // three are
+		{up("B"), false, "z"}, {down("w"), false, "w"}, // one ready answer is not two; a new reason at once
+		{up("B"), false, "w"}, {up("C"), true, "C"}, // two are
+	}
+	for i, st := range steps {
+		g.record(st.answer)
+		r := g.state()
+		shows := r.Reason
+		if len(r.Routes) > 0 {
+			shows = r.Routes[0][0]
+		}
+		if g.Ready() != st.ready || shows != st.shows {
+			t.Fatalf("after answer %d: ready %v showing %q; want ready %v showing %q", i+1, g.Ready(), shows, st.ready, st.shows)
+		}
+	}
+	var msgs []string
+	for _, e := range logs.All() {
+		msgs = append(msgs, e.Message)
+	}
+	want := []string{"costlb gateway ready", "costlb gateway not ready", "costlb gateway ready"}
+	if !reflect.DeepEqual(msgs, want) {
+		t.Errorf("log lines %q, want exactly %q", msgs, want)
+	}
+}
+
 // startTestGateway polls url every 20 ms with the given timeout and stops
 // when the test ends. Its logs go to the returned observer.
 func startTestGateway(t *testing.T, url string, timeout time.Duration) (*gateway, *observer.ObservedLogs) {

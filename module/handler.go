@@ -197,7 +197,10 @@ func (h *Handler) counter(addr string) *costlb.Counter {
 func (h *Handler) loadGateway(addr, readyURL string) (*gateway, error) {
 	spec := gatewaySpec{
 		service: h.Name, upstream: addr, local: h.app.Site, url: readyURL,
-		interval: h.readyInterval, timeout: h.readyTimeout,
+		interval: h.readyInterval, timeout: h.readyTimeout, fall: 1, rise: 1,
+	}
+	if hc := h.HealthChecks; hc != nil && hc.Active != nil {
+		spec.fall, spec.rise = max(hc.Active.Fall, 1), max(hc.Active.Rise, 1)
 	}
 	g, err := loadGateway(spec, h.logger)
 	if err != nil {
