@@ -228,3 +228,35 @@ func TestFailoverNoticedWithoutTraffic(t *testing.T) {
 		t.Errorf("%d connections went to west: the test meant no traffic", n)
 	}
 }
+
+// TestFirstPrimaryNotLogged: a service whose first health checks find
+// every backend down (they do not listen yet) logs nothing when they come
+// up: the first primary site it learns is no failback from an empty site.
+// The service first looks one health_interval after it loads, after the
+// first checks, which run at once.
+func TestFirstPrimaryNotLogged(t *testing.T) {
+	east, west := harness.StartBackend(t, "east"), harness.StartBackend(t, "west")
+	east.Stop()
+	west.Stop()
+	c := harness.StartCaddy(t, costlbCaddyfile(`
+		site east
+		link east west 2`, l4Route{harness.FreeAddr(t), fmt.Sprintf(`costlb {
+		name late
+		backend east %s
+		backend west %s
+		health_interval 1s
+		health_timeout 200ms
+	}`, east.Addr(), west.Addr())}), "caddyfile")
+	harness.WaitFor(t, 5*time.Second, func() bool { return strings.Count(c.Logs(), `"msg":"host is down"`) == 2 },
+		"the first health checks find both backends down")
+	east.Restart()
+	west.Restart()
+	harness.WaitFor(t, 5*time.Second, func() bool { return mustService(t, mustView(t, c), "late").PrimarySite == "east" },
+		"the primary site is east once the backends listen")
+	if l := shiftLogs(c.Logs(), "late"); len(l) != 0 {
+		t.Errorf("the first primary site was logged as a shift: %+v", l)
+	}
+	if logs := c.Logs(); strings.Contains(logs, `"from_site":""`) || strings.Contains(logs, `"to_site":""`) {
+		t.Errorf("a line names an empty site:\n%s", logs)
+	}
+}
