@@ -70,6 +70,56 @@ func TestExamplesAdaptAndValidate(t *testing.T) {
 	}
 }
 
+// TestExamplePortsDistinct: every example has its own ports, the admin
+// endpoint included (Caddy binds with SO_REUSEPORT: a second example on
+// the same port would start without error and share its traffic), and
+// each example's README quotes only ports of its own config.
+func TestExamplePortsDistinct(t *testing.T) {
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(root, "examples", "*"))
+	portRe := regexp.MustCompile(`(?:127\.0\.0\.1|localhost)?:(\d{4,5})\b`)
+	owner := map[string]string{}
+	for _, dir := range dirs {
+		name := filepath.Base(dir)
+		configs, _ := filepath.Glob(filepath.Join(dir, "*Caddyfile"))
+		jsons, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+		own := map[string]bool{}
+		for _, f := range append(configs, jsons...) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !regexp.MustCompile(`(?m)^\s*admin localhost:\d+$|"admin": \{"listen": "localhost:\d+"\}`).Match(b) {
+				t.Errorf("%s sets no admin address of its own", f)
+			}
+			for _, m := range portRe.FindAllSubmatch(b, -1) {
+				own[string(m[1])] = true
+			}
+		}
+		for port := range own {
+			if other, ok := owner[port]; ok {
+				t.Errorf("port %s is used by examples %s and %s", port, other, name)
+			}
+			owner[port] = name
+		}
+		readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range portRe.FindAllSubmatch(readme, -1) {
+			if !own[string(m[1])] {
+				t.Errorf("examples/%s/README.md quotes %s, not a port of its config", name, m[0])
+			}
+		}
+	}
+	if len(owner) == 0 {
+		t.Fatal("no example ports found")
+	}
+}
+
 // TestQuickstart runs examples/quickstart as a user would (ports moved) and
 // checks the demo behaves as its README says.
 func TestQuickstart(t *testing.T) {
