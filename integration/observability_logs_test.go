@@ -198,15 +198,7 @@ func TestNoShiftWhenUnnamedServicesReorder(t *testing.T) {
 func TestFailoverNoticedWithoutTraffic(t *testing.T) {
 	const interval = 300 * time.Millisecond
 	east, west := harness.StartBackend(t, "east"), harness.StartBackend(t, "west")
-	c := harness.StartCaddy(t, costlbCaddyfile(`
-		site east
-		link east west 2`, l4Route{harness.FreeAddr(t), fmt.Sprintf(`costlb {
-		name idle
-		backend east %s
-		backend west %s
-		health_interval %v
-		health_timeout 200ms
-	}`, east.Addr(), west.Addr(), interval)}), "caddyfile")
+	c := startEastWest(t, "idle", east, west, interval)
 	primary := func() string { return mustService(t, mustView(t, c), "idle").PrimarySite }
 	harness.WaitFor(t, 5*time.Second, func() bool { return primary() == "east" }, "the idle service's primary site is east")
 
@@ -238,15 +230,7 @@ func TestFirstPrimaryNotLogged(t *testing.T) {
 	east, west := harness.StartBackend(t, "east"), harness.StartBackend(t, "west")
 	east.Stop()
 	west.Stop()
-	c := harness.StartCaddy(t, costlbCaddyfile(`
-		site east
-		link east west 2`, l4Route{harness.FreeAddr(t), fmt.Sprintf(`costlb {
-		name late
-		backend east %s
-		backend west %s
-		health_interval 1s
-		health_timeout 200ms
-	}`, east.Addr(), west.Addr())}), "caddyfile")
+	c := startEastWest(t, "late", east, west, time.Second)
 	harness.WaitFor(t, 5*time.Second, func() bool { return strings.Count(c.Logs(), `"msg":"host is down"`) == 2 },
 		"the first health checks find both backends down")
 	east.Restart()
@@ -259,4 +243,20 @@ func TestFirstPrimaryNotLogged(t *testing.T) {
 	if logs := c.Logs(); strings.Contains(logs, `"from_site":""`) || strings.Contains(logs, `"to_site":""`) {
 		t.Errorf("a line names an empty site:\n%s", logs)
 	}
+}
+
+// startEastWest starts a Caddy with one layer4 service, name, with
+// backend east in site east and west in site west, 2 away, health checked
+// every interval.
+func startEastWest(t *testing.T, name string, east, west *harness.Backend, interval time.Duration) *harness.Caddy {
+	t.Helper()
+	return harness.StartCaddy(t, costlbCaddyfile(`
+		site east
+		link east west 2`, l4Route{harness.FreeAddr(t), fmt.Sprintf(`costlb {
+		name %s
+		backend east %s
+		backend west %s
+		health_interval %v
+		health_timeout 200ms
+	}`, name, east.Addr(), west.Addr(), interval)}), "caddyfile")
 }
