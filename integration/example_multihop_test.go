@@ -100,4 +100,8 @@ func TestMultiHopExample(t *testing.T) {
 	waitGateway(t, ca, "web", addr(":8391"), true)
 	checkShifts(t, cb, "web", "costlb failover b->a", "costlb failback a->b")
 	checkShifts(t, cb, "web-ingress", "costlb failover b->", "costlb failback ->b")
+	// b's gateway to a was not ready only until a ran
+	if n := strings.Count(cb.Logs(), `"msg":"costlb gateway not ready"`); n != 1 {
+		t.Errorf("site b logged %d 'gateway not ready' lines, want the one of its first poll, before a ran", n)
+	}
 }
