@@ -20,20 +20,23 @@ import (
 // has the service frees it.
 var primaries = caddy.NewUsagePool()
 
-// primaryMemo is a service's last primary site.
+// primaryMemo is a service's last primary site, shared by every config
+// generation of the service: the site the logs last named.
 type primaryMemo struct {
-	mu   sync.Mutex
-	site string
-	seen bool
+	mu    sync.Mutex
+	site  string // the last primary site; "" when no backend was usable
+	known bool   // a primary site has been recorded since the memo was made
 }
 
-// swap records site and returns the one recorded before, if any.
-func (m *primaryMemo) swap(site string) (prev string, seen bool) {
+// swap records site and returns the one recorded before, and whether a
+// primary site (not "") had been recorded before. Until one has, there was
+// no site to fail over or back from.
+func (m *primaryMemo) swap(site string) (prev string, known bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	prev, seen = m.site, m.seen
-	m.site, m.seen = site, true
-	return prev, seen
+	prev, known = m.site, m.known
+	m.site, m.known = site, m.known || site != ""
+	return prev, known
 }
 
 // Destruct does nothing: the memo is plain memory.
@@ -62,17 +65,24 @@ func (h *Handler) logShift(s costlb.Shift) {
 
 // logPrimaryShift logs a change of service name's primary site, reported
 // by its balancer bal, whose path costs are paths; memo carries the
-// service's primary site across config generations.
+// service's primary site across config generations and is what the lines
+// name: a change is logged only when it changes the memo, from the site
+// the memo held. So the first primary site a service learns (at start,
+// possibly after a first look that found no usable backend) is no
+// failback, and of two generations of the service that see one change
+// while a reload overlaps them, one logs it.
 func logPrimaryShift(logger *zap.Logger, name string, memo *primaryMemo, paths *linkgraph.Paths, bal *costlb.Balancer, s costlb.Shift) {
-	prev, seen := memo.swap(s.To)
-	if s.Initial {
-		// the first pick of this config: compare with the last generation
-		if !seen || prev == s.To {
-			return
-		}
+	prev, known := memo.swap(s.To)
+	if !known || prev == s.To {
+		return
+	}
+	if prev != s.From {
+		// the first pick of this config, or another generation moved the
+		// memo: the change is from the site the logs last named
 		s.From = prev
-		s.FromHealthy = bal.SiteHealthy(s.From)
-		if r, ok := paths.Cost(s.From); ok && r.Reachable {
+		s.FromHealthy = prev != "" && bal.SiteHealthy(prev)
+		s.FromCost = 0
+		if r, ok := paths.Cost(prev); ok && r.Reachable {
 			s.FromCost = r.Cost
 		}
 	}
@@ -89,9 +99,19 @@ func logPrimaryShift(logger *zap.Logger, name string, memo *primaryMemo, paths *
 	if s.Failover() {
 		kind = "failover"
 	}
+	// a line names only real sites: a service that lost every backend has
+	// no to_site, one that gets a backend back after that no from_site
 	logger.Info("costlb "+kind,
 		zap.String("service", name),
-		zap.String("from_site", s.From),
-		zap.String("to_site", s.To),
+		siteField("from_site", s.From),
+		siteField("to_site", s.To),
 		zap.String("reason", reason))
+}
+
+// siteField is a log field naming site, or no field for no site.
+func siteField(key, site string) zap.Field {
+	if site == "" {
+		return zap.Skip()
+	}
+	return zap.String(key, site)
 }
