@@ -93,69 +93,102 @@ func TestConcurrentExact(t *testing.T) {
 // threads never count more connections on a backend than its
 // max_connections. Each goroutine, while it holds a place, reads the
 // backend's count (its own connection included); no read may exceed the
-// limit. Holds that yield now and then keep places taken while other picks
-// run. With an uncapped backend behind the capped ones, no pick is refused;
-// with every backend capped, the picks beyond the limits are.
+// limit. The picks go in rounds: every goroutine holds its place until all
+// have picked, so each round has 8 connections open at once over 4 capped
+// places, whatever the scheduler does. With an uncapped backend behind the
+// capped ones, no pick is refused and at least 4 a round take it; with
+// every backend capped, at least 4 a round are refused.
 func TestMaxConnsHoldsUnderConcurrentPicks(t *testing.T) {
 	prev := runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0)))
 	defer runtime.GOMAXPROCS(prev)
 	t.Run("spill to uncapped", func(t *testing.T) {
 		specs := []spec{{"east", 0, 1}, {"east", 0, 2}, {"west", 3, 1}, {"north", 6, 0}}
 		picks, refused := hammerCaps(t, specs)
-		if refused != 0 || picks[3] == 0 {
-			t.Errorf("%d picks refused, %d reached the uncapped backend; want 0 refused and the overflow on it", refused, picks[3])
+		if want := overflow(specs); refused != 0 || picks[3] < want {
+			t.Errorf("%d picks refused, %d reached the uncapped backend; want 0 refused and the overflow (at least %d) on it", refused, picks[3], want)
 		}
 	})
 	t.Run("all capped", func(t *testing.T) {
-		picks, refused := hammerCaps(t, []spec{{"east", 0, 1}, {"east", 0, 1}, {"west", 2, 2}})
-		if refused == 0 {
-			t.Errorf("no pick refused with 8 goroutines over 4 places (picks %v): the limits were never reached", picks)
+		specs := []spec{{"east", 0, 1}, {"east", 0, 1}, {"west", 2, 2}}
+		picks, refused := hammerCaps(t, specs)
+		if want := overflow(specs); refused < want {
+			t.Errorf("%d picks refused with %d goroutines over 4 places for %d rounds (picks %v); want at least %d", refused, capGoroutines, capRounds, picks, want)
 		}
 	})
 }
 
-// hammerCaps runs 8 goroutines that each pick, hold and release 3000 times
-// over backends specs, checks no count read by a holder exceeded its
-// backend's limit and every count ends at 0, and returns the picks per
-// backend and the picks refused.
+// capGoroutines goroutines pick capRounds times each in hammerCaps.
+const capGoroutines, capRounds = 8, 1000
+
+// overflow returns how many picks of hammerCaps find every capped place
+// of specs taken, at least: in each round, the goroutines beyond the sum
+// of the limits.
+func overflow(specs []spec) int64 {
+	var places int64
+	for _, s := range specs {
+		places += s.max
+	}
+	return capRounds * (capGoroutines - places)
+}
+
+// hammerCaps runs capGoroutines goroutines that each pick, hold and
+// release 3 times a round for capRounds rounds over backends specs. In
+// each round every goroutine picks and releases twice, then picks (racing
+// the others' picks and releases) and holds its place until all have
+// picked, reads the count again and releases. It
+// checks no count read by a holder exceeded its backend's limit, that the
+// capped backends' counts reached their limits, and every count ends at 0,
+// and returns the picks per backend and the picks refused.
 func hammerCaps(t *testing.T, specs []spec) (picks []int64, refused int64) {
 	t.Helper()
 	b, cs := newBalancer(t, specs)
-	const goroutines, picksEach = 8, 3000
 	peak := make([]atomic.Int64, len(specs)) // highest count a holder read
 	counts := make([]atomic.Int64, len(specs))
 	var nRefused atomic.Int64
 	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for g := range goroutines {
+	all := newBarrier(capGoroutines)
+	for g := range capGoroutines {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			<-start
 			var tk Ticket
-			for k := range picksEach {
+			// pick counts a pick, reads the count it holds and returns the
+			// backend, or -1
+			pick := func() int {
 				i := b.Pick(&tk)
 				if i < 0 {
 					nRefused.Add(1)
-					continue
+					return i
 				}
 				counts[i].Add(1)
 				raise(&peak[i], cs[i].Live())
-				if (g+k)%3 == 0 {
-					runtime.Gosched() // hold the place while others pick
+				return i
+			}
+			for k := range capRounds {
+				for range 2 { // picks and releases free of the rounds
+					if pick() >= 0 {
+						tk.Release()
+					}
 				}
-				tk.Release()
+				i := pick()
+				if (g+k)%3 == 0 {
+					runtime.Gosched() // let the others pick before the wait
+				}
+				all.wait() // every goroutine has picked: this round's places are all held
+				if i >= 0 {
+					raise(&peak[i], cs[i].Live())
+					tk.Release()
+				}
 			}
 		}()
 	}
-	close(start)
 	wg.Wait()
 	peaks := make([]int64, len(specs))
 	for i, s := range specs {
 		picks = append(picks, counts[i].Load())
 		peaks[i] = peak[i].Load()
-		if s.max > 0 && peak[i].Load() > s.max {
-			t.Errorf("backend %d: a holder read %d live connections; max_connections %d", i, peak[i].Load(), s.max)
+		if s.max > 0 && peaks[i] != s.max {
+			t.Errorf("backend %d: the highest live count a holder read is %d; max_connections %d", i, peaks[i], s.max)
 		}
 		if cs[i].Live() != 0 {
 			t.Errorf("backend %d: live %d after every release", i, cs[i].Live())
@@ -163,6 +196,35 @@ func hammerCaps(t *testing.T, specs []spec) (picks []int64, refused int64) {
 	}
 	t.Logf("picks %v, refused %d, peaks read %v", picks, nRefused.Load(), peaks)
 	return picks, nRefused.Load()
+}
+
+// barrier lets n goroutines wait for each other, again and again: wait
+// returns once all n have called it since the last time it returned.
+type barrier struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	n, in  int
+	rounds int
+}
+
+func newBarrier(n int) *barrier {
+	b := &barrier{n: n}
+	b.cond.L = &b.mu
+	return b
+}
+
+func (b *barrier) wait() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	round := b.rounds
+	if b.in++; b.in == b.n {
+		b.in, b.rounds = 0, b.rounds+1
+		b.cond.Broadcast()
+		return
+	}
+	for round == b.rounds {
+		b.cond.Wait()
+	}
 }
 
 // raise sets p to n if n is higher.

@@ -121,6 +121,7 @@ func badCaddyfiles() []badConfig {
 		{"cost huge", bcCaddyfile(bcLines("site east", "link east west 99999999999"), bcBackend), []string{`cost "99999999999"`, bcCostRule}},
 		{"cost beyond int64", bcCaddyfile(bcLines("site east", "link east west 123456789012345678901234567890"), bcBackend), []string{`cost "123456789012345678901234567890"`, bcCostRule}},
 		{"cost fraction", bcCaddyfile(bcLines("site east", "link east west 1.5"), bcBackend), []string{`cost "1.5"`, bcCostRule}},
+		{"cost just below 1", bcCaddyfile(bcLines("site east", "link east west 0.99999999999999999"), bcBackend), []string{`cost "0.99999999999999999"`, bcCostRule}},
 		{"cost word", bcCaddyfile(bcLines("site east", "link east west abc"), bcBackend), []string{`cost "abc"`, bcCostRule}},
 		{"cost exponent", bcCaddyfile(bcLines("site east", "link east west 1e3"), bcBackend), []string{`cost "1e3"`, bcCostRule}},
 		{"self link", bcCaddyfile(bcLines("site east", "link east east 3"), bcBackend), []string{`"east"`, "to itself", "two different sites"}},
@@ -128,8 +129,10 @@ func badCaddyfiles() []badConfig {
 		{"same pair reversed", bcCaddyfile(bcLines("site east", "link east west 3", "link west east"), bcBackend), []string{`"east"`, `"west"`, "same pair of sites", "only once"}},
 
 		// the service
-		{"unknown backend site", bcCaddyfileH("backend mars 127.0.0.1:9001"), []string{`"mars"`, bcSitesList}},
-		{"backend on an island", bcCaddyfileH("backend x 127.0.0.1:9001"), []string{`"x"`, `no path from the local site "east"`, "link it to the network"}},
+		{"unknown backend site", bcCaddyfileH("backend mars 127.0.0.1:9001"), []string{`backend 127.0.0.1:9001 (site mars): unknown site "mars"`, bcSitesList}},
+		{"third backend's site unknown", bcCaddyfileH(bcLines(bcBackend, "backend west 127.0.0.1:9002", "backend mars 127.0.0.1:9003 127.0.0.1:9004")),
+			[]string{`backend 127.0.0.1:9003 (site mars): unknown site "mars"`, bcSitesList}},
+		{"backend on an island", bcCaddyfileH("backend x 127.0.0.1:9001"), []string{`backend 127.0.0.1:9001 (site x): site "x"`, `no path from the local site "east"`, "link it to the network"}},
 		{"backend with empty site", bcCaddyfileH(`backend "" 127.0.0.1:9001`), []string{"backend needs a site", "backend <site> <address...>"}},
 		{"unknown link_cost site", bcCaddyfileH(bcLines(bcBackend, "link_cost east mars 3")), []string{`"mars"`, "does not exist in the site network"}},
 		{"link_cost for a missing link", bcCaddyfileH(bcLines(bcBackend, "link_cost east north 3")), []string{`"east"`, `"north"`, "no link between", "existing link"}},
@@ -196,12 +199,14 @@ func badCaddyfiles() []badConfig {
 		{"lb_try_duration negative", bcCaddyfileH(bcLines(bcBackend, "lb_try_duration -5s")), []string{"lb_try_duration -5s", bcPositive + ", or 0 for no retries"}},
 		{"lb_try_interval negative", bcCaddyfileH(bcLines(bcBackend, "lb_try_duration 1s", "lb_try_interval -250ms")), []string{"lb_try_interval -250ms", bcPositive, "default 250ms"}},
 		{"lb_try_interval zero", bcCaddyfileH(bcLines(bcBackend, "lb_try_duration 1s", "lb_try_interval 0")), []string{"lb_try_interval 0", bcPositive}},
-		{"tls_timeout negative", bcCaddyfileH(bcLines("backend east 127.0.0.1:9001 {", "tls", "tls_timeout -3s", "}")), []string{`"east"`, "tls_timeout -3s", bcPositive}},
+		{"tls_timeout negative", bcCaddyfileH(bcLines("backend east 127.0.0.1:9001 {", "tls", "tls_timeout -3s", "}")), []string{"backend 127.0.0.1:9001 (site east): tls_timeout -3s", bcPositive}},
 		{"service name too long", bcCaddyfileH(bcLines("name "+strings.Repeat("n", 129), bcBackend)), []string{"service name", "too long (129 bytes)", "1 to 128 bytes"}},
 
 		// gateway backends and costlb_status
 		{"ready malformed URL", bcCaddyfileH(bcLines(bcBackend, "backend west 127.0.0.1:9002 {", `ready "http://bad host/ready/web"`, "}")), []string{`ready "http://bad host/ready/web"`, "malformed URL"}},
 		{"ready scheme", bcCaddyfileH(bcLines(bcBackend, "backend west 127.0.0.1:9002 {", "ready ftp://127.0.0.1:9180/ready/web", "}")), []string{`ready "ftp://127.0.0.1:9180/ready/web"`, `scheme "ftp": must be http or https`}},
+		{"ready port too big", bcCaddyfileH(bcLines(bcBackend, "backend west 127.0.0.1:9002 {", "ready http://127.0.0.1:99999/ready/web", "}")), []string{`ready "http://127.0.0.1:99999/ready/web"`, "port 99999: must be 1-65535"}},
+		{"ready port 0", bcCaddyfileH(bcLines(bcBackend, "backend west 127.0.0.1:9002 {", "ready http://127.0.0.1:0/ready/web", "}")), []string{`ready "http://127.0.0.1:0/ready/web"`, "port 0: must be 1-65535"}},
 		{"ready outside a backend", bcCaddyfileH(bcLines(bcBackend, "ready http://127.0.0.1:9180/ready/web")), []string{"ready goes inside a backend block", "backend <site> <address> { ready <url> }"}},
 		{"ready twice", bcCaddyfileH(bcLines(bcBackend, "backend west 127.0.0.1:9002 {", "ready http://127.0.0.1:9180/ready/a", "ready http://127.0.0.1:9180/ready/b", "}")), []string{"ready given twice", `"http://127.0.0.1:9180/ready/a"`, `"http://127.0.0.1:9180/ready/b"`}},
 		{"costlb_status without the costlb app", `{
@@ -240,6 +245,8 @@ func badJSONConfigs() []badConfig {
 	return []badConfig{
 		// the costlb app and its site
 		{"ready scheme", bcJSONH(`"backends": [{"site": "west", "dial": ["127.0.0.1:9002"], "ready": "tcp://127.0.0.1:9180/ready/web"}]`), []string{`ready "tcp://127.0.0.1:9180/ready/web"`, `scheme "tcp": must be http or https`}},
+		{"ready port too big", bcJSONH(`"backends": [{"site": "west", "dial": ["127.0.0.1:9002"], "ready": "http://127.0.0.1:99999/ready/web"}]`), []string{`ready "http://127.0.0.1:99999/ready/web"`, "port 99999: must be 1-65535"}},
+		{"ready port 0", bcJSONH(`"backends": [{"site": "west", "dial": ["127.0.0.1:9002"], "ready": "https://127.0.0.1:0/ready/web"}]`), []string{`ready "https://127.0.0.1:0/ready/web"`, "port 0: must be 1-65535"}},
 		{"ready not a string", bcJSONH(`"backends": [{"site": "west", "dial": ["127.0.0.1:9002"], "ready": ["http://127.0.0.1:9180/ready/web"]}]`), []string{"ready", "string"}},
 		{"missing costlb app", bcJSON("", `{"handler": "costlb", `+bcJSONBackends+`}`), []string{"the costlb app is not configured", "apps.costlb"}},
 		{"empty costlb app", bcJSONApp(`{}`), []string{"missing local site", "apps.costlb.site"}},
@@ -261,6 +268,7 @@ func badJSONConfigs() []badConfig {
 		{"cost exponent fraction", bcJSONApp(`{"site": "east", "links": [{"between": ["east", "west"], "cost": 2.5e0}]}`), []string{"cost 2.5", bcCostRule}},
 		{"cost above max", bcJSONApp(`{"site": "east", "links": [{"between": ["east", "west"], "cost": 2147483648}]}`), []string{"cost 2147483648", bcCostRule}},
 		{"cost huge", bcJSONApp(`{"site": "east", "links": [{"between": ["east", "west"], "cost": 99999999999}]}`), []string{"cost 99999999999", bcCostRule}},
+		{"cost next float64 above 1", bcJSONApp(`{"site": "east", "links": [{"between": ["east", "west"], "cost": 1.0000000000000002}]}`), []string{"cost 1.0000000000000002", bcCostRule}},
 		{"cost beyond float64", bcJSONApp(`{"site": "east", "links": [{"between": ["east", "west"], "cost": 1e400}]}`), []string{"1e400"}},
 		{"cost null", bcJSONApp(`{"site": "east", "links": [{"between": ["east", "west"], "cost": null}]}`), []string{"cost null", bcCostRule}},
 		{"self link", bcJSONApp(`{"site": "east", "links": [{"between": ["east", "east"]}]}`), []string{`"east"`, "to itself", "two different sites"}},
@@ -271,9 +279,9 @@ func badJSONConfigs() []badConfig {
 		{"backends an object", bcJSONH(`"backends": {}`), []string{"backends"}},
 		{"backends empty", bcJSONH(`"backends": []`), []string{"no backends", "backend <site> <address...>"}},
 		{"no backends", bcJSONH(`"name": "lonely"`), []string{`"lonely"`, "no backends"}},
-		{"backend null", bcJSONH(`"backends": [null]`), []string{"backend 0 is null"}},
-		{"backend without site", bcJSONH(`"backends": [{"dial": ["127.0.0.1:9001"]}]`), []string{"backend 0 (127.0.0.1:9001) has no site", "one of: east, north, west, x, y"}},
-		{"backend unknown site", bcJSONH(`"backends": [{"site": "mars", "dial": ["127.0.0.1:9001"]}]`), []string{`"mars"`, bcSitesList}},
+		{"backend null", bcJSONH(`"backends": [null]`), []string{"backend #1 of 1 is null"}},
+		{"backend without site", bcJSONH(`"backends": [{"dial": ["127.0.0.1:9001"]}]`), []string{"backend 127.0.0.1:9001 has no site", "one of: east, north, west, x, y"}},
+		{"backend unknown site", bcJSONH(`"backends": [{"site": "mars", "dial": ["127.0.0.1:9001"]}]`), []string{`backend 127.0.0.1:9001 (site mars): unknown site "mars"`, bcSitesList}},
 		{"backend on an island", bcJSONH(`"backends": [{"site": "y", "dial": ["127.0.0.1:9001"]}]`), []string{`"y"`, `no path from the local site "east"`}},
 		{"backend without dial", bcJSONH(`"backends": [{"site": "east", "dial": []}]`), []string{`"east"`, "no dial address"}},
 		{"dial a string", bcJSONH(`"backends": [{"site": "east", "dial": "127.0.0.1:9001"}]`), []string{"dial", "[]string"}},
@@ -289,6 +297,7 @@ func badJSONConfigs() []badConfig {
 		{"link_cost for a missing link", bcJSONH(bcJSONBackends + `, "link_costs": [{"between": ["east", "north"], "cost": 3}]`), []string{`"east"`, `"north"`, "no link between", "existing link"}},
 		{"link_cost twice", bcJSONH(bcJSONBackends + `, "link_costs": [{"between": ["east", "west"], "cost": 3}, {"between": ["west", "east"], "cost": 4}]`), []string{"same link", "only once"}},
 		{"link_cost cost 0", bcJSONH(bcJSONBackends + `, "link_costs": [{"between": ["east", "west"], "cost": 0}]`), []string{"cost 0", bcCostRule}},
+		{"link_cost cost fraction", bcJSONH(bcJSONBackends + `, "link_costs": [{"between": ["east", "west"], "cost": 9999.000000000002}]`), []string{"cost 9999.000000000002", bcCostRule}},
 		{"unknown handler field", bcJSONH(bcJSONBackends + `, "upstreams": [{"dial": ["127.0.0.1:9002"]}]`), []string{`unknown field "upstreams"`}},
 		{"proxy_protocol v3", bcJSONH(bcJSONBackends + `, "proxy_protocol": "v3"`), []string{`"v3"`, `"v1"`, `"v2"`}},
 		{"duplicate service names", bcJSON(bcJSONNet, `{"handler": "costlb", "name": "db", "backends": [{"site": "east", "dial": ["127.0.0.1:9001"]}]}, `+
@@ -299,7 +308,7 @@ func badJSONConfigs() []badConfig {
 		{"fail_duration negative", bcJSONH(bcJSONBackends + `, "health_checks": {"passive": {"fail_duration": "-10s"}}`), []string{"fail_duration -10s", bcPositive, "health_checks.passive.fail_duration"}},
 		{"try_duration negative", bcJSONH(bcJSONBackends + `, "load_balancing": {"try_duration": "-5s"}`), []string{"lb_try_duration -5s", bcPositive, "load_balancing.try_duration"}},
 		{"try_interval negative", bcJSONH(bcJSONBackends + `, "load_balancing": {"try_duration": "1s", "try_interval": -1000000}`), []string{"lb_try_interval -1ms", bcPositive, "load_balancing.try_interval"}},
-		{"tls handshake_timeout negative", bcJSONH(`"backends": [{"site": "west", "dial": ["127.0.0.1:9001"], "tls": {"handshake_timeout": "-3s"}}]`), []string{`"west"`, "tls_timeout -3s", bcPositive, "tls.handshake_timeout"}},
+		{"tls handshake_timeout negative", bcJSONH(`"backends": [{"site": "west", "dial": ["127.0.0.1:9001"], "tls": {"handshake_timeout": "-3s"}}]`), []string{"backend 127.0.0.1:9001 (site west): tls_timeout -3s", bcPositive, "tls.handshake_timeout"}},
 		{"service name too long", bcJSONH(`"name": "` + strings.Repeat("n", 129) + `", ` + bcJSONBackends), []string{"service name", "too long (129 bytes)", "1 to 128 bytes"}},
 
 		// data path options

@@ -95,7 +95,7 @@ func badHTTPCaddyfiles() []badConfig {
 `
 	return []badConfig{
 		{"missing costlb app", bcHTTPCaddyfile("", bcHTTPUps, "lb_policy cost", ""), []string{"lb_policy cost", "the costlb app is not configured", "costlb { site <name> }"}},
-		{"unknown site", bcHTTPPolicy("site mars 127.0.0.1:9002"), []string{`"mars"`, bcSitesList}},
+		{"unknown site", bcHTTPPolicy("site mars 127.0.0.1:9002"), []string{`site mars 127.0.0.1:9002: unknown site "mars"`, bcSitesList}},
 		{"site on an island", bcHTTPPolicy("site x 127.0.0.1:9002"), []string{`"x"`, `no path from the local site "east"`, "link it to the network"}},
 		{"address not an upstream", bcHTTPPolicy("site west 127.0.0.1:9999"), []string{`"127.0.0.1:9999"`, bcHTTPNotUpstream}},
 		{"host not an upstream", bcHTTPPolicy("site west 10.9.9.9"), []string{`"10.9.9.9"`, bcHTTPNotUpstream, "or a host alone"}},
@@ -118,6 +118,8 @@ func badHTTPCaddyfiles() []badConfig {
 		// before costlb sees it; its message names the line, not the value.
 		{"lb_policy cost twice", bcHTTPCaddyfile(bcNet, bcHTTPUps, bcLines("lb_policy cost", "lb_policy cost"), ""), []string{"load balancing selection policy already specified", "Caddyfile:14"}},
 		{"no upstreams", bcHTTPCaddyfile(bcNet, "", bcLines("lb_policy cost {", "name lonely", "}"), ""), []string{`"lonely"`, "has no upstreams"}},
+		{"upstream given twice", bcHTTPCaddyfile(bcNet, "127.0.0.1:9001 127.0.0.1:9001 127.0.0.1:9002", "lb_policy cost", ""),
+			[]string{`upstream "127.0.0.1:9001" is given twice`, "each address is one upstream", "no weights"}},
 		{"two services named alike", bcHTTPPolicy("name shop") + second("name shop"), []string{`"shop"`, "service names must be unique"}},
 		{"layer4 and HTTP named alike", withLayer4 + second("name shop"), []string{`"shop"`, "service names must be unique"}},
 	}
@@ -128,12 +130,16 @@ func badHTTPJSONConfigs() []badConfig {
 		{"missing costlb app", bcHTTPJSON("", ""), []string{"the costlb app is not configured", "apps.costlb"}},
 		{"unknown policy field", bcHTTPJSON(bcJSONNet, `"weights": [1, 2]`), []string{`unknown field "weights"`}},
 		{"sites an object", bcHTTPJSON(bcJSONNet, `"sites": {}`), []string{"sites"}},
-		{"site entry null", bcHTTPJSON(bcJSONNet, `"sites": [null]`), []string{"site entry 0 has no site", "one of: east, north, west, x, y"}},
+		{"site entry null", bcHTTPJSON(bcJSONNet, `"sites": [null]`), []string{"site entry #1 of 1 has no site", "one of: east, north, west, x, y"}},
+		{"site entry without site", bcHTTPJSON(bcJSONNet, `"sites": [{"upstreams": ["127.0.0.1:9002"]}]`), []string{"site entry for 127.0.0.1:9002 has no site", "one of: east, north, west, x, y"}},
 		{"unknown site", bcHTTPJSON(bcJSONNet, `"sites": [{"site": "mars", "upstreams": ["127.0.0.1:9002"]}]`), []string{`"mars"`, bcSitesList}},
 		{"address not an upstream", bcHTTPJSON(bcJSONNet, `"sites": [{"site": "west", "upstreams": ["127.0.0.1:9999"]}]`), []string{`"127.0.0.1:9999"`, bcHTTPNotUpstream}},
 		{"empty address", bcHTTPJSON(bcJSONNet, `"sites": [{"site": "west", "upstreams": [""]}]`), []string{`upstream ""`, "host:port or a host alone"}},
 		{"link_cost cost 0", bcHTTPJSON(bcJSONNet, `"link_costs": [{"between": ["east", "west"], "cost": 0}]`), []string{"cost 0", bcCostRule}},
+		{"link_cost cost fraction", bcHTTPJSON(bcJSONNet, `"link_costs": [{"between": ["east", "west"], "cost": 1.0000000000000002}]`), []string{"cost 1.0000000000000002", bcCostRule}},
 		{"service name too long", bcHTTPJSON(bcJSONNet, `"name": "`+strings.Repeat("n", 129)+`"`), []string{"lb_policy cost service name", "too long (129 bytes)", "1 to 128 bytes"}},
+		{"upstream given twice", strings.Replace(bcHTTPJSON(bcJSONNet, `"name": "shop"`), `{"dial": "127.0.0.1:9002"}`, `{"dial": "127.0.0.1:9002"}, {"dial": "127.0.0.1:9002"}`, 1),
+			[]string{`"shop"`, `upstream "127.0.0.1:9002" is given twice`, "each address is one upstream", "no weights"}},
 	}
 }
 

@@ -282,6 +282,7 @@ func TestAdaptRefusesNetworkErrors(t *testing.T) {
 		{"self link", bcCaddyfile(bcLines("site east", "link east east"), bcBackend), []string{`"east"`, "to itself"}},
 		{"same pair twice", bcCaddyfile(bcLines("site east", "link east west", "link west east"), bcBackend), []string{"same pair of sites"}},
 		{"site name with whitespace", bcCaddyfile(`site "east coast"`, bcBackend), []string{`"east coast"`, bcSiteRule}},
+		{"cost just below 1", bcCaddyfile(bcLines("site east", "link east west 0.99999999999999999"), bcBackend), []string{`cost "0.99999999999999999"`, bcCostRule}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -349,13 +350,19 @@ func TestBadConfigReload(t *testing.T) {
 		contentType string
 	}
 	var loads []load
-	for _, bc := range badCaddyfiles() {
-		bc.name = "caddyfile/" + bc.name
-		loads = append(loads, load{bc, "text/caddyfile"})
-	}
-	for _, bc := range badJSONConfigs() {
-		bc.name = "json/" + bc.name
-		loads = append(loads, load{bc, "application/json"})
+	for _, set := range []struct {
+		kind, contentType string
+		cases             []badConfig
+	}{
+		{"caddyfile", "text/caddyfile", badCaddyfiles()},
+		{"json", "application/json", badJSONConfigs()},
+		{"http-caddyfile", "text/caddyfile", badHTTPCaddyfiles()},
+		{"http-json", "application/json", badHTTPJSONConfigs()},
+	} {
+		for _, bc := range set.cases {
+			bc.name = set.kind + "/" + bc.name
+			loads = append(loads, load{bc, set.contentType})
+		}
 	}
 	for _, l := range loads {
 		t.Run(l.c.name, func(t *testing.T) {

@@ -54,7 +54,7 @@ func expectHeld(bes []ruleBackend, live map[string]int, n int) map[string]int {
 
 // holdN opens n connections one after another, keeps them open, and counts
 // which backend each reached.
-func holdN(t *testing.T, addr string, n int) (map[string]int, []net.Conn) {
+func holdN(t testing.TB, addr string, n int) (map[string]int, []net.Conn) {
 	t.Helper()
 	got := map[string]int{}
 	var conns []net.Conn
@@ -367,21 +367,57 @@ func TestDialFailureReleasesCount(t *testing.T) {
 		_, err := harness.Once(listen, 5*time.Second)
 		done <- err
 	}()
-	samples, counted := 0, 0
-	for deadline := time.Now().Add(1200 * time.Millisecond); time.Now().Before(deadline); time.Sleep(15 * time.Millisecond) {
-		samples++
-		if liveByAddress(t, c, "retry")[dead.Addr()] > 0 {
-			counted++
+	gaps, tries := sampleRetryGaps(t, c, done)
+	t.Logf("%d tries; samples between them, by try: %v", tries, gaps)
+	if len(gaps) == 0 {
+		t.Fatal("no sample of the view landed while the connection waited between two tries")
+	}
+	released := 0
+	for k, g := range gaps {
+		if g.zero > 0 {
+			released++
+		} else if g.n >= 2 { // one sample may catch the dial; two cannot
+			t.Errorf("after try %d, %d samples all showed the dead backend counted while the connection waited for the next try", k, g.n)
 		}
 	}
-	if err := <-done; err == nil {
-		t.Fatal("a connection to a service whose only backend is dead succeeded")
+	if released == 0 {
+		t.Errorf("no sample between tries showed the dead backend's count released (samples %v)", gaps)
 	}
-	t.Logf("%d of %d samples during the retries showed the dead backend counted", counted, samples)
-	if samples < 20 || counted*10 > samples {
-		t.Fatalf("%d of %d samples showed the dead backend counted while the connection waited between tries", counted, samples)
+	if tries < 4 {
+		t.Errorf("%d tries recorded, want about 1500ms / 300ms = 5", tries)
 	}
-	if n := mustView(t, c).Services[0].Backends[0].Total; n < 4 {
-		t.Errorf("%d tries recorded, want about 1500ms / 300ms = 5", n)
+}
+
+// gapSamples counts the samples of the view taken after a given try of a
+// connection and before its next: n in all, zero of them showing the
+// backend with no live connection.
+type gapSamples struct{ n, zero int }
+
+// sampleRetryGaps reads the only backend of the only service of c until
+// the connection that sends done ends, and returns its samples by the try
+// they followed (the tries the backend had counted), leaving out those
+// after the last try, and the number of tries.
+func sampleRetryGaps(t *testing.T, c *harness.Caddy, done <-chan error) (map[uint64]gapSamples, uint64) {
+	t.Helper()
+	byTry := map[uint64]gapSamples{}
+	for {
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("a connection to a service whose only backend is dead succeeded")
+			}
+			last := mustView(t, c).Services[0].Backends[0].Total
+			delete(byTry, last)
+			delete(byTry, 0)
+			return byTry, last
+		case <-time.After(10 * time.Millisecond):
+		}
+		be := mustView(t, c).Services[0].Backends[0]
+		g := byTry[be.Total]
+		g.n++
+		if be.Live == 0 {
+			g.zero++
+		}
+		byTry[be.Total] = g
 	}
 }

@@ -49,9 +49,7 @@ func TestNoLeak(t *testing.T) {
 		costlbRoute(ls[5], `backend east %s`, unixb.Addr()),
 	), "caddyfile")
 
-	time.Sleep(500 * time.Millisecond) // let the start settle
-	_, baseG := pollerGoroutines(t, c)
-	baseFD := procFDs(t, c)
+	baseG, baseFD := waitSettled(t, c) // the start's goroutines come and go
 
 	kinds := leakKinds(ls)
 	const perKind = 150

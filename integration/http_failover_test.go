@@ -75,6 +75,21 @@ func (l *httpLoad) Stop() []httpRec {
 	return l.since(time.Time{})
 }
 
+// waitAnswers waits until n answers that came at or after since are from
+// backend name ("" for any backend or failure).
+func (l *httpLoad) waitAnswers(t *testing.T, since time.Time, name string, n int) {
+	t.Helper()
+	harness.WaitFor(t, relTimeout, func() bool {
+		got := 0
+		for _, r := range l.since(since) {
+			if name == "" || r.name == name {
+				got++
+			}
+		}
+		return got >= n
+	}, fmt.Sprintf("%d answers from %q since %s", n, name, since.Format(time.StampMilli)))
+}
+
 // failures returns the failed answers of recs.
 func failures(recs []httpRec) []httpRec {
 	var out []httpRec
@@ -170,7 +185,7 @@ func runHTTPFailover(t *testing.T, active bool, checks string) {
 
 	load := startHTTPLoad(r.url, 2)
 	defer load.Stop()
-	time.Sleep(200 * time.Millisecond)
+	load.waitAnswers(t, time.Time{}, "primary", 5)
 	r.primary.Stop()
 	stopped := time.Now()
 	harness.WaitFor(t, relTimeout, func() bool {
@@ -182,7 +197,7 @@ func runHTTPFailover(t *testing.T, active bool, checks string) {
 		t.Fatalf("no failover log line: %v", err)
 	}
 	r.checkReady(t, "with east down", [][]string{{"east", "dr"}})
-	time.Sleep(500 * time.Millisecond)
+	load.waitAnswers(t, stopped, "backup", 10)
 	r.primary.Restart()
 	restarted := time.Now()
 	harness.WaitFor(t, relTimeout, func() bool {
@@ -191,7 +206,7 @@ func runHTTPFailover(t *testing.T, active bool, checks string) {
 	}, "requests return to the restarted primary")
 	back := time.Now()
 	t.Logf("requests back on the primary %v after its restart", back.Sub(restarted).Round(time.Millisecond))
-	time.Sleep(300 * time.Millisecond)
+	load.waitAnswers(t, back.Add(100*time.Millisecond), "", 5) // checked: all from the primary
 	load.Stop()
 
 	checkFrom := detected
@@ -204,7 +219,8 @@ func runHTTPFailover(t *testing.T, active bool, checks string) {
 
 // checkFailoverRecords checks the answers of a failover and failback: none
 // failed from checkFrom on, none from the backup before the primary
-// stopped, some from each during and after, only the primary once back.
+// stopped, some from each during and after (runHTTPFailover waits for 10
+// and 5), only the primary once back.
 func checkFailoverRecords(t *testing.T, load *httpLoad, checkFrom, stopped, back time.Time) {
 	t.Helper()
 	recs := load.since(time.Time{})

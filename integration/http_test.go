@@ -212,7 +212,6 @@ func TestHTTPDynamicUpstreams(t *testing.T) {
 	local := harness.StartHTTPBackend(t, "local")
 	west := harness.StartHTTPBackend(t, "west")
 	north := harness.StartHTTPBackendOn(t, "north", "127.0.0.2")
-	port := func(b *harness.HTTPBackend) string { return b.Addr()[strings.LastIndexByte(b.Addr(), ':')+1:] }
 	listen := harness.FreeAddr(t)
 	c := harness.StartCaddy(t, httpCaddyfile(`
 		site east
@@ -223,12 +222,7 @@ func TestHTTPDynamicUpstreams(t *testing.T) {
 			name dyn
 			site west %s
 			site north 127.0.0.2`, west.Addr()),
-		extra: fmt.Sprintf(`
-			dynamic multi {
-				a 127.0.0.1 %s
-				a 127.0.0.1 %s
-				a 127.0.0.2 %s
-			}`, port(local), port(west), port(north)),
+		extra: dynamicMulti(local, west, north),
 	}), "caddyfile")
 
 	const n = 20
@@ -258,6 +252,18 @@ func TestHTTPDynamicUpstreams(t *testing.T) {
 			t.Fatalf("idle request %d: %d %q %v, want local", i, status, name, err)
 		}
 	}
+}
+
+// dynamicMulti returns a dynamic multi block with one "a" source per
+// backend, resolving its IP to its port: a backend given twice is returned
+// twice.
+func dynamicMulti(backends ...*harness.HTTPBackend) string {
+	lines := []string{"dynamic multi {"}
+	for _, b := range backends {
+		host, port, _ := strings.Cut(b.Addr(), ":")
+		lines = append(lines, "a "+host+" "+port)
+	}
+	return strings.Join(append(lines, "}"), "\n")
 }
 
 // TestHTTPNoBackendCounted: a request that meets no available upstream is
@@ -325,5 +331,40 @@ func TestHTTPMaxRequests(t *testing.T) {
 	waitIdle(t, c, "capped")
 	if status, name, err := harness.GetHTTP("http://"+listen+"/", relTimeout); err != nil || status != 200 || name != "east" {
 		t.Fatalf("once released: %d %q %v, want east", status, name, err)
+	}
+}
+
+// TestHTTPDynamicRepeatIsNotAWeight: a dynamic source that returns an
+// address twice (here dynamic multi with two overlapping sources) gives one
+// backend, not a weight: idle requests alternate between the two
+// upstreams, and /costlb/ lists each address once.
+func TestHTTPDynamicRepeatIsNotAWeight(t *testing.T) {
+	one := harness.StartHTTPBackend(t, "one")
+	two := harness.StartHTTPBackend(t, "two")
+	listen := harness.FreeAddr(t)
+	c := harness.StartCaddy(t, httpCaddyfile("site east", "", httpSite{
+		listen: listen, policy: "name dyn", extra: dynamicMulti(one, one, two),
+	}), "caddyfile")
+
+	const n = 10
+	got := map[string]int{}
+	for i := 0; i < n; i++ {
+		status, name, err := harness.GetHTTP("http://"+listen+"/", relTimeout)
+		if err != nil || status != 200 {
+			t.Fatalf("request %d: %d %v", i, status, err)
+		}
+		got[name]++
+	}
+	if got["one"] != n/2 || got["two"] != n/2 {
+		t.Errorf("%d idle requests went %v; want %d each: the repeated address is one upstream", n, got, n/2)
+	}
+	s := mustService(t, mustView(t, c), "dyn")
+	if len(s.Backends) != 2 {
+		t.Fatalf("/costlb/ lists %d backends %+v; want each of the 2 addresses once", len(s.Backends), s.Backends)
+	}
+	for _, b := range []*harness.HTTPBackend{one, two} {
+		if be := mustBackend(t, s, b.Addr()); be.Total != n/2 {
+			t.Errorf("%s in /costlb/: connections_total %d, want %d", b.Name(), be.Total, n/2)
+		}
 	}
 }

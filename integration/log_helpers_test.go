@@ -5,7 +5,12 @@ package integration
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"testing"
+	"time"
+
+	"github.com/costlb/costlb/integration/harness"
 )
 
 // shiftLog is one "costlb failover" / "costlb failback" log line.
@@ -62,4 +67,23 @@ func healthTimeouts(logs, addr string) []float64 {
 		}
 	}
 	return out
+}
+
+// checkShifts waits until c has logged as many failover and failback
+// lines for service svc as want has (a service without traffic logs at
+// its next look, within a health interval), then checks them, as
+// "msg from->to".
+func checkShifts(t *testing.T, c *harness.Caddy, svc string, want ...string) {
+	t.Helper()
+	lines := func() []string {
+		var got []string
+		for _, l := range shiftLogs(c.Logs(), svc) {
+			got = append(got, l.Msg+" "+l.From+"->"+l.To)
+		}
+		return got
+	}
+	harness.WaitFor(t, 10*time.Second, func() bool { return len(lines()) >= len(want) }, fmt.Sprintf("%d shift lines of %s", len(want), svc))
+	if got := lines(); strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("%s logged %q, want %q", svc, got, want)
+	}
 }

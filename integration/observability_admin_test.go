@@ -6,7 +6,9 @@ package integration
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -292,5 +294,51 @@ func TestAdminViewSurvivesFailedStart(t *testing.T) {
 		if name, err := harness.Once(listen, dialTimeout); err != nil || name != "east" {
 			t.Fatalf("after failed start %d: %q %v", i, name, err)
 		}
+	}
+}
+
+// TestAdminAPIMethods: every route of the costlb admin API is read-only,
+// as costlb_status is: HEAD answers as GET without a body, and any other
+// method gets 405 with Allow: GET, HEAD.
+func TestAdminAPIMethods(t *testing.T) {
+	c := harness.StartCaddy(t, costlbCaddyfile("site east",
+		costlbRoute(harness.FreeAddr(t), "name m\nbackend east %s", harness.FreeAddr(t))), "caddyfile")
+	do := func(method, path string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, c.AdminURL()+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("%s %s: reading the body: %v", method, path, err)
+		}
+		return resp, string(body)
+	}
+	for _, path := range []string{"/costlb/", "/costlb/?paths=all", "/costlb/graph.dot"} {
+		get, body := do(http.MethodGet, path)
+		if get.StatusCode != http.StatusOK || !strings.Contains(body, "east") {
+			t.Fatalf("GET %s: %d %q", path, get.StatusCode, body)
+		}
+		head, headBody := do(http.MethodHead, path)
+		if head.StatusCode != http.StatusOK || headBody != "" || head.Header.Get("Content-Type") != get.Header.Get("Content-Type") {
+			t.Errorf("HEAD %s: %d, Content-Type %q, %d body bytes; want 200, GET's Content-Type %q, no body",
+				path, head.StatusCode, head.Header.Get("Content-Type"), len(headBody), get.Header.Get("Content-Type"))
+		}
+		for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+			resp, body := do(m, path)
+			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" ||
+				!strings.Contains(body, "method "+m+" not allowed") || !strings.Contains(body, "use GET or HEAD") {
+				t.Errorf("%s %s: %d, Allow %q, %s; want 405 with Allow: GET, HEAD, naming the method", m, path, resp.StatusCode, resp.Header.Get("Allow"), body)
+			}
+		}
+	}
+	if resp, body := do(http.MethodHead, "/costlb/nope"); resp.StatusCode != http.StatusNotFound || body != "" {
+		t.Errorf("HEAD /costlb/nope: %d with %d body bytes; want 404 and no body", resp.StatusCode, len(body))
 	}
 }

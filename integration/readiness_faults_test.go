@@ -124,10 +124,13 @@ func TestReadinessBadGateways(t *testing.T) {
 
 // TestReadinessReloadNoFlap: reloads of the gateway's Caddy (B) and of the
 // polling Caddy (A) keep A's view of B ready the whole time: one "ready"
-// log line, never a "not ready" one.
+// log line, never a "not ready" one. After each reload the test waits
+// for A to poll B three times (a relay in front of B's status endpoint
+// counts the polls) and for three reads of A's view.
 func TestReadinessReloadNoFlap(t *testing.T) {
 	b1 := harness.StartBackend(t, "b1")
 	listenA, listenB, statusB := harness.FreeAddr(t), harness.FreeAddr(t), harness.FreeAddr(t)
+	relayB, polls := countingRelay(t, statusB)
 	bConfig := func(cost int) string {
 		return siteCaddyfile(fmt.Sprintf(`
 			site B
@@ -142,7 +145,7 @@ func TestReadinessReloadNoFlap(t *testing.T) {
 			name web
 			%s
 			health_interval 100ms
-			health_timeout 500ms`, gatewayBackend("B", listenB, statusB, "web")), "")
+			health_timeout 500ms`, gatewayBackend("B", listenB, relayB, "web")), "")
 	}
 	cb := harness.StartCaddy(t, bConfig(1), "caddyfile")
 	ca := harness.StartCaddy(t, aConfig(1), "caddyfile")
@@ -169,7 +172,8 @@ func TestReadinessReloadNoFlap(t *testing.T) {
 			}
 		}
 	}()
-	for i := 0; i < 6; i++ {
+	const reloads = 6
+	for i := 0; i < reloads; i++ {
 		c, cfg := cb, bConfig(2+i)
 		if i%2 == 1 {
 			c, cfg = ca, aConfig(2+i)
@@ -177,12 +181,14 @@ func TestReadinessReloadNoFlap(t *testing.T) {
 		if status, body, err := c.Load([]byte(cfg), "text/caddyfile"); err != nil || status != http.StatusOK {
 			t.Fatalf("reload %d: %d %v %s", i, status, err, body)
 		}
-		time.Sleep(300 * time.Millisecond) // three polls between reloads
+		p0, v0 := polls.Load(), views.Load()
+		harness.WaitFor(t, 10*time.Second, func() bool { return polls.Load() >= p0+3 && views.Load() >= v0+3 },
+			fmt.Sprintf("reload %d: 3 polls of B by A and 3 reads of A's view", i))
 	}
 	close(stop)
 	<-done
-	if views.Load() < 50 || notReady.Load() != 0 {
-		t.Errorf("A's view of B: not ready in %d of %d reads across 6 reloads; want 0 of at least 50", notReady.Load(), views.Load())
+	if notReady.Load() != 0 {
+		t.Errorf("A's view of B: not ready in %d of %d reads across %d reloads; want 0", notReady.Load(), views.Load(), reloads)
 	}
 	if logs := ca.Logs(); strings.Count(logs, "costlb gateway ready") != 1 || strings.Contains(logs, "costlb gateway not ready") {
 		t.Errorf("A logged %d 'gateway ready' and %d 'gateway not ready' lines; want 1 and 0 (no flap)",

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,15 +104,21 @@ type probe struct {
 	err  error
 }
 
+// minProbesAfter is how many probes checkSwitch wants after its bound.
+const minProbesAfter = 10
+
 // probeUntil opens one connection after another to addr, pause apart,
-// until the deadline, reading each one's greeting.
-func probeUntil(addr string, until time.Time, pause time.Duration) []probe {
+// reading each one's greeting, until the deadline has passed and
+// minProbesAfter of them started at or after from, however slow they are.
+func probeUntil(addr string, from, until time.Time, pause time.Duration) []probe {
 	var out []probe
-	for time.Now().Before(until) {
+	for after := 0; time.Now().Before(until) || after < minProbesAfter; time.Sleep(pause) {
 		p := probe{at: time.Now()}
 		p.name, p.err = harness.Once(addr, 2*time.Second)
 		out = append(out, p)
-		time.Sleep(pause)
+		if !p.at.Before(from) {
+			after++
+		}
 	}
 	return out
 }
@@ -136,7 +144,7 @@ func checkSwitch(t *testing.T, probes []probe, since, from time.Time, want strin
 			last = p.at
 		}
 	}
-	if after < 10 {
+	if after < minProbesAfter {
 		t.Fatalf("only %d connections after the bound: the probe did not run long enough", after)
 	}
 	if last.IsZero() {
@@ -175,4 +183,46 @@ func pollerGoroutines(t *testing.T, c *harness.Caddy) (pollers, total int) {
 		t.Fatalf("no goroutine total in the pprof answer:\n%.500s", body)
 	}
 	return pollers, total
+}
+
+// countingRelay relays every TCP connection to its address on to target,
+// both ways, and counts them. In front of a readiness URL it counts the
+// polls, one connection each (the poller keeps none alive); a connection
+// it cannot pass on it closes, as a refused one would end the poll.
+func countingRelay(t testing.TB, target string) (addr string, conns *atomic.Int64) {
+	t.Helper()
+	ln := listenTCP(t, "127.0.0.1:0")
+	t.Cleanup(func() { _ = ln.Close() })
+	conns = new(atomic.Int64)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go relay(c, target)
+		}
+	}()
+	return ln.Addr().String(), conns
+}
+
+// relay copies c to a new connection to target and back until either
+// side ends, then closes both.
+func relay(c net.Conn, target string) {
+	defer c.Close()
+	up, err := net.DialTimeout("tcp", target, dialTimeout)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	done := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(up, c)
+		closeWrite(up)
+		close(done)
+	}()
+	_, _ = io.Copy(c, up)
+	closeWrite(c)
+	<-done
 }

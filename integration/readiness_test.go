@@ -51,7 +51,7 @@ func TestReadinessChainFailover(t *testing.T) {
 
 	b1.Stop()
 	killed := time.Now()
-	probes := probeUntil(listenA, killed.Add(2*interval+time.Second), 20*time.Millisecond)
+	probes := probeUntil(listenA, killed.Add(2*interval), killed.Add(2*interval+time.Second), 20*time.Millisecond)
 	took := checkSwitch(t, probes, killed, killed.Add(2*interval), "c1")
 	t.Logf("failover: the last connection not served by C started %v after B's backend died (bound %v)", took.Round(time.Millisecond), 2*interval)
 	gw = mustBackend(t, mustService(t, mustView(t, ca), "web"), listenB)
@@ -65,7 +65,7 @@ func TestReadinessChainFailover(t *testing.T) {
 
 	b1.Restart()
 	restored := time.Now()
-	probes = probeUntil(listenA, restored.Add(2*interval+time.Second), 20*time.Millisecond)
+	probes = probeUntil(listenA, restored.Add(2*interval), restored.Add(2*interval+time.Second), 20*time.Millisecond)
 	for _, p := range probes {
 		if p.err != nil {
 			t.Errorf("a connection %v into the failback failed: %v", p.at.Sub(restored).Round(time.Millisecond), p.err)

@@ -272,7 +272,8 @@ func measureResetsRun(t *testing.T, tg resetsTarget, run, reloads int) resetsRun
 				}
 			}()
 		}
-		time.Sleep(200 * time.Millisecond) // load running before the first reload
+		// the load running before the first reload: a connection per client
+		harness.WaitFor(t, relTimeout, func() bool { return cnt.ok.Load() >= resetsClients }, "the churn load running")
 		t0 := time.Now()
 		for i := range reloads {
 			cfg := cfgs[(i+1)%2]
@@ -285,7 +286,9 @@ func measureResetsRun(t *testing.T, tg resetsTarget, run, reloads int) resetsRun
 			time.Sleep(resetsPause)
 		}
 		res.elapsed = time.Since(t0)
-		time.Sleep(200 * time.Millisecond) // connections opened just after the last reload finish
+		// connections opened just after the last reload finish, and then some
+		after := cnt.total() + 2*resetsClients
+		harness.WaitFor(t, relTimeout, func() bool { return cnt.total() >= after }, "churn connections after the last reload")
 		close(stop)
 		wg.Wait()
 

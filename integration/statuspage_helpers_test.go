@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/costlb/costlb/integration/browser"
+	"github.com/costlb/costlb/integration/harness"
 )
 
 // statusSite returns a Caddyfile site block that serves costlb_status on
@@ -84,7 +85,7 @@ func pageState(b *browser.Browser) (domState, error) {
 // waitPage polls the page until ok accepts what it shows, and fails the
 // test with the last state and ok's last complaint after timeout. ok returns
 // "" when satisfied, else what is missing.
-func waitPage(t *testing.T, b *browser.Browser, timeout time.Duration, what string, ok func(domState) string) domState {
+func waitPage(t testing.TB, b *browser.Browser, timeout time.Duration, what string, ok func(domState) string) domState {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -101,6 +102,27 @@ func waitPage(t *testing.T, b *browser.Browser, timeout time.Duration, what stri
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// framesJS waits for two frames of the page and returns its viewport
+// width: a resize is handled (the page refits its graph on the frame after
+// the resize event) by the time the second frame begins.
+const framesJS = `(async () => {
+	for (let i = 0; i < 2; i++) await new Promise((r) => requestAnimationFrame(r));
+	return innerWidth;
+})()`
+
+// waitViewport waits until the page is laid out at width CSS pixels and
+// has handled the resize.
+func waitViewport(t *testing.T, b *browser.Browser, width int) {
+	t.Helper()
+	var got int
+	harness.WaitFor(t, pageTimeout, func() bool {
+		if err := b.Eval(framesJS, &got); err != nil {
+			t.Fatal(err)
+		}
+		return got == width
+	}, fmt.Sprintf("the page laid out at %dpx", width))
 }
 
 // site returns the graph node of site name.

@@ -97,3 +97,24 @@ func waitGateway(t *testing.T, c *harness.Caddy, svc, addr string, want bool) {
 		return b.Ready != nil && *b.Ready == want && b.Available == want
 	}, fmt.Sprintf("gateway %s of %s ready=%t", addr, svc, want))
 }
+
+// waitSettled waits until the Caddy's goroutine total and open file
+// descriptors stay the same over 5 samples 100 ms apart, such as once its
+// start is done, and returns them.
+func waitSettled(t *testing.T, c *harness.Caddy) (goroutines, fds int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for same := 0; same < 5; time.Sleep(100 * time.Millisecond) {
+		_, g := pollerGoroutines(t, c)
+		f := procFDs(t, c)
+		if g == goroutines && f == fds {
+			same++
+		} else {
+			goroutines, fds, same = g, f, 1
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Caddy's goroutines and open fds did not settle within 15 s: last %d and %d", g, f)
+		}
+	}
+	return goroutines, fds
+}

@@ -31,8 +31,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -80,9 +80,10 @@ func (l Link) String() string {
 // with only the fields "between" and "cost", each at most once. "between"
 // must be an array of exactly 2 strings. "cost", when present, must be a
 // JSON number with a whole value from 1 to 2147483647 (5, 5.0 and 5e0 are
-// the same): 0, negative numbers, fractions, strings, null and
-// out-of-range numbers are errors quoting the offending value. An absent cost decodes as 0, which stands for the default
-// cost 1. The site names themselves are checked by [New].
+// the same), read from its decimal digits: 0, negative numbers, fractions
+// (0.99999999999999999 included, which float64 would round to 1), strings,
+// null and out-of-range numbers are errors quoting the offending value. An
+// absent cost decodes as 0, which stands for the default cost 1. The site names themselves are checked by [New].
 func (l *Link) UnmarshalJSON(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	tok, err := dec.Token()
@@ -165,30 +166,50 @@ func parseBetween(raw json.RawMessage) ([2]string, error) {
 	return sites, nil
 }
 
-// parseCost decodes the "cost" field: an integer literal from 1 to MaxCost.
+// parseCost decodes the "cost" field: a JSON number whose decimal value is
+// a whole number from 1 to MaxCost.
 func parseCost(raw json.RawMessage) (int64, error) {
-	bad := func() (int64, error) {
-		return 0, fmt.Errorf("link cost %s: %s", snippet(raw), costRange)
-	}
 	// Any JSON number with a whole value in range is accepted: 5, 5.0 and
-	// 5e0 are the same JSON value, and Caddy's POST /load re-encodes
-	// numbers, so a stricter rule would make caddy validate and /load
-	// disagree. Strings, fractions and out-of-range values are refused.
+	// 5e0 are the same JSON value. The value is read from the literal's
+	// digits, never through float64, which would take 0.99999999999999999
+	// for 1. Strings, fractions and out-of-range values are refused.
 	var num json.Number
-	if len(raw) == 0 || raw[0] == '"' || json.Unmarshal(raw, &num) != nil {
-		return bad()
-	}
-	if c, err := strconv.ParseInt(num.String(), 10, 64); err == nil {
-		if c < 1 || c > MaxCost {
-			return bad()
+	if len(raw) > 0 && raw[0] != '"' && json.Unmarshal(raw, &num) == nil {
+		if c, ok := wholeNumber(num.String()); ok && c >= 1 && c <= MaxCost {
+			return c, nil
 		}
-		return c, nil
 	}
-	f, err := strconv.ParseFloat(num.String(), 64)
-	if err != nil || f != math.Trunc(f) || f < 1 || f > MaxCost {
-		return bad()
+	return 0, fmt.Errorf("link cost %s: %s", snippet(raw), costRange)
+}
+
+// wholeNumber returns the value of lit, a well-formed JSON number, if it
+// is a whole number from 0 to MaxCost, reading its decimal digits exactly.
+func wholeNumber(lit string) (int64, bool) {
+	if strings.HasPrefix(lit, "-") {
+		return 0, false
 	}
-	return int64(f), nil
+	mant, exp := lit, 0
+	if i := strings.IndexAny(lit, "eE"); i >= 0 {
+		e, err := strconv.Atoi(strings.TrimPrefix(lit[i+1:], "+"))
+		if err != nil { // an exponent beyond int: far too large or too small
+			return 0, false
+		}
+		mant, exp = lit[:i], e
+	}
+	intPart, frac, _ := strings.Cut(mant, ".")
+	// lit is digits × 10^shift
+	digits := strings.TrimLeft(intPart+frac, "0")
+	trimmed := strings.TrimRight(digits, "0")
+	if trimmed == "" {
+		return 0, true
+	}
+	shift := exp - len(frac) + len(digits) - len(trimmed)
+	const maxDigits = 10 // MaxCost has 10 digits
+	if shift < 0 || shift > maxDigits || len(trimmed)+shift > maxDigits {
+		return 0, false // a fraction, or too large
+	}
+	v, err := strconv.ParseInt(trimmed+strings.Repeat("0", shift), 10, 64)
+	return v, err == nil && v <= MaxCost
 }
 
 // CheckSiteName reports whether name is a valid site name: 1 to

@@ -2,6 +2,8 @@ package linkgraph
 
 import (
 	"encoding/json"
+	"math/big"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -20,6 +22,12 @@ func TestLinkUnmarshalJSONAccepts(t *testing.T) {
 		{`{"between":["a","b"],"cost":1.0}`, ln("a", "b", 1)},
 		{`{"between":["a","b"],"cost":1e3}`, ln("a", "b", 1000)},
 		{`{"between":["a","b"],"cost":2.147483647e9}`, ln("a", "b", MaxCost)},
+		{`{"between":["a","b"],"cost":50e-1}`, ln("a", "b", 5)},
+		{`{"between":["a","b"],"cost":0.5E+1}`, ln("a", "b", 5)},
+		{`{"between":["a","b"],"cost":10.0e-1}`, ln("a", "b", 1)},
+		{`{"between":["a","b"],"cost":100000000000e-11}`, ln("a", "b", 1)},
+		{`{"between":["a","b"],"cost":2147483647.00000000000000000000}`, ln("a", "b", MaxCost)},
+		{`{"between":["a","b"],"cost":7e0000000000000000000000}`, ln("a", "b", 7)},
 		{" \n{ \"between\" : [ \"a\" ,\t\"b\" ] , \"cost\" : 12 } \n", ln("a", "b", 12)},
 		{`{"between":["caf\u00e9","b"]}`, ln("café", "b", 0)},
 		// Site names are checked by New, not here.
@@ -65,6 +73,17 @@ func TestLinkUnmarshalJSONRejects(t *testing.T) {
 		{`{"between":["a","b"],"cost":2.5}`, []string{"cost 2.5", rangeMsg}},
 		{`{"between":["a","b"],"cost":2.147483648e9}`, []string{"cost 2.147483648e9", rangeMsg}},
 		{`{"between":["a","b"],"cost":0.0}`, []string{"cost 0.0", rangeMsg}},
+		// not whole, though float64 rounds each to a whole number
+		{`{"between":["a","b"],"cost":0.99999999999999999}`, []string{"cost 0.99999999999999999", rangeMsg}},
+		{`{"between":["a","b"],"cost":1.00000000000000001}`, []string{"cost 1.00000000000000001", rangeMsg}},
+		{`{"between":["a","b"],"cost":4.99999999999999999e0}`, []string{"cost 4.99999999999999999e0", rangeMsg}},
+		{`{"between":["a","b"],"cost":2147483646.9999999999}`, []string{"cost 2147483646.9999999999", rangeMsg}},
+		{`{"between":["a","b"],"cost":1e-400}`, []string{"cost 1e-400", rangeMsg}},
+		{`{"between":["a","b"],"cost":10000000000000000000001e-22}`, []string{"cost 10000000000000000000001e-22", rangeMsg}},
+		{`{"between":["a","b"],"cost":1e400}`, []string{"cost 1e400", rangeMsg}},
+		{`{"between":["a","b"],"cost":1E+10}`, []string{"cost 1E+10", rangeMsg}},
+		{`{"between":["a","b"],"cost":1e99999999999999999999}`, []string{"cost 1e99999999999999999999", rangeMsg}},
+		{`{"between":["a","b"],"cost":0e5}`, []string{"cost 0e5", rangeMsg}},
 		{`{"between":["a","b"],"cost":"5"}`, []string{`cost "5"`, rangeMsg}},
 		{`{"between":["a","b"],"cost":99999999999}`, []string{"cost 99999999999", rangeMsg}},
 		{`{"between":["a","b"],"cost":2147483648}`, []string{"cost 2147483648", rangeMsg}},
@@ -201,4 +220,45 @@ func TestCheckSiteName(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzCostLiteral: a JSON cost literal is accepted exactly when its exact
+// decimal value (math/big, never float64) is a whole number from 1 to
+// MaxCost, and then as that value.
+func FuzzCostLiteral(f *testing.F) {
+	f.Add("0", "99999999999999999", int8(0))
+	f.Add("5", "", int8(0))
+	f.Add("50", "", int8(-1))
+	f.Add("2147483647", "0000", int8(0))
+	f.Add("2", "147483648", int8(9))
+	f.Add("1", "00000000000000001", int8(0))
+	f.Fuzz(func(t *testing.T, intPart, frac string, exp int8) {
+		onlyDigits := func(s string) bool { return strings.Trim(s, "0123456789") == "" }
+		if intPart == "" || !onlyDigits(intPart) || !onlyDigits(frac) || len(intPart)+len(frac) > 60 ||
+			(len(intPart) > 1 && intPart[0] == '0') {
+			t.Skip()
+		}
+		lit := intPart
+		if frac != "" {
+			lit += "." + frac
+		}
+		if exp != 0 {
+			lit += "e" + strconv.Itoa(int(exp))
+		}
+		exact, ok := new(big.Rat).SetString(lit)
+		if !ok {
+			t.Fatalf("big.Rat cannot read %s", lit)
+		}
+		whole := exact.IsInt() && exact.Num().Cmp(big.NewInt(1)) >= 0 && exact.Num().Cmp(big.NewInt(MaxCost)) <= 0
+		var l Link
+		err := json.Unmarshal([]byte(`{"between":["a","b"],"cost":`+lit+`}`), &l)
+		switch {
+		case whole && err != nil:
+			t.Fatalf("cost %s (= %s) refused: %v", lit, exact.RatString(), err)
+		case whole && l.Cost != exact.Num().Int64():
+			t.Fatalf("cost %s read as %d, want %s", lit, l.Cost, exact.RatString())
+		case !whole && err == nil:
+			t.Fatalf("cost %s (= %s) accepted as %d", lit, exact.RatString(), l.Cost)
+		}
+	})
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/costlb/costlb/linkgraph"
 )
 
 // CheckDialAddress refuses addresses costlb cannot count per address.
@@ -42,4 +44,23 @@ func AddressKey(addr string) string {
 		return addr
 	}
 	return na.String()
+}
+
+// AddressList writes addresses for messages, space-separated as on a
+// Caddyfile line; a long list is cut short, with its length given.
+func AddressList(addrs []string) string {
+	const keep = 3
+	if len(addrs) <= keep {
+		return strings.Join(addrs, " ")
+	}
+	return fmt.Sprintf("%s … (%d addresses)", strings.Join(addrs[:keep], " "), len(addrs))
+}
+
+// SiteLabel writes a site name for messages: as it is when it is a valid
+// site name, else quoted.
+func SiteLabel(site string) string {
+	if linkgraph.CheckSiteName(site) == nil && !strings.ContainsAny(site, `"()`) {
+		return site
+	}
+	return linkgraph.QuoteName(site)
 }

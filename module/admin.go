@@ -19,7 +19,7 @@ func init() {
 }
 
 // adminAPI serves the costlb view of the network on Caddy's admin endpoint:
-// GET /costlb/ (JSON; ?paths=all adds every site's path) and GET
+// GET (or HEAD) /costlb/ (JSON; ?paths=all adds every site's path) and
 // /costlb/graph.dot (Graphviz).
 type adminAPI struct{}
 
@@ -113,9 +113,13 @@ type CounterView struct {
 	LiveConnections int64  `json:"live_connections"`
 }
 
+// serve answers every route of the module. It is read-only: HEAD is
+// answered as GET (net/http sends no body), any other method gets 405 with
+// the methods allowed.
 func (adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
-	if r.Method != http.MethodGet {
-		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed; use GET", r.Method)}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed: the costlb admin API is read-only; use GET or HEAD", r.Method)}
 	}
 	app := RunningApp()
 	if app == nil {

@@ -18,20 +18,23 @@ import (
 // has the service frees it.
 var primaries = caddy.NewUsagePool()
 
-// primaryMemo is a service's last primary site.
+// primaryMemo is a service's last primary site, shared by every config
+// generation of the service: the site the logs last named.
 type primaryMemo struct {
-	mu   sync.Mutex
-	site string
-	seen bool
+	mu    sync.Mutex
+	site  string // the last primary site; "" when no backend was usable
+	known bool   // a primary site has been recorded since the memo was made
 }
 
-// swap records site and returns the one recorded before, if any.
-func (m *primaryMemo) swap(site string) (prev string, seen bool) {
+// swap records site and returns the one recorded before, and whether a
+// primary site (not "") had been recorded before. Until one has, there was
+// no site to fail over or back from.
+func (m *primaryMemo) swap(site string) (prev string, known bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	prev, seen = m.site, m.seen
-	m.site, m.seen = site, true
-	return prev, seen
+	prev, known = m.site, m.known
+	m.site, m.known = site, m.known || site != ""
+	return prev, known
 }
 
 // Destruct does nothing: the memo is plain memory.
@@ -82,16 +85,22 @@ func SiteKey(site, addr string) string {
 }
 
 // LogShift logs s, a change of the service's primary site reported by its
-// balancer bal.
+// balancer bal. The memo carries the service's primary site across config
+// generations and is what the lines name: a change is logged only when it
+// changes the memo, from the site the memo held. So the first primary site
+// a service learns (at start, possibly after a first look that found no
+// usable backend) is no failback, and of two generations of the service
+// that see one change while a reload overlaps them, one logs it.
 func (p *Primary) LogShift(bal *costlb.Balancer, s costlb.Shift) {
-	prev, seen := p.memo.swap(s.To)
-	if s.Initial {
-		// the first pick of this config: compare with the last generation
-		if !seen || prev == s.To {
-			return
-		}
+	prev, known := p.memo.swap(s.To)
+	if !known || prev == s.To {
+		return
+	}
+	if prev != s.From {
+		// the first pick of this config, or another generation moved the
+		// memo: the change is from the site the logs last named
 		s.From = prev
-		s.FromHealthy = bal.SiteHealthy(s.From)
+		s.FromHealthy = prev != "" && bal.SiteHealthy(prev)
 	}
 	reason := "backends in " + s.To + " are available again"
 	switch {
@@ -106,9 +115,19 @@ func (p *Primary) LogShift(bal *costlb.Balancer, s costlb.Shift) {
 	if s.Failover() {
 		kind = "failover"
 	}
+	// a line names only real sites: a service that lost every backend has
+	// no to_site, one that gets a backend back after that no from_site
 	p.logger.Info("costlb "+kind,
 		zap.String("service", p.service),
-		zap.String("from_site", s.From),
-		zap.String("to_site", s.To),
+		siteField("from_site", s.From),
+		siteField("to_site", s.To),
 		zap.String("reason", reason))
+}
+
+// siteField is a log field naming site, or no field for no site.
+func siteField(key, site string) zap.Field {
+	if site == "" {
+		return zap.Skip()
+	}
+	return zap.String(key, site)
 }

@@ -168,28 +168,33 @@ func enclosingProxy(ctx caddy.Context) *reverseproxy.Handler {
 	return nil
 }
 
-// placeSites checks the site entries and indexes them by address and by
-// host. Without dynamic upstreams, every entry must name static upstreams
-// of rp.
+// placeSites checks the static upstreams (an address given twice is
+// refused: it would act as a weight) and the site entries, and indexes the
+// entries by address and by host. Without dynamic upstreams, every entry
+// must name static upstreams of rp.
 func (p *CostSelection) placeSites(rp *reverseproxy.Handler) error {
 	nw := p.app.Network()
 	staticAddrs, staticHosts := map[string]bool{}, map[string]bool{}
 	var dials []string
 	for _, u := range rp.Upstreams {
+		if staticAddrs[module.AddressKey(u.Dial)] {
+			return fmt.Errorf("upstream %q is given twice: each address is one upstream, and the cost policy has no weights (requests follow path cost + requests in flight); give it once", u.Dial)
+		}
 		staticAddrs[module.AddressKey(u.Dial)] = true
 		staticHosts[upstreamHost(u.Dial)] = true
 		dials = append(dials, u.Dial)
 	}
 	p.byAddr, p.byHost = map[string]string{}, map[string]string{}
 	for i, s := range p.Sites {
+		label := siteEntryLabel(s, i, len(p.Sites))
 		if s.Site == "" {
-			return fmt.Errorf("site entry %d has no site: every entry needs \"site\", one of: %s", i, strings.Join(nw.Sites(), ", "))
+			return fmt.Errorf("%s has no site: every entry needs \"site\", one of: %s", label, strings.Join(nw.Sites(), ", "))
 		}
 		if !nw.HasSite(s.Site) {
-			return fmt.Errorf("site entry %d: unknown site %q; sites in the network: %s", i, s.Site, strings.Join(nw.Sites(), ", "))
+			return fmt.Errorf("%s: unknown site %q; sites in the network: %s", label, s.Site, strings.Join(nw.Sites(), ", "))
 		}
 		if r, _ := p.paths.Cost(s.Site); !r.Reachable {
-			return fmt.Errorf("site entry %d: site %q has no path from the local site %q: link it to the network", i, s.Site, p.app.Site)
+			return fmt.Errorf("%s: site %q has no path from the local site %q: link it to the network", label, s.Site, p.app.Site)
 		}
 		if len(s.Upstreams) == 0 {
 			return fmt.Errorf("site %s names no upstream: give the addresses of the upstreams in it", s.Site)
@@ -213,6 +218,19 @@ func (p *CostSelection) placeSites(rp *reverseproxy.Handler) error {
 		}
 	}
 	return nil
+}
+
+// siteEntryLabel names site entry i of n in messages as the Caddyfile
+// writes it, "site west 10.1.0.1:8080"; an entry without a site by its
+// upstreams, one with neither by its place.
+func siteEntryLabel(s SiteUpstreams, i, n int) string {
+	switch {
+	case s.Site != "":
+		return strings.TrimSpace("site " + module.SiteLabel(s.Site) + " " + module.AddressList(s.Upstreams))
+	case len(s.Upstreams) > 0:
+		return "site entry for " + module.AddressList(s.Upstreams)
+	}
+	return fmt.Sprintf("site entry #%d of %d", i+1, n)
 }
 
 // siteEntryKey normalises a site entry: an address ("10.1.0.1:8080") or a

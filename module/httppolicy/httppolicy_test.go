@@ -58,13 +58,18 @@ func TestHTTPPolicyRejects(t *testing.T) {
 		want   []string
 	}{
 		{"missing costlb app", hpConfig("", hpProxy(hpUps, "", "")), []string{"lb_policy cost", "the costlb app is not configured", "costlb { site <name> }"}},
-		{"unknown site", proxy(`"sites": [{"site": "mars", "upstreams": ["127.0.0.1:9002"]}]`), []string{`"mars"`, "sites in the network: east, north, west, x, y"}},
-		{"site on an island", proxy(`"sites": [{"site": "x", "upstreams": ["127.0.0.1:9002"]}]`), []string{`"x"`, `no path from the local site "east"`}},
-		{"site without name", proxy(`"sites": [{"upstreams": ["127.0.0.1:9002"]}]`), []string{"has no site", "one of: east"}},
+		{"unknown site", proxy(`"sites": [{"site": "mars", "upstreams": ["127.0.0.1:9002"]}]`), []string{`site mars 127.0.0.1:9002: unknown site "mars"`, "sites in the network: east, north, west, x, y"}},
+		{"site on an island", proxy(`"sites": [{"site": "x", "upstreams": ["127.0.0.1:9002"]}]`), []string{`site x 127.0.0.1:9002: site "x"`, `no path from the local site "east"`}},
+		{"site without name", proxy(`"sites": [{"upstreams": ["127.0.0.1:9002"]}]`), []string{"site entry for 127.0.0.1:9002 has no site", "one of: east"}},
+		{"site entry null", proxy(`"sites": [{"site": "west", "upstreams": ["127.0.0.1:9002"]}, null]`), []string{"site entry #2 of 2 has no site"}},
 		{"site without upstreams", proxy(`"sites": [{"site": "west", "upstreams": []}]`), []string{"site west names no upstream"}},
 		{"not a static upstream", proxy(`"sites": [{"site": "west", "upstreams": ["127.0.0.1:9999"]}]`),
 			[]string{`"127.0.0.1:9999"`, "not one of this reverse_proxy's upstreams", "127.0.0.1:9001, 127.0.0.1:9002, 127.0.0.2:9003"}},
 		{"host naming no upstream", proxy(`"sites": [{"site": "west", "upstreams": ["10.9.9.9"]}]`), []string{`"10.9.9.9"`, "not one of this reverse_proxy's upstreams"}},
+		{"static upstream twice", hpConfig(moduletest.Net, hpProxy([]string{"127.0.0.1:9001", "127.0.0.1:9001", "127.0.0.1:9002"}, "", "")),
+			[]string{`upstream "127.0.0.1:9001" is given twice`, "each address is one upstream", "no weights"}},
+		{"static upstream twice, once with tcp/", hpConfig(moduletest.Net, hpProxy([]string{"127.0.0.1:9001", "tcp/127.0.0.1:9001"}, "", "")),
+			[]string{`upstream "tcp/127.0.0.1:9001" is given twice`}},
 		{"upstream twice", proxy(`"sites": [{"site": "west", "upstreams": ["127.0.0.1:9002"]}, {"site": "north", "upstreams": ["127.0.0.1:9002"]}]`),
 			[]string{`"127.0.0.1:9002"`, "given twice", `"west"`, `"north"`}},
 		{"malformed port", proxy(`"sites": [{"site": "west", "upstreams": ["127.0.0.1:99999"]}]`), []string{`"127.0.0.1:99999"`, "want host:port"}},
@@ -160,6 +165,38 @@ func TestHTTPPolicyDynamicPools(t *testing.T) {
 	}
 	if p.Select(pool(), nil, nil) != nil {
 		t.Fatal("an empty pool gave an upstream")
+	}
+}
+
+// TestHTTPPolicyDynamicRepeats: an address a dynamic source returns twice
+// is one backend, not a weight: equal idle upstreams share the requests
+// evenly, the view lists the address once, and the upstream returned for
+// it is its first place in the pool.
+func TestHTTPPolicyDynamicRepeats(t *testing.T) {
+	p := loadHTTP(t, hpConfig(moduletest.Net, `{"handler": "reverse_proxy",
+		"dynamic_upstreams": {"source": "a", "name": "localhost", "port": "9001"},
+		"load_balancing": {"selection_policy": {"policy": "cost", "name": "dyn"}}}`), "dyn")
+	pool := reverseproxy.UpstreamPool{{Dial: "10.0.0.1:80"}, {Dial: "10.0.0.1:80"}, {Dial: "10.0.0.2:80"}, {Dial: "tcp/10.0.0.2:80"}}
+	got := map[*reverseproxy.Upstream]int{}
+	for k := 0; k < 10; k++ {
+		u := p.Select(pool, nil, nil)
+		if u == nil {
+			t.Fatal("no upstream selected")
+		}
+		got[u]++
+	}
+	if got[pool[0]] != 5 || got[pool[2]] != 5 {
+		t.Errorf("10 requests went %d to %s (first place), %d to %s (first place), %d and %d to the repeats; want 5 and 5",
+			got[pool[0]], pool[0].Dial, got[pool[2]], pool[2].Dial, got[pool[1]], got[pool[3]])
+	}
+	v := p.View()
+	if len(v.Backends) != 2 || v.Backends[0].Address != "10.0.0.1:80" || v.Backends[1].Address != "10.0.0.2:80" {
+		t.Fatalf("view backends %+v; want 10.0.0.1:80 and 10.0.0.2:80 once each", v.Backends)
+	}
+	for _, b := range v.Backends {
+		if b.ConnectionsTotal != 5 {
+			t.Errorf("%s: connections_total %d, want 5", b.Address, b.ConnectionsTotal)
+		}
 	}
 }
 

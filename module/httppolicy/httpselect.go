@@ -22,10 +22,13 @@ const maxDynamicPools = 64
 const refusedVar = "costlb.no_backend"
 
 // poolBalancer balances one pool of upstreams: the reverse_proxy's static
-// upstreams, or one set of dynamic upstream addresses.
+// upstreams, or one set of dynamic upstream addresses. Each address is one
+// backend: an address a dynamic source returns more than once is balanced
+// once (a repeat is not a weight), through its first place in the pool.
 type poolBalancer struct {
 	bal   *costlb.Balancer
-	dials []string
+	dials []string // the pool's dial addresses, repeats included
+	first []int    // per backend, its upstream's index in the pool
 	hash  uint64
 	// slots hold, per backend, the upstream whose state the balancer's
 	// probes read: dynamic upstreams are new values on every request, so
@@ -36,17 +39,22 @@ type poolBalancer struct {
 }
 
 // newPoolBalancer builds the balancer of pool, placing each upstream in
-// its site.
+// its site. An address repeated in pool is one backend.
 func (p *CostSelection) newPoolBalancer(pool []*reverseproxy.Upstream) (*poolBalancer, error) {
-	pb := &poolBalancer{
-		dials:  make([]string, len(pool)),
-		hash:   poolHash(pool),
-		slots:  make([]atomic.Pointer[reverseproxy.Upstream], len(pool)),
-		totals: make([]*atomic.Uint64, len(pool)),
-	}
-	bes := make([]costlb.Backend, len(pool))
+	pb := &poolBalancer{dials: make([]string, len(pool)), hash: poolHash(pool)}
+	seen := make(map[string]bool, len(pool))
 	for i, u := range pool {
-		slot := &pb.slots[i]
+		pb.dials[i] = u.Dial
+		if key := module.AddressKey(u.Dial); !seen[key] {
+			seen[key] = true
+			pb.first = append(pb.first, i)
+		}
+	}
+	pb.slots = make([]atomic.Pointer[reverseproxy.Upstream], len(pb.first))
+	pb.totals = make([]*atomic.Uint64, len(pb.first))
+	bes := make([]costlb.Backend, len(pb.first))
+	for i, at := range pb.first {
+		u, slot := pool[at], &pb.slots[i]
 		slot.Store(u)
 		site := p.siteFor(u.Dial)
 		route, _ := p.paths.Cost(site)
@@ -58,7 +66,6 @@ func (p *CostSelection) newPoolBalancer(pool []*reverseproxy.Upstream) (*poolBal
 			Load:     func() int64 { return inFlight(slot.Load()) },
 			Healthy:  func() bool { return slot.Load().Healthy() },
 		}
-		pb.dials[i] = u.Dial
 		pb.totals[i] = p.total(u.Dial)
 	}
 	var err error
@@ -128,8 +135,8 @@ func (pb *poolBalancer) matches(pool []*reverseproxy.Upstream) bool {
 
 // adopt points the probes at pool's upstreams.
 func (pb *poolBalancer) adopt(pool []*reverseproxy.Upstream) {
-	for i, u := range pool {
-		if pb.slots[i].Load() != u {
+	for i, at := range pb.first {
+		if u := pool[at]; pb.slots[i].Load() != u {
 			pb.slots[i].Store(u)
 		}
 	}
@@ -149,7 +156,7 @@ func (p *CostSelection) Select(pool reverseproxy.UpstreamPool, r *http.Request, 
 		return nil
 	}
 	pb.totals[i].Add(1)
-	return pool[i]
+	return pool[pb.first[i]]
 }
 
 // balancerFor returns the balancer of pool: the static one for the

@@ -21,7 +21,7 @@ func (h *Handler) expandBackends(svc string) ([]backend, error) {
 		}
 		for _, addr := range b.Dial {
 			if err := module.CheckDialAddress(addr); err != nil {
-				return nil, fmt.Errorf("%s: backend %d in site %q: %w", svc, i, b.Site, err)
+				return nil, fmt.Errorf("%s: %s: %w", svc, backendLabel(b.Site, b.Dial), err)
 			}
 			if prev, dup := seen[module.AddressKey(addr)]; dup {
 				return nil, fmt.Errorf("%s: backend address %q is given twice (sites %q and %q): each address is one backend", svc, addr, prev, b.Site)
@@ -35,39 +35,59 @@ func (h *Handler) expandBackends(svc string) ([]backend, error) {
 	return out, nil
 }
 
+// backendLabel names a backend in messages as the config gives it, by its
+// addresses and site: "backend 10.0.0.1:5432 10.0.0.2:5432 (site west)".
+// Provisioning knows no Caddyfile line, and a position would count what
+// the user never wrote (the Caddyfile gives each address of a backend line
+// its own JSON backend).
+func backendLabel(site string, dial []string) string {
+	s := "backend"
+	if len(dial) > 0 {
+		s += " " + module.AddressList(dial)
+	}
+	if site != "" {
+		s += " (site " + module.SiteLabel(site) + ")"
+	}
+	return s
+}
+
 // checkBackend checks backend i and returns the path cost to its site.
 func (h *Handler) checkBackend(i int, b *Backend) (int64, error) {
 	if b == nil {
-		return 0, fmt.Errorf("backend %d is null", i)
+		return 0, fmt.Errorf("backend #%d of %d is null: a backend is an object like {\"site\": \"east\", \"dial\": [\"10.0.0.1:5432\"]}", i+1, len(h.Backends))
 	}
 	sites := h.app.Network().Sites()
+	label := backendLabel(b.Site, b.Dial)
+	if b.Site == "" && len(b.Dial) == 0 { // nothing to name it by but its place
+		label = fmt.Sprintf("backend #%d of %d", i+1, len(h.Backends))
+	}
 	if b.Site == "" {
-		return 0, fmt.Errorf("backend %d (%s) has no site: every backend needs \"site\", one of: %s", i, strings.Join(b.Dial, ", "), strings.Join(sites, ", "))
+		return 0, fmt.Errorf("%s has no site: every backend needs \"site\", one of: %s", label, strings.Join(sites, ", "))
 	}
 	if b.Weight != 0 {
-		return 0, fmt.Errorf("backend %d in site %q: %s", i, b.Site, cfile.WeightRefused)
+		return 0, fmt.Errorf("%s: %s", label, cfile.WeightRefused)
 	}
 	switch b.ResolverPreference {
 	case "", "ipv4_only", "ipv6_only", "ipv4_first", "ipv6_first":
 	default:
-		return 0, fmt.Errorf("backend %d in site %q: resolver_preference %q: must be one of ipv4_only, ipv6_only, ipv4_first, ipv6_first", i, b.Site, b.ResolverPreference)
+		return 0, fmt.Errorf("%s: resolver_preference %q: must be one of ipv4_only, ipv6_only, ipv4_first, ipv6_first", label, b.ResolverPreference)
 	}
 	if b.MaxConnections < 0 {
-		return 0, fmt.Errorf("backend %d in site %q: max_connections %d: must be 0 (no limit) or positive", i, b.Site, b.MaxConnections)
+		return 0, fmt.Errorf("%s: max_connections %d: must be 0 (no limit) or positive", label, b.MaxConnections)
 	}
 	if !h.app.Network().HasSite(b.Site) {
-		return 0, fmt.Errorf("backend %d: unknown site %q; sites in the network: %s", i, b.Site, strings.Join(sites, ", "))
+		return 0, fmt.Errorf("%s: unknown site %q; sites in the network: %s", label, b.Site, strings.Join(sites, ", "))
 	}
 	route, _ := h.paths.Cost(b.Site)
 	if !route.Reachable {
-		return 0, fmt.Errorf("backend %d: site %q has no path from the local site %q: link it to the network", i, b.Site, h.app.Site)
+		return 0, fmt.Errorf("%s: site %q has no path from the local site %q: link it to the network", label, b.Site, h.app.Site)
 	}
 	if len(b.Dial) == 0 {
-		return 0, fmt.Errorf("backend %d in site %q has no dial address", i, b.Site)
+		return 0, fmt.Errorf("backend in site %q has no dial address: give it one or more host:port addresses", b.Site)
 	}
 	if b.ReadyURL != "" {
 		if err := checkReadyURL(b.ReadyURL); err != nil {
-			return 0, fmt.Errorf("backend %d in site %q: %w", i, b.Site, err)
+			return 0, fmt.Errorf("%s: %w", label, err)
 		}
 	}
 	return route.Cost, nil
@@ -94,7 +114,7 @@ func (h *Handler) buildBalancer() error {
 		if a.readyURL != "" {
 			g, err := h.loadGateway(u.Dial[0], a.readyURL)
 			if err != nil {
-				return fmt.Errorf("backend %s: %w", u.Dial[0], err)
+				return fmt.Errorf("%s: %w", backendLabel(a.site, u.Dial), err)
 			}
 			a.gateway, bes[i].Ready = g, g.Ready
 		}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -35,22 +36,29 @@ var gateways = caddy.NewUsagePool()
 type gatewaySpec struct {
 	service, upstream, local, url string
 	interval, timeout             time.Duration
+	// fall and rise are how many answers in a row turn a ready gateway not
+	// ready and a gateway that is not ready ready (health_fall,
+	// health_rise; below 1 means 1).
+	fall, rise int
 }
 
 func (s gatewaySpec) key() string {
-	return fmt.Sprintf("%q %q %q %q %d %d", s.service, s.upstream, s.local, s.url, s.interval, s.timeout)
+	return fmt.Sprintf("%q %q %q %q %d %d %d %d", s.service, s.upstream, s.local, s.url, s.interval, s.timeout, s.fall, s.rise)
 }
 
 // gateway polls the readiness URL of one gateway backend (another Caddy
 // running costlb that serves the service onwards) every interval and keeps
-// its last answer. It is shared through gateways.
+// the answer that decides its state: the last one, unless answers against
+// that state have not yet come fall (or rise) times in a row. It is shared
+// through gateways.
 type gateway struct {
 	gatewaySpec
-	client *http.Client
-	logger *zap.Logger
-	last   atomic.Pointer[readiness]
-	cancel context.CancelFunc
-	done   chan struct{}
+	client  *http.Client
+	logger  *zap.Logger
+	last    atomic.Pointer[readiness]
+	against int // answers in a row against the state of last; run's alone
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // readiness is one readiness answer as the local site sees it.
@@ -144,10 +152,27 @@ func (g *gateway) run(ctx context.Context) {
 	}
 }
 
-// record keeps r and logs a change between ready and not ready.
+// record keeps r and logs a change between ready and not ready. The first
+// answer sets the state; after it, the state changes only once fall
+// answers in a row said not ready (rise said ready), as caddy-l4's active
+// checks do, so that a flapping peer neither flaps the gateway nor floods
+// the log. An answer that agrees with the state replaces the last one (new
+// routes, a new reason) at once.
 func (g *gateway) record(r *readiness) {
-	old := g.last.Swap(r)
+	old := g.last.Load()
 	ready := len(r.Routes) > 0
+	if old != nil && (len(old.Routes) > 0) != ready {
+		g.against++
+		need := g.fall
+		if ready {
+			need = g.rise
+		}
+		if g.against < need {
+			return
+		}
+	}
+	g.against = 0
+	g.last.Store(r)
 	if old != nil && (len(old.Routes) > 0) == ready {
 		return
 	}
@@ -231,6 +256,11 @@ func checkReadyURL(raw string) error {
 	}
 	if u.Host == "" {
 		return fmt.Errorf("ready %q: no host; want e.g. http://10.1.0.1:9180/ready/<service>", raw)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("ready %q: port %s: must be 1-65535 (or none, for the scheme's default)", raw, p)
+		}
 	}
 	if _, err := url.ParseRequestURI(raw); err != nil {
 		return fmt.Errorf("ready %q: malformed URL: %w", raw, err)

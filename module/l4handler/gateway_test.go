@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -66,6 +67,48 @@ func TestCheckReadyURL(t *testing.T) {
 	}
 }
 
+// TestGatewayDampsChanges: after the first answer, which sets the state,
+// the state changes only after fall (here 3) not-ready answers in a row,
+// or rise (here 2) ready ones; answers that agree with the state update it
+// at once, and only state changes are logged.
+func TestGatewayDampsChanges(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	g := &gateway{gatewaySpec: gatewaySpec{service: "web", upstream: "b:1", fall: 3, rise: 2}, logger: zap.New(core)}
+	up := func(site string) *readiness { return &readiness{Routes: [][]string{{site}}} }
+	down := func(why string) *readiness { return &readiness{Reason: why} }
+	steps := []struct {
+		answer *readiness
+		ready  bool   // the state after it
+		shows  string // the route or reason the state shows
+	}{
+		{up("B"), true, "B"},                         // the first answer decides
+		{down("x"), true, "B"}, {up("C"), true, "C"}, // a ready answer resets the count, new routes at once
+		{down("x"), true, "C"}, {down("y"), true, "C"}, {up("C"), true, "C"}, // two in a row are not three
+		{down("x"), true, "C"}, {down("y"), true, "C"}, {down("z"), false, "z"}, // three are
+		{up("B"), false, "z"}, {down("w"), false, "w"}, // one ready answer is not two; a new reason at once
+		{up("B"), false, "w"}, {up("C"), true, "C"}, // two are
+	}
+	for i, st := range steps {
+		g.record(st.answer)
+		r := g.state()
+		shows := r.Reason
+		if len(r.Routes) > 0 {
+			shows = r.Routes[0][0]
+		}
+		if g.Ready() != st.ready || shows != st.shows {
+			t.Fatalf("after answer %d: ready %v showing %q; want ready %v showing %q", i+1, g.Ready(), shows, st.ready, st.shows)
+		}
+	}
+	var msgs []string
+	for _, e := range logs.All() {
+		msgs = append(msgs, e.Message)
+	}
+	want := []string{"costlb gateway ready", "costlb gateway not ready", "costlb gateway ready"}
+	if !reflect.DeepEqual(msgs, want) {
+		t.Errorf("log lines %q, want exactly %q", msgs, want)
+	}
+}
+
 // startTestGateway polls url every 20 ms with the given timeout and stops
 // when the test ends. Its logs go to the returned observer.
 func startTestGateway(t *testing.T, url string, timeout time.Duration) (*gateway, *observer.ObservedLogs) {
@@ -77,30 +120,53 @@ func startTestGateway(t *testing.T, url string, timeout time.Duration) (*gateway
 	return g, logs
 }
 
-// waitAnswer waits until the gateway has an answer satisfying cond.
-func waitAnswer(t *testing.T, g *gateway, what string, cond func(readiness) bool) readiness {
+// waitFor calls cond every 5 ms until it returns true, and fails the test
+// with what (and the state it describes) if it has not within 5 s.
+func waitFor(t *testing.T, cond func() bool, what func() string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if r := g.last.Load(); r != nil && cond(*r) {
-			return *r
-		}
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("gateway never %s; last state %+v", what, g.state())
+			t.Fatal(what())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
-// TestGatewayFollowsAnswers: ready, then not ready, then ready again, with
-// one log line per change and none for unchanged answers.
+// waitAnswer waits until the gateway has an answer satisfying cond.
+func waitAnswer(t *testing.T, g *gateway, what string, cond func(readiness) bool) readiness {
+	t.Helper()
+	var r *readiness
+	waitFor(t, func() bool { r = g.last.Load(); return r != nil && cond(*r) },
+		func() string { return fmt.Sprintf("gateway never %s; last state %+v", what, g.state()) })
+	return *r
+}
+
+// waitPolls waits until a readiness server has had n more requests than
+// from: the poller, which asks once at a time and records each answer
+// before it asks again, has then recorded at least n-1 more answers.
+func waitPolls(t *testing.T, polls *atomic.Int64, from, n int64) {
+	t.Helper()
+	waitFor(t, func() bool { return polls.Load() >= from+n },
+		func() string { return fmt.Sprintf("%d polls, want %d more than %d", polls.Load(), n, from) })
+}
+
+// TestGatewayFollowsAnswers: not ready until the first answer, then ready,
+// not ready, and ready again, with one log line per change and none for
+// the unchanged answers polled in between.
 func TestGatewayFollowsAnswers(t *testing.T) {
 	var up atomic.Bool
 	up.Store(true)
+	var polls atomic.Int64
+	first := make(chan struct{}) // the first answer waits for it
+	answerFirst := sync.OnceFunc(func() { close(first) })
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/ready/web" {
 			http.NotFound(w, r)
 			return
+		}
+		if polls.Add(1) == 1 {
+			<-first
 		}
 		if !up.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -110,24 +176,28 @@ func TestGatewayFollowsAnswers(t *testing.T) {
 		fmt.Fprint(w, `{"service": "web", "site": "B", "ready": true, "routes": [["B"], ["B", "A"]]}`)
 	}))
 	defer srv.Close()
+	defer answerFirst() // before the server closes, which waits for it
 	g, logs := startTestGateway(t, srv.URL+"/ready/web", time.Second)
-	if g.Ready() && g.last.Load() == nil {
-		t.Fatal("ready before the first answer")
+	waitPolls(t, &polls, 0, 1) // the first poll is asking, its answer held back
+	if st := g.state(); g.Ready() || st.Reason != "no answer yet" {
+		t.Fatalf("before the first answer: ready %t, state %+v; want not ready, no answer yet", g.Ready(), st)
 	}
+	answerFirst()
 	r := waitAnswer(t, g, "ready", func(r readiness) bool { return len(r.Routes) > 0 })
 	if !reflect.DeepEqual(r.Routes, [][]string{{"B"}}) {
 		t.Errorf("routes %q, want [[B]] (the route through A dropped)", r.Routes)
 	}
-	time.Sleep(100 * time.Millisecond) // several polls, same answer
+	waitPolls(t, &polls, polls.Load(), 3) // several polls, same answer
 	up.Store(false)
 	r = waitAnswer(t, g, "not ready", func(r readiness) bool { return len(r.Routes) == 0 })
 	if !strings.Contains(r.Reason, "503") {
 		t.Errorf("reason %q, want the 503 named", r.Reason)
 	}
-	time.Sleep(100 * time.Millisecond)
+	waitPolls(t, &polls, polls.Load(), 3)
 	up.Store(true)
 	waitAnswer(t, g, "ready again", func(r readiness) bool { return len(r.Routes) > 0 })
-	time.Sleep(100 * time.Millisecond)
+	// the next polls begin after the change's log line was written
+	waitPolls(t, &polls, polls.Load(), 3)
 	var msgs []string
 	for _, e := range logs.All() {
 		msgs = append(msgs, e.Message)
@@ -232,9 +302,13 @@ func TestGatewayBadAnswers(t *testing.T) {
 // shares the running poller (and its last answer); the poller stops when
 // the last user lets go.
 func TestGatewayPoolSharesAndStops(t *testing.T) {
-	var polls atomic.Int64
+	var polls, witnessPolls atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		polls.Add(1)
+		if r.URL.Path == "/ready/witness" {
+			witnessPolls.Add(1)
+		} else {
+			polls.Add(1)
+		}
 		fmt.Fprint(w, `{"ready": true, "routes": [["B"]]}`)
 	}))
 	defer srv.Close()
@@ -262,8 +336,11 @@ func TestGatewayPoolSharesAndStops(t *testing.T) {
 	default:
 		t.Fatal("Delete returned before the poller ended")
 	}
+	// a witness poller, every 20 ms: while it polls 5 times, a poller
+	// still running (every 10 ms) would have polled too
 	n := polls.Load()
-	time.Sleep(50 * time.Millisecond)
+	startTestGateway(t, srv.URL+"/ready/witness", time.Second)
+	waitPolls(t, &witnessPolls, 0, 5)
 	if polls.Load() != n {
 		t.Errorf("polls went on after the poller stopped: %d then %d", n, polls.Load())
 	}

@@ -171,10 +171,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // shared with the running config if it polls the same way; Cleanup gives
 // it back.
 func (h *Handler) loadGateway(addr, readyURL string) (*gateway, error) {
-	return loadGateway(gatewaySpec{
+	spec := gatewaySpec{
 		service: h.Name, upstream: addr, local: h.app.Site, url: readyURL,
-		interval: h.readyInterval, timeout: h.readyTimeout,
-	}, h.logger)
+		interval: h.readyInterval, timeout: h.readyTimeout, fall: 1, rise: 1,
+	}
+	if hc := h.HealthChecks; hc != nil && hc.Active != nil {
+		spec.fall, spec.rise = max(hc.Active.Fall, 1), max(hc.Active.Rise, 1)
+	}
+	return loadGateway(spec, h.logger)
 }
 
 // Routes returns the service's routes as this Caddy offers them to its

@@ -130,9 +130,9 @@ func (h *Handler) checkDurations() error {
 		add(svc, ruleTryDuration, lb.TryDuration)
 		add(svc, ruleTryInterval, lb.TryInterval)
 	}
-	for i, b := range h.Backends {
+	for _, b := range h.Backends {
 		if b != nil && b.TLS != nil {
-			add(fmt.Sprintf("%s: backend %d in site %q", svc, i, b.Site), ruleTLSTimeout, b.TLS.HandshakeTimeout)
+			add(svc+": "+backendLabel(b.Site, b.Dial), ruleTLSTimeout, b.TLS.HandshakeTimeout)
 		}
 	}
 	return errors.Join(errs...)

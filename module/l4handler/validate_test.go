@@ -27,7 +27,7 @@ func TestProvisionRefusesNegativeDurations(t *testing.T) {
 		{"try interval", pvBackend + `, "load_balancing": {"try_duration": "1s", "try_interval": "-250ms"}`,
 			[]string{"lb_try_interval -250ms: " + positive, "default 250ms", "load_balancing.try_interval"}},
 		{"tls timeout", `"backends": [{"site": "east", "dial": ["127.0.0.1:9001"]}, {"site": "west", "dial": ["127.0.0.1:9002"], "tls": {"handshake_timeout": "-3s"}}]`,
-			[]string{`backend 1 in site "west": tls_timeout -3s: ` + positive, "tls.handshake_timeout"}},
+			[]string{`backend 127.0.0.1:9002 (site west): tls_timeout -3s: ` + positive, "tls.handshake_timeout"}},
 		{"every negative named", pvBackend + `, "health_checks": {"active": {"interval": "-1s", "timeout": "-1m"}}, "load_balancing": {"try_duration": "-1h"}`,
 			[]string{"health_interval -1s", "health_timeout -1m0s", "lb_try_duration -1h0m0s"}},
 	}
