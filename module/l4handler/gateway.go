@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -198,6 +199,14 @@ func (g *gateway) poll(ctx context.Context) *readiness {
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := g.client.Do(req)
+	if errors.Is(err, syscall.ECONNRESET) {
+		// A peer's reload resets the connections still queued on its old
+		// listener (Caddy binds the new config's socket beside the old one
+		// with SO_REUSEPORT, then closes the old one): a poll that met one
+		// asks once more, at once, within the same timeout, so that the
+		// peer's reload does not read as the peer going away.
+		resp, err = g.client.Do(req)
+	}
 	if err != nil {
 		return &readiness{Reason: describePollError(err, g.timeout)}
 	}

@@ -367,3 +367,69 @@ func TestReadyPeriod(t *testing.T) {
 		}
 	}
 }
+
+// resettingListener resets, after reading the request, each accepted
+// connection for which reset (called with the connection's number, from
+// 1) says so, as a reloading peer resets the connections queued on its
+// old listener; it hands the others on.
+type resettingListener struct {
+	net.Listener
+	n     atomic.Int64
+	reset func(n int64) bool
+}
+
+func (l *resettingListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if !l.reset(l.n.Add(1)) {
+			return c, nil
+		}
+		_, _ = c.Read(make([]byte, 4096))
+		_ = c.(*net.TCPConn).SetLinger(0)
+		_ = c.Close()
+	}
+}
+
+// TestGatewayPollRetriesReset: a poll whose connection the peer resets
+// (its reload closing the listener it was queued on) asks once more at
+// once, so the gateway stays ready and logs no change; a peer that resets
+// every connection is not ready, and the reason says so.
+func TestGatewayPollRetriesReset(t *testing.T) {
+	serve := func(t *testing.T, reset func(int64) bool) (*resettingListener, string) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rl := &resettingListener{Listener: ln, reset: reset}
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, `{"ready": true, "routes": [["B"]]}`)
+		}))
+		srv.Listener = rl
+		srv.Start()
+		t.Cleanup(srv.Close)
+		return rl, srv.URL + "/ready/web"
+	}
+	t.Run("every first try reset", func(t *testing.T) {
+		rl, url := serve(t, func(n int64) bool { return n%2 == 1 })
+		g, logs := startTestGateway(t, url, time.Second)
+		waitPolls(t, &rl.n, 0, 20) // 10 polls, each reset once
+		if r := g.state(); len(r.Routes) == 0 || !g.Ready() {
+			t.Errorf("gateway not ready after polls whose first try was reset: %+v", r)
+		}
+		if n := logs.FilterMessage("costlb gateway not ready").Len(); n != 0 {
+			t.Errorf("logged %d 'not ready' lines for polls answered on their second try; want 0", n)
+		}
+	})
+	t.Run("every try reset", func(t *testing.T) {
+		rl, url := serve(t, func(int64) bool { return true })
+		g, _ := startTestGateway(t, url, time.Second)
+		waitPolls(t, &rl.n, 0, 6)
+		r := waitAnswer(t, g, "answered", func(readiness) bool { return true })
+		if g.Ready() || !strings.Contains(r.Reason, "connection reset by peer") {
+			t.Errorf("a peer that resets every poll: ready %t, reason %q; want not ready, reason naming the reset", g.Ready(), r.Reason)
+		}
+	})
+}
