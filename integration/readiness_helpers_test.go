@@ -42,10 +42,27 @@ func gatewayBackend(site, listen, status, svc string) string {
 
 // readyDoc is GET /ready/<service>, decoded independently of the module.
 type readyDoc struct {
-	Service string     `json:"service"`
-	Site    string     `json:"site"`
-	Ready   *bool      `json:"ready"`
-	Routes  [][]string `json:"routes"`
+	Service string      `json:"service"`
+	Site    string      `json:"site"`
+	Ready   *bool       `json:"ready"`
+	Routes  []costRoute `json:"routes"`
+}
+
+// costRoute is one route with its cost, as a readiness answer and the
+// admin view give it.
+type costRoute struct {
+	Sites []string `json:"sites"`
+	Cost  *int64   `json:"cost"`
+}
+
+// String shows the route as "A→B→C@5" ("@?" without a cost), so that a
+// list of routes prints as "[A@0 A→C@10]".
+func (r costRoute) String() string {
+	cost := "?"
+	if r.Cost != nil {
+		cost = fmt.Sprint(*r.Cost)
+	}
+	return strings.Join(r.Sites, "→") + "@" + cost
 }
 
 var statusClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
@@ -88,7 +105,7 @@ func waitReadyChange(t *testing.T, addr, svc string, want bool, timeout time.Dur
 		case *doc.Ready == want:
 			return time.Since(start)
 		default:
-			last = fmt.Sprintf("ready %t, routes %q", *doc.Ready, doc.Routes)
+			last = fmt.Sprintf("ready %t, routes %v", *doc.Ready, doc.Routes)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/costlb/costlb/costlb"
 )
 
 func init() {
@@ -88,16 +90,40 @@ func (s *StatusHandler) serveReady(w http.ResponseWriter, name string) {
 	if !ans.Ready {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, ans, false)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(ans.encode())
 }
+
+// MaxReadyAnswer is the most a readiness answer may weigh, in bytes: what
+// every site reads of a peer's answer. An answer never exceeds it.
+const MaxReadyAnswer = 64 << 10
 
 // ReadyAnswer is the JSON document of GET <costlb_status>/ready/<service>,
 // which a peer's gateway backend polls.
 type ReadyAnswer struct {
-	Service string     `json:"service"`
-	Site    string     `json:"site"`
-	Ready   bool       `json:"ready"`
-	Routes  [][]string `json:"routes"`
+	Service string         `json:"service"`
+	Site    string         `json:"site"`
+	Ready   bool           `json:"ready"`
+	Routes  []costlb.Route `json:"routes"`
+}
+
+// encode returns the answer as one line of JSON that fits MaxReadyAnswer:
+// the cheapest routes that fit are kept (Routes is sorted cheapest first).
+// Service and site names are at most a few hundred bytes, and a route at
+// most MaxRouteHops site names, so at least one route always fits.
+func (a ReadyAnswer) encode() []byte {
+	for {
+		b, err := json.Marshal(a)
+		if err != nil { // a route or name json cannot encode: none is offered
+			return []byte(`{"ready":false,"routes":[]}` + "\n")
+		}
+		if len(b)+1 <= MaxReadyAnswer || len(a.Routes) <= 1 {
+			return append(b, '\n')
+		}
+		a.Routes = a.Routes[:len(a.Routes)-1]
+	}
 }
 
 // writeJSON answers with v as JSON, indented for people when indent is set

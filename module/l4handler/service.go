@@ -27,7 +27,8 @@ func (h *Handler) View() module.ServiceView {
 		if g := h.backends[i].gateway; g != nil {
 			r := g.state()
 			ready := len(r.Routes) > 0
-			bv.ReadyURL, bv.GatewayReady, bv.Routes, bv.NotReadyReason = g.url, &ready, r.Routes, r.Reason
+			bv.ReadyURL, bv.GatewayReady, bv.NotReadyReason, bv.DroppedRoutes = g.url, &ready, r.Reason, r.Dropped
+			bv.Routes = costlb.NormalizeRoutes(costlb.ViaGateway(h.app.Site, st.PathCost, r.Routes))
 		}
 		sv.Backends = append(sv.Backends, bv)
 	}
