@@ -1,0 +1,234 @@
+package integration
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/costlb/costlb/integration/harness"
+)
+
+// Costs travel with readiness: a gateway's path cost is the cost to its
+// site plus the cheapest cost among its routes. Every site's config lists
+// only its own links: what lies beyond a gateway is learned.
+
+// costChain is the chain A → gateway B (cost 2) → gateway C (cost bc) →
+// C's server c1, plus A's direct backend e1 in E (cost 9).
+type costChain struct {
+	a, b, c                   *harness.Caddy
+	listenA, listenB, listenC string
+	statusB, statusC          string
+	c1, e1                    *harness.Backend
+}
+
+// costChainB is site B's Caddyfile, with its link to C at cost bc.
+func (r *costChain) costChainB(bc int) string {
+	return siteCaddyfile(fmt.Sprintf(`site B
+		link A B 2
+		link B C %d`, bc), r.listenB, `
+		name web
+		`+gatewayBackend("C", r.listenC, r.statusC, "web")+`
+		health_interval 200ms
+		health_timeout 150ms`, r.statusB)
+}
+
+func startCostChain(t *testing.T, interval time.Duration) *costChain {
+	r := &costChain{c1: harness.StartBackend(t, "c1"), e1: harness.StartBackend(t, "e1")}
+	r.listenA, r.listenB, r.listenC = harness.FreeAddr(t), harness.FreeAddr(t), harness.FreeAddr(t)
+	r.statusB, r.statusC = harness.FreeAddr(t), harness.FreeAddr(t)
+	r.c = harness.StartCaddy(t, siteCaddyfile(`site C
+		link B C 3`, r.listenC, fmt.Sprintf(`
+		name web
+		backend C %s
+		health_interval 200ms
+		health_timeout 150ms`, r.c1.Addr()), r.statusC), "caddyfile")
+	r.b = harness.StartCaddy(t, r.costChainB(3), "caddyfile")
+	r.a = harness.StartCaddy(t, siteCaddyfile(`site A
+		link A B 2
+		link A E 9`, r.listenA, fmt.Sprintf(`
+		name web
+		%s
+		backend E %s
+		health_interval %v
+		health_timeout %v`, gatewayBackend("B", r.listenB, r.statusB, "web"), r.e1.Addr(), interval, interval*4/5), ""), "caddyfile")
+	return r
+}
+
+// reloadB loads B's config with its link to C at cost bc, and returns
+// when the reload is done.
+func (r *costChain) reloadB(t *testing.T, bc int) time.Time {
+	t.Helper()
+	cf := strings.ReplaceAll(r.costChainB(bc), harness.AdminPlaceholder, r.b.AdminAddr())
+	if st, body, err := r.b.Load([]byte(cf), "text/caddyfile"); err != nil || st != 200 {
+		t.Fatalf("reloading B with B–C %d: %d %v %s", bc, st, err, body)
+	}
+	return time.Now()
+}
+
+// gatewayCost waits until A's view shows the gateway B at path cost
+// total = 2 + onward.
+func (r *costChain) waitGatewayCost(t *testing.T, onward int64) {
+	t.Helper()
+	harness.WaitFor(t, 10*time.Second, func() bool {
+		gw := mustBackend(t, mustService(t, mustView(t, r.a), "web"), r.listenB)
+		return gw.Available && gw.SiteCost == 2 && gw.OnwardCost == onward && gw.PathCost == 2+onward
+	}, fmt.Sprintf("A sees gateway B at path cost 2 + %d", onward))
+}
+
+// switchTo probes A from the change on and checks that within bound every
+// connection reaches want and none fails; it returns when the last
+// connection not served by want started.
+func (r *costChain) switchTo(t *testing.T, changed time.Time, bound time.Duration, want string) time.Duration {
+	t.Helper()
+	probes := probeUntil(r.listenA, changed.Add(bound), changed.Add(bound+time.Second), 20*time.Millisecond)
+	for _, p := range probes {
+		if p.err != nil {
+			t.Errorf("a connection %v after the change failed: %v", p.at.Sub(changed).Round(time.Millisecond), p.err)
+		}
+	}
+	return checkSwitch(t, probes, changed, changed.Add(bound), want)
+}
+
+// TestReadinessCostChain: A uses B while 2 + 3 < 9; B's link to C raised
+// to 8 (a reload of B alone) makes B cost 10 from A, and A moves to E
+// within two of its poll intervals with no connection failing; lowered
+// again, A comes back. Every config lists only its own links: A knows
+// nothing of C.
+func TestReadinessCostChain(t *testing.T) {
+	const interval = 500 * time.Millisecond
+	r := startCostChain(t, interval)
+	waitGateway(t, r.a, "web", r.listenB, true)
+	r.waitGatewayCost(t, 3)
+	gw := mustBackend(t, mustService(t, mustView(t, r.a), "web"), r.listenB)
+	if fmt.Sprint(gw.Routes) != "[A→B→C@5]" {
+		t.Errorf("A's view of gateway B: routes %v, want [A→B→C@5] (C learned from B)", gw.Routes)
+	}
+	if v := mustView(t, r.a); fmt.Sprint(mustService(t, v, "web").Routes) != "[A→B→C@5 A→E@9]" {
+		t.Errorf("A's own routes %v, want [A→B→C@5 A→E@9]", mustService(t, v, "web").Routes)
+	}
+	if _, doc, err := getReady(r.statusB, "web"); err != nil || fmt.Sprint(doc.Routes) != "[B→C@3]" {
+		t.Errorf("B's readiness %+v (%v), want routes [B→C@3]", doc, err)
+	}
+	for i := 0; i < 5; i++ {
+		if name, err := harness.Once(r.listenA, dialTimeout); err != nil || name != "c1" {
+			t.Fatalf("connection %d through A reached %q (%v), want c1 through B and C (5 < 9)", i, name, err)
+		}
+	}
+
+	changed := r.reloadB(t, 8)
+	took := r.switchTo(t, changed, 2*interval, "e1")
+	t.Logf("B–C raised to 8: A's last connection through B started %v after B's reload (bound %v)", took.Round(time.Millisecond), 2*interval)
+	r.waitGatewayCost(t, 8)
+	if name, err := harness.Once(r.listenB, dialTimeout); err != nil || name != "c1" {
+		t.Errorf("B itself still serves through C: reached %q (%v)", name, err)
+	}
+
+	changed = r.reloadB(t, 3)
+	took = r.switchTo(t, changed, 2*interval, "c1")
+	t.Logf("B–C lowered to 3: A's last connection to E started %v after B's reload (bound %v)", took.Round(time.Millisecond), 2*interval)
+}
+
+// TestReadinessCostSplit: held connections through two gateways with
+// different onward costs land as perceived cost = cost to the gateway's
+// site + its onward cost + live connections says: B at 1 + 4 (its backend
+// in C) and D at 2 + 0 (its own server).
+func TestReadinessCostSplit(t *testing.T) {
+	c1, d1 := harness.StartBackend(t, "c1"), harness.StartBackend(t, "d1")
+	listenA, listenB, listenD := harness.FreeAddr(t), harness.FreeAddr(t), harness.FreeAddr(t)
+	statusB, statusD := harness.FreeAddr(t), harness.FreeAddr(t)
+	checks := `
+		health_interval 200ms
+		health_timeout 150ms`
+	harness.StartCaddy(t, siteCaddyfile(`site B
+		link A B 1
+		link B C 4`, listenB, "name web\nbackend C "+c1.Addr()+checks, statusB), "caddyfile")
+	harness.StartCaddy(t, siteCaddyfile(`site D
+		link A D 2`, listenD, "name web\nbackend D "+d1.Addr()+checks, statusD), "caddyfile")
+	ca := harness.StartCaddy(t, siteCaddyfile(`site A
+		link A B 1
+		link A D 2`, listenA, "name web\n"+gatewayBackend("B", listenB, statusB, "web")+"\n"+
+		gatewayBackend("D", listenD, statusD, "web")+checks, ""), "caddyfile")
+	harness.WaitFor(t, 10*time.Second, func() bool {
+		s := mustService(t, mustView(t, ca), "web")
+		return fmt.Sprint(s.Routes) == "[A→D@2 A→B→C@5]" && mustBackend(t, s, listenB).Available && mustBackend(t, s, listenD).Available
+	}, "A offers [A→D@2 A→B→C@5], both gateways available")
+	gb := mustBackend(t, mustService(t, mustView(t, ca), "web"), listenB)
+	if gb.PathCost != 5 || gb.SiteCost != 1 || gb.OnwardCost != 4 || gb.Perceived != 5 {
+		t.Errorf("gateway B in A's view: path %d = %d + %d, perceived %d; want 5 = 1 + 4, perceived 5", gb.PathCost, gb.SiteCost, gb.OnwardCost, gb.Perceived)
+	}
+
+	const n = 10
+	got, _ := holdN(t, listenA, n)
+	want := expectHeld([]ruleBackend{{"c1", 5}, {"d1", 2}}, nil, n)
+	t.Logf("%d held connections: %v (rule: %v)", n, got, want)
+	if !sameCounts(got, want) {
+		t.Fatalf("%d held connections reached %v, want %v (B at 1 + 4, D at 2 + 0, + live)", n, got, want)
+	}
+}
+
+// TestReadinessBadCosts: a fake gateway answering routes with bad costs
+// is refused with a reason that names the value, and the service's other
+// backend serves meanwhile; a good answer makes it ready again.
+func TestReadinessBadCosts(t *testing.T) {
+	g1, e1 := harness.StartBackend(t, "g1"), harness.StartBackend(t, "e1")
+	var answer atomic.Value
+	answer.Store(`{"sites": ["G"], "cost": 0}`)
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"service": "web", "site": "G", "ready": true, "routes": [%s]}`, answer.Load())
+	}))
+	defer fake.Close()
+	listen := harness.FreeAddr(t)
+	ca := harness.StartCaddy(t, siteCaddyfile(`site A
+		link A G 1
+		link A E 9`, listen, fmt.Sprintf(`
+		name web
+		backend G %s {
+			ready %s/ready/web
+		}
+		backend E %s
+		health_interval 200ms
+		health_timeout 150ms`, g1.Addr(), fake.URL, e1.Addr()), ""), "caddyfile")
+	waitGateway(t, ca, "web", g1.Addr(), true)
+	if name, err := harness.Once(listen, dialTimeout); err != nil || name != "g1" {
+		t.Fatalf("with a good answer: reached %q (%v), want g1", name, err)
+	}
+	for _, bad := range []struct{ route, reason string }{
+		{`{"sites": ["G"], "cost": -1}`, "cost -1 is negative"},
+		{`{"sites": ["G"], "cost": 1.5}`, "cost 1.5 is not a whole number"},
+		{`{"sites": ["G"], "cost": "x"}`, `cost "x" is not a number`},
+		{`{"sites": ["G"], "cost": 4611686018427387904}`, "cost 4611686018427387904 is too large"},
+		{`{"sites": ["G"]}`, "no cost"},
+		{`{"sites": ["G", "<script>x y</script>"], "cost": 1}`, "contains whitespace"},
+	} {
+		answer.Store(bad.route)
+		var gw *lbBackend
+		harness.WaitFor(t, 10*time.Second, func() bool {
+			gw = mustBackend(t, mustService(t, mustView(t, ca), "web"), g1.Addr())
+			return gw.Ready != nil && !*gw.Ready && strings.Contains(gw.NotReadyReason, bad.reason)
+		}, fmt.Sprintf("the gateway refused for %s", bad.reason))
+		if len(gw.DroppedRoutes) != 1 || !strings.Contains(gw.DroppedRoutes[0], bad.reason) {
+			t.Errorf("answer %s: dropped routes %q, want one naming %q", bad.route, gw.DroppedRoutes, bad.reason)
+		}
+		if !strings.Contains(gw.NotReadyReason, "a route's cost must be a whole number from 0 to 1099511627776") && strings.Contains(bad.reason, "cost") {
+			t.Errorf("answer %s: reason %q does not say what is allowed", bad.route, gw.NotReadyReason)
+		}
+		for i := 0; i < 3; i++ {
+			if name, err := harness.Once(listen, dialTimeout); err != nil || name != "e1" {
+				t.Fatalf("answer %s: connection %d reached %q (%v), want e1", bad.route, i, name, err)
+			}
+		}
+	}
+	// a bad route beside a good one: the good one serves, the bad one is shown
+	answer.Store(`{"sites": ["G"], "cost": -7}, {"sites": ["G", "H"], "cost": 2}`)
+	harness.WaitFor(t, 10*time.Second, func() bool {
+		gw := mustBackend(t, mustService(t, mustView(t, ca), "web"), g1.Addr())
+		return gw.Available && gw.PathCost == 3 && len(gw.DroppedRoutes) == 1 && strings.Contains(gw.DroppedRoutes[0], "cost -7 is negative")
+	}, "the gateway ready at 1 + 2 with the route at -7 dropped and shown")
+	if name, err := harness.Once(listen, dialTimeout); err != nil || name != "g1" {
+		t.Fatalf("with one good route: reached %q (%v), want g1 (3 < 9)", name, err)
+	}
+}
