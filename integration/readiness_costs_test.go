@@ -232,3 +232,55 @@ func TestReadinessBadCosts(t *testing.T) {
 		t.Fatalf("with one good route: reached %q (%v), want g1 (3 < 9)", name, err)
 	}
 }
+
+// TestReadinessCostPropagation: a cost change two gateways away reaches
+// the asking site within (2 + 1) poll intervals, with no reload of A or
+// B. A → gateway B (2) → gateway C (1) → C's plain backend d1 in D: C
+// raises C–D from 1 to 10 and A, which sees B at 2 + 1 + 1 = 4 against
+// E at 9, moves to E (2 + 1 + 10 = 13); it logs the time, for the note.
+func TestReadinessCostPropagation(t *testing.T) {
+	const interval = 500 * time.Millisecond // every site's poll interval
+	d1, e1 := harness.StartBackend(t, "d1"), harness.StartBackend(t, "e1")
+	listenA, listenB, listenC := harness.FreeAddr(t), harness.FreeAddr(t), harness.FreeAddr(t)
+	statusB, statusC := harness.FreeAddr(t), harness.FreeAddr(t)
+	checks := fmt.Sprintf(`
+		health_interval %v
+		health_timeout %v`, interval, interval*4/5)
+	siteC := func(cd int) string {
+		return siteCaddyfile(fmt.Sprintf(`site C
+			link B C 1
+			link C D %d`, cd), listenC, "name web\nbackend D "+d1.Addr()+checks, statusC)
+	}
+	cc := harness.StartCaddy(t, siteC(1), "caddyfile")
+	harness.StartCaddy(t, siteCaddyfile(`site B
+		link A B 2
+		link B C 1`, listenB, "name web\n"+gatewayBackend("C", listenC, statusC, "web")+checks, statusB), "caddyfile")
+	ca := harness.StartCaddy(t, siteCaddyfile(`site A
+		link A B 2
+		link A E 9`, listenA, "name web\n"+gatewayBackend("B", listenB, statusB, "web")+"\nbackend E "+e1.Addr()+checks, ""), "caddyfile")
+	harness.WaitFor(t, 10*time.Second, func() bool {
+		return fmt.Sprint(mustService(t, mustView(t, ca), "web").Routes) == "[A→B→C→D@4 A→E@9]"
+	}, "A offers [A→B→C→D@4 A→E@9]")
+	if name, err := harness.Once(listenA, dialTimeout); err != nil || name != "d1" {
+		t.Fatalf("through A at 4 < 9: reached %q (%v), want d1", name, err)
+	}
+
+	cf := strings.ReplaceAll(siteC(10), harness.AdminPlaceholder, cc.AdminAddr())
+	if st, body, err := cc.Load([]byte(cf), "text/caddyfile"); err != nil || st != 200 {
+		t.Fatalf("reloading C: %d %v %s", st, err, body)
+	}
+	changed := time.Now()
+	bound := 3 * interval
+	probes := probeUntil(listenA, changed.Add(bound), changed.Add(bound+time.Second), 20*time.Millisecond)
+	for _, p := range probes {
+		if p.err != nil {
+			t.Errorf("a connection %v after C's change failed: %v", p.at.Sub(changed).Round(time.Millisecond), p.err)
+		}
+	}
+	took := checkSwitch(t, probes, changed, changed.Add(bound), "e1")
+	t.Logf("C–D raised to 10, two gateways from A: A's last connection to d1 started %v after C's reload (bound (2+1) x %v)", took.Round(time.Millisecond), interval)
+	harness.WaitFor(t, 5*time.Second, func() bool {
+		gw := mustBackend(t, mustService(t, mustView(t, ca), "web"), listenB)
+		return gw.PathCost == 13 && gw.OnwardCost == 11
+	}, "A sees B at 2 + 11")
+}
