@@ -79,6 +79,15 @@ func (r *costChain) waitGatewayCost(t *testing.T, onward int64) {
 	}, fmt.Sprintf("A sees gateway B at path cost 2 + %d", onward))
 }
 
+// checkCostMetric checks A's gateway_path_cost metric of B.
+func (r *costChain) checkCostMetric(t *testing.T, want float64) {
+	t.Helper()
+	key := fmt.Sprintf(`caddy_costlb_gateway_path_cost{service="web",upstream=%q}`, r.listenB)
+	if m := metricValues(t, r.a, "caddy_costlb_gateway_path_cost"); m[key] != want {
+		t.Errorf("A's metric %s = %v, want %v (in %v)", key, m[key], want, m)
+	}
+}
+
 // switchTo probes A from the change on and checks that within bound every
 // connection reaches want and none fails; it returns when the last
 // connection not served by want started.
@@ -113,6 +122,7 @@ func TestReadinessCostChain(t *testing.T) {
 	if _, doc, err := getReady(r.statusB, "web"); err != nil || fmt.Sprint(doc.Routes) != "[B→C@3]" {
 		t.Errorf("B's readiness %+v (%v), want routes [B→C@3]", doc, err)
 	}
+	r.checkCostMetric(t, 5)
 	for i := 0; i < 5; i++ {
 		if name, err := harness.Once(r.listenA, dialTimeout); err != nil || name != "c1" {
 			t.Fatalf("connection %d through A reached %q (%v), want c1 through B and C (5 < 9)", i, name, err)
@@ -123,6 +133,7 @@ func TestReadinessCostChain(t *testing.T) {
 	took := r.switchTo(t, changed, 2*interval, "e1")
 	t.Logf("B–C raised to 8: A's last connection through B started %v after B's reload (bound %v)", took.Round(time.Millisecond), 2*interval)
 	r.waitGatewayCost(t, 8)
+	r.checkCostMetric(t, 10)
 	if name, err := harness.Once(r.listenB, dialTimeout); err != nil || name != "c1" {
 		t.Errorf("B itself still serves through C: reached %q (%v)", name, err)
 	}

@@ -36,7 +36,7 @@ func (h *Handler) View() module.ServiceView {
 }
 
 // CollectMetrics reports every backend's connections, which the balancer
-// counts as picks, and every gateway's readiness.
+// counts as picks, and every gateway's readiness and path cost.
 func (h *Handler) CollectMetrics(m *module.ServiceMetrics) {
 	for i := range h.backends {
 		st := h.bal.State(i)
@@ -45,6 +45,7 @@ func (h *Handler) CollectMetrics(m *module.ServiceMetrics) {
 	for i := range h.backends {
 		if g := h.backends[i].gateway; g != nil {
 			m.GatewayReady(g.upstream, g.Ready())
+			m.GatewayPathCost(g.upstream, h.bal.State(i).TotalCost)
 		}
 	}
 }
