@@ -90,11 +90,7 @@ func TestChainExample(t *testing.T) {
 	changed := reload(raised, "with b-c 8")
 	probes := curlUntil(addr(":8480"), changed.Add(bound), changed.Add(bound+time.Second))
 	took := checkSwitch(t, probes, changed, changed.Add(bound), "e")
-	for _, p := range probes {
-		if p.err != nil {
-			t.Errorf("a request failed during the change: %v", p.err)
-		}
-	}
+	checkNoneFailed(t, probes, changed)
 	t.Logf("b-c raised to 8: a's last connection through b started %v after b's reload", took.Round(time.Millisecond))
 	gw := mustBackend(t, mustService(t, mustView(t, ca), "web"), addr(":8481"))
 	if gw.PathCost != 10 || gw.OnwardCost != 8 || fmt.Sprint(mustService(t, mustView(t, ca), "web").Routes) != "[a→e@9 a→b→c@10]" {
@@ -113,24 +109,11 @@ func TestChainExample(t *testing.T) {
 	probes = curlUntil(addr(":8480"), changed.Add(bound), changed.Add(bound+time.Second))
 	took = checkSwitch(t, probes, changed, changed.Add(bound), "c")
 	t.Logf("b-c back to 3: a's last connection to e started %v after b's reload", took.Round(time.Millisecond))
-	for _, p := range probes {
-		if p.err != nil {
-			t.Errorf("a request failed during the change: %v", p.err)
-		}
-	}
+	checkNoneFailed(t, probes, changed)
 }
 
 // curlUntil is probeUntil for the examples' HTTP demo servers: one
 // request after another through addr, 50 ms apart.
 func curlUntil(addr string, from, until time.Time) []probe {
-	var out []probe
-	for after := 0; time.Now().Before(until) || after < minProbesAfter; time.Sleep(50 * time.Millisecond) {
-		p := probe{at: time.Now()}
-		p.name, p.err = httpVia(addr)
-		out = append(out, p)
-		if !p.at.Before(from) {
-			after++
-		}
-	}
-	return out
+	return probeWith(func() (string, error) { return httpVia(addr) }, from, until, 50*time.Millisecond)
 }

@@ -94,11 +94,7 @@ func (r *costChain) checkCostMetric(t *testing.T, want float64) {
 func (r *costChain) switchTo(t *testing.T, changed time.Time, bound time.Duration, want string) time.Duration {
 	t.Helper()
 	probes := probeUntil(r.listenA, changed.Add(bound), changed.Add(bound+time.Second), 20*time.Millisecond)
-	for _, p := range probes {
-		if p.err != nil {
-			t.Errorf("a connection %v after the change failed: %v", p.at.Sub(changed).Round(time.Millisecond), p.err)
-		}
-	}
+	checkNoneFailed(t, probes, changed)
 	return checkSwitch(t, probes, changed, changed.Add(bound), want)
 }
 
@@ -283,11 +279,7 @@ func TestReadinessCostPropagation(t *testing.T) {
 	changed := time.Now()
 	bound := 3 * interval
 	probes := probeUntil(listenA, changed.Add(bound), changed.Add(bound+time.Second), 20*time.Millisecond)
-	for _, p := range probes {
-		if p.err != nil {
-			t.Errorf("a connection %v after C's change failed: %v", p.at.Sub(changed).Round(time.Millisecond), p.err)
-		}
-	}
+	checkNoneFailed(t, probes, changed)
 	took := checkSwitch(t, probes, changed, changed.Add(bound), "e1")
 	t.Logf("C–D raised to 10, two gateways from A: A's last connection to d1 started %v after C's reload (bound (2+1) x %v)", took.Round(time.Millisecond), interval)
 	harness.WaitFor(t, 5*time.Second, func() bool {

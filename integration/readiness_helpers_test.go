@@ -128,10 +128,16 @@ const minProbesAfter = 10
 // reading each one's greeting, until the deadline has passed and
 // minProbesAfter of them started at or after from, however slow they are.
 func probeUntil(addr string, from, until time.Time, pause time.Duration) []probe {
+	return probeWith(func() (string, error) { return harness.Once(addr, 2*time.Second) }, from, until, pause)
+}
+
+// probeWith is probeUntil with once as the probe: it returns the name of
+// what answered, or an error.
+func probeWith(once func() (string, error), from, until time.Time, pause time.Duration) []probe {
 	var out []probe
 	for after := 0; time.Now().Before(until) || after < minProbesAfter; time.Sleep(pause) {
 		p := probe{at: time.Now()}
-		p.name, p.err = harness.Once(addr, 2*time.Second)
+		p.name, p.err = once()
 		out = append(out, p)
 		if !p.at.Before(from) {
 			after++
@@ -168,6 +174,17 @@ func checkSwitch(t *testing.T, probes []probe, since, from time.Time, want strin
 		return 0
 	}
 	return last.Sub(since)
+}
+
+// checkNoneFailed fails the test for every probe that failed, whenever it
+// started: a change of cost moves connections, it must not break any.
+func checkNoneFailed(t *testing.T, probes []probe, since time.Time) {
+	t.Helper()
+	for _, p := range probes {
+		if p.err != nil {
+			t.Errorf("a connection %v after the change failed: %v", p.at.Sub(since).Round(time.Millisecond), p.err)
+		}
+	}
 }
 
 // pollerGoroutines returns how many readiness pollers run in the Caddy and
