@@ -90,10 +90,7 @@ func (s *StatusHandler) serveReady(w http.ResponseWriter, name string) {
 	if !ans.Ready {
 		status = http.StatusServiceUnavailable
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(ans.encode())
+	writeJSON(w, status, ans.fit(), false)
 }
 
 // MaxReadyAnswer is the most a readiness answer may weigh, in bytes: what
@@ -109,21 +106,20 @@ type ReadyAnswer struct {
 	Routes  []costlb.Route `json:"routes"`
 }
 
-// encode returns the answer as one line of JSON that fits MaxReadyAnswer:
-// the cheapest routes that fit are kept (Routes is sorted cheapest first).
-// Service and site names are at most a few hundred bytes, and a route at
-// most MaxRouteHops site names, so at least one route always fits.
-func (a ReadyAnswer) encode() []byte {
-	for {
+// fit returns the answer with the cheapest routes that keep it, as one
+// line of JSON (writeJSON's, newline included), within MaxReadyAnswer
+// (Routes is sorted cheapest first). Service and site names are at most a
+// few hundred bytes and a route at most MaxRouteHops site names, so at
+// least one route always fits.
+func (a ReadyAnswer) fit() ReadyAnswer {
+	for len(a.Routes) > 1 {
 		b, err := json.Marshal(a)
-		if err != nil { // a route or name json cannot encode: none is offered
-			return []byte(`{"ready":false,"routes":[]}` + "\n")
-		}
-		if len(b)+1 <= MaxReadyAnswer || len(a.Routes) <= 1 {
-			return append(b, '\n')
+		if err != nil || len(b)+1 <= MaxReadyAnswer {
+			break // err: strings and numbers always encode
 		}
 		a.Routes = a.Routes[:len(a.Routes)-1]
 	}
+	return a
 }
 
 // writeJSON answers with v as JSON, indented for people when indent is set
