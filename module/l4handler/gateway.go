@@ -54,16 +54,17 @@ func (s gatewaySpec) key() string {
 // through gateways.
 type gateway struct {
 	gatewaySpec
-	client *http.Client
-	logger *zap.Logger
-	last   atomic.Pointer[readiness]
-	// onward is the lowest cost among the usable routes of last, the
-	// gateway's cost from its site onwards: the balancer adds it to the
-	// path cost to the gateway's site on every pick.
-	onward  atomic.Int64
+	client  *http.Client
+	logger  *zap.Logger
+	last    atomic.Pointer[readiness]
 	against int // answers in a row against the state of last; run's alone
 	cancel  context.CancelFunc
 	done    chan struct{}
+
+	// onward is the lowest cost among the usable routes of last, the
+	// gateway's cost from its site onwards: the balancer adds it to the
+	// path cost to the gateway's site on every pick.
+	onward atomic.Int64
 }
 
 // readiness is one readiness answer as the local site sees it.
