@@ -287,3 +287,63 @@ func TestReadinessCostPropagation(t *testing.T) {
 		return gw.PathCost == 13 && gw.OnwardCost == 11
 	}, "A sees B at 2 + 11")
 }
+
+// TestReadinessGatewayLooksFar: A has gateways B (link 1) and D (link 5).
+// B serves with its own server, else through its backend in C (link 20).
+// B's own server dies: B is still ready, through C, but A now sees B at
+// 1 + 20 and sends every new connection to D at 5, none failing; B's
+// server returns and A comes back to B.
+func TestReadinessGatewayLooksFar(t *testing.T) {
+	const interval = 500 * time.Millisecond // A's poll interval
+	b1, c1, d1 := harness.StartBackend(t, "b1"), harness.StartBackend(t, "c1"), harness.StartBackend(t, "d1")
+	listenA, listenB, listenD := harness.FreeAddr(t), harness.FreeAddr(t), harness.FreeAddr(t)
+	statusB, statusD := harness.FreeAddr(t), harness.FreeAddr(t)
+	// B checks its own servers every 100 ms: what A learns can be no fresher
+	harness.StartCaddy(t, siteCaddyfile(`site B
+		link A B 1
+		link B C 20`, listenB, fmt.Sprintf(`
+		name web
+		backend B %s
+		backend C %s
+		health_interval 100ms
+		health_timeout 100ms`, b1.Addr(), c1.Addr()), statusB), "caddyfile")
+	harness.StartCaddy(t, siteCaddyfile(`site D
+		link A D 5`, listenD, "name web\nbackend D "+d1.Addr()+`
+		health_interval 100ms
+		health_timeout 100ms`, statusD), "caddyfile")
+	ca := harness.StartCaddy(t, siteCaddyfile(`site A
+		link A B 1
+		link A D 5`, listenA, fmt.Sprintf(`
+		name web
+		%s
+		%s
+		health_interval %v
+		health_timeout %v`, gatewayBackend("B", listenB, statusB, "web"), gatewayBackend("D", listenD, statusD, "web"), interval, interval*4/5), ""), "caddyfile")
+	harness.WaitFor(t, 10*time.Second, func() bool {
+		return fmt.Sprint(mustService(t, mustView(t, ca), "web").Routes) == "[A→B@1 A→D@5 A→B→C@21]"
+	}, "A offers [A→B@1 A→D@5 A→B→C@21]")
+	if name, err := harness.Once(listenA, dialTimeout); err != nil || name != "b1" {
+		t.Fatalf("through A with B's server up: reached %q (%v), want b1", name, err)
+	}
+
+	b1.Stop()
+	stopped := time.Now()
+	bound := 2*interval + 300*time.Millisecond // B's checks see it, then A's next polls
+	probes := probeUntil(listenA, stopped.Add(bound), stopped.Add(bound+time.Second), 20*time.Millisecond)
+	took := checkSwitch(t, probes, stopped, stopped.Add(bound), "d1")
+	t.Logf("B's own server died: A's last connection not to D started %v after (bound %v)", took.Round(time.Millisecond), bound)
+	gw := mustBackend(t, mustService(t, mustView(t, ca), "web"), listenB)
+	if !gw.Available || gw.PathCost != 21 || fmt.Sprint(gw.Routes) != "[A→B→C@21]" {
+		t.Errorf("gateway B after its server died: available %t, path cost %d, routes %v; want available at 21 through C", gw.Available, gw.PathCost, gw.Routes)
+	}
+
+	b1.Restart()
+	restarted := time.Now()
+	harness.WaitFor(t, 10*time.Second, func() bool {
+		return mustBackend(t, mustService(t, mustView(t, ca), "web"), listenB).PathCost == 1
+	}, "A sees B at 1 again")
+	t.Logf("B's own server back: A sees B at 1 again %v after", time.Since(restarted).Round(time.Millisecond))
+	if name, err := harness.Once(listenA, dialTimeout); err != nil || name != "b1" {
+		t.Fatalf("through A with B's server back: reached %q (%v), want b1", name, err)
+	}
+}
