@@ -2,8 +2,9 @@
 // counters and the cost-based pick. It has no Caddy imports.
 //
 // Every new connection goes to the available backend with the lowest
-// perceived cost = path cost + live connections. Ties go to the lower path
-// cost (local before remote), then to the backend picked least recently, so
+// perceived cost = path cost + live connections, where a gateway's path
+// cost is the cost to its site plus its onward cost (Backend.Onward). Ties
+// go to the lower path cost (local before remote), then to the backend picked least recently, so
 // equal backends share new connections evenly. A backend is available when
 // its health probe says so, when it is a gateway (another costlb serving the
 // service onwards) its readiness probe says so too, and, if it has a
@@ -24,6 +25,11 @@ type Backend struct {
 	Address string
 	// PathCost is the cost of the cheapest path from the local site to Site.
 	PathCost int64
+	// Onward, for a gateway, is the cost from the gateway's site onwards:
+	// the lowest cost among its usable routes, which its readiness poller
+	// keeps up to date. The backend's path cost in the pick is PathCost +
+	// Onward. nil means 0. It must stay within MaxRouteCost.
+	Onward *atomic.Int64
 	// MaxConns caps the backend's live connections; 0 means no cap.
 	MaxConns int64
 	// Counter counts the backend's live connections (shared process-wide).
@@ -104,8 +110,8 @@ func New(backends []Backend, onShift func(Shift)) (*Balancer, error) {
 		if (be.Counter == nil) == (be.Load == nil) {
 			return nil, fmt.Errorf("backend %d (%s): want exactly one of a counter and a load", i, be.Address)
 		}
-		if be.PathCost < 0 {
-			return nil, fmt.Errorf("backend %d (%s): negative path cost %d", i, be.Address, be.PathCost)
+		if be.PathCost < 0 || be.PathCost > MaxRouteCost {
+			return nil, fmt.Errorf("backend %d (%s): path cost %d: must be 0 to %d", i, be.Address, be.PathCost, MaxRouteCost)
 		}
 		if be.MaxConns < 0 {
 			return nil, fmt.Errorf("backend %d (%s): negative max connections %d", i, be.Address, be.MaxConns)
@@ -222,7 +228,8 @@ func (b *Balancer) choose(lost *lostRaces) (best int, stamp uint64) {
 		if e.MaxConns > 0 && (live >= e.MaxConns || lost.has(i)) {
 			continue
 		}
-		cost := e.PathCost + live
+		path := e.pathCost()
+		cost := path + live
 		last := e.last.Load()
 		if last > newest {
 			newest, atNewest = last, 1
@@ -230,9 +237,9 @@ func (b *Balancer) choose(lost *lostRaces) (best int, stamp uint64) {
 			atNewest++
 		}
 		if best < 0 || cost < bestCost ||
-			(cost == bestCost && (e.PathCost < bestPath ||
-				(e.PathCost == bestPath && last < bestLast))) {
-			best, bestCost, bestPath, bestLast = i, cost, e.PathCost, last
+			(cost == bestCost && (path < bestPath ||
+				(path == bestPath && last < bestLast))) {
+			best, bestCost, bestPath, bestLast = i, cost, path, last
 		}
 	}
 	b.endScan(&scan)
@@ -249,6 +256,15 @@ func (b *Balancer) choose(lost *lostRaces) (best int, stamp uint64) {
 // no reservation.
 func (e *entry) reserve() bool {
 	return e.Counter == nil || e.Counter.reserve(e.MaxConns)
+}
+
+// pathCost returns the backend's path cost as the pick sees it: the path
+// cost to its site plus, for a gateway, its onward cost.
+func (e *entry) pathCost() int64 {
+	if e.Onward == nil {
+		return e.PathCost
+	}
+	return e.PathCost + e.Onward.Load()
 }
 
 // live returns the backend's live count: its Load, else its Counter's.
@@ -324,7 +340,11 @@ type State struct {
 	// Live is the backend address's live connection count (process-wide):
 	// its Counter's, or what its Load reports.
 	Live int64
-	// Perceived is PathCost + Live.
+	// OnwardCost is the gateway's cost from its site onwards (0 for a
+	// backend that is not a gateway), and TotalCost the path cost the pick
+	// uses: PathCost (to the backend's site) + OnwardCost.
+	OnwardCost, TotalCost int64
+	// Perceived is TotalCost + Live.
 	Perceived int64
 	// Healthy is the health probe's answer.
 	Healthy bool
@@ -341,8 +361,9 @@ type State struct {
 // State returns a snapshot of backend i.
 func (b *Balancer) State(i int) State {
 	e := &b.entries[i]
-	s := State{Backend: e.Backend, Live: e.live(), Picks: e.picks.Load()}
-	s.Perceived = s.PathCost + s.Live
+	s := State{Backend: e.Backend, Live: e.live(), Picks: e.picks.Load(), TotalCost: e.pathCost()}
+	s.OnwardCost = s.TotalCost - s.PathCost
+	s.Perceived = s.TotalCost + s.Live
 	s.Healthy = e.Healthy == nil || e.Healthy()
 	s.Ready = e.Ready == nil || e.Ready()
 	s.Available = s.Healthy && s.Ready && (s.MaxConns == 0 || s.Live < s.MaxConns)

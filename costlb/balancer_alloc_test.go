@@ -5,6 +5,7 @@ package costlb
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 )
 
@@ -46,5 +47,27 @@ func BenchmarkBalancerPick(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+func TestPickWithGatewaysDoesNotAllocate(t *testing.T) {
+	reg := NewRegistry()
+	var onward atomic.Int64
+	onward.Store(3)
+	ready := func() bool { return true }
+	b, err := New([]Backend{
+		{Site: "B", Address: "gw", PathCost: 2, Counter: reg.Counter("gw"), Ready: ready, Onward: &onward},
+		{Site: "E", Address: "e", PathCost: 9, Counter: reg.Counter("e")},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tk Ticket
+	allocs := testing.AllocsPerRun(1000, func() {
+		b.Pick(&tk)
+		tk.Release()
+	})
+	if allocs != 0 {
+		t.Fatalf("Pick with a gateway allocates %v times per call", allocs)
 	}
 }

@@ -181,7 +181,7 @@ func TestNewErrors(t *testing.T) {
 		{nil, "no backends"},
 		{[]Backend{{Address: "x"}}, "want exactly one of a counter and a load"},
 		{[]Backend{{Address: "x", Counter: c, Load: c.Live}}, "want exactly one of a counter and a load"},
-		{[]Backend{{Address: "x", Counter: c, PathCost: -1}}, "negative path cost -1"},
+		{[]Backend{{Address: "x", Counter: c, PathCost: -1}}, "path cost -1: must be 0 to"},
 		{[]Backend{{Address: "x", Counter: c, MaxConns: -3}}, "negative max connections -3"},
 	} {
 		_, err := New(tc.bes, nil)

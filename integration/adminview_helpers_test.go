@@ -35,7 +35,7 @@ type lbService struct {
 	Kind        string      `json:"kind"`
 	PrimarySite string      `json:"primary_site"`
 	Ready       bool        `json:"ready"`
-	Routes      [][]string  `json:"routes"`
+	Routes      []costRoute `json:"routes"`
 	Backends    []lbBackend `json:"backends"`
 }
 
@@ -43,6 +43,8 @@ type lbBackend struct {
 	Site           string `json:"site"`
 	Address        string `json:"address"`
 	PathCost       int64  `json:"path_cost"`
+	SiteCost       int64  `json:"site_cost"`
+	OnwardCost     int64  `json:"onward_cost"`
 	Live           int64  `json:"live_connections"`
 	Perceived      int64  `json:"perceived_cost"`
 	Healthy        bool   `json:"healthy"`
@@ -50,10 +52,11 @@ type lbBackend struct {
 	MaxConnections int64  `json:"max_connections"`
 	Total          uint64 `json:"connections_total"`
 	// gateway backends only
-	ReadyURL       string     `json:"ready_url"`
-	Ready          *bool      `json:"ready"`
-	Routes         [][]string `json:"routes"`
-	NotReadyReason string     `json:"not_ready_reason"`
+	ReadyURL       string      `json:"ready_url"`
+	Ready          *bool       `json:"ready"`
+	Routes         []costRoute `json:"routes"`
+	NotReadyReason string      `json:"not_ready_reason"`
+	DroppedRoutes  []string    `json:"dropped_routes"`
 }
 
 type lbCounter struct {

@@ -36,7 +36,7 @@ func TestMultiHopExample(t *testing.T) {
 	// Run it: right after both have started
 	curl(addr(":8380"), "|a|", "site a's first request")
 	curl(addr(":8390"), "|b1|b2|", "site b's first request")
-	ready(200, `{"service":"web-ingress","site":"b","ready":true,"routes":[["b"]]}`, "at the start")
+	ready(200, `{"service":"web-ingress","site":"b","ready":true,"routes":[{"sites":["b"],"cost":0}]}`, "at the start")
 	// each site polls the other when it starts and every second; b's
 	// first poll, before a ran, was refused
 	waitGateway(t, ca, "web", addr(":8391"), true)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -162,10 +161,10 @@ func getJSON(t *testing.T, url string, v any) int {
 }
 
 // checkReady checks costlb_status's readiness answer for svc.
-func (r *failoverRig) checkReady(t *testing.T, when string, want [][]string) {
+func (r *failoverRig) checkReady(t *testing.T, when string, want string) {
 	t.Helper()
-	var ans struct{ Routes [][]string }
-	if code := getJSON(t, r.status+"/ready/svc", &ans); code != 200 || !reflect.DeepEqual(ans.Routes, want) {
+	var ans struct{ Routes []costRoute }
+	if code := getJSON(t, r.status+"/ready/svc", &ans); code != 200 || fmt.Sprint(ans.Routes) != want {
 		t.Fatalf("/ready/svc %s: %d %v, want 200 %v", when, code, ans.Routes, want)
 	}
 }
@@ -181,7 +180,7 @@ func runHTTPFailover(t *testing.T, active bool, checks string) {
 	if getJSON(t, r.status+"/status.json", &status); mustService(t, status, "svc").Kind != "http" {
 		t.Fatalf("status.json shows svc as %+v", *mustService(t, status, "svc"))
 	}
-	r.checkReady(t, "with both sites up", [][]string{{"east"}, {"east", "dr"}})
+	r.checkReady(t, "with both sites up", "[east@0 east→dr@9999]")
 
 	load := startHTTPLoad(r.url, 2)
 	defer load.Stop()
@@ -196,7 +195,7 @@ func runHTTPFailover(t *testing.T, active bool, checks string) {
 	if err := r.c.WaitLog(`"to_site":"dr"`, relTimeout); err != nil {
 		t.Fatalf("no failover log line: %v", err)
 	}
-	r.checkReady(t, "with east down", [][]string{{"east", "dr"}})
+	r.checkReady(t, "with east down", "[east→dr@9999]")
 	load.waitAnswers(t, stopped, "backup", 10)
 	r.primary.Restart()
 	restarted := time.Now()

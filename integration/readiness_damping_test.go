@@ -35,7 +35,7 @@ func startHeldReady(t *testing.T) *heldReady {
 				fmt.Fprint(w, `{"service": "web", "site": "G", "ready": false, "routes": []}`)
 				return
 			}
-			fmt.Fprint(w, `{"service": "web", "site": "G", "ready": true, "routes": [["G"]]}`)
+			fmt.Fprint(w, `{"service": "web", "site": "G", "ready": true, "routes": [{"sites": ["G"], "cost": 0}]}`)
 		case <-r.Context().Done():
 		}
 	})

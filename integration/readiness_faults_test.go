@@ -37,12 +37,12 @@ func TestReadinessBadGateways(t *testing.T) {
 			case <-time.After(5 * time.Second):
 			case <-r.Context().Done():
 			}
-			fmt.Fprint(w, `{"ready": true, "routes": [["G"]]}`)
+			fmt.Fprint(w, `{"ready": true, "routes": [{"sites": ["G"], "cost": 0}]}`)
 		},
 		"garbage": func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ready!!\x00") },
 		"500":     func(w http.ResponseWriter, r *http.Request) { http.Error(w, `{"ready": true}`, 500) },
 		"huge": func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprint(w, `{"ready": true, "routes": [["G"]], "pad": "`+strings.Repeat("x", 200<<10)+`"}`)
+			fmt.Fprint(w, `{"ready": true, "routes": [{"sites": ["G"], "cost": 0}], "pad": "`+strings.Repeat("x", 200<<10)+`"}`)
 		},
 		"reset": func(w http.ResponseWriter, r *http.Request) {
 			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
@@ -56,7 +56,7 @@ func TestReadinessBadGateways(t *testing.T) {
 				fmt.Fprint(w, `{"ready": false, "routes": []}`)
 				return
 			}
-			fmt.Fprint(w, `{"ready": true, "routes": [["G"]]}`)
+			fmt.Fprint(w, `{"ready": true, "routes": [{"sites": ["G"], "cost": 0}]}`)
 		},
 	}
 	reasons := map[string]string{
@@ -207,7 +207,7 @@ func TestReadinessPollersStopWithConfig(t *testing.T) {
 	var polls atomic.Int64
 	url := readyServer(t, func(w http.ResponseWriter, r *http.Request) {
 		polls.Add(1)
-		fmt.Fprint(w, `{"ready": true, "routes": [["B"]]}`)
+		fmt.Fprint(w, `{"ready": true, "routes": [{"sites": ["B"], "cost": 0}]}`)
 	})
 	listen := harness.FreeAddr(t)
 	config := func(gen int) string {
@@ -278,8 +278,8 @@ func TestStatusHandlerRoutes(t *testing.T) {
 	c := harness.StartCaddy(t, cf, "caddyfile")
 
 	if code, doc, err := getReady(status, "web"); err != nil || code != 200 || doc.Service != "web" || doc.Site != "A" ||
-		fmt.Sprint(doc.Routes) != "[[A] [A C]]" {
-		t.Errorf("GET /ready/web: %d %+v %v; want 200, service web, site A, routes [[A] [A C]]", code, doc, err)
+		fmt.Sprint(doc.Routes) != "[A@0 A→C@10]" {
+		t.Errorf("GET /ready/web: %d %+v %v; want 200, service web, site A, routes [A@0 A→C@10]", code, doc, err)
 	}
 	waitReadyChange(t, status, "down", false, 5*time.Second)
 	if code, doc, err := getReady(status, "down"); err != nil || code != 503 || doc.Routes == nil || len(doc.Routes) != 0 {

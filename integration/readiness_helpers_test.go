@@ -42,10 +42,27 @@ func gatewayBackend(site, listen, status, svc string) string {
 
 // readyDoc is GET /ready/<service>, decoded independently of the module.
 type readyDoc struct {
-	Service string     `json:"service"`
-	Site    string     `json:"site"`
-	Ready   *bool      `json:"ready"`
-	Routes  [][]string `json:"routes"`
+	Service string      `json:"service"`
+	Site    string      `json:"site"`
+	Ready   *bool       `json:"ready"`
+	Routes  []costRoute `json:"routes"`
+}
+
+// costRoute is one route with its cost, as a readiness answer and the
+// admin view give it.
+type costRoute struct {
+	Sites []string `json:"sites"`
+	Cost  *int64   `json:"cost"`
+}
+
+// String shows the route as "A→B→C@5" ("@?" without a cost), so that a
+// list of routes prints as "[A@0 A→C@10]".
+func (r costRoute) String() string {
+	cost := "?"
+	if r.Cost != nil {
+		cost = fmt.Sprint(*r.Cost)
+	}
+	return strings.Join(r.Sites, "→") + "@" + cost
 }
 
 var statusClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
@@ -88,7 +105,7 @@ func waitReadyChange(t *testing.T, addr, svc string, want bool, timeout time.Dur
 		case *doc.Ready == want:
 			return time.Since(start)
 		default:
-			last = fmt.Sprintf("ready %t, routes %q", *doc.Ready, doc.Routes)
+			last = fmt.Sprintf("ready %t, routes %v", *doc.Ready, doc.Routes)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -111,10 +128,16 @@ const minProbesAfter = 10
 // reading each one's greeting, until the deadline has passed and
 // minProbesAfter of them started at or after from, however slow they are.
 func probeUntil(addr string, from, until time.Time, pause time.Duration) []probe {
+	return probeWith(func() (string, error) { return harness.Once(addr, 2*time.Second) }, from, until, pause)
+}
+
+// probeWith is probeUntil with once as the probe: it returns the name of
+// what answered, or an error.
+func probeWith(once func() (string, error), from, until time.Time, pause time.Duration) []probe {
 	var out []probe
 	for after := 0; time.Now().Before(until) || after < minProbesAfter; time.Sleep(pause) {
 		p := probe{at: time.Now()}
-		p.name, p.err = harness.Once(addr, 2*time.Second)
+		p.name, p.err = once()
 		out = append(out, p)
 		if !p.at.Before(from) {
 			after++
@@ -151,6 +174,17 @@ func checkSwitch(t *testing.T, probes []probe, since, from time.Time, want strin
 		return 0
 	}
 	return last.Sub(since)
+}
+
+// checkNoneFailed fails the test for every probe that failed, whenever it
+// started: a change of cost moves connections, it must not break any.
+func checkNoneFailed(t *testing.T, probes []probe, since time.Time) {
+	t.Helper()
+	for _, p := range probes {
+		if p.err != nil {
+			t.Errorf("a connection %v after the change failed: %v", p.at.Sub(since).Round(time.Millisecond), p.err)
+		}
+	}
 }
 
 // pollerGoroutines returns how many readiness pollers run in the Caddy and

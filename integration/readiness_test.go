@@ -2,7 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -37,8 +36,10 @@ func TestReadinessChainFailover(t *testing.T) {
 		health_timeout 400ms`, gatewayBackend("B", listenB, statusB, "web"), c1.Addr()), ""), "caddyfile")
 	waitGateway(t, ca, "web", listenB, true)
 	gw := mustBackend(t, mustService(t, mustView(t, ca), "web"), listenB)
-	if !reflect.DeepEqual(gw.Routes, [][]string{{"B"}}) || gw.ReadyURL != "http://"+statusB+"/ready/web" {
-		t.Errorf("gateway in A's view: routes %q, ready_url %q; want [[B]] and B's URL", gw.Routes, gw.ReadyURL)
+	if fmt.Sprint(gw.Routes) != "[A→B@1]" || gw.ReadyURL != "http://"+statusB+"/ready/web" ||
+		gw.PathCost != 1 || gw.SiteCost != 1 || gw.OnwardCost != 0 {
+		t.Errorf("gateway in A's view: routes %v, ready_url %q, path cost %d = %d + %d; want [A→B@1], B's URL, 1 = 1 + 0",
+			gw.Routes, gw.ReadyURL, gw.PathCost, gw.SiteCost, gw.OnwardCost)
 	}
 	if m := metricValues(t, ca, "caddy_costlb_gateway_ready"); m[fmt.Sprintf(`caddy_costlb_gateway_ready{service="web",upstream=%q}`, listenB)] != 1 {
 		t.Errorf("gateway_ready metric %v, want 1 for %s", m, listenB)
@@ -110,8 +111,8 @@ func TestReadinessThreeLevelChain(t *testing.T) {
 	harness.StartCaddy(t, siteCaddyfile("site A"+network, listenA, handler(gatewayBackend("B", listenB, statusB, "web")), statusA), "caddyfile")
 
 	waitReadyChange(t, statusA, "web", true, 10*time.Second)
-	if _, doc, err := getReady(statusA, "web"); err != nil || doc.Site != "A" || doc.Service != "web" || !reflect.DeepEqual(doc.Routes, [][]string{{"A", "B", "C"}}) {
-		t.Fatalf("A's readiness %+v (%v): want site A, service web, routes [[A B C]]", doc, err)
+	if _, doc, err := getReady(statusA, "web"); err != nil || doc.Site != "A" || doc.Service != "web" || fmt.Sprint(doc.Routes) != "[A→B→C@2]" {
+		t.Fatalf("A's readiness %+v (%v): want site A, service web, routes [A→B→C@2]", doc, err)
 	}
 	if name, err := harness.Once(listenA, dialTimeout); err != nil || name != "c1" {
 		t.Fatalf("through A -> B -> C: reached %q (%v), want c1", name, err)
@@ -167,16 +168,18 @@ func TestReadinessRing(t *testing.T) {
 			health_timeout 400ms`
 		harness.StartCaddy(t, siteCaddyfile("site "+s+network, listen[s], handler, status[s]), "caddyfile")
 	}
-	wantRoutes := map[string][][]string{
-		"X": {{"X"}},
-		"Y": {{"Y", "X"}, {"Y", "Z", "X"}},
-		"Z": {{"Z", "X"}, {"Z", "Y", "X"}},
+	// Y's route through Z costs Y's path cost to Z (2, through X) plus
+	// Z's cost to X (1)
+	wantRoutes := map[string]string{
+		"X": "[X@0]",
+		"Y": "[Y→X@1 Y→Z→X@3]",
+		"Z": "[Z→X@1 Z→Y→X@3]",
 	}
 	for _, s := range sites {
 		harness.WaitFor(t, 10*time.Second, func() bool {
 			_, doc, err := getReady(status[s], "web")
-			return err == nil && reflect.DeepEqual(doc.Routes, wantRoutes[s])
-		}, fmt.Sprintf("site %s offers routes %q", s, wantRoutes[s]))
+			return err == nil && fmt.Sprint(doc.Routes) == wantRoutes[s]
+		}, fmt.Sprintf("site %s offers routes %s", s, wantRoutes[s]))
 		if name, err := harness.Once(listen[s], dialTimeout); err != nil || name != "x1" {
 			t.Fatalf("through site %s: reached %q (%v), want x1", s, name, err)
 		}

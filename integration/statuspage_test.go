@@ -152,7 +152,7 @@ func TestStatusPage(t *testing.T) {
 		if svc.Attrs["primary-site"] != "east" || svc.Attrs["ready"] != "true" || !strings.Contains(svc.Text, "ready") || !strings.Contains(svc.Text, "primary site east") {
 			return fmt.Sprintf("orders card %v %q, want ready with primary site east", svc.Attrs, svc.Text)
 		}
-		for _, r := range []string{"peers: east;", "; east → west", "; east → dr"} {
+		for _, r := range []string{"peers: east (cost 0);", "; east → west (cost 5);", "; east → dr (cost 15)"} {
 			if !strings.Contains(svc.Text+";", r) {
 				return fmt.Sprintf("orders routes: %q lacks %q", svc.Text, r)
 			}

@@ -245,7 +245,7 @@ const sparseStatus = `{
 		{"between": ["a", "b"], "cost": 2}, {"between": ["b", "c"], "cost": 3},
 		{"between": ["a", "c"], "cost": 10}, {"between": ["c", "d"], "cost": 1}
 	],
-	"services": [{"name": "s", "primary_site": "c", "ready": true, "routes": [["a", "c"]], "backends": [
+	"services": [{"name": "s", "primary_site": "c", "ready": true, "routes": [{"sites": ["a", "c"], "cost": 5}], "backends": [
 		{"site": "c", "address": "10.0.0.3:1", "path_cost": 5, "live_connections": 2, "perceived_cost": 7,
 		 "healthy": true, "available": true, "max_connections": 0, "connections_total": 9}
 	]}],

@@ -81,17 +81,22 @@ type ServiceView struct {
 	// Ready tells whether the service has an available backend, and Routes
 	// are the routes this Caddy offers its peers for it (what
 	// costlb_status answers at /ready/<service>).
-	Ready     bool          `json:"ready"`
-	Routes    [][]string    `json:"routes"`
-	LinkCosts []LinkView    `json:"link_costs,omitempty"`
-	Backends  []BackendView `json:"backends"`
+	Ready     bool           `json:"ready"`
+	Routes    []costlb.Route `json:"routes"`
+	LinkCosts []LinkView     `json:"link_costs,omitempty"`
+	Backends  []BackendView  `json:"backends"`
 }
 
 // BackendView is one backend's live state.
 type BackendView struct {
-	Site             string `json:"site"`
-	Address          string `json:"address"`
+	Site    string `json:"site"`
+	Address string `json:"address"`
+	// PathCost is the path cost the pick uses: SiteCost, the path cost to
+	// the backend's site, plus, for a gateway, OnwardCost, the lowest cost
+	// among its usable routes.
 	PathCost         int64  `json:"path_cost"`
+	SiteCost         int64  `json:"site_cost"`
+	OnwardCost       int64  `json:"onward_cost"`
 	LiveConnections  int64  `json:"live_connections"`
 	PerceivedCost    int64  `json:"perceived_cost"`
 	Healthy          bool   `json:"healthy"`
@@ -99,12 +104,14 @@ type BackendView struct {
 	MaxConnections   int64  `json:"max_connections"`
 	ConnectionsTotal uint64 `json:"connections_total"`
 	// Gateway backends only (those with a readiness URL): the URL, whether
-	// the last answer offered a usable route, those routes, and why the
-	// gateway is not ready.
-	ReadyURL       string     `json:"ready_url,omitempty"`
-	GatewayReady   *bool      `json:"ready,omitempty"`
-	Routes         [][]string `json:"routes,omitempty"`
-	NotReadyReason string     `json:"not_ready_reason,omitempty"`
+	// the last answer offered a usable route, those routes with their costs
+	// as seen from here (the path cost to the gateway's site included), why
+	// the gateway is not ready, and why answered routes were dropped.
+	ReadyURL       string         `json:"ready_url,omitempty"`
+	GatewayReady   *bool          `json:"ready,omitempty"`
+	Routes         []costlb.Route `json:"routes,omitempty"`
+	NotReadyReason string         `json:"not_ready_reason,omitempty"`
+	DroppedRoutes  []string       `json:"dropped_routes,omitempty"`
 }
 
 // CounterView is one process-wide live counter.
@@ -151,7 +158,8 @@ func (adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 // connections (requests, for an HTTP service) since the config loaded.
 func BackendOf(st costlb.State, total uint64) BackendView {
 	return BackendView{
-		Site: st.Site, Address: st.Address, PathCost: st.PathCost,
+		Site: st.Site, Address: st.Address, PathCost: st.TotalCost,
+		SiteCost: st.PathCost, OnwardCost: st.OnwardCost,
 		LiveConnections: st.Live, PerceivedCost: st.Perceived,
 		Healthy: st.Healthy, Available: st.Available,
 		MaxConnections: st.MaxConns, ConnectionsTotal: total,
@@ -213,9 +221,9 @@ func ViewOf(s Service) ServiceView {
 
 // readiness returns whether routes make a service ready (at least one
 // route), and routes as shown: never null.
-func readiness(routes [][]string) (bool, [][]string) {
+func readiness(routes []costlb.Route) (bool, []costlb.Route) {
 	if len(routes) == 0 {
-		return false, [][]string{}
+		return false, []costlb.Route{}
 	}
 	return true, routes
 }

@@ -98,6 +98,11 @@ var gatewayReadyDesc = prometheus.NewDesc(
 	"Whether each gateway backend (a backend with a readiness URL) last answered ready with a usable route: 1 or 0.",
 	[]string{"service", "upstream"}, nil)
 
+var gatewayPathCostDesc = prometheus.NewDesc(
+	prometheus.BuildFQName(namespace, subsystem, "gateway_path_cost"),
+	"Path cost the pick uses for each gateway backend: the path cost to its site plus the lowest cost among its usable routes (the onward cost of its last ready answer).",
+	[]string{"service", "upstream"}, nil)
+
 var liveRequestsDesc = prometheus.NewDesc(
 	prometheus.BuildFQName(namespace, subsystem, "live_requests"),
 	"Requests in flight right now to each upstream of an HTTP service (lb_policy cost): Caddy's own count, shared by every reverse_proxy using the upstream.",
@@ -112,6 +117,7 @@ type servicesCollector struct{ app *App }
 func (servicesCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- connectionsDesc
 	ch <- gatewayReadyDesc
+	ch <- gatewayPathCostDesc
 	ch <- liveRequestsDesc
 }
 
@@ -147,6 +153,12 @@ func (m *ServiceMetrics) GatewayReady(upstream string, ready bool) {
 		v = 1
 	}
 	m.ch <- prometheus.MustNewConstMetric(gatewayReadyDesc, prometheus.GaugeValue, v, m.service, upstream)
+}
+
+// GatewayPathCost reports the path cost the pick uses for the gateway
+// backend at upstream: the cost to its site plus its onward cost.
+func (m *ServiceMetrics) GatewayPathCost(upstream string, cost int64) {
+	m.ch <- prometheus.MustNewConstMetric(gatewayPathCostDesc, prometheus.GaugeValue, float64(cost), m.service, upstream)
 }
 
 // LiveRequests reports the requests in flight to upstream, Caddy's count;

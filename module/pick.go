@@ -45,7 +45,7 @@ func (l *PickLog) pick(bal *costlb.Balancer, t *costlb.Ticket) int {
 		costs = make([]string, bal.Len())
 		for i := range costs {
 			st := bal.State(i)
-			costs[i] = fmt.Sprintf("%s@%s=%d(path %d + live %d, available %t)", st.Address, st.Site, st.Perceived, st.PathCost, st.Live, st.Available)
+			costs[i] = fmt.Sprintf("%s@%s=%d(path %d + live %d, available %t)", st.Address, st.Site, st.Perceived, st.TotalCost, st.Live, st.Available)
 		}
 	}
 	i := bal.Pick(t)

@@ -25,8 +25,9 @@ type Service interface {
 	// and backends. The app fills in the name, kind, readiness and routes.
 	View() ServiceView
 	// Routes returns the service's routes as this Caddy offers them to its
-	// peers; the service is ready when there is at least one.
-	Routes() [][]string
+	// peers, with their costs, cheapest first (costlb.NormalizeRoutes);
+	// the service is ready when there is at least one.
+	Routes() []costlb.Route
 	// CollectMetrics reports the service's metrics read at scrape time.
 	CollectMetrics(m *ServiceMetrics)
 	// HeldCounters returns the process-wide live counters (Counters) the

@@ -11,6 +11,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/costlb/costlb/costlb"
 )
 
 func init() {
@@ -88,16 +90,36 @@ func (s *StatusHandler) serveReady(w http.ResponseWriter, name string) {
 	if !ans.Ready {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, ans, false)
+	writeJSON(w, status, ans.fit(), false)
 }
+
+// MaxReadyAnswer is the most a readiness answer may weigh, in bytes: what
+// every site reads of a peer's answer. An answer never exceeds it.
+const MaxReadyAnswer = 64 << 10
 
 // ReadyAnswer is the JSON document of GET <costlb_status>/ready/<service>,
 // which a peer's gateway backend polls.
 type ReadyAnswer struct {
-	Service string     `json:"service"`
-	Site    string     `json:"site"`
-	Ready   bool       `json:"ready"`
-	Routes  [][]string `json:"routes"`
+	Service string         `json:"service"`
+	Site    string         `json:"site"`
+	Ready   bool           `json:"ready"`
+	Routes  []costlb.Route `json:"routes"`
+}
+
+// fit returns the answer with the cheapest routes that keep it, as one
+// line of JSON (writeJSON's, newline included), within MaxReadyAnswer
+// (Routes is sorted cheapest first). Service and site names are at most a
+// few hundred bytes and a route at most MaxRouteHops site names, so at
+// least one route always fits.
+func (a ReadyAnswer) fit() ReadyAnswer {
+	for len(a.Routes) > 1 {
+		b, err := json.Marshal(a)
+		if err != nil || len(b)+1 <= MaxReadyAnswer {
+			break // err: strings and numbers always encode
+		}
+		a.Routes = a.Routes[:len(a.Routes)-1]
+	}
+	return a
 }
 
 // writeJSON answers with v as JSON, indented for people when indent is set

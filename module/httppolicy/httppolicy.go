@@ -352,16 +352,16 @@ func (p *CostSelection) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Routes returns the service's routes as this Caddy offers them to its
 // peers: one per site with an available upstream in the pool the last
-// request used.
-func (p *CostSelection) Routes() [][]string {
+// request used, at the path cost to that site.
+func (p *CostSelection) Routes() []costlb.Route {
 	pb := p.current.Load()
 	if pb == nil {
 		return nil
 	}
-	var out [][]string
+	var out []costlb.Route
 	for i := 0; i < pb.bal.Len(); i++ {
 		if st := pb.bal.State(i); st.Available {
-			out = append(out, costlb.Direct(p.app.Site, st.Site))
+			out = append(out, costlb.Direct(p.app.Site, st.Site, st.PathCost))
 		}
 	}
 	return costlb.NormalizeRoutes(out)

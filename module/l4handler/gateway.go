@@ -23,8 +23,9 @@ import (
 )
 
 // maxReadyAnswer caps what a readiness answer may weigh: a larger one is
-// "not ready", and no more than one byte past it is ever read.
-const maxReadyAnswer = 64 << 10
+// "not ready", and no more than one byte past it is ever read. Every
+// answer a costlb_status produces fits it.
+const maxReadyAnswer = module.MaxReadyAnswer
 
 // gateways holds every readiness poller of the process, keyed by what the
 // poller does (gatewayKey). A reload that keeps a gateway gets the running
@@ -60,15 +61,30 @@ type gateway struct {
 	against int // answers in a row against the state of last; run's alone
 	cancel  context.CancelFunc
 	done    chan struct{}
+
+	// onward is the lowest cost among the usable routes of last, the
+	// gateway's cost from its site onwards: the balancer adds it to the
+	// path cost to the gateway's site on every pick.
+	onward atomic.Int64
 }
 
 // readiness is one readiness answer as the local site sees it.
 type readiness struct {
-	// Routes are the answer's routes that do not pass through the local
-	// site; the gateway is ready when there is at least one.
-	Routes [][]string
+	// Routes are the answer's well-formed routes that do not pass through
+	// the local site, cheapest first, with their costs as the gateway sees
+	// them; the gateway is ready when there is at least one.
+	Routes []costlb.Route
 	// Reason says why the gateway is not ready ("" when it is).
 	Reason string
+	// Dropped says why each answered route that was not well formed was
+	// left out (a bad cost, a bad site name, too many sites).
+	Dropped []string
+}
+
+// wireAnswer is a readiness answer as it comes from the peer, unchecked.
+type wireAnswer struct {
+	Ready  bool               `json:"ready"`
+	Routes []costlb.WireRoute `json:"routes"`
 }
 
 // loadGateway returns the running poller for spec, starting it if no
@@ -173,6 +189,9 @@ func (g *gateway) record(r *readiness) {
 		}
 	}
 	g.against = 0
+	if cost, ok := costlb.Cheapest(r.Routes); ok {
+		g.onward.Store(cost) // before last: a pick that sees it ready sees its cost
+	}
 	g.last.Store(r)
 	if old != nil && (len(old.Routes) > 0) == ready {
 		return
@@ -226,18 +245,22 @@ func parseReadiness(body []byte, local string) *readiness {
 	if len(body) > maxReadyAnswer {
 		return &readiness{Reason: fmt.Sprintf("answer larger than %d bytes", maxReadyAnswer)}
 	}
-	var ans module.ReadyAnswer
+	var ans wireAnswer
 	if err := json.Unmarshal(body, &ans); err != nil {
 		return &readiness{Reason: "answer is not costlb readiness JSON: " + err.Error()}
 	}
 	if !ans.Ready {
 		return &readiness{Reason: `answered "ready": false`}
 	}
-	routes := costlb.UsableRoutes(ans.Routes, local)
+	routes, dropped := costlb.UsableRoutes(ans.Routes, local)
 	if len(routes) == 0 {
-		return &readiness{Reason: fmt.Sprintf("no route that avoids the local site %q (%d routes answered)", local, len(ans.Routes))}
+		reason := fmt.Sprintf("no route that avoids the local site %q (%d routes answered)", local, len(ans.Routes))
+		if len(dropped) > 0 {
+			reason = fmt.Sprintf("no usable route (%d routes answered): %s", len(ans.Routes), strings.Join(dropped, "; "))
+		}
+		return &readiness{Reason: reason, Dropped: dropped}
 	}
-	return &readiness{Routes: routes}
+	return &readiness{Routes: routes, Dropped: dropped}
 }
 
 func describePollError(err error, timeout time.Duration) string {

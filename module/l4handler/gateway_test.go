@@ -16,31 +16,55 @@ import (
 	"github.com/mholt/caddy-l4/modules/l4proxy"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/costlb/costlb/costlb"
 )
 
 func TestParseReadiness(t *testing.T) {
+	rt := func(cost int64, sites ...string) costlb.Route { return costlb.Route{Sites: sites, Cost: cost} }
 	tests := []struct {
 		name, body string
-		routes     [][]string // nil: not ready
+		routes     []costlb.Route // nil: not ready
 		reason     string
+		dropped    string // what Dropped must mention, if anything
 	}{
-		{"ready", `{"service": "s", "site": "B", "ready": true, "routes": [["B"], ["B", "C"]]}`, [][]string{{"B"}, {"B", "C"}}, ""},
-		{"through the asker only", `{"ready": true, "routes": [["B", "A"]]}`, nil, `no route that avoids the local site "A"`},
-		{"some through the asker", `{"ready": true, "routes": [["B", "A"], ["B", "C"]]}`, [][]string{{"B", "C"}}, ""},
-		{"not ready", `{"ready": false, "routes": []}`, nil, `answered "ready": false`},
-		{"ready without routes", `{"ready": true}`, nil, "no route"},
-		{"garbage", `<html>hello</html>`, nil, "not costlb readiness JSON"},
-		{"wrong shape", `{"ready": true, "routes": "B"}`, nil, "not costlb readiness JSON"},
-		{"huge", `{"ready": true, "routes": [["B"]], "pad": "` + strings.Repeat("x", maxReadyAnswer) + `"}`, nil, "larger than 65536 bytes"},
+		{"ready", `{"service": "s", "site": "B", "ready": true, "routes": [{"sites": ["B"], "cost": 0}, {"sites": ["B", "C"], "cost": 20}]}`, []costlb.Route{rt(0, "B"), rt(20, "B", "C")}, "", ""},
+		{"cheapest first", `{"ready": true, "routes": [{"sites": ["B", "C"], "cost": 3}, {"sites": ["B", "D", "E"], "cost": 1}]}`, []costlb.Route{rt(1, "B", "D", "E"), rt(3, "B", "C")}, "", ""},
+		{"whole number in exponent form", `{"ready": true, "routes": [{"sites": ["B"], "cost": 1e3}]}`, []costlb.Route{rt(1000, "B")}, "", ""},
+		{"through the asker only", `{"ready": true, "routes": [{"sites": ["B", "A"], "cost": 1}]}`, nil, `no route that avoids the local site "A"`, ""},
+		{"some through the asker", `{"ready": true, "routes": [{"sites": ["B", "A"], "cost": 1}, {"sites": ["B", "C"], "cost": 2}]}`, []costlb.Route{rt(2, "B", "C")}, "", ""},
+		{"not ready", `{"ready": false, "routes": []}`, nil, `answered "ready": false`, ""},
+		{"ready without routes", `{"ready": true}`, nil, "no route", ""},
+		{"garbage", `<html>hello</html>`, nil, "not costlb readiness JSON", ""},
+		{"wrong shape", `{"ready": true, "routes": "B"}`, nil, "not costlb readiness JSON", ""},
+		{"routes of the old format", `{"ready": true, "routes": [["B"]]}`, nil, "not costlb readiness JSON", ""},
+		{"negative cost", `{"ready": true, "routes": [{"sites": ["B"], "cost": -1}]}`, nil, `cost -1 is negative`, `cost -1 is negative`},
+		{"fractional cost", `{"ready": true, "routes": [{"sites": ["B"], "cost": 1.5}]}`, nil, `cost 1.5 is not a whole number`, `1.5`},
+		{"cost not a number", `{"ready": true, "routes": [{"sites": ["B"], "cost": "x"}]}`, nil, `cost "x" is not a number`, `x`},
+		{"cost too large", `{"ready": true, "routes": [{"sites": ["B"], "cost": 4611686018427387904}]}`, nil, `cost 4611686018427387904 is too large`, `4611686018427387904`},
+		{"cost beyond int64", `{"ready": true, "routes": [{"sites": ["B"], "cost": 1e300}]}`, nil, `cost 1e300 is too large`, `1e300`},
+		{"cost missing", `{"ready": true, "routes": [{"sites": ["B"]}]}`, nil, "no cost", "no cost"},
+		{"cost null", `{"ready": true, "routes": [{"sites": ["B"], "cost": null}]}`, nil, "no cost", "no cost"},
+		{"bad route dropped, good kept", `{"ready": true, "routes": [{"sites": ["B"], "cost": -5}, {"sites": ["B", "C"], "cost": 4}]}`, []costlb.Route{rt(4, "B", "C")}, "", `cost -5 is negative`},
+		{"site with whitespace", `{"ready": true, "routes": [{"sites": ["B", "C D"], "cost": 1}]}`, nil, "whitespace", "whitespace"},
+		{"site with NUL", `{"ready": true, "routes": [{"sites": ["B", "C\u0000"], "cost": 1}]}`, nil, "control character", "control character"},
+		{"empty site", `{"ready": true, "routes": [{"sites": ["B", ""], "cost": 1}]}`, nil, "site name is empty", "empty"},
+		{"site name too long", `{"ready": true, "routes": [{"sites": ["B", "` + strings.Repeat("c", 30000) + `"], "cost": 1}]}`, nil, "too long (30000 bytes)", "too long"},
+		{"no sites", `{"ready": true, "routes": [{"sites": [], "cost": 1}]}`, nil, "names no site", "names no site"},
+		{"too many hops", `{"ready": true, "routes": [{"sites": ["B"` + strings.Repeat(`, "x"`, costlb.MaxRouteHops) + `], "cost": 1}]}`, nil, "names 17 sites", "names 17 sites"},
+		{"huge", `{"ready": true, "routes": [{"sites": ["B"], "cost": 0}], "pad": "` + strings.Repeat("x", maxReadyAnswer) + `"}`, nil, "larger than 65536 bytes", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := parseReadiness([]byte(tt.body), "A")
 			if !reflect.DeepEqual(r.Routes, tt.routes) {
-				t.Errorf("routes %q, want %q", r.Routes, tt.routes)
+				t.Errorf("routes %v, want %v", r.Routes, tt.routes)
 			}
 			if !strings.Contains(r.Reason, tt.reason) || (tt.reason == "") != (r.Reason == "") {
 				t.Errorf("reason %q, want one containing %q", r.Reason, tt.reason)
+			}
+			if got := strings.Join(r.Dropped, "; "); !strings.Contains(got, tt.dropped) || (tt.dropped == "") != (got == "") {
+				t.Errorf("dropped %q, want a reason containing %q", got, tt.dropped)
 			}
 		})
 	}
@@ -74,7 +98,7 @@ func TestCheckReadyURL(t *testing.T) {
 func TestGatewayDampsChanges(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	g := &gateway{gatewaySpec: gatewaySpec{service: "web", upstream: "b:1", fall: 3, rise: 2}, logger: zap.New(core)}
-	up := func(site string) *readiness { return &readiness{Routes: [][]string{{site}}} }
+	up := func(site string) *readiness { return &readiness{Routes: []costlb.Route{{Sites: []string{site}}}} }
 	down := func(why string) *readiness { return &readiness{Reason: why} }
 	steps := []struct {
 		answer *readiness
@@ -93,7 +117,7 @@ func TestGatewayDampsChanges(t *testing.T) {
 		r := g.state()
 		shows := r.Reason
 		if len(r.Routes) > 0 {
-			shows = r.Routes[0][0]
+			shows = r.Routes[0].Sites[0]
 		}
 		if g.Ready() != st.ready || shows != st.shows {
 			t.Fatalf("after answer %d: ready %v showing %q; want ready %v showing %q", i+1, g.Ready(), shows, st.ready, st.shows)
@@ -173,7 +197,7 @@ func TestGatewayFollowsAnswers(t *testing.T) {
 			fmt.Fprint(w, `{"service": "web", "site": "B", "ready": false, "routes": []}`)
 			return
 		}
-		fmt.Fprint(w, `{"service": "web", "site": "B", "ready": true, "routes": [["B"], ["B", "A"]]}`)
+		fmt.Fprint(w, `{"service": "web", "site": "B", "ready": true, "routes": [{"sites": ["B"], "cost": 0}, {"sites": ["B", "A"], "cost": 1}]}`)
 	}))
 	defer srv.Close()
 	defer answerFirst() // before the server closes, which waits for it
@@ -184,7 +208,7 @@ func TestGatewayFollowsAnswers(t *testing.T) {
 	}
 	answerFirst()
 	r := waitAnswer(t, g, "ready", func(r readiness) bool { return len(r.Routes) > 0 })
-	if !reflect.DeepEqual(r.Routes, [][]string{{"B"}}) {
+	if !reflect.DeepEqual(r.Routes, []costlb.Route{{Sites: []string{"B"}, Cost: 0}}) {
 		t.Errorf("routes %q, want [[B]] (the route through A dropped)", r.Routes)
 	}
 	waitPolls(t, &polls, polls.Load(), 3) // several polls, same answer
@@ -249,7 +273,7 @@ func TestGatewayBadAnswers(t *testing.T) {
 		{"500", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 500) }, "", "answered 500 Internal Server Error"},
 		{"redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", http.StatusFound) }, "", "answered 302"},
 		{"huge", func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprint(w, `{"ready": true, "routes": [["B"]], "pad": "`)
+			fmt.Fprint(w, `{"ready": true, "routes": [{"sites": ["B"], "cost": 0}], "pad": "`)
 			chunk := strings.Repeat("x", 32<<10)
 			for i := 0; i < 1024; i++ { // 32 MiB unless the poller stops reading
 				if _, err := fmt.Fprint(w, chunk); err != nil {
@@ -309,7 +333,7 @@ func TestGatewayPoolSharesAndStops(t *testing.T) {
 		} else {
 			polls.Add(1)
 		}
-		fmt.Fprint(w, `{"ready": true, "routes": [["B"]]}`)
+		fmt.Fprint(w, `{"ready": true, "routes": [{"sites": ["B"], "cost": 0}]}`)
 	}))
 	defer srv.Close()
 	spec := gatewaySpec{service: "pool", upstream: "b:1", local: "A", url: srv.URL + "/ready/pool", interval: 10 * time.Millisecond, timeout: time.Second}

@@ -182,20 +182,21 @@ func (h *Handler) loadGateway(addr, readyURL string) (*gateway, error) {
 }
 
 // Routes returns the service's routes as this Caddy offers them to its
-// peers: one per available plain backend's site, and each usable route of
-// every available gateway, prefixed with the local site. The service is
-// ready when there is at least one.
-func (h *Handler) Routes() [][]string {
+// peers: one per available plain backend's site, at the path cost to it,
+// and each usable route of every available gateway, prefixed with the
+// local site, at the path cost to the gateway's site plus the route's
+// cost. The service is ready when there is at least one.
+func (h *Handler) Routes() []costlb.Route {
 	local := h.app.Site
-	var out [][]string
+	var out []costlb.Route
 	for i := range h.backends {
 		st := h.bal.State(i)
 		switch {
 		case !st.Available:
 		case h.backends[i].gateway != nil:
-			out = append(out, costlb.ViaGateway(local, h.backends[i].gateway.state().Routes)...)
+			out = append(out, costlb.ViaGateway(local, st.PathCost, h.backends[i].gateway.state().Routes)...)
 		default:
-			out = append(out, costlb.Direct(local, st.Site))
+			out = append(out, costlb.Direct(local, st.Site, st.PathCost))
 		}
 	}
 	return costlb.NormalizeRoutes(out)

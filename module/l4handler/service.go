@@ -27,7 +27,8 @@ func (h *Handler) View() module.ServiceView {
 		if g := h.backends[i].gateway; g != nil {
 			r := g.state()
 			ready := len(r.Routes) > 0
-			bv.ReadyURL, bv.GatewayReady, bv.Routes, bv.NotReadyReason = g.url, &ready, r.Routes, r.Reason
+			bv.ReadyURL, bv.GatewayReady, bv.NotReadyReason, bv.DroppedRoutes = g.url, &ready, r.Reason, r.Dropped
+			bv.Routes = costlb.NormalizeRoutes(costlb.ViaGateway(h.app.Site, st.PathCost, r.Routes))
 		}
 		sv.Backends = append(sv.Backends, bv)
 	}
@@ -35,7 +36,7 @@ func (h *Handler) View() module.ServiceView {
 }
 
 // CollectMetrics reports every backend's connections, which the balancer
-// counts as picks, and every gateway's readiness.
+// counts as picks, and every gateway's readiness and path cost.
 func (h *Handler) CollectMetrics(m *module.ServiceMetrics) {
 	for i := range h.backends {
 		st := h.bal.State(i)
@@ -44,6 +45,7 @@ func (h *Handler) CollectMetrics(m *module.ServiceMetrics) {
 	for i := range h.backends {
 		if g := h.backends[i].gateway; g != nil {
 			m.GatewayReady(g.upstream, g.Ready())
+			m.GatewayPathCost(g.upstream, h.bal.State(i).TotalCost)
 		}
 	}
 }
