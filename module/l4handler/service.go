@@ -3,6 +3,7 @@ package l4handler
 import (
 	"github.com/mholt/caddy-l4/modules/l4proxy"
 
+	cfile "github.com/costlb/costlb/caddyfile"
 	"github.com/costlb/costlb/costlb"
 	"github.com/costlb/costlb/module"
 )
@@ -27,7 +28,7 @@ func (h *Handler) View() module.ServiceView {
 		if g := h.backends[i].gateway; g != nil {
 			r := g.state()
 			ready := len(r.Routes) > 0
-			bv.ReadyURL, bv.GatewayReady, bv.Routes, bv.NotReadyReason = g.url, &ready, r.Routes, r.Reason
+			bv.ReadyURL, bv.GatewayReady, bv.Routes, bv.NotReadyReason = cfile.RedactURL(g.url), &ready, r.Routes, r.Reason
 		}
 		sv.Backends = append(sv.Backends, bv)
 	}
