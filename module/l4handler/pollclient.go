@@ -79,8 +79,26 @@ func (t *pollTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			req.Header[http.CanonicalHeaderKey(field)] = values
 		}
 	}
-	return r.rt.RoundTrip(req)
+	resp, err := r.rt.RoundTrip(req)
+	if err != nil && req.URL.Scheme == "https" {
+		name := req.URL.Hostname()
+		if r.setup.tls != nil && r.setup.tls.ServerName != "" {
+			name = r.setup.tls.ServerName
+		}
+		err = &tlsPollError{serverName: name, err: err}
+	}
+	return resp, err
 }
+
+// tlsPollError is a failed poll over TLS, with the server name it asked
+// for.
+type tlsPollError struct {
+	serverName string
+	err        error
+}
+
+func (e *tlsPollError) Error() string { return e.err.Error() }
+func (e *tlsPollError) Unwrap() error { return e.err }
 
 // describePollError says why a poll got no answer, in words that name the
 // cause: a timeout, or what failed in TLS and which option fixes it. It
@@ -116,6 +134,12 @@ func describeTLSError(err error) string {
 		return "TLS: the gateway's certificate is not valid: " + verify.Err.Error()
 	}
 	msg := err.Error()
+	var pe *tlsPollError
+	if strings.Contains(msg, "remote error: tls: internal error") && errors.As(err, &pe) {
+		// what Caddy answers when it has no certificate for the name
+		return fmt.Sprintf("TLS: the gateway has no certificate for the server name %q (it answered: internal error); "+
+			"use its certificate's DNS name in the URL, or tls_server_name", pe.serverName)
+	}
 	for alert, why := range map[string]string{
 		"tls: certificate required":          "the gateway requires a client certificate and got none it accepts; give one from a CA it trusts with tls_client_auth",
 		"tls: expired certificate":           "the gateway refused our client certificate: it has expired",
@@ -150,6 +174,9 @@ func describeStatus(resp *http.Response) string {
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
 		return fmt.Sprintf("answered %s: the gateway wants credentials; give them with a header line of the ready block (header Authorization ...)", resp.Status)
+	case http.StatusMisdirectedRequest:
+		return fmt.Sprintf("answered %s: the gateway requires the TLS server name to equal the URL's host (as Caddy does with client auth); "+
+			"name its certificate's DNS name in the URL and drop tls_server_name", resp.Status)
 	case http.StatusForbidden:
 		return fmt.Sprintf("answered %s: the gateway refuses these credentials or this client", resp.Status)
 	}
