@@ -225,3 +225,55 @@ http://%s {
 		t.Errorf("the token shows in A's view or log")
 	}
 }
+
+// TestReadyURLRedacted: B's status site is behind basic_auth, which A's
+// readiness URL passes with a user and password. A is ready through it,
+// and the password shows nowhere: not in A's /costlb/, its status.json,
+// its status page's data, or its log lines, which show the URL REDACTED.
+func TestReadyURLRedacted(t *testing.T) {
+	const password = "costlb-demo" // the hash below is caddy hash-password's
+	const hash = "$2a$14$WnmoZfVgjxCZu/8bslaxpuOBTfYqeC7xE/5Xb3Ycd6aW/SB92ndhy"
+	b1, c1 := harness.StartBackend(t, "b1"), harness.StartBackend(t, "c1")
+	listenA, listenB, statusA, statusB := harness.FreeAddr(t), harness.FreeAddr(t), harness.FreeAddr(t), harness.FreeAddr(t)
+	const network = "link A B 1\n\t\tlink A C 10"
+	harness.StartCaddy(t, siteCaddyfile("site B\n"+network, listenB, "name web\n\t\tbackend B "+b1.Addr(), "")+fmt.Sprintf(`
+http://%s {
+	bind 127.0.0.1
+	basic_auth {
+		ops %s
+	}
+	costlb_status
+}
+`, statusB, hash), "caddyfile")
+	ca := harness.StartCaddy(t, siteCaddyfile("site A\n"+network, listenA, fmt.Sprintf(`
+		name web
+		backend B %s {
+			ready http://ops:%s@%s/ready/web
+		}
+		backend C %s
+		health_interval 300ms`, listenB, password, statusB, c1.Addr()), statusA), "caddyfile")
+	waitGateway(t, ca, "web", listenB, true)
+	if name, err := harness.Once(listenA, dialTimeout); err != nil || name != "b1" {
+		t.Errorf("through A: %q (%v), want b1 through B's basic_auth'd readiness", name, err)
+	}
+	want := "http://REDACTED@" + statusB + "/ready/web"
+	_, view, err := fetchView(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := statusClient.Get("http://" + statusA + "/status.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for what, text := range map[string]string{"/costlb/": string(view), "status.json": string(page)} {
+		if strings.Contains(text, password) || !strings.Contains(text, `"ready_url": "`+want+`"`) && !strings.Contains(text, `"ready_url":"`+want+`"`) {
+			t.Errorf("%s: want ready_url %s and no password:\n%.600s", what, want, text)
+		}
+	}
+	logs := ca.Logs()
+	if strings.Contains(logs, password) || !strings.Contains(logs, `"ready_url":"`+want+`"`) {
+		t.Errorf("A's log: want the gateway ready line with %s and no password", want)
+	}
+}
