@@ -153,7 +153,7 @@ func describeTLSError(err error) string {
 			return "TLS: " + why + " (" + alert + ")"
 		}
 	}
-	if strings.Contains(msg, "server gave HTTP response to HTTPS client") {
+	if strings.Contains(msg, "server gave HTTP response to HTTPS client") || strings.Contains(msg, "first record does not look like a TLS handshake") {
 		return "TLS: the gateway answered in plain HTTP: use an http:// URL, or serve its costlb_status over HTTPS"
 	}
 	if strings.Contains(msg, "tls: ") {
