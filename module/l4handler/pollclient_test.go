@@ -137,3 +137,30 @@ func TestPollRedactsURL(t *testing.T) {
 		t.Errorf("checkReadyURL error %v: want an error without the password", err)
 	}
 }
+
+// TestReloadSwapsPollSetup: a config that keeps a gateway (same poller)
+// with new TLS settings polls with them from then on, as a certificate
+// rotation by reload does, and keeps the poller.
+func TestReloadSwapsPollSetup(t *testing.T) {
+	ca := harness.NewCA(t, "ca")
+	url := tlsGateway(t, ca.Issue(t, "server", []string{"localhost"}), ca, "", "localhost")
+	client := ca.Issue(t, "client", []string{"site-a"})
+	spec := gatewaySpec{service: "web", upstream: "10.1.0.1:80", local: "A", url: url,
+		interval: 20 * time.Millisecond, timeout: 2 * time.Second, setup: &pollSetup{tls: &tls.Config{RootCAs: ca.Pool}}}
+	g, err := loadGateway(spec, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = gateways.Delete(spec.key()) })
+	waitAnswer(t, g, "no client certificate", func(r readiness) bool { return strings.Contains(r.Reason, "certificate required") })
+	spec.setup = &pollSetup{tls: &tls.Config{RootCAs: ca.Pool, Certificates: []tls.Certificate{client.TLS}}}
+	again, err := loadGateway(spec, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = gateways.Delete(spec.key()) })
+	if again != g {
+		t.Fatal("the reload started a new poller")
+	}
+	waitAnswer(t, g, "past TLS with the new certificate", func(r readiness) bool { return strings.Contains(r.Reason, "answered 503") })
+}
