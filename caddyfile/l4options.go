@@ -13,29 +13,34 @@ import (
 // by caddy-l4's upstream parser into u, whose Dial holds every address of
 // the line and of dial options. weight is refused: costlb chooses by path
 // cost and live connections.
-func Backend(d *caddyfile.Dispenser, who string) (site, ready string, u l4proxy.Upstream, err error) {
+func Backend(d *caddyfile.Dispenser, who string) (site string, ready Ready, u l4proxy.Upstream, err error) {
 	seg := d.NextSegment()
 	if len(seg) < 2 || seg[1].Text == "{" || seg[1].Text == "" {
-		return "", "", u, d.Errf("%s: backend needs a site: backend <site> <address...>", who)
+		return "", ready, u, d.Errf("%s: backend needs a site: backend <site> <address...>", who)
 	}
 	site = seg[1].Text
-	seg, ready, err = takeReady(seg)
+	seg, readySeg, err := takeReady(seg)
 	if err != nil {
-		return "", "", u, d.Errf("%s: backend %s: %w", who, site, err)
+		return "", ready, u, d.Errf("%s: backend %s: %w", who, site, err)
+	}
+	if readySeg != nil {
+		if ready, err = parseReady(readySeg, who+": backend "+site); err != nil {
+			return "", ready, u, err
+		}
 	}
 	if !hasAddress(seg) {
-		return "", "", u, d.Errf("%s: backend %s has no address: backend <site> <address...>", who, site)
+		return "", ready, u, d.Errf("%s: backend %s has no address: backend <site> <address...>", who, site)
 	}
 	// "backend <site> a b { ... }" is caddy-l4's "upstream a b { ... }";
 	// caddy-l4's messages then speak of "proxy backend"
 	toks := append(caddyfile.Segment{seg[0]}, seg[2:]...)
 	ud := caddyfile.NewDispenser(toks)
 	if err := u.UnmarshalCaddyfile(ud); err != nil {
-		return "", "", u, explain(ud, toks, err, who+": backend "+site, upstreamKnows,
-			"ready <url> and caddy-l4's upstream options (max_connections, tls, local_addr, ...)")
+		return "", ready, u, explain(ud, toks, err, who+": backend "+site, upstreamKnows,
+			"ready <url> [{ ... }] and caddy-l4's upstream options (max_connections, tls, local_addr, ...)")
 	}
 	if u.Weight != 0 {
-		return "", "", u, d.Errf("%s: backend %s: %s", who, site, WeightRefused)
+		return "", ready, u, d.Errf("%s: backend %s: %s", who, site, WeightRefused)
 	}
 	return site, ready, u, nil
 }
@@ -66,29 +71,23 @@ func hasAddress(seg caddyfile.Segment) bool {
 	return false
 }
 
-// takeReady removes costlb's own backend option, "ready <url>", from the
-// backend block, which then holds only caddy-l4 upstream options, and
-// returns its URL.
-func takeReady(seg caddyfile.Segment) (caddyfile.Segment, string, error) {
-	var ready string
+// takeReady removes costlb's own backend option, "ready <url> [{ ... }]",
+// from the backend block, which then holds only caddy-l4 upstream options,
+// and returns its tokens (nil if the block has none).
+func takeReady(seg caddyfile.Segment) (caddyfile.Segment, caddyfile.Segment, error) {
+	var ready caddyfile.Segment
 	out := make(caddyfile.Segment, 0, len(seg))
 	depth := 0
 	for i := 0; i < len(seg); i++ {
 		tok := seg[i]
 		firstOnLine := i == 0 || seg[i-1].Line != tok.Line || seg[i-1].File != tok.File
 		if depth == 1 && firstOnLine && tok.Text == "ready" {
-			var args []string
-			for i+1 < len(seg) && seg[i+1].Line == tok.Line && seg[i+1].File == tok.File {
-				i++
-				args = append(args, seg[i].Text)
+			if ready != nil {
+				return nil, nil, fmt.Errorf("ready given twice (%q, then %q): a backend has one readiness URL", readyURLOf(ready), readyURLOf(seg[i:]))
 			}
-			if len(args) != 1 || args[0] == "{" {
-				return nil, "", fmt.Errorf("ready takes exactly one URL (the gateway's costlb_status /ready/<service>), got %q", args)
-			}
-			if ready != "" {
-				return nil, "", fmt.Errorf("ready given twice (%q, then %q): a backend has one readiness URL", ready, args[0])
-			}
-			ready = args[0]
+			n := readyLen(seg[i:])
+			ready = seg[i : i+n]
+			i += n - 1
 			continue
 		}
 		switch tok.Text {
@@ -100,6 +99,36 @@ func takeReady(seg caddyfile.Segment) (caddyfile.Segment, string, error) {
 		out = append(out, tok)
 	}
 	return out, ready, nil
+}
+
+// readyLen returns how many tokens the ready option at the start of seg
+// takes: its line, and its block if the line ends with "{".
+func readyLen(seg caddyfile.Segment) int {
+	n := 1
+	for n < len(seg) && seg[n].Line == seg[0].Line && seg[n].File == seg[0].File {
+		n++
+	}
+	if seg[n-1].Text != "{" || n == 1 {
+		return n
+	}
+	for depth := 1; n < len(seg) && depth > 0; n++ {
+		switch seg[n].Text {
+		case "{":
+			depth++
+		case "}":
+			depth--
+		}
+	}
+	return n
+}
+
+// readyURLOf returns the URL of the ready option at the start of seg,
+// redacted, for a message.
+func readyURLOf(seg caddyfile.Segment) string {
+	if len(seg) < 2 || seg[1].Line != seg[0].Line {
+		return ""
+	}
+	return RedactURL(seg[1].Text)
 }
 
 // ProxyOptions parses caddy-l4 proxy options (health checks, retries,

@@ -62,8 +62,13 @@ func TestExamplesAdaptAndValidate(t *testing.T) {
 		t.Fatalf("found %d example Caddyfiles, want at least 4: %v", len(files), files)
 	}
 	bin := harness.CaddyBinary(t)
+	// examples/mtls reads its certificates from ./certs
+	dir := t.TempDir()
+	exampleCerts(t, dir)
 	for _, f := range files {
-		out, err := exec.Command(bin, "validate", "--adapter", "caddyfile", "--config", f).CombinedOutput()
+		cmd := exec.Command(bin, "validate", "--adapter", "caddyfile", "--config", f)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "Valid configuration") {
 			t.Errorf("caddy validate %s: %v\n%s", f, err, out)
 		}

@@ -56,6 +56,7 @@ func (s *StatusHandler) Provision(ctx caddy.Context) error {
 
 // ServeHTTP answers the status routes; it never calls next.
 func (s *StatusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	setSecurityHeaders(w.Header())
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": fmt.Sprintf("method %s not allowed: costlb_status is read-only; use GET or HEAD", r.Method)}, false)
@@ -69,7 +70,7 @@ func (s *StatusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ cadd
 		writeJSON(w, http.StatusOK, s.app.View(), true)
 	case path == "/" || path == "":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Security-Policy", statusPageCSP)
 		_, _ = w.Write(statusPage)
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no costlb status resource %q; try /, /status.json or /ready/<service>", path)}, false)
@@ -126,7 +127,6 @@ func (a ReadyAnswer) fit() ReadyAnswer {
 // (a readiness answer, which peers poll, is one line).
 func writeJSON(w http.ResponseWriter, status int, v any, indent bool) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	if indent {

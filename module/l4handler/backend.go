@@ -17,6 +17,7 @@ type backend struct {
 	site     string
 	pathCost int64
 	readyURL string
+	cfg      *Backend        // the config backend it is an address of
 	counter  *costlb.Counter // the process-wide live counter of the address
 	gateway  *gateway        // the readiness poller of a gateway backend, else nil
 	// the data path (proxy.go)

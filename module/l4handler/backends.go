@@ -29,7 +29,7 @@ func (h *Handler) expandBackends(svc string) ([]backend, error) {
 			seen[module.AddressKey(addr)] = b.Site
 			u := b.Upstream
 			u.Dial = []string{addr}
-			out = append(out, backend{up: &u, site: b.Site, pathCost: cost, readyURL: b.ReadyURL})
+			out = append(out, backend{up: &u, site: b.Site, pathCost: cost, readyURL: b.ReadyURL, cfg: b})
 		}
 	}
 	return out, nil
@@ -85,10 +85,8 @@ func (h *Handler) checkBackend(i int, b *Backend) (int64, error) {
 	if len(b.Dial) == 0 {
 		return 0, fmt.Errorf("backend in site %q has no dial address: give it one or more host:port addresses", b.Site)
 	}
-	if b.ReadyURL != "" {
-		if err := checkReadyURL(b.ReadyURL); err != nil {
-			return 0, fmt.Errorf("%s: %w", label, err)
-		}
+	if err := checkReady(b); err != nil {
+		return 0, fmt.Errorf("%s: %w", label, err)
 	}
 	return route.Cost, nil
 }
@@ -112,7 +110,7 @@ func (h *Handler) buildBalancer() error {
 			Healthy:  h.backendHealthy(a),
 		}
 		if a.readyURL != "" {
-			g, err := h.loadGateway(u.Dial[0], a.readyURL)
+			g, err := h.loadGateway(u.Dial[0], a)
 			if err != nil {
 				return fmt.Errorf("%s: %w", backendLabel(a.site, u.Dial), err)
 			}

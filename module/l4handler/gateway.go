@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	cfile "github.com/costlb/costlb/caddyfile"
 	"github.com/costlb/costlb/costlb"
 	"github.com/costlb/costlb/module"
 )
@@ -42,6 +42,9 @@ type gatewaySpec struct {
 	// ready and a gateway that is not ready ready (health_fall,
 	// health_rise; below 1 means 1).
 	fall, rise int
+	// setup is how to poll beyond the URL (TLS, headers); it is not part
+	// of the key: a reload that changes it keeps the poller (pollTransport).
+	setup *pollSetup
 }
 
 func (s gatewaySpec) key() string {
@@ -96,7 +99,9 @@ func loadGateway(spec gatewaySpec, logger *zap.Logger) (*gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.(*gateway), nil
+	g := v.(*gateway)
+	g.client.Transport.(*pollTransport).use(spec.setup)
+	return g, nil
 }
 
 // startGateway starts polling at once, in the background: provisioning
@@ -108,20 +113,7 @@ func startGateway(spec gatewaySpec, logger *zap.Logger) *gateway {
 		logger:      logger,
 		cancel:      cancel,
 		done:        make(chan struct{}),
-		client: &http.Client{
-			// A fresh connection per poll: a peer that reloads closes idle
-			// connections, and a poll that met one would read as a flap.
-			Transport: &http.Transport{
-				Proxy:                  nil,
-				DisableKeepAlives:      true,
-				DialContext:            (&net.Dialer{Timeout: spec.timeout}).DialContext,
-				TLSHandshakeTimeout:    spec.timeout,
-				ResponseHeaderTimeout:  spec.timeout,
-				MaxResponseHeaderBytes: maxReadyAnswer,
-			},
-			// a redirect is an answer that is not 2xx
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		client:      newPollClient(spec.timeout, spec.setup),
 	}
 	go g.run(ctx)
 	return g
@@ -199,7 +191,7 @@ func (g *gateway) record(r *readiness) {
 	fields := []zap.Field{
 		zap.String("service", g.service),
 		zap.String("upstream", g.upstream),
-		zap.String("ready_url", g.url),
+		zap.String("ready_url", cfile.RedactURL(g.url)),
 	}
 	if ready {
 		g.logger.Info("costlb gateway ready", append(fields, zap.Any("routes", r.Routes))...)
@@ -214,7 +206,7 @@ func (g *gateway) poll(ctx context.Context) *readiness {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.url, nil)
 	if err != nil {
-		return &readiness{Reason: err.Error()}
+		return &readiness{Reason: describePollError(err, g.timeout)}
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := g.client.Do(req)
@@ -231,7 +223,7 @@ func (g *gateway) poll(ctx context.Context) *readiness {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return &readiness{Reason: fmt.Sprintf("answered %s", resp.Status)}
+		return &readiness{Reason: describeStatus(resp)}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReadyAnswer+1))
 	if err != nil {
@@ -263,39 +255,29 @@ func parseReadiness(body []byte, local string) *readiness {
 	return &readiness{Routes: routes, Dropped: dropped}
 }
 
-func describePollError(err error, timeout time.Duration) string {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Sprintf("no answer within the timeout %v", timeout)
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Sprintf("no answer within the timeout %v", timeout)
-	}
-	return err.Error()
-}
-
 // checkReadyURL refuses a readiness URL costlb cannot poll.
 func checkReadyURL(raw string) error {
+	shown := cfile.RedactURL(raw)
 	if strings.Contains(raw, "{") {
-		return fmt.Errorf("ready %q: placeholders are not supported; give the gateway's URL, e.g. http://10.1.0.1:9180/ready/<service>", raw)
+		return fmt.Errorf("ready %q: placeholders are not supported; give the gateway's URL, e.g. http://10.1.0.1:9180/ready/<service>", shown)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("ready %q: malformed URL: %w; want e.g. http://10.1.0.1:9180/ready/<service>", raw, err)
+		return fmt.Errorf("ready %q: malformed URL: %w; want e.g. http://10.1.0.1:9180/ready/<service>", shown, unwrapURLError(err))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("ready %q: scheme %q: must be http or https", raw, u.Scheme)
+		return fmt.Errorf("ready %q: scheme %q: must be http or https", shown, u.Scheme)
 	}
 	if u.Host == "" {
-		return fmt.Errorf("ready %q: no host; want e.g. http://10.1.0.1:9180/ready/<service>", raw)
+		return fmt.Errorf("ready %q: no host; want e.g. http://10.1.0.1:9180/ready/<service>", shown)
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("ready %q: port %s: must be 1-65535 (or none, for the scheme's default)", raw, p)
+			return fmt.Errorf("ready %q: port %s: must be 1-65535 (or none, for the scheme's default)", shown, p)
 		}
 	}
 	if _, err := url.ParseRequestURI(raw); err != nil {
-		return fmt.Errorf("ready %q: malformed URL: %w", raw, err)
+		return fmt.Errorf("ready %q: malformed URL: %w", shown, unwrapURLError(err))
 	}
 	return nil
 }

@@ -2,10 +2,12 @@ package l4handler
 
 import (
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/mholt/caddy-l4/layer4"
 	"github.com/mholt/caddy-l4/modules/l4proxy"
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +35,15 @@ type Backend struct {
 	// every health_interval; the gateway is available only while its last
 	// answer offered a route that does not pass through the local site.
 	ReadyURL string `json:"ready,omitempty"`
+	// ReadyTLS, with an https ReadyURL, is how to poll it over TLS: the
+	// TLS client options of Caddy's reverse_proxy HTTP transport, with
+	// their meaning (ca, client_certificate_file, server_name, ...).
+	ReadyTLS *reverseproxy.TLSConfig `json:"ready_tls,omitempty"`
+	// ReadyHeaders are header fields sent with every poll of ReadyURL,
+	// such as Authorization. Values may hold global placeholders such as
+	// {env.TOKEN}, replaced at provisioning. They are never shown or
+	// logged.
+	ReadyHeaders http.Header `json:"ready_headers,omitempty"`
 	l4proxy.Upstream
 }
 
@@ -100,11 +111,14 @@ type Handler struct {
 	closeIfUnhealthy bool
 	// readiness poll period of the gateways (health_interval, health_timeout)
 	readyInterval, readyTimeout time.Duration
-	paths                       *linkgraph.Paths
-	logger                      *zap.Logger
-	refused                     prometheus.Counter
-	provided                    bool
-	released                    bool // Cleanup gave back what the backends hold
+	// how each gateway backend of the config polls, made once per config
+	// backend (ready.go)
+	readySetups map[*Backend]*pollSetup
+	paths       *linkgraph.Paths
+	logger      *zap.Logger
+	refused     prometheus.Counter
+	provided    bool
+	released    bool // Cleanup gave back what the backends hold
 	// defaultName is set when Name was given by default, not by the user.
 	defaultName bool
 }
@@ -170,10 +184,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // loadGateway gets the readiness poller of the gateway backend at addr,
 // shared with the running config if it polls the same way; Cleanup gives
 // it back.
-func (h *Handler) loadGateway(addr, readyURL string) (*gateway, error) {
+func (h *Handler) loadGateway(addr string, b *backend) (*gateway, error) {
+	setup, err := h.readySetup(b.cfg)
+	if err != nil {
+		return nil, err
+	}
 	spec := gatewaySpec{
-		service: h.Name, upstream: addr, local: h.app.Site, url: readyURL,
+		service: h.Name, upstream: addr, local: h.app.Site, url: b.readyURL,
 		interval: h.readyInterval, timeout: h.readyTimeout, fall: 1, rise: 1,
+		setup: setup,
 	}
 	if hc := h.HealthChecks; hc != nil && hc.Active != nil {
 		spec.fall, spec.rise = max(hc.Active.Fall, 1), max(hc.Active.Rise, 1)
@@ -227,7 +246,10 @@ func (h *Handler) Cleanup() error {
 //		name <service name>
 //		backend <site> [<address...>] [{
 //			dial <address...>  # more addresses, as caddy-l4 allows
-//			ready <url>        # a gateway: another costlb's /ready/<service>
+//			ready <url> [{     # a gateway: another costlb's /ready/<service>
+//				header <field> <value>
+//				<reverse_proxy http transport TLS options: tls_trust_pool, tls_client_auth, ...>
+//			}]
 //			<caddy-l4 upstream options: max_connections, tls, ...>
 //		}]
 //		link_cost <site> <site> <cost>
@@ -315,7 +337,7 @@ func (h *Handler) unmarshalBackend(d *caddyfile.Dispenser) error {
 	for _, addr := range u.Dial {
 		one := u
 		one.Dial = []string{addr}
-		h.Backends = append(h.Backends, &Backend{Site: site, ReadyURL: ready, Upstream: one})
+		h.Backends = append(h.Backends, &Backend{Site: site, ReadyURL: ready.URL, ReadyTLS: copyTLS(ready.TLS), ReadyHeaders: ready.Header, Upstream: one})
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package l4handler
 import (
 	"github.com/mholt/caddy-l4/modules/l4proxy"
 
+	cfile "github.com/costlb/costlb/caddyfile"
 	"github.com/costlb/costlb/costlb"
 	"github.com/costlb/costlb/module"
 )
@@ -27,7 +28,7 @@ func (h *Handler) View() module.ServiceView {
 		if g := h.backends[i].gateway; g != nil {
 			r := g.state()
 			ready := len(r.Routes) > 0
-			bv.ReadyURL, bv.GatewayReady, bv.NotReadyReason, bv.DroppedRoutes = g.url, &ready, r.Reason, r.Dropped
+			bv.ReadyURL, bv.GatewayReady, bv.NotReadyReason, bv.DroppedRoutes = cfile.RedactURL(g.url), &ready, r.Reason, r.Dropped
 			bv.Routes = costlb.NormalizeRoutes(costlb.ViaGateway(h.app.Site, st.PathCost, r.Routes))
 		}
 		sv.Backends = append(sv.Backends, bv)
