@@ -60,7 +60,7 @@ func TestMTLSExample(t *testing.T) {
 	addr := func(p string) string { return "127.0.0.1" + ports[p] }
 	local := func(p string) string { return "https://localhost" + ports[p] }
 
-	if got, err := httpVia(addr(":8480")); err != nil || got != "a" {
+	if got, err := httpVia(addr(":8580")); err != nil || got != "a" {
 		t.Fatalf("site a's first request answered %q %v, want a", got, err)
 	}
 	waitGateway(t, cA, "web", addr(":8491"), true)
@@ -85,7 +85,7 @@ func TestMTLSExample(t *testing.T) {
 		t.Errorf("b's readiness answered a client without a certificate: %s", resp.Status)
 	}
 	// the status pages: 401 without the password, the page with it
-	for _, page := range []string{local(":9482"), local(":9492")} {
+	for _, page := range []string{local(":9582"), local(":9492")} {
 		resp, err := noCert.Get(page + "/")
 		if err != nil {
 			t.Fatal(err)
@@ -111,7 +111,7 @@ func TestMTLSExample(t *testing.T) {
 	if status, body, err := cA.Delete("/config/apps/http/servers/demo-a"); err != nil || status != 200 {
 		t.Fatalf("deleting demo-a: %d %v %s", status, err, body)
 	}
-	if got, err := httpVia(addr(":8480")); err != nil || got != "b" {
+	if got, err := httpVia(addr(":8580")); err != nil || got != "b" {
 		t.Errorf("site a's request after its server went answered %q %v, want b", got, err)
 	}
 }

@@ -429,7 +429,7 @@ func TestGatewayPollRetriesReset(t *testing.T) {
 		}
 		rl := &resettingListener{Listener: ln, reset: reset}
 		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprint(w, `{"ready": true, "routes": [["B"]]}`)
+			fmt.Fprint(w, `{"ready": true, "routes": [{"sites": ["B"], "cost": 0}]}`)
 		}))
 		srv.Listener = rl
 		srv.Start()
