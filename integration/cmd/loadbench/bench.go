@@ -21,6 +21,16 @@ var targetOrder = []string{"direct", "l4-echo", "go-proxy", "proxy-leastconn", "
 // measured only when asked for).
 var defaultTargets = []string{"direct", "l4-echo", "proxy-leastconn", "proxy-random", "costlb", "haproxy", "haproxy-splice"}
 
+// childTargets are the targets served by this binary re-executed, a
+// process of their own each (see children.go), by name. Adding one takes
+// a file with its childServe function, its entry here, and its name in
+// targetOrder, targetLabel and targetColor (report_svg.go). Each is
+// started for the rounds and, in a process of its own, for the idle
+// memory measurement.
+var childTargets = map[string]childServe{
+	"go-proxy": serveGoProxyChild,
+}
+
 // refTarget is the reference every ratio is computed against: caddy-l4's own
 // proxy handler with lb_policy least_conn.
 const refTarget = "proxy-leastconn"
@@ -110,8 +120,10 @@ type runner struct {
 	caddy *proc
 	// before is the Caddy serving costlb-before
 	before *proc
-	addrs  map[string]string // target -> address the clients dial
-	pids   map[string]int    // target -> proxy process, for CPU accounting
+	// children are the child targets' processes of the rounds, by target
+	children map[string]*proc
+	addrs    map[string]string // target -> address the clients dial
+	pids     map[string]int    // target -> proxy process, for CPU accounting
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -128,7 +140,7 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 		return nil, errors.New("loadbench: need rounds >= 1, a positive window and at least one concurrency")
 	}
 	res := &Results{Opts: opts, Cells: make(map[string]*Cell), Started: time.Now()}
-	r := &runner{opts: opts, addrs: make(map[string]string), pids: make(map[string]int)}
+	r := &runner{opts: opts, addrs: make(map[string]string), pids: make(map[string]int), children: make(map[string]*proc)}
 	var err error
 	if r.dir, err = os.MkdirTemp("", "loadbench-"); err != nil {
 		return nil, err
@@ -156,6 +168,11 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 	}
 	if r.caddy != nil && r.caddy.exited() {
 		return nil, fmt.Errorf("caddy exited during the run (%v); log:\n%s", r.caddy.err, r.caddy.logTail())
+	}
+	for t, p := range r.children {
+		if p.exited() {
+			return nil, fmt.Errorf("%s exited during the run (%v); log:\n%s", t, p.err, p.logTail())
+		}
 	}
 	res.Elapsed = time.Since(res.Started)
 	res.Env.LoadAvgEnd = readTrim("/proc/loadavg")
@@ -236,13 +253,17 @@ func (r *runner) startAll(res *Results, want map[string]bool) error {
 		r.before = p
 		r.addrs["costlb-before"], r.pids["costlb-before"] = listen["costlb-before"], p.cmd.Process.Pid
 	}
-	if want["go-proxy"] {
-		p, a, err := startGoProxyChild(r, r.echo.addrs[0])
+	for _, t := range res.Targets {
+		if childTargets[t] == nil {
+			continue
+		}
+		p, a, err := r.startChildTarget(t, t)
 		if err != nil {
 			return err
 		}
-		r.addrs["go-proxy"], r.pids["go-proxy"] = a, p.cmd.Process.Pid
-		r.logf("go-proxy: %s", a)
+		r.children[t] = p
+		r.addrs[t], r.pids[t] = a, p.cmd.Process.Pid
+		r.logf("%s (pid %d): %s", t, p.cmd.Process.Pid, a)
 	}
 	for _, t := range []string{"haproxy", "haproxy-splice"} {
 		if want[t] {
@@ -346,6 +367,9 @@ func (r *runner) caddyLog(target string) string {
 	}
 	if target == "costlb-before" && r.before != nil {
 		return "; caddy log:\n" + r.before.logTail()
+	}
+	if p := r.children[target]; p != nil {
+		return "; " + target + " log:\n" + p.logTail()
 	}
 	return ""
 }

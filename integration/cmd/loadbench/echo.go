@@ -114,7 +114,7 @@ func maybeRunEchoChild() bool {
 // backends do not share the Go scheduler (and GC) with the load-generating
 // clients.
 func startEchoChild(r *runner) (*echoPair, error) {
-	p, f, err := r.startSelfChild("echo backends", echoChildEnv+"=1", "echo.log", "ECHO", 2)
+	p, f, err := r.startSelfChild("echo backends", []string{echoChildEnv + "=1"}, "echo.log", "ECHO", 2)
 	if err != nil {
 		return nil, err
 	}

@@ -2,16 +2,10 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net"
-	"os"
 	"time"
 )
-
-// goProxyChildEnv, set to a backend address, makes the loadbench binary (or
-// its test binary) run as the go-proxy target instead of the benchmark.
-const goProxyChildEnv = "LOADBENCH_GOPROXY_CHILD"
 
 // The go-proxy target is the least a Go program does to proxy a TCP
 // connection: Go's own accept (with its default keepalive, as Caddy's
@@ -22,26 +16,15 @@ const goProxyChildEnv = "LOADBENCH_GOPROXY_CHILD"
 // a proxied connection, the part of a Caddy target's cost that no layer4
 // handler can cut.
 
-// maybeRunGoProxyChild runs the go-proxy child and returns true when this
-// process was started as one; main and TestMain call it first. The child
-// listens on a 127.0.0.1 port, prints "GOPROXY <addr>" on stdout and serves
-// until its stdin closes.
-func maybeRunGoProxyChild() bool {
-	backend := os.Getenv(goProxyChildEnv)
-	if backend == "" {
-		return false
-	}
+// serveGoProxyChild is go-proxy's childServe: it listens on a 127.0.0.1
+// port and proxies every connection accepted there to backend.
+func serveGoProxyChild(backend string) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return "", err
 	}
-	fmt.Printf("GOPROXY %s\n", ln.Addr())
 	go serveGoProxy(ln, backend)
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	_ = ln.Close()
-	os.Exit(0)
-	return true
+	return ln.Addr().String(), nil
 }
 
 // serveGoProxy proxies every connection accepted on ln to backend.
@@ -88,14 +71,4 @@ func goProxyCopy(dst, src *net.TCPConn) {
 		return
 	}
 	_ = dst.CloseWrite()
-}
-
-// startGoProxyChild starts this binary again as the go-proxy target,
-// proxying to backend, and returns it and its address.
-func startGoProxyChild(r *runner, backend string) (*proc, string, error) {
-	p, f, err := r.startSelfChild("go-proxy", goProxyChildEnv+"="+backend, "go-proxy.log", "GOPROXY", 1)
-	if err != nil {
-		return nil, "", err
-	}
-	return p, f[0], nil
 }

@@ -24,7 +24,8 @@ import (
 // warm-up, its resident set size (VmRSS) is taken, then connections are
 // opened and held, each after echoing 64 KiB through the proxy, and the
 // RSS is taken again once every count in Options.Idle is held. For Caddy,
-// the goroutines are counted too (from its admin pprof endpoint).
+// the goroutines are counted too (from its admin pprof endpoint); for
+// HAProxy and the child targets they are not (0, shown as "–").
 
 // idlePayload is what each held connection echoes before it goes idle.
 const idlePayload = 64 << 10
@@ -32,14 +33,18 @@ const idlePayload = 64 << 10
 // idleSettle is how long the proxy is left alone before each reading.
 const idleSettle = 2 * time.Second
 
-// idleTargets are the targets whose idle memory is measured.
+// idleTargets are the targets whose idle memory is measured, besides
+// every child target.
 var idleTargets = map[string]bool{"proxy-leastconn": true, "costlb-before": true, "costlb": true, "haproxy": true, "haproxy-splice": true}
+
+// measuresIdle reports whether the idle phase measures target.
+func measuresIdle(target string) bool { return idleTargets[target] || childTargets[target] != nil }
 
 // IdleResult is one target's idle memory measurement.
 type IdleResult struct {
 	Target         string
 	BaseRSSKiB     int64
-	BaseGoroutines int // 0 when unknown (not Caddy)
+	BaseGoroutines int // 0 when unknown (HAProxy, child targets)
 	Points         []IdlePoint
 	Err            string // why the measurement stopped early, if it did
 }
@@ -78,7 +83,7 @@ func (r IdleResult) Point(held int) (IdlePoint, bool) {
 // idlePhase measures every idle target of res, one process at a time.
 func (r *runner) idlePhase(ctx context.Context, res *Results) error {
 	for _, t := range res.Targets {
-		if !idleTargets[t] {
+		if !measuresIdle(t) {
 			continue
 		}
 		ir, err := r.idleTarget(ctx, t)
@@ -87,7 +92,11 @@ func (r *runner) idlePhase(ctx context.Context, res *Results) error {
 		}
 		res.Idle = append(res.Idle, ir)
 		for _, p := range ir.Points {
-			r.logf("idle %-15s %5d held: %6.1f KiB/conn  %.2f goroutines/conn", t, p.Held, ir.PerConnKiB(p), ir.GoroutinesPerConn(p))
+			g := "– goroutines/conn"
+			if ir.BaseGoroutines > 0 {
+				g = fmt.Sprintf("%.2f goroutines/conn", ir.GoroutinesPerConn(p))
+			}
+			r.logf("idle %-15s %5d held: %6.1f KiB/conn  %s", t, p.Held, ir.PerConnKiB(p), g)
 		}
 		if ir.Err != "" {
 			r.logf("idle %-15s stopped: %s", t, ir.Err)
@@ -102,8 +111,10 @@ func (r *runner) idleTarget(ctx context.Context, target string) (IdleResult, err
 	var p *proc
 	var addr, admin string
 	var err error
-	switch target {
-	case "haproxy", "haproxy-splice":
+	switch {
+	case childTargets[target] != nil:
+		p, addr, err = r.startChildTarget(target, "idle-"+target)
+	case target == "haproxy" || target == "haproxy-splice":
 		p, addr, err = r.startHAProxy(target)
 	default:
 		bin := r.opts.CaddyBin

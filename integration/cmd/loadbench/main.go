@@ -29,7 +29,7 @@ import (
 )
 
 func main() {
-	if maybeRunEchoChild() || maybeRunGoProxyChild() {
+	if maybeRunEchoChild() || maybeRunChildTarget() {
 		return
 	}
 	os.Exit(mainErr(os.Args[1:]))

@@ -17,9 +17,10 @@ import (
 )
 
 // TestMain lets the test binary serve as the echo backend child and the
-// go-proxy target (loadbench re-executes its own binary for them) and removes a Caddy the harness built.
+// child targets (loadbench re-executes its own binary for them) and
+// removes a Caddy the harness built.
 func TestMain(m *testing.M) {
-	if maybeRunEchoChild() || maybeRunGoProxyChild() {
+	if maybeRunEchoChild() || maybeRunChildTarget() {
 		return
 	}
 	code := m.Run()

@@ -17,8 +17,8 @@ import (
 // stopGrace is how long a child gets after SIGINT before it is killed.
 const stopGrace = 3 * time.Second
 
-// proc is a child process started by the runner: Caddy, HAProxy or the echo
-// backends. Every proc is stopped by runner.cleanup, which Run defers, so
+// proc is a child process started by the runner: Caddy, HAProxy, the echo
+// backends or a child target. Every proc is stopped by runner.cleanup, which Run defers, so
 // children die on a normal exit, on an error and on Ctrl-C; Pdeathsig (Linux)
 // covers loadbench itself being killed.
 type proc struct {
@@ -334,23 +334,28 @@ func (r *runner) startHAProxy(target string) (*proc, string, error) {
 	return p, listen, nil
 }
 
-// startSelfChild starts this binary again with env set, as the child named
-// name logging to logName, and waits up to 10 s for its first line on
-// stdout: tag followed by n fields, which it returns.
-func (r *runner) startSelfChild(name, env, logName, tag string, n int) (*proc, []string, error) {
+// startSelfChild starts this binary again with env added, as the child
+// named name logging to logName, and waits up to 10 s for its line on
+// stdout that starts with tag and has n fields after it, which it
+// returns. Other lines before it go to the log.
+func (r *runner) startSelfChild(name string, env []string, logName, tag string, n int) (*proc, []string, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	p, stdout, err := r.startProc(name, exe, nil, []string{env}, r.tempPath(logName), true)
+	p, stdout, err := r.startProc(name, exe, nil, env, r.tempPath(logName), true)
 	if err != nil {
 		return nil, nil, err
 	}
 	line := make(chan string, 1)
 	go func() {
 		s := bufio.NewScanner(stdout)
-		if s.Scan() {
-			line <- s.Text()
+		for s.Scan() {
+			if f := strings.Fields(s.Text()); len(f) > 0 && f[0] == tag {
+				line <- s.Text()
+				break
+			}
+			_, _ = fmt.Fprintln(p.logFile, s.Text())
 		}
 		close(line)
 		_, _ = io.Copy(io.Discard, stdout)
@@ -358,8 +363,8 @@ func (r *runner) startSelfChild(name, env, logName, tag string, n int) (*proc, [
 	select {
 	case l, ok := <-line:
 		f := strings.Fields(l)
-		if !ok || len(f) != n+1 || f[0] != tag {
-			return nil, nil, fmt.Errorf("%s: unexpected first line %q; log:\n%s", name, l, p.logTail())
+		if !ok || len(f) != n+1 {
+			return nil, nil, fmt.Errorf("%s: no line %q with %d fields on stdout (got %q); log:\n%s", name, tag, n, l, p.logTail())
 		}
 		return p, f[1:], nil
 	case <-time.After(10 * time.Second):
