@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -55,8 +54,10 @@ type Options struct {
 	HAProxyBin string        // haproxy binary; "" when not installed
 	Idle       []int         // connections held for the idle memory measurement, ascending; none: skipped
 	Targets    []string      // subset of targetOrder
-	Conc       []int         // client concurrencies
-	Rounds     int           // measurements per (target, concurrency, kind)
+	Loads      []string      // of loadNames; none: churn and bulk (results saved before reqresp)
+	Conc       []int         // client concurrencies of churn and bulk
+	RRConc     []int         // connections of reqresp
+	Rounds     int           // measurements per (target, concurrency, load)
 	Window     time.Duration // length of one measurement
 	Pause      time.Duration // idle time after each measurement
 	Inproc     bool          // run the echo backends in this process
@@ -66,7 +67,26 @@ type Options struct {
 	Log        io.Writer     `json:"-"` // progress; nil for none
 }
 
-// Sample is one measurement of one target at one concurrency.
+// The loads, as -loads names them.
+const (
+	loadChurn   = "churn"
+	loadBulk    = "bulk"
+	loadReqResp = "reqresp"
+)
+
+// loadNames lists every load, in the order each round runs them.
+var loadNames = []string{loadChurn, loadBulk, loadReqResp}
+
+// measures reports whether the run measures load.
+func (o Options) measures(load string) bool {
+	if len(o.Loads) == 0 {
+		return load != loadReqResp
+	}
+	return slices.Contains(o.Loads, load)
+}
+
+// Sample is one measurement of one target at one concurrency: churn and
+// bulk (a cell of Results.Cells), or request/response (Results.RRCells).
 type Sample struct {
 	ConnPerSec float64       // completed connect+echo+close cycles per second
 	P50, P99   time.Duration // connect to first echoed byte
@@ -79,6 +99,14 @@ type Sample struct {
 	// Much less sensitive to other work on the machine than rates are.
 	CPUPerConn time.Duration
 	CPUPerMB   time.Duration
+
+	// request/response: answers received within the window per second,
+	// request-to-answer latency, failed dials and exchanges, and the
+	// proxy's CPU time per answer (0 for direct or off Linux)
+	ReqPerSec      float64       `json:",omitempty"`
+	ReqP50, ReqP99 time.Duration `json:",omitempty"`
+	ReqErrors      int64         `json:",omitempty"`
+	CPUPerReq      time.Duration `json:",omitempty"`
 
 	completed int64 // churn cycles completed, also after the window (not saved)
 	bulkBytes int64 // bytes echoed during the whole bulk measurement (not saved)
@@ -95,11 +123,12 @@ type Cell struct {
 type Results struct {
 	Opts        Options
 	Env         Env
-	Targets     []string // measured, in targetOrder
-	Notes       []string // skipped targets and similar
-	Cells       map[string]*Cell
-	MaxTimeWait int          // TIME_WAIT sockets of the run's ports seen after a round, max
-	Idle        []IdleResult // memory per idle held connection, per target
+	Targets     []string         // measured, in targetOrder
+	Notes       []string         // skipped targets and similar
+	Cells       map[string]*Cell // churn and bulk, by target and concurrency of Opts.Conc
+	RRCells     map[string]*Cell `json:",omitempty"` // request/response, by target and concurrency of Opts.RRConc
+	MaxTimeWait int              // TIME_WAIT sockets of the run's ports seen after a round, max
+	Idle        []IdleResult     // memory per idle held connection, per target
 	RoundsDone  int
 	Elapsed     time.Duration
 	Started     time.Time
@@ -107,8 +136,11 @@ type Results struct {
 
 func cellKey(target string, conc int) string { return fmt.Sprintf("%s/%d", target, conc) }
 
-// Cell returns the cell of target at conc, or nil.
+// Cell returns the churn and bulk cell of target at conc, or nil.
 func (r *Results) Cell(target string, conc int) *Cell { return r.Cells[cellKey(target, conc)] }
+
+// RRCell returns the request/response cell of target at conc, or nil.
+func (r *Results) RRCell(target string, conc int) *Cell { return r.RRCells[cellKey(target, conc)] }
 
 // runner holds the state of one Run.
 type runner struct {
@@ -133,13 +165,14 @@ func (r *runner) logf(format string, args ...any) {
 }
 
 // Run starts the backends, Caddy and HAProxy as needed, measures every
-// target at every concurrency, Rounds times in alternation, and stops every
-// process it started before returning (also when ctx is cancelled).
+// target with every load at every concurrency, Rounds times in
+// alternation, and stops every process it started before returning (also
+// when ctx is cancelled).
 func Run(ctx context.Context, opts Options) (*Results, error) {
-	if opts.Rounds < 1 || opts.Window <= 0 || len(opts.Conc) == 0 {
-		return nil, errors.New("loadbench: need rounds >= 1, a positive window and at least one concurrency")
+	if err := opts.check(); err != nil {
+		return nil, err
 	}
-	res := &Results{Opts: opts, Cells: make(map[string]*Cell), Started: time.Now()}
+	res := &Results{Opts: opts, Cells: make(map[string]*Cell), RRCells: make(map[string]*Cell), Started: time.Now()}
 	r := &runner{opts: opts, addrs: make(map[string]string), pids: make(map[string]int), children: make(map[string]*proc)}
 	var err error
 	if r.dir, err = os.MkdirTemp("", "loadbench-"); err != nil {
@@ -177,6 +210,25 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 	res.Elapsed = time.Since(res.Started)
 	res.Env.LoadAvgEnd = readTrim("/proc/loadavg")
 	return res, nil
+}
+
+// check checks the options Run needs.
+func (o Options) check() error {
+	if o.Rounds < 1 || o.Window <= 0 {
+		return fmt.Errorf("loadbench: need rounds >= 1 (have %d) and a positive window (have %v)", o.Rounds, o.Window)
+	}
+	for _, l := range o.Loads {
+		if !slices.Contains(loadNames, l) {
+			return fmt.Errorf("loadbench: unknown load %q; loads: %s", l, strings.Join(loadNames, ","))
+		}
+	}
+	if (o.measures(loadChurn) || o.measures(loadBulk)) && len(o.Conc) == 0 {
+		return errors.New("loadbench: churn and bulk need at least one concurrency (-conc)")
+	}
+	if o.measures(loadReqResp) && len(o.RRConc) == 0 {
+		return errors.New("loadbench: reqresp needs at least one concurrency (-rr-conc)")
+	}
+	return nil
 }
 
 // chooseTargets checks the options' targets, leaves out HAProxy's if it is
@@ -292,73 +344,6 @@ func (r *runner) warmUp(ctx context.Context, res *Results) error {
 		}
 	}
 	return nil
-}
-
-// rounds measures every target at every concurrency, Rounds times (fewer
-// if the time budget runs out), and adds the samples to res.
-func (r *runner) rounds(ctx context.Context, res *Results) error {
-	opts := r.opts
-	var roundTook time.Duration
-	rng := rand.New(rand.NewPCG(1, 2)) // the same orders every run
-	for round := range opts.Rounds {
-		roundStart := time.Now()
-		if opts.Budget > 0 && round > 0 && time.Since(res.Started)+roundTook > opts.Budget {
-			note := fmt.Sprintf("Stopped after %d of %d rounds to stay within the %v time budget.", round, opts.Rounds, opts.Budget)
-			r.logf("%s", note)
-			res.Notes = append(res.Notes, note)
-			break
-		}
-		res.RoundsDone = round + 1
-		for _, c := range opts.Conc {
-			// a new order each round, so no target always runs first or
-			// always right after the same other target (whose bulk
-			// measurement may leave garbage or closing sockets behind)
-			order := slices.Clone(res.Targets)
-			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-			for _, t := range order {
-				began := time.Now()
-				s := r.measure(ctx, t, c)
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				cell := res.Cells[cellKey(t, c)]
-				if cell == nil {
-					cell = &Cell{Target: t, Conc: c}
-					res.Cells[cellKey(t, c)] = cell
-				}
-				cell.Samples = append(cell.Samples, s)
-				r.logf("round %d/%d  c=%-3d %-15s %7.0f conn/s  p50 %7s  p99 %7s  cpu/conn %6s  %7.1f MB/s  cpu/MB %6s  errors %d/%d  (%v)",
-					round+1, opts.Rounds, c, t, s.ConnPerSec, fmtDur(s.P50), fmtDur(s.P99), fmtDur(s.CPUPerConn), s.MBps, fmtDur(s.CPUPerMB), s.ConnErrors, s.BulkErrors, time.Since(began).Round(time.Millisecond))
-			}
-		}
-		// TIME_WAIT lasts 60 s, so one look per round sees any build-up; it
-		// is not done per measurement because /proc/net/tcp can be long on
-		// a busy machine.
-		if tw := countTimeWait(r.ports()); tw > res.MaxTimeWait {
-			res.MaxTimeWait = tw
-		}
-		roundTook = time.Since(roundStart)
-	}
-	return nil
-}
-
-// measure takes one sample of target t at concurrency c: churn, pause,
-// bulk, pause, with the proxy's CPU time over each.
-func (r *runner) measure(ctx context.Context, t string, c int) Sample {
-	cpu0 := procCPU(r.pids[t])
-	s := r.churn(ctx, r.addrs[t], c, r.opts.Window)
-	if cpu := procCPU(r.pids[t]) - cpu0; s.completed > 0 {
-		s.CPUPerConn = cpu / time.Duration(s.completed)
-	}
-	sleepCtx(ctx, r.opts.Pause)
-	cpu0 = procCPU(r.pids[t])
-	b := r.bulk(ctx, r.addrs[t], c, r.opts.Window)
-	if cpu := procCPU(r.pids[t]) - cpu0; b.bulkBytes > 0 {
-		s.CPUPerMB = time.Duration(float64(cpu) / (float64(b.bulkBytes) / 1e6))
-	}
-	s.MBps, s.BulkErrors = b.MBps, b.BulkErrors
-	sleepCtx(ctx, r.opts.Pause)
-	return s
 }
 
 func (r *runner) caddyLog(target string) string {

@@ -2,8 +2,10 @@
 // compares, side by side in one run, direct connections to a backend,
 // caddy-l4's proxy (lb_policy least_conn, the reference, and random),
 // costlb and, if installed, HAProxy: new connections per second, p50/p99
-// connect-to-first-byte latency and bulk throughput at several client
-// concurrencies, measured in alternation over several rounds. It prints a
+// connect-to-first-byte latency, bulk throughput and, on held
+// connections, small requests answered per second and their latency, at
+// several client concurrencies, measured in alternation over several
+// rounds. It prints a
 // Markdown table and writes docs/benchmarks.md and docs/benchmarks.svg.
 //
 //	go build -o /tmp/caddy ./integration/cmd/caddy
@@ -62,7 +64,8 @@ type cliFlags struct {
 	quick                     bool
 	rounds                    int
 	window, pause             time.Duration
-	conc, targets             string
+	conc, rrConc, targets     string
+	loads                     string
 	inproc                    bool
 	outMD, outSVG, outJSON    string
 	render                    string
@@ -79,7 +82,9 @@ func parseFlags(args []string) (*cliFlags, error) {
 	fs.IntVar(&f.rounds, "rounds", 0, "measurements per target and concurrency (default 9, quick 3)")
 	fs.DurationVar(&f.window, "window", 0, "length of one measurement (default 1s, quick 250ms)")
 	fs.DurationVar(&f.pause, "pause", 0, "idle time after each measurement (default 100ms, quick 40ms)")
-	fs.StringVar(&f.conc, "conc", "1,16,128", "client concurrencies, comma-separated")
+	fs.StringVar(&f.conc, "conc", "1,16,128", "client concurrencies of churn and bulk, comma-separated")
+	fs.StringVar(&f.rrConc, "rr-conc", "1,32,128", "held connections of reqresp, comma-separated")
+	fs.StringVar(&f.loads, "loads", strings.Join(loadNames, ","), "loads to measure, comma-separated, of "+strings.Join(loadNames, ","))
 	fs.StringVar(&f.targets, "targets", strings.Join(defaultTargets, ","), "targets to measure, comma-separated, of "+strings.Join(targetOrder, ","))
 	fs.BoolVar(&f.inproc, "inproc-backends", false, "run the echo backends in this process instead of a child process")
 	fs.StringVar(&f.outMD, "out-md", "", "Markdown report (default <module root>/docs/benchmarks.md; '-' to skip)")
@@ -125,12 +130,19 @@ func (f *cliFlags) options(args []string) (Options, error) {
 	if f.pause > 0 {
 		opts.Pause = f.pause
 	}
-	for _, s := range strings.Split(f.conc, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return opts, fmt.Errorf("bad -conc %q", f.conc)
+	var err error
+	if opts.Loads, err = parseLoads(f.loads); err != nil {
+		return opts, err
+	}
+	if opts.measures(loadChurn) || opts.measures(loadBulk) {
+		if opts.Conc, err = parseConc("-conc", f.conc); err != nil {
+			return opts, err
 		}
-		opts.Conc = append(opts.Conc, n)
+	}
+	if opts.measures(loadReqResp) {
+		if opts.RRConc, err = parseConc("-rr-conc", f.rrConc); err != nil {
+			return opts, err
+		}
 	}
 	for _, t := range strings.Split(f.targets, ",") {
 		if t = strings.TrimSpace(t); t != "" {
@@ -148,6 +160,32 @@ func (f *cliFlags) options(args []string) (Options, error) {
 		opts.Idle = idle
 	}
 	return opts, nil
+}
+
+// parseConc parses a list of concurrencies given as flag name.
+func parseConc(name, arg string) ([]int, error) {
+	var cs []int
+	for _, s := range strings.Split(arg, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("bad %s %q: comma-separated counts of 1 or more", name, arg)
+		}
+		cs = append(cs, n)
+	}
+	return cs, nil
+}
+
+// parseLoads parses -loads: names of loadNames, each once; at least one.
+func parseLoads(arg string) ([]string, error) {
+	var loads []string
+	for _, s := range strings.Split(arg, ",") {
+		s = strings.TrimSpace(s)
+		if !slices.Contains(loadNames, s) || slices.Contains(loads, s) {
+			return nil, fmt.Errorf("bad -loads %q: comma-separated, each once, of %s", arg, strings.Join(loadNames, ","))
+		}
+		loads = append(loads, s)
+	}
+	return loads, nil
 }
 
 // parseIdle parses -idle: ascending connection counts; 0 is left out.
