@@ -13,11 +13,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -239,8 +241,30 @@ func renderSaved(path, md, svg string) int {
 		fmt.Fprintf(os.Stderr, "loadbench: %v\n", err)
 		return 1
 	}
-	WriteTable(os.Stdout, &res)
+	writeConsole(os.Stdout, &res, false)
 	return 0
+}
+
+// writeConsole prints the results tables and, with goals, the goal
+// tables, of the loads measured, a blank line between two.
+func writeConsole(w io.Writer, res *Results, goals bool) {
+	parts := []func(io.Writer, *Results){WriteTable, WriteRRTable}
+	if goals {
+		if res.Opts.measures(loadChurn) {
+			parts = append(parts, WriteGoals)
+		}
+		parts = append(parts, WriteSpikeGoals)
+	}
+	sep := ""
+	for _, write := range parts {
+		var b bytes.Buffer
+		write(&b, res)
+		if b.Len() > 0 {
+			fmt.Fprint(w, sep)
+			_, _ = w.Write(b.Bytes())
+			sep = "\n"
+		}
+	}
 }
 
 // measure runs the benchmark (building Caddy first if needed and not
@@ -288,9 +312,7 @@ func measure(opts Options, md, svg, outJSON string) int {
 		}
 	}
 	fmt.Println()
-	WriteTable(os.Stdout, res)
-	fmt.Println()
-	WriteGoals(os.Stdout, res)
+	writeConsole(os.Stdout, res, true)
 	if md != "-" {
 		fmt.Printf("\nwrote %s\n", md)
 	}

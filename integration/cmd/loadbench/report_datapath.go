@@ -21,24 +21,6 @@ const (
 // bulkGoalConcs are the stream counts of the bulk goals.
 var bulkGoalConcs = []int{1, 16}
 
-// RatioTo is Ratio against ref instead of the reference target.
-func (r *Results) RatioTo(target, ref string, conc int, m metricFunc) (float64, bool) {
-	c, rc := r.Cell(target, conc), r.Cell(ref, conc)
-	if c == nil || rc == nil {
-		return 0, false
-	}
-	var xs []float64
-	for i := range min(len(c.Samples), len(rc.Samples)) {
-		if d := m(rc.Samples[i]); d > 0 {
-			xs = append(xs, m(c.Samples[i])/d)
-		}
-	}
-	if len(xs) == 0 {
-		return 0, false
-	}
-	return median(xs), true
-}
-
 // idleOf returns the idle measurement of target.
 func (r *Results) idleOf(target string) (IdleResult, bool) {
 	for _, ir := range r.Idle {

@@ -49,13 +49,19 @@ func svgEsc(s string) string {
 }
 
 // RenderSVG draws grouped bars of ratio-to-reference per concurrency and
-// target: connections per second, p99 latency and bulk throughput.
+// target: connections per second, p99 latency, proxy CPU per connection
+// and bulk throughput, the panels of the loads measured (none for a run of
+// reqresp alone, which the chart does not show).
 func RenderSVG(r *Results) []byte {
-	panels := []panel{
-		{"Connections per second ÷ caddy-l4 proxy least_conn (higher is better)", mConn, goalConnRatio, fmt.Sprintf("goal ≥ %.2f×", goalConnRatio), false},
-		{"p99 connect-to-first-byte latency ÷ caddy-l4 proxy least_conn (lower is better)", mP99, goalP99Ratio, fmt.Sprintf("goal ≤ %.2f×", goalP99Ratio), false},
-		{"Proxy CPU time per connection ÷ caddy-l4 proxy least_conn (lower is better; least sensitive to noise)", mCPUc, 0, "", true},
-		{"Bulk throughput ÷ caddy-l4 proxy least_conn (higher is better)", mMB, 0, "", false},
+	var panels []panel
+	if r.Opts.measures(loadChurn) {
+		panels = append(panels,
+			panel{"Connections per second ÷ caddy-l4 proxy least_conn (higher is better)", mConn, goalConnRatio, fmt.Sprintf("goal ≥ %.2f×", goalConnRatio), false},
+			panel{"p99 connect-to-first-byte latency ÷ caddy-l4 proxy least_conn (lower is better)", mP99, goalP99Ratio, fmt.Sprintf("goal ≤ %.2f×", goalP99Ratio), false},
+			panel{"Proxy CPU time per connection ÷ caddy-l4 proxy least_conn (lower is better; least sensitive to noise)", mCPUc, 0, "", true})
+	}
+	if r.Opts.measures(loadBulk) {
+		panels = append(panels, panel{"Bulk throughput ÷ caddy-l4 proxy least_conn (higher is better)", mMB, 0, "", false})
 	}
 	var b bytes.Buffer
 	svgHeader(&b, r, svgTitleH+svgLegendH+len(panels)*svgPanelH+10)

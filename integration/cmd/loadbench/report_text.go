@@ -45,6 +45,10 @@ const methodText = `
   half-closes passed on, a reset after an error. Its CPU per connection
   is what Go's net stack and runtime cost to proxy a connection, the part
   of any Caddy target's cost that a layer4 handler cannot cut.
+- **Child targets**: go-proxy and any other proxy written in Go for the
+  comparison run as loadbench re-executed (` + "`LOADBENCH_CHILD_TARGET=NAME`" + `),
+  one process per target, proxying to the east backend; the idle
+  measurement starts a fresh one of its own for each.
 
 ## What is measured
 
@@ -59,8 +63,23 @@ const methodText = `
   reading the echo concurrently; after a short ramp-up, the bytes echoed back
   during the window give MB/s, and the proxy's CPU time over the bytes
   echoed its CPU per GB.
+- **Request/response** (` + "`reqresp`" + `), for each concurrency c of ` + "`-rr-conc`" + `
+  (default 1, 32, 128): c connections are opened and each makes one
+  exchange before the window (not counted), so the proxy has its backend
+  connection; then each, in a closed loop for one window, writes a 64-byte
+  request and reads the 64-byte answer (the request echoed), as Redis or
+  database clients on kept connections do. req/s = answers received within
+  the window ÷ window; latency is from writing a request to having read
+  its whole answer, p50/p99 over all requests of one measurement; the
+  proxy's CPU time from the start of the window until the last answer,
+  divided by the answers, is its CPU per request. The clients are made
+  cheap, since they share the cores with the proxy and the backends: a
+  goroutine per connection doing Write then io.ReadFull into a buffer of
+  its own, no allocation per request. The connections are closed with a
+  reset at the end. A failed dial or exchange is an error, and ends that
+  connection for the window.
 - **Idle connections**, before the rounds: each proxy target (not
-  ` + "`proxy-random`" + `, whose data path is ` + "`proxy-leastconn`" + `'s) in a process of its
+  ` + "`proxy-random`" + `, whose data path is ` + "`proxy-leastconn`" + `'s; every child target) in a process of its
   own, started for this alone: 100 connections echo 64 KiB and close, then
   after 2 s its VmRSS is read; connections are opened 16 at a time, each
   echoing 64 KiB before it is kept open, and VmRSS (and, for Caddy, the
@@ -71,7 +90,9 @@ const methodText = `
   are not in RSS).
 - **Rounds**: for round r, for each concurrency, for each target (in an
   order shuffled anew for each round and concurrency, the same in every
-  run): churn, pause, bulk, pause. Every figure is a median
+  run): churn, pause, bulk, pause; then for each reqresp concurrency, for
+  each target (in orders of their own): reqresp, pause. ` + "`-loads`" + ` leaves
+  out the loads not named, and the report their tables. Every figure is a median
   over rounds, and every ratio the median of per-round ratios, because these
   machines are noisy (2 cores, other work running). The clients, the proxy
   and the backends share the 2 cores: compare ratios, not absolute numbers.
@@ -113,8 +134,8 @@ Without ` + "`-caddy`" + ` loadbench builds Caddy from this tree first (about 90
 benchmarks.svg (` + "`-out-md`, `-out-svg`" + `; ` + "`-out-md -`" + ` to skip); ` + "`-json FILE`" + ` also saves the raw
 samples, and ` + "`-render FILE`" + ` rewrites the Markdown and SVG from them without
 measuring again. Other flags:
-` + "`-rounds`, `-window`, `-pause`, `-conc 1,16,128`, `-idle 2000,8000` (0 skips it), `-caddy-before BIN`, `-targets direct,proxy-leastconn,proxy-random,costlb,haproxy,haproxy-splice`" + ` (and ` + "`costlb-before`, `go-proxy`" + `).
-Every process it starts (echo child, Caddy, HAProxy) is stopped on exit,
+` + "`-rounds`, `-window`, `-pause`, `-loads churn,bulk,reqresp`, `-conc 1,16,128` (churn and bulk), `-rr-conc 1,32,128` (reqresp), `-idle 2000,8000` (0 skips it), `-caddy-before BIN`, `-targets direct,l4-echo,proxy-leastconn,proxy-random,costlb,haproxy,haproxy-splice`" + ` (and ` + "`costlb-before`, `go-proxy`" + `).
+Every process it starts (echo child, Caddy, HAProxy, child targets) is stopped on exit,
 error and Ctrl-C, and killed by the kernel (Pdeathsig) if loadbench dies.
 
 ## Profile
