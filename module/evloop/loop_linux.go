@@ -1,0 +1,486 @@
+//go:build linux
+
+package evloop
+
+import (
+	"errors"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// bufSize is a loop's read buffer, and the size of a pending buffer.
+const bufSize = 64 << 10
+
+// maxEvents is how many events one epoll_wait returns at most.
+const maxEvents = 256
+
+// Pool is a set of event loops, one per CPU by default; connections are
+// spread over them in turn. Its zero value is not usable: call NewPool.
+type Pool struct {
+	loops  []*loop
+	next   atomic.Uint32
+	closed atomic.Bool
+}
+
+// NewPool starts n event loops (runtime.GOMAXPROCS(0) if n < 1).
+func NewPool(n int) (*Pool, error) {
+	if n < 1 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	p := &Pool{}
+	for range n {
+		l, err := newLoop()
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.loops = append(p.loops, l)
+		go l.run()
+	}
+	return p, nil
+}
+
+// Close stops the loops; every connection still in them is aborted (its
+// done function is called with ErrAborted). Add fails afterwards.
+func (p *Pool) Close() {
+	if p.closed.Swap(true) {
+		return
+	}
+	for _, l := range p.loops {
+		l.stop()
+	}
+}
+
+// Conn is a connection in a loop.
+type Conn struct {
+	l      *loop
+	h      [2]half // client, backend
+	done   func(Result)
+	res    Result
+	ended  bool // both fds closed, done called (loop goroutine only)
+	abortQ atomic.Bool
+}
+
+// half is one socket of a connection and the direction read from it.
+type half struct {
+	c        *Conn
+	fd       int
+	gen      int32
+	side     int32
+	peer     *half
+	readable bool   // an edge said so and no read has hit EAGAIN since
+	writable bool   // no write has hit EAGAIN since the last EPOLLOUT edge
+	rdhup    bool   // the peer's FIN arrived: read to EOF, not to a short read
+	eof      bool   // read from this socket ended (FIN)
+	shut     bool   // the FIN was passed on: peer's write side shut down
+	pending  []byte // read from this socket, not yet written to peer
+	pbuf     []byte // the pooled buffer pending points into
+	n        *int64 // bytes moved from this socket
+}
+
+// Add takes client and backend off Go's poller (each fd is duplicated and
+// the net.TCPConn closed) and moves the bytes between them in a loop
+// until both directions end; then both sockets are closed and done is
+// called once with the result, on the loop's goroutine (it must not
+// block). On error nothing was taken and the caller still owns both.
+func (p *Pool) Add(client, backend *net.TCPConn, done func(Result)) (*Conn, error) {
+	if p.closed.Load() {
+		return nil, ErrClosed
+	}
+	cfd, err := dupFD(client)
+	if err != nil {
+		return nil, err
+	}
+	bfd, err := dupFD(backend)
+	if err != nil {
+		_ = unix.Close(cfd)
+		return nil, err
+	}
+	_ = client.Close()
+	_ = backend.Close()
+	l := p.loops[p.next.Add(1)%uint32(len(p.loops))]
+	c := &Conn{l: l, done: done}
+	c.h[0] = half{c: c, fd: cfd, side: SideClient, peer: &c.h[1], readable: true, writable: true, n: &c.res.ToBackend}
+	c.h[1] = half{c: c, fd: bfd, side: SideBackend, peer: &c.h[0], readable: true, writable: true, n: &c.res.ToClient}
+	if err := l.add(c); err != nil {
+		_ = unix.Close(cfd)
+		_ = unix.Close(bfd)
+		return nil, err
+	}
+	return c, nil
+}
+
+// Abort ends the connection with a reset to both sides, from any
+// goroutine; done is called as for any end. It does nothing once the
+// connection ended.
+func (c *Conn) Abort() {
+	if c.abortQ.Swap(true) {
+		return
+	}
+	c.l.post(c)
+}
+
+// dupFD returns a duplicate of c's socket, non-blocking and close-on-exec.
+func dupFD(c *net.TCPConn) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(s uintptr) {
+		fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, derr
+	}
+	return fd, nil
+}
+
+// loop is one epoll loop and its goroutine.
+type loop struct {
+	epfd, evfd int
+	buf        []byte
+	mu         sync.Mutex
+	byFD       map[int32]*half // registered sockets
+	gen        int32
+	aborts     []*Conn // Abort requests, under mu
+	stopping   bool    // under mu
+	done       chan struct{}
+}
+
+func newLoop() (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		_ = unix.Close(epfd)
+		return nil, err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd), Pad: -1}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &ev); err != nil {
+		_ = unix.Close(epfd)
+		_ = unix.Close(evfd)
+		return nil, err
+	}
+	return &loop{epfd: epfd, evfd: evfd, buf: make([]byte, bufSize), byFD: make(map[int32]*half), done: make(chan struct{})}, nil
+}
+
+// add registers both sockets of c.
+func (l *loop) add(c *Conn) error {
+	l.mu.Lock()
+	if l.stopping {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	for i := range c.h {
+		l.gen++
+		c.h[i].gen = l.gen
+		l.byFD[int32(c.h[i].fd)] = &c.h[i]
+	}
+	l.mu.Unlock()
+	for i := range c.h {
+		h := &c.h[i]
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(h.fd), Pad: h.gen}
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, h.fd, &ev); err != nil {
+			l.mu.Lock()
+			delete(l.byFD, int32(c.h[0].fd))
+			delete(l.byFD, int32(c.h[1].fd))
+			l.mu.Unlock()
+			if i == 1 {
+				_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.h[0].fd, nil)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// post queues an abort of c and wakes the loop.
+func (l *loop) post(c *Conn) {
+	l.mu.Lock()
+	l.aborts = append(l.aborts, c)
+	l.mu.Unlock()
+	l.wake()
+}
+
+func (l *loop) wake() {
+	var one = [8]byte{1}
+	_, _ = unix.Write(l.evfd, one[:])
+}
+
+func (l *loop) stop() {
+	l.mu.Lock()
+	l.stopping = true
+	l.mu.Unlock()
+	l.wake()
+	<-l.done
+}
+
+// run is the loop's goroutine.
+func (l *loop) run() {
+	defer close(l.done)
+	events := make([]unix.EpollEvent, maxEvents)
+	hs := make([]*half, maxEvents)
+	for {
+		n, err := unix.EpollWait(l.epfd, events, -1)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			panic("evloop: epoll_wait: " + err.Error())
+		}
+		wake := false
+		l.mu.Lock()
+		for i := range n {
+			hs[i] = nil
+			ev := &events[i]
+			if ev.Pad == -1 && ev.Fd == int32(l.evfd) {
+				wake = true
+				continue
+			}
+			// an event of a socket closed in an earlier batch whose fd
+			// number was taken again has a stale generation
+			if h := l.byFD[ev.Fd]; h != nil && h.gen == ev.Pad {
+				hs[i] = h
+			}
+		}
+		var aborts []*Conn
+		stopping := false
+		if wake {
+			aborts, l.aborts = l.aborts, nil
+			stopping = l.stopping
+		}
+		l.mu.Unlock()
+		for i := range n {
+			if h := hs[i]; h != nil && !h.c.ended {
+				h.event(events[i].Events)
+			}
+		}
+		if wake {
+			var b [8]byte
+			_, _ = unix.Read(l.evfd, b[:])
+			for _, c := range aborts {
+				if !c.ended {
+					c.fail(SideNone, ErrAborted)
+				}
+			}
+			if stopping {
+				l.closeAll()
+				return
+			}
+		}
+	}
+}
+
+// closeAll aborts every connection, then closes the loop's fds.
+func (l *loop) closeAll() {
+	l.mu.Lock()
+	var cs []*Conn
+	for _, h := range l.byFD {
+		if h.side == SideClient {
+			cs = append(cs, h.c)
+		}
+	}
+	l.mu.Unlock()
+	for _, c := range cs {
+		if !c.ended {
+			c.fail(SideNone, ErrAborted)
+		}
+	}
+	_ = unix.Close(l.evfd)
+	_ = unix.Close(l.epfd)
+}
+
+// event handles an epoll event of h's socket.
+func (h *half) event(ev uint32) {
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		h.readable = true
+	}
+	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		h.rdhup = true
+	}
+	p := h.peer
+	if ev&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		h.writable = true
+		// what the peer's direction left pending can go now
+		if p.pending != nil {
+			p.flush()
+		}
+	}
+	h.pump()
+	// the peer's direction, paused while its data was pending, goes on
+	p.pump()
+}
+
+// pump copies from h to its peer until h's socket is drained, the peer
+// cannot take more, or h's direction ended.
+func (h *half) pump() {
+	c := h.c
+	buf := c.l.buf
+	for h.readable && h.pending == nil && !h.eof && !c.ended {
+		n, err := unix.Read(h.fd, buf)
+		if err != nil {
+			if err == unix.EAGAIN {
+				h.readable = false
+				return
+			}
+			if err == unix.EINTR {
+				continue
+			}
+			c.fail(h.side, err)
+			return
+		}
+		if n == 0 {
+			h.eof = true
+			c.first(h.side)
+			h.passFIN()
+			return
+		}
+		*h.n += int64(n)
+		rest, ok := h.send(buf[:n])
+		if !ok {
+			return
+		}
+		if len(rest) > 0 {
+			// the peer is slower: keep the rest, and read h no more until
+			// it is written
+			h.pbuf = getBuf()
+			h.pending = h.pbuf[:copy(h.pbuf, rest)]
+			return
+		}
+		// a short read drained the socket: its next data brings a new
+		// edge, so no read to EAGAIN is needed, unless the FIN came
+		if n < len(buf) && !h.rdhup {
+			h.readable = false
+			return
+		}
+	}
+}
+
+// send writes b to h's peer as far as the peer takes it now, and returns
+// the rest; ok is false if the connection failed.
+func (h *half) send(b []byte) (rest []byte, ok bool) {
+	p := h.peer
+	for len(b) > 0 && p.writable {
+		n, err := unix.Write(p.fd, b)
+		if err != nil {
+			if err == unix.EAGAIN {
+				p.writable = false
+				break
+			}
+			if err == unix.EINTR {
+				continue
+			}
+			h.c.fail(p.side, err)
+			return nil, false
+		}
+		b = b[n:]
+	}
+	return b, true
+}
+
+// flush writes h's pending data to its peer as far as it goes; once none
+// is left, the buffer goes back to the pool and h's FIN, if it came, is
+// passed on.
+func (h *half) flush() {
+	rest, ok := h.send(h.pending)
+	if !ok {
+		return
+	}
+	if len(rest) > 0 {
+		h.pending = rest
+		return
+	}
+	putBuf(h.pbuf)
+	h.pbuf, h.pending = nil, nil
+	if h.eof {
+		h.passFIN()
+	}
+}
+
+// passFIN shuts down the peer's write side once h's pending data is
+// written, and ends the connection when both directions are done.
+func (h *half) passFIN() {
+	if h.pending != nil || h.shut || h.c.ended {
+		return
+	}
+	h.shut = true
+	if err := unix.Shutdown(h.peer.fd, unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
+		h.c.fail(h.peer.side, err)
+		return
+	}
+	if h.peer.shut {
+		h.c.end()
+	}
+}
+
+// first records side as the first to end, if none did before.
+func (c *Conn) first(side int32) {
+	if c.res.First == SideNone {
+		c.res.First = side
+	}
+}
+
+// fail ends the connection after an error of side's socket: both
+// sockets are closed with a reset.
+func (c *Conn) fail(side int32, err error) {
+	if c.ended {
+		return
+	}
+	c.first(side)
+	c.res.Reset = true
+	c.res.Err = err
+	for i := range c.h {
+		_ = unix.SetsockoptLinger(c.h[i].fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	}
+	c.end()
+}
+
+// end closes both sockets and calls done.
+func (c *Conn) end() {
+	c.ended = true
+	l := c.l
+	l.mu.Lock()
+	for i := range c.h {
+		h := &c.h[i]
+		if cur := l.byFD[int32(h.fd)]; cur == h {
+			delete(l.byFD, int32(h.fd))
+		}
+	}
+	l.mu.Unlock()
+	for i := range c.h {
+		h := &c.h[i]
+		// closing the only descriptor of the socket also takes it out of
+		// the epoll set
+		_ = unix.Close(h.fd)
+		if h.pbuf != nil {
+			putBuf(h.pbuf)
+			h.pbuf, h.pending = nil, nil
+		}
+	}
+	if c.done != nil {
+		c.done(c.res)
+	}
+}
+
+// bufs holds the buffers of pending data, taken only while a peer is
+// slower than its source.
+var bufs = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+
+func getBuf() []byte { return *(bufs.Get().(*[]byte)) }
+
+func putBuf(b []byte) {
+	b = b[:cap(b)]
+	if len(b) == bufSize {
+		bufs.Put(&b)
+	}
+}

@@ -1,0 +1,275 @@
+//go:build linux
+
+package evloop
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// pairs returns a connected client side (the test's end), the proxy's
+// accepted client socket, and likewise a backend: test end and the
+// proxy's dialed socket.
+type rig struct {
+	client, backend     *net.TCPConn // the test's ends
+	proxyC, proxyB      *net.TCPConn // what the proxy hands to the loop
+	results             chan Result
+	conn                *Conn
+	clientLn, backendLn net.Listener
+}
+
+func tcpPair(t *testing.T) (outer, inner *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type res struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() { c, err := ln.Accept(); ch <- res{c, err} }()
+	o, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return o.(*net.TCPConn), r.c.(*net.TCPConn)
+}
+
+func newRig(t *testing.T, p *Pool) *rig {
+	t.Helper()
+	r := &rig{results: make(chan Result, 1)}
+	r.client, r.proxyC = tcpPair(t)
+	r.backend, r.proxyB = tcpPair(t)
+	t.Cleanup(func() { r.client.Close(); r.backend.Close() })
+	c, err := p.Add(r.proxyC, r.proxyB, func(res Result) { r.results <- res })
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.conn = c
+	return r
+}
+
+func (r *rig) result(t *testing.T) Result {
+	t.Helper()
+	select {
+	case res := <-r.results:
+		return res
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection did not end")
+		return Result{}
+	}
+}
+
+func newPool(t *testing.T) *Pool {
+	t.Helper()
+	p, err := NewPool(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+func TestEchoAndHalfCloses(t *testing.T) {
+	p := newPool(t)
+	r := newRig(t, p)
+	buf := make([]byte, 64)
+	for i := range 100 {
+		req := bytes.Repeat([]byte{byte(i)}, 64)
+		if _, err := r.client.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(r.backend, buf); err != nil || !bytes.Equal(buf, req) {
+			t.Fatalf("request %d: backend got %q, %v", i, buf, err)
+		}
+		if _, err := r.backend.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(r.client, buf); err != nil || !bytes.Equal(buf, req) {
+			t.Fatalf("answer %d: client got %q, %v", i, buf, err)
+		}
+	}
+	// the client's FIN reaches the backend, which can still answer
+	if err := r.client.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.backend.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("backend read after client FIN = %d, %v; want EOF", n, err)
+	}
+	if _, err := r.backend.Write([]byte("late answer")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.backend.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r.client)
+	if err != nil || string(got) != "late answer" {
+		t.Fatalf("client read after its FIN = %q, %v", got, err)
+	}
+	res := r.result(t)
+	if res.Reset || res.Err != nil || res.First != SideClient {
+		t.Fatalf("result = %+v; want a clean end, the client first", res)
+	}
+	if res.ToBackend != 6400 || res.ToClient != 6400+11 {
+		t.Fatalf("bytes = %d to backend, %d to client; want 6400, 6411", res.ToBackend, res.ToClient)
+	}
+}
+
+func TestResetPassedOn(t *testing.T) {
+	p := newPool(t)
+	r := newRig(t, p)
+	if _, err := r.client.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	one := make([]byte, 1)
+	if _, err := io.ReadFull(r.backend, one); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.backend.SetLinger(0)
+	_ = r.backend.Close()
+	res := r.result(t)
+	if !res.Reset || res.First != SideBackend || !errors.Is(res.Err, syscall.ECONNRESET) {
+		t.Fatalf("result = %+v; want a reset from the backend", res)
+	}
+	_ = r.client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.client.Read(one); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("client read after the backend's reset: %v; want ECONNRESET", err)
+	}
+}
+
+func TestAbort(t *testing.T) {
+	p := newPool(t)
+	r := newRig(t, p)
+	r.conn.Abort()
+	r.conn.Abort() // a second one does nothing
+	res := r.result(t)
+	if !res.Reset || !errors.Is(res.Err, ErrAborted) || res.First != SideNone {
+		t.Fatalf("result = %+v; want aborted", res)
+	}
+	one := make([]byte, 1)
+	for _, c := range []*net.TCPConn{r.client, r.backend} {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(one); !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("read after abort: %v; want ECONNRESET", err)
+		}
+	}
+}
+
+// A backend that reads slowly: the data comes through whole and in order,
+// and the loop holds at most a buffer of it (the client is held back).
+func TestSlowReaderBackpressure(t *testing.T) {
+	p := newPool(t)
+	r := newRig(t, p)
+	data := make([]byte, 16<<20)
+	_, _ = rand.Read(data)
+	go func() {
+		_, _ = r.client.Write(data)
+		_ = r.client.CloseWrite()
+	}()
+	var got bytes.Buffer
+	buf := make([]byte, 4096)
+	for {
+		n, err := r.backend.Read(buf)
+		got.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Len() < 1<<20 {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	if !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("backend got %d bytes, not what the client sent (%d)", got.Len(), len(data))
+	}
+	_ = r.backend.CloseWrite()
+	res := r.result(t)
+	if res.Reset || res.ToBackend != int64(len(data)) {
+		t.Fatalf("result = %+v", res)
+	}
+}
+
+// Many connections at once, both directions streaming, over two loops;
+// afterwards no descriptor is left open.
+func TestManyConnectionsNoLeak(t *testing.T) {
+	p := newPool(t)
+	before := countFDs(t)
+	var wg sync.WaitGroup
+	const conns = 50
+	rigs := make([]*rig, conns)
+	for i := range rigs {
+		rigs[i] = newRig(t, p)
+	}
+	payload := bytes.Repeat([]byte("0123456789"), 30000)
+	for _, r := range rigs {
+		wg.Add(2)
+		go func() { // backend echoes
+			defer wg.Done()
+			_, _ = io.Copy(r.backend, r.backend)
+			_ = r.backend.CloseWrite()
+		}()
+		go func() {
+			defer wg.Done()
+			go func() { _, _ = r.client.Write(payload); _ = r.client.CloseWrite() }()
+			got, err := io.ReadAll(r.client)
+			if err != nil || !bytes.Equal(got, payload) {
+				t.Errorf("echo: %d bytes, %v", len(got), err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, r := range rigs {
+		if res := r.result(t); res.Reset {
+			t.Fatalf("result = %+v", res)
+		}
+		r.client.Close()
+		r.backend.Close()
+	}
+	if after := countFDs(t); after > before {
+		t.Fatalf("%d descriptors open after, %d before", after, before)
+	}
+}
+
+func TestClosedPool(t *testing.T) {
+	p, err := NewPool(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, p)
+	p.Close()
+	if res := r.result(t); !errors.Is(res.Err, ErrAborted) {
+		t.Fatalf("a connection in a closed pool: %+v; want aborted", res)
+	}
+	a, b := tcpPair(t)
+	defer a.Close()
+	defer b.Close()
+	if _, err := p.Add(a, b, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Add to a closed pool: %v; want ErrClosed", err)
+	}
+}
+
+func countFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}

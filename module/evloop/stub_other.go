@@ -1,0 +1,31 @@
+//go:build !linux
+
+package evloop
+
+import (
+	"errors"
+	"net"
+)
+
+// Pool is a set of event loops; off Linux there are none.
+type Pool struct{}
+
+// Conn is a connection in a loop.
+type Conn struct{}
+
+// errUnsupported is NewPool's error off Linux.
+var errUnsupported = errors.New("evloop: only on Linux")
+
+// NewPool fails off Linux: connections keep the goroutine copy loop.
+func NewPool(n int) (*Pool, error) { return nil, errUnsupported }
+
+// Close does nothing off Linux.
+func (p *Pool) Close() {}
+
+// Add fails off Linux.
+func (p *Pool) Add(client, backend *net.TCPConn, done func(Result)) (*Conn, error) {
+	return nil, errUnsupported
+}
+
+// Abort does nothing off Linux.
+func (c *Conn) Abort() {}
