@@ -13,7 +13,7 @@ import (
 )
 
 // targetOrder lists every target, in the order they are reported.
-var targetOrder = []string{"direct", "l4-echo", "go-proxy", "proxy-leastconn", "proxy-random", "costlb-before", "costlb", "haproxy", "haproxy-splice"}
+var targetOrder = []string{"direct", "l4-echo", "go-proxy", "loop-proxy", "nbio-proxy", "proxy-leastconn", "proxy-random", "costlb-before", "costlb", "haproxy", "haproxy-splice"}
 
 // defaultTargets are the targets measured unless -targets says otherwise
 // (costlb-before needs -caddy-before, and is added by it; go-proxy is
@@ -27,7 +27,9 @@ var defaultTargets = []string{"direct", "l4-echo", "proxy-leastconn", "proxy-ran
 // started for the rounds and, in a process of its own, for the idle
 // memory measurement.
 var childTargets = map[string]childServe{
-	"go-proxy": serveGoProxyChild,
+	"go-proxy":   serveGoProxyChild,
+	"loop-proxy": serveLoopProxyChild,
+	"nbio-proxy": serveNbioProxyChild,
 }
 
 // refTarget is the reference every ratio is computed against: caddy-l4's own
@@ -39,6 +41,8 @@ var targetLabel = map[string]string{
 	"direct":          "direct to the east backend (no proxy: the limit)",
 	"l4-echo":         "caddy-l4's `echo` handler, no backend: what accepting and routing a connection costs in caddy-l4, a floor for any layer4 handler",
 	"go-proxy":        "a minimal Go TCP proxy to the east backend, no Caddy: accept, dial, `io.Copy` each way; what Go's net stack and runtime cost per proxied connection, a floor for any Caddy target",
+	"loop-proxy":      "the event-loop spike: go-proxy's accept and dial, then costlb's own epoll loop per CPU (`module/evloop`) moves the bytes; no goroutine per connection",
+	"nbio-proxy":      "the event-loop spike with github.com/lesismal/nbio v1.6.8's engine in place of costlb's loop",
 	"proxy-leastconn": "caddy-l4 `proxy`, `lb_policy least_conn` (reference)",
 	"proxy-random":    "caddy-l4 `proxy`, `lb_policy random`",
 	"costlb":          "costlb (east local, west at cost 5)",

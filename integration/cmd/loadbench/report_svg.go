@@ -12,6 +12,8 @@ var targetColor = map[string]string{
 	"direct":          "#9e9e9e",
 	"l4-echo":         "#c7c7c7",
 	"go-proxy":        "#8c564b",
+	"loop-proxy":      "#17becf",
+	"nbio-proxy":      "#bcbd22",
 	"proxy-leastconn": "#1f77b4",
 	"proxy-random":    "#9ecae1",
 	"costlb-before":   "#98df8a",
