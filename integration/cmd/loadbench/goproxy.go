@@ -19,34 +19,40 @@ import (
 // serveGoProxyChild is go-proxy's childServe: it listens on a 127.0.0.1
 // port and proxies every connection accepted there to backend.
 func serveGoProxyChild(backend string) (string, error) {
+	return serveAccepting(func(c *net.TCPConn) { goProxy(c, backend) })
+}
+
+// proxyDialer dials the backend for every child proxy target.
+var proxyDialer = net.Dialer{Timeout: 3 * time.Second, KeepAlive: -1}
+
+// serveAccepting listens on a 127.0.0.1 port and serves every accepted
+// connection in a goroutine of its own; it returns the address.
+func serveAccepting(serve func(*net.TCPConn)) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
-	go serveGoProxy(ln, backend)
-	return ln.Addr().String(), nil
-}
-
-// serveGoProxy proxies every connection accepted on ln to backend.
-func serveGoProxy(ln net.Listener, backend string) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+				continue
 			}
-			time.Sleep(10 * time.Millisecond)
-			continue
+			go serve(c.(*net.TCPConn))
 		}
-		go goProxy(c.(*net.TCPConn), backend)
-	}
+	}()
+	return ln.Addr().String(), nil
 }
 
 // goProxy copies between client and a new connection to backend until
 // both directions end.
 func goProxy(client *net.TCPConn, backend string) {
 	defer client.Close()
-	c, err := (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: -1}).Dial("tcp", backend)
+	c, err := proxyDialer.Dial("tcp", backend)
 	if err != nil {
 		return
 	}

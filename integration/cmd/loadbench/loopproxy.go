@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"net"
-	"time"
 
 	"github.com/costlb/costlb/module/evloop"
 )
@@ -25,44 +23,18 @@ import (
 // Once the connection is in the loop, the goroutine that dialed ends: a
 // held connection keeps no goroutine and no stack.
 
-// loopDialer dials the backend as go-proxy's does.
-var loopDialer = net.Dialer{Timeout: 3 * time.Second, KeepAlive: -1}
-
 // serveLoopProxyChild serves loop-proxy: a pool of one loop per CPU.
 func serveLoopProxyChild(backend string) (string, error) {
 	pool, err := evloop.NewPool(0)
 	if err != nil {
 		return "", err
 	}
-	return serveAccepting(backend, func(c *net.TCPConn) { loopProxy(pool, c, backend) })
-}
-
-// serveAccepting listens on a 127.0.0.1 port and serves every accepted
-// connection in a goroutine of its own.
-func serveAccepting(backend string, serve func(*net.TCPConn)) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			go serve(c.(*net.TCPConn))
-		}
-	}()
-	return ln.Addr().String(), nil
+	return serveAccepting(func(c *net.TCPConn) { loopProxy(pool, c, backend) })
 }
 
 // loopProxy dials backend and hands both connections to the pool.
 func loopProxy(pool *evloop.Pool, client *net.TCPConn, backend string) {
-	c, err := loopDialer.Dial("tcp", backend)
+	c, err := proxyDialer.Dial("tcp", backend)
 	if err != nil {
 		_ = client.Close()
 		return

@@ -23,7 +23,7 @@ func serveNbioProxyChild(backend string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return serveAccepting(backend, func(c *net.TCPConn) { nbioProxy(e, c, backend) })
+	return serveAccepting(func(c *net.TCPConn) { nbioProxy(e, c, backend) })
 }
 
 // startNbio starts an nbio engine whose connections forward what they
@@ -50,7 +50,7 @@ func startNbio() (*nbio.Engine, error) {
 // nbioProxy dials backend and adds both connections to the engine, each
 // with the other as its session.
 func nbioProxy(e *nbio.Engine, client *net.TCPConn, backend string) {
-	c, err := loopDialer.Dial("tcp", backend)
+	c, err := proxyDialer.Dial("tcp", backend)
 	if err != nil {
 		_ = client.Close()
 		return
