@@ -13,7 +13,10 @@
 // docs/benchmarks.md ("The event-loop spike") for what it measured.
 package evloop
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // The sides of a connection.
 const (
@@ -27,8 +30,11 @@ const (
 type Result struct {
 	// ToBackend and ToClient are the bytes moved each way.
 	ToBackend, ToClient int64
-	// First is the side whose end (FIN or error) came first.
+	// First is the side whose end (FIN or error) came first, SideNone if
+	// the connection was aborted before either side ended.
 	First int32
+	// EndedAt is when the first end (of a side, or an abort) came.
+	EndedAt time.Time
 	// Reset is true if the connection ended with an error (a reset, a
 	// failed write, or Abort) rather than a FIN each way; the other side
 	// was then sent a reset.

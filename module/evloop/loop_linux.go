@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,8 +58,9 @@ func (p *Pool) Close() {
 
 // Conn is a connection in a loop.
 type Conn struct {
-	l      *loop
-	h      [2]half // client, backend
+	l      *loop                // set by Add
+	in     atomic.Pointer[loop] // l, once c is registered in it: for Abort
+	h      [2]half              // client, backend
 	done   func(Result)
 	res    Result
 	ended  bool // both fds closed, done called (loop goroutine only)
@@ -82,46 +84,83 @@ type half struct {
 	n        *int64 // bytes moved from this socket
 }
 
-// Add takes client and backend off Go's poller (each fd is duplicated and
-// the net.TCPConn closed) and moves the bytes between them in a loop
-// until both directions end; then both sockets are closed and done is
-// called once with the result, on the loop's goroutine (it must not
-// block). On error nothing was taken and the caller still owns both.
-func (p *Pool) Add(client, backend *net.TCPConn, done func(Result)) (*Conn, error) {
+// NewConn returns a connection not yet in a pool, whose done function is
+// called once, with the result, when it ends after Add (it runs on a
+// loop's goroutine and must not block). It can be aborted already: the
+// abort takes effect once it is added. A Conn is added once.
+func NewConn(done func(Result)) *Conn {
+	return &Conn{done: done}
+}
+
+// Add takes client and backend off Go's poller (each fd is duplicated,
+// registered in a loop, and the net.TCPConn closed) and moves the bytes
+// between them in c until both directions end; then both sockets are
+// closed and c's done function is called. prefix, bytes already read
+// from the client, goes to the backend first. On error nothing was
+// taken: the caller still owns both connections, and done is not called.
+func (p *Pool) Add(c *Conn, client, backend *net.TCPConn, prefix []byte) error {
 	if p.closed.Load() {
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	cfd, err := dupFD(client)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	bfd, err := dupFD(backend)
 	if err != nil {
 		_ = unix.Close(cfd)
-		return nil, err
+		return err
 	}
-	_ = client.Close()
-	_ = backend.Close()
 	l := p.loops[p.next.Add(1)%uint32(len(p.loops))]
-	c := &Conn{l: l, done: done}
 	c.h[0] = half{c: c, fd: cfd, side: SideClient, peer: &c.h[1], readable: true, writable: true, n: &c.res.ToBackend}
 	c.h[1] = half{c: c, fd: bfd, side: SideBackend, peer: &c.h[0], readable: true, writable: true, n: &c.res.ToClient}
+	if len(prefix) > 0 {
+		// pending until the backend's first EPOLLOUT edge, which comes
+		// with the registration: the client is read only after it went
+		h := &c.h[0]
+		if len(prefix) <= bufSize {
+			h.pbuf = getBuf()
+		} else {
+			h.pbuf = make([]byte, len(prefix))
+		}
+		h.pending = h.pbuf[:copy(h.pbuf, prefix)]
+		c.res.ToBackend = int64(len(prefix))
+	}
+	// closed only once registered: until then Go's poller keeps them,
+	// should the registration fail; Go takes its own descriptor out of
+	// its epoll set as it closes it
+	c.l = l
 	if err := l.add(c); err != nil {
 		_ = unix.Close(cfd)
 		_ = unix.Close(bfd)
-		return nil, err
+		if h := &c.h[0]; h.pbuf != nil {
+			putBuf(h.pbuf)
+		}
+		c.h = [2]half{}
+		c.res = Result{}
+		return err
 	}
-	return c, nil
+	// an Abort before this sees no loop, and this sees its abortQ (a
+	// second post of the abort does nothing)
+	c.in.Store(l)
+	if c.abortQ.Load() {
+		l.post(c)
+	}
+	_ = client.Close()
+	_ = backend.Close()
+	return nil
 }
 
 // Abort ends the connection with a reset to both sides, from any
 // goroutine; done is called as for any end. It does nothing once the
-// connection ended.
+// connection ended, and before Add it makes Add's connection end so.
 func (c *Conn) Abort() {
 	if c.abortQ.Swap(true) {
 		return
 	}
-	c.l.post(c)
+	if l := c.in.Load(); l != nil {
+		l.post(c)
+	}
 }
 
 // dupFD returns a duplicate of c's socket, non-blocking and close-on-exec.
@@ -423,10 +462,11 @@ func (h *half) passFIN() {
 	}
 }
 
-// first records side as the first to end, if none did before.
+// first records side as the first to end, and when, if none did before.
 func (c *Conn) first(side int32) {
-	if c.res.First == SideNone {
+	if c.res.EndedAt.IsZero() {
 		c.res.First = side
+		c.res.EndedAt = time.Now()
 	}
 }
 

@@ -56,11 +56,10 @@ func newRig(t *testing.T, p *Pool) *rig {
 	r.client, r.proxyC = tcpPair(t)
 	r.backend, r.proxyB = tcpPair(t)
 	t.Cleanup(func() { r.client.Close(); r.backend.Close() })
-	c, err := p.Add(r.proxyC, r.proxyB, func(res Result) { r.results <- res })
-	if err != nil {
+	r.conn = NewConn(func(res Result) { r.results <- res })
+	if err := p.Add(r.conn, r.proxyC, r.proxyB, nil); err != nil {
 		t.Fatal(err)
 	}
-	r.conn = c
 	return r
 }
 
@@ -271,7 +270,7 @@ func TestClosedPool(t *testing.T) {
 	a, b := tcpPair(t)
 	defer a.Close()
 	defer b.Close()
-	if _, err := p.Add(a, b, nil); !errors.Is(err, ErrClosed) {
+	if err := p.Add(NewConn(nil), a, b, nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Add to a closed pool: %v; want ErrClosed", err)
 	}
 }
@@ -283,4 +282,60 @@ func countFDs(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// The prefix goes to the backend before anything the client sends, and
+// counts as sent to it; EndedAt is when the first side ended.
+func TestPrefixFirst(t *testing.T) {
+	p := newPool(t)
+	r := &rig{results: make(chan Result, 1)}
+	r.client, r.proxyC = tcpPair(t)
+	r.backend, r.proxyB = tcpPair(t)
+	defer r.client.Close()
+	defer r.backend.Close()
+	r.conn = NewConn(func(res Result) { r.results <- res })
+	if _, err := r.client.Write([]byte(" and the rest")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := p.Add(r.conn, r.proxyC, r.proxyB, []byte("matched")); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.client.CloseWrite()
+	got, err := io.ReadAll(r.backend)
+	if err != nil || string(got) != "matched and the rest" {
+		t.Fatalf("backend got %q, %v", got, err)
+	}
+	_ = r.backend.CloseWrite()
+	res := r.result(t)
+	if res.ToBackend != int64(len(got)) || res.First != SideClient || res.EndedAt.Before(start) || res.EndedAt.After(time.Now()) {
+		t.Fatalf("result = %+v; want %d bytes to the backend, the client first, ended after %v", res, len(got), start)
+	}
+}
+
+// An abort before Add ends the connection as soon as it is added.
+func TestAbortBeforeAdd(t *testing.T) {
+	p := newPool(t)
+	results := make(chan Result, 1)
+	c := NewConn(func(res Result) { results <- res })
+	c.Abort()
+	client, proxyC := tcpPair(t)
+	backend, proxyB := tcpPair(t)
+	defer client.Close()
+	defer backend.Close()
+	if err := p.Add(c, proxyC, proxyB, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case res := <-results:
+		if !errors.Is(res.Err, ErrAborted) {
+			t.Fatalf("result = %+v; want aborted", res)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection aborted before Add did not end")
+	}
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := client.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("client read: %v; want ECONNRESET", err)
+	}
 }

@@ -22,9 +22,12 @@ func NewPool(n int) (*Pool, error) { return nil, errUnsupported }
 // Close does nothing off Linux.
 func (p *Pool) Close() {}
 
+// NewConn returns a connection that no pool off Linux takes.
+func NewConn(done func(Result)) *Conn { return &Conn{} }
+
 // Add fails off Linux.
-func (p *Pool) Add(client, backend *net.TCPConn, done func(Result)) (*Conn, error) {
-	return nil, errUnsupported
+func (p *Pool) Add(c *Conn, client, backend *net.TCPConn, prefix []byte) error {
+	return errUnsupported
 }
 
 // Abort does nothing off Linux.

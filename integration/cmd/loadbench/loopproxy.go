@@ -39,7 +39,7 @@ func loopProxy(pool *evloop.Pool, client *net.TCPConn, backend string) {
 		_ = client.Close()
 		return
 	}
-	if _, err := pool.Add(client, c.(*net.TCPConn), nil); err != nil {
+	if err := pool.Add(evloop.NewConn(nil), client, c.(*net.TCPConn), nil); err != nil {
 		_ = client.Close()
 		_ = c.Close()
 	}
