@@ -213,32 +213,30 @@ func newLoop() (*loop, error) {
 	return &loop{epfd: epfd, evfd: evfd, buf: make([]byte, bufSize), byFD: make(map[int32]*half), done: make(chan struct{})}, nil
 }
 
-// add registers both sockets of c.
+// add registers both sockets of c. It holds mu throughout: the loop
+// looks up each event's socket under mu, so it handles no event of c
+// before both sockets are registered (one of the client could otherwise
+// end c while its backend is still being added), and none at all if the
+// backend's registration fails.
 func (l *loop) add(c *Conn) error {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.stopping {
-		l.mu.Unlock()
 		return ErrClosed
 	}
 	for i := range c.h {
-		l.gen++
-		c.h[i].gen = l.gen
-		l.byFD[int32(c.h[i].fd)] = &c.h[i]
-	}
-	l.mu.Unlock()
-	for i := range c.h {
 		h := &c.h[i]
+		l.gen++
+		h.gen = l.gen
 		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(h.fd), Pad: h.gen}
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, h.fd, &ev); err != nil {
-			l.mu.Lock()
-			delete(l.byFD, int32(c.h[0].fd))
-			delete(l.byFD, int32(c.h[1].fd))
-			l.mu.Unlock()
 			if i == 1 {
 				_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.h[0].fd, nil)
+				delete(l.byFD, int32(c.h[0].fd))
 			}
 			return err
 		}
+		l.byFD[int32(h.fd)] = h
 	}
 	return nil
 }
