@@ -17,6 +17,7 @@ import (
 	"github.com/costlb/costlb/costlb"
 	"github.com/costlb/costlb/linkgraph"
 	"github.com/costlb/costlb/module"
+	"github.com/costlb/costlb/module/evloop"
 )
 
 func init() {
@@ -97,6 +98,12 @@ type Handler struct {
 	// down, with FailOnSilentClose. Default: 3.
 	MaxSilentCloses int `json:"max_silent_closes,omitempty"`
 
+	// DataPath is how connections are copied: "auto" (the default) moves
+	// a connection whose two legs are plain TCP to an event loop on
+	// Linux, and copies any other in goroutines; "goroutines" copies every
+	// connection in goroutines.
+	DataPath string `json:"data_path,omitempty"`
+
 	app      *module.App
 	proxy    *l4proxy.Handler // caddy-l4's, provisioned for its active health checks alone
 	backends []backend        // one per dial address, in the balancer's order
@@ -109,6 +116,7 @@ type Handler struct {
 	tryDuration      time.Duration
 	tryInterval      time.Duration
 	closeIfUnhealthy bool
+	loops            *evloop.Pool // nil: every connection takes the goroutine path
 	// readiness poll period of the gateways (health_interval, health_timeout)
 	readyInterval, readyTimeout time.Duration
 	// how each gateway backend of the config polls, made once per config
@@ -272,6 +280,7 @@ func (h *Handler) Cleanup() error {
 //		dial_timeout <duration>
 //		fail_on_silent_close <duration>
 //		max_silent_closes <int>
+//		data_path <auto|goroutines>
 //	}
 //
 // Each address of a backend, on its line or in a dial line of its block
@@ -292,7 +301,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch opt {
 		case "backend":
 			err = h.unmarshalBackend(d)
-		case "name", "link_cost", "dial_timeout", "fail_on_silent_close", "max_silent_closes":
+		case "name", "link_cost", "dial_timeout", "fail_on_silent_close", "max_silent_closes", "data_path":
 			if err = h.unmarshalOption(d); err == nil {
 				err = cfile.NoBlock(d, "costlb", opt)
 			}
@@ -324,7 +333,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 // handlerOptions is what a costlb block takes, for an unknown option.
-const handlerOptions = "name, backend, link_cost, dial_timeout, fail_on_silent_close, max_silent_closes, " +
+const handlerOptions = "name, backend, link_cost, dial_timeout, fail_on_silent_close, max_silent_closes, data_path, " +
 	"and caddy-l4's proxy options (health_interval, health_timeout, fail_duration, max_fails, lb_try_duration, proxy_protocol, ...)"
 
 // unmarshalBackend adds the backends of the backend line at d: one per
@@ -363,6 +372,19 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 		h.FailOnSilentClose = caddy.Duration(dur)
 	case "max_silent_closes":
 		h.MaxSilentCloses, err = cfile.PositiveInt(d, who, h.MaxSilentCloses != 0)
+	case "data_path":
+		args := d.RemainingArgs()
+		switch {
+		case len(args) != 1:
+			err = d.Errf("%s: data_path takes one value, got %d arguments %q", who, len(args), args)
+		case h.DataPath != "":
+			err = d.Errf("%s: data_path given twice", who)
+		default:
+			if err = checkDataPath(args[0]); err != nil {
+				err = d.Errf("%s: %v", who, err)
+			}
+			h.DataPath = args[0]
+		}
 	}
 	return err
 }

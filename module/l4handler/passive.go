@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-
-	"github.com/costlb/costlb/module/internal/streamcopy"
 )
 
 // Passive health checks are costlb's own, with caddy-l4's documented
@@ -35,8 +33,12 @@ type passiveState struct {
 	downUntil atomic.Int64 // silent-close ejection end, Unix ns; 0: none
 
 	mu    sync.Mutex
-	conns map[*streamcopy.Session]struct{} // open proxied connections, with close_if_unhealthy
+	conns map[aborter]struct{} // open proxied connections, with close_if_unhealthy
 }
+
+// aborter is an open proxied connection of either data path: a
+// *streamcopy.Session or an *evloop.Conn.
+type aborter interface{ Abort() }
 
 // Destruct is a no-op; it makes passiveState storable in a caddy.UsagePool.
 func (*passiveState) Destruct() error { return nil }
@@ -145,17 +147,17 @@ func (p *passivePolicy) observe(s *passiveState, sentByBackend bool, backendFirs
 
 // track records an open proxied connection to the address, for
 // close_if_unhealthy.
-func (s *passiveState) track(c *streamcopy.Session) {
+func (s *passiveState) track(c aborter) {
 	s.mu.Lock()
 	if s.conns == nil {
-		s.conns = make(map[*streamcopy.Session]struct{})
+		s.conns = make(map[aborter]struct{})
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 }
 
 // untrack forgets a proxied connection that ended.
-func (s *passiveState) untrack(c *streamcopy.Session) {
+func (s *passiveState) untrack(c aborter) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
@@ -164,7 +166,7 @@ func (s *passiveState) untrack(c *streamcopy.Session) {
 // closeConns ends every tracked connection to the address, both sides.
 func (s *passiveState) closeConns() {
 	s.mu.Lock()
-	open := make([]*streamcopy.Session, 0, len(s.conns))
+	open := make([]aborter, 0, len(s.conns))
 	for c := range s.conns {
 		open = append(open, c)
 	}

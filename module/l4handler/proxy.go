@@ -20,6 +20,9 @@ import (
 // cost. The connection is counted on the chosen backend from the pick to
 // the end of the proxied connection; a failed dial's count is released
 // before the next try (within lb_try_duration, every lb_try_interval).
+// A connection with two plain TCP legs moves to the event loop
+// (looppath.go) and Handle returns at once; any other is copied here
+// until it ends.
 func (h *Handler) Handle(down *layer4.Connection, _ layer4.Handler) (err error) {
 	var t costlb.Ticket
 	defer func() {
@@ -37,9 +40,12 @@ func (h *Handler) Handle(down *layer4.Connection, _ layer4.Handler) (err error) 
 		return err
 	}
 	b := &h.backends[i]
-	defer up.Close()
 	b.opened.Inc()
 	b.active.Inc()
+	if h.loops != nil && h.toLoop(down, up, b, &t) {
+		return nil
+	}
+	defer up.Close()
 	defer b.active.Dec()
 	client, prefix := clientLeg(down)
 	silent := h.passivePol.silentWithin > 0
@@ -194,6 +200,13 @@ func (h *Handler) provisionDataPath(ctx caddy.Context) error {
 		ppv = 2
 	default:
 		return fmt.Errorf("proxy_protocol %q: must be \"v1\" or \"v2\" (or not set, for none)", h.ProxyProtocol)
+	}
+	if err := checkDataPath(h.DataPath); err != nil {
+		return err
+	}
+	// the process's loops start with the first config that may use them
+	if h.DataPath != dataPathGoroutines {
+		h.loops = loopPool(h.logger)
 	}
 	h.closeIfUnhealthy = h.HealthChecks != nil && h.HealthChecks.Active != nil && h.HealthChecks.Active.CloseIfUnhealthy
 	m := newL4ProxyMetrics(ctx.GetMetricsRegistry())
