@@ -22,53 +22,55 @@ var transferMiB = flag.Int("transfer-mib", 1024, "MiB sent each way by TestTrans
 // TestHalfCloseBothWays: a FIN from either side reaches the other while
 // the opposite direction keeps carrying data.
 func TestHalfCloseBothWays(t *testing.T) {
-	echo := startInfoBackend(t, "echo", listenTCP(t, "127.0.0.1:0"), false)
-	first := listenTCP(t, "127.0.0.1:0") // a backend that half-closes first
-	l1, l2 := harness.FreeAddr(t), harness.FreeAddr(t)
-	c := harness.StartCaddy(t, costlbCaddyfile("site east",
-		costlbRoute(l1, `backend east %s`, echo.Addr()),
-		costlbRoute(l2, `backend east %s`, first.Addr()),
-	), "caddyfile")
+	onDataPaths(t, func(t *testing.T, route routeFunc) {
+		echo := startInfoBackend(t, "echo", listenTCP(t, "127.0.0.1:0"), false)
+		first := listenTCP(t, "127.0.0.1:0") // a backend that half-closes first
+		l1, l2 := harness.FreeAddr(t), harness.FreeAddr(t)
+		c := harness.StartCaddy(t, costlbCaddyfile("site east",
+			route(l1, `backend east %s`, echo.Addr()),
+			route(l2, `backend east %s`, first.Addr()),
+		), "caddyfile")
 
-	// the client half-closes first: the echo backend sees EOF only through
-	// costlb, echoes everything and half-closes in turn
-	line, conn := greetLine(t, l1)
-	if got := echoRest(t, conn, "client FIN first"); got != "client FIN first" {
-		t.Fatalf("after the client's half-close the backend sent %q (greeting %q)", got, line)
-	}
-	conn.Close()
-
-	// the backend half-closes first, then reads what the client still sends
-	late := make(chan string, 1)
-	go func() {
-		bc, err := first.Accept()
-		if err != nil {
-			late <- err.Error()
-			return
+		// the client half-closes first: the echo backend sees EOF only through
+		// costlb, echoes everything and half-closes in turn
+		line, conn := greetLine(t, l1)
+		if got := echoRest(t, conn, "client FIN first"); got != "client FIN first" {
+			t.Fatalf("after the client's half-close the backend sent %q (greeting %q)", got, line)
 		}
-		defer bc.Close()
-		_, _ = io.WriteString(bc, "server FIN first")
-		closeWrite(bc)
-		got, _ := io.ReadAll(bc)
-		late <- string(got)
-	}()
-	conn, err := net.DialTimeout("tcp", l2, relTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(relTimeout))
-	got, err := io.ReadAll(conn)
-	if err != nil || string(got) != "server FIN first" {
-		t.Fatalf("client read %q, %v; want the backend's words, then EOF", got, err)
-	}
-	if got := echoRest(t, conn, "still talking"); got != "" {
-		t.Fatalf("read %q after EOF", got)
-	}
-	if s := <-late; s != "still talking" {
-		t.Fatalf("after its own half-close the backend received %q, want \"still talking\"", s)
-	}
-	waitAllLiveZero(t, c, relTimeout)
+		conn.Close()
+
+		// the backend half-closes first, then reads what the client still sends
+		late := make(chan string, 1)
+		go func() {
+			bc, err := first.Accept()
+			if err != nil {
+				late <- err.Error()
+				return
+			}
+			defer bc.Close()
+			_, _ = io.WriteString(bc, "server FIN first")
+			closeWrite(bc)
+			got, _ := io.ReadAll(bc)
+			late <- string(got)
+		}()
+		conn, err := net.DialTimeout("tcp", l2, relTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(relTimeout))
+		got, err := io.ReadAll(conn)
+		if err != nil || string(got) != "server FIN first" {
+			t.Fatalf("client read %q, %v; want the backend's words, then EOF", got, err)
+		}
+		if got := echoRest(t, conn, "still talking"); got != "" {
+			t.Fatalf("read %q after EOF", got)
+		}
+		if s := <-late; s != "still talking" {
+			t.Fatalf("after its own half-close the backend received %q, want \"still talking\"", s)
+		}
+		waitAllLiveZero(t, c, relTimeout)
+	})
 }
 
 // streamUntilEnd writes to c until a write fails, and reads from it until
@@ -121,100 +123,104 @@ func wasReset(errs []error) bool {
 // transfer resets the backend's connection, and a backend that resets
 // resets the client's; both end at once, and the counts go back to 0.
 func TestAbortMidTransfer(t *testing.T) {
-	resetting := harness.StartBackend(t, "resetter", harness.WithResetAfter(4<<20))
-	sink := listenTCP(t, "127.0.0.1:0")
-	l1, l2 := harness.FreeAddr(t), harness.FreeAddr(t)
-	c := harness.StartCaddy(t, costlbCaddyfile("site east",
-		costlbRoute(l1, `backend east %s`, resetting.Addr()),
-		costlbRoute(l2, `backend east %s`, sink.Addr()),
-	), "caddyfile")
+	onDataPaths(t, func(t *testing.T, route routeFunc) {
+		resetting := harness.StartBackend(t, "resetter", harness.WithResetAfter(4<<20))
+		sink := listenTCP(t, "127.0.0.1:0")
+		l1, l2 := harness.FreeAddr(t), harness.FreeAddr(t)
+		c := harness.StartCaddy(t, costlbCaddyfile("site east",
+			route(l1, `backend east %s`, resetting.Addr()),
+			route(l2, `backend east %s`, sink.Addr()),
+		), "caddyfile")
 
-	// the backend resets after echoing 4 MiB
-	_, conn := greetLine(t, l1)
-	start := time.Now()
-	errs := streamUntilEnd(conn, time.Now().Add(relTimeout))
-	conn.Close()
-	if !wasReset(errs) {
-		t.Fatalf("after the backend's reset the client's connection ended with %v, want a reset", errs)
-	}
-	t.Logf("backend reset reached the client after %v", time.Since(start))
-
-	// the client aborts while the backend streams to it
-	ended := make(chan []error, 1)
-	go func() {
-		bc, err := sink.Accept()
-		if err != nil {
-			ended <- []error{err}
-			return
+		// the backend resets after echoing 4 MiB
+		_, conn := greetLine(t, l1)
+		start := time.Now()
+		errs := streamUntilEnd(conn, time.Now().Add(relTimeout))
+		conn.Close()
+		if !wasReset(errs) {
+			t.Fatalf("after the backend's reset the client's connection ended with %v, want a reset", errs)
 		}
-		defer bc.Close()
-		ended <- streamUntilEnd(bc, time.Now().Add(relTimeout))
-	}()
-	conn, err := net.DialTimeout("tcp", l2, relTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(conn, make([]byte, 1<<20)); err != nil {
-		t.Fatalf("reading the first MiB: %v", err)
-	}
-	_ = conn.(*net.TCPConn).SetLinger(0)
-	start = time.Now()
-	conn.Close()
-	if errs := <-ended; !wasReset(errs) {
-		t.Fatalf("after the client's abort the backend's connection ended with %v, want a reset", errs)
-	}
-	t.Logf("client abort reached the backend after %v", time.Since(start))
-	waitAllLiveZero(t, c, relTimeout)
+		t.Logf("backend reset reached the client after %v", time.Since(start))
+
+		// the client aborts while the backend streams to it
+		ended := make(chan []error, 1)
+		go func() {
+			bc, err := sink.Accept()
+			if err != nil {
+				ended <- []error{err}
+				return
+			}
+			defer bc.Close()
+			ended <- streamUntilEnd(bc, time.Now().Add(relTimeout))
+		}()
+		conn, err := net.DialTimeout("tcp", l2, relTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(conn, make([]byte, 1<<20)); err != nil {
+			t.Fatalf("reading the first MiB: %v", err)
+		}
+		_ = conn.(*net.TCPConn).SetLinger(0)
+		start = time.Now()
+		conn.Close()
+		if errs := <-ended; !wasReset(errs) {
+			t.Fatalf("after the client's abort the backend's connection ended with %v, want a reset", errs)
+		}
+		t.Logf("client abort reached the backend after %v", time.Since(start))
+		waitAllLiveZero(t, c, relTimeout)
+	})
 }
 
 // TestTransferByteExact sends -transfer-mib MiB (default 1 GiB) through
 // costlb to an echo backend and reads it back, checksumming both ways.
 func TestTransferByteExact(t *testing.T) {
-	b := harness.StartBackend(t, "bulk")
-	listen := harness.FreeAddr(t)
-	c := harness.StartCaddy(t, costlbCaddyfile("site east", costlbRoute(listen, `backend east %s`, b.Addr())), "caddyfile")
-	_, conn, err := harness.Hold(listen, relTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	size := int64(*transferMiB) << 20
-	// bound the time by a floor of 20 MB/s each way: far below any real
-	// rate, so only a stall fails it
-	limit := 30*time.Second + time.Duration(size/20e6)*time.Second
-	_ = conn.SetDeadline(time.Now().Add(limit))
-	start := time.Now()
-	sent := make(chan [32]byte, 1)
-	go func() {
-		h := sha256.New()
-		src := rand.NewChaCha8([32]byte{1})
-		buf := make([]byte, 256<<10)
-		for left := size; left > 0; {
-			n := int(min(int64(len(buf)), left))
-			_, _ = src.Read(buf[:n])
-			h.Write(buf[:n])
-			if _, err := conn.Write(buf[:n]); err != nil {
-				break
-			}
-			left -= int64(n)
+	onDataPaths(t, func(t *testing.T, route routeFunc) {
+		b := harness.StartBackend(t, "bulk")
+		listen := harness.FreeAddr(t)
+		c := harness.StartCaddy(t, costlbCaddyfile("site east", route(listen, `backend east %s`, b.Addr())), "caddyfile")
+		_, conn, err := harness.Hold(listen, relTimeout)
+		if err != nil {
+			t.Fatal(err)
 		}
-		closeWrite(conn)
-		var s [32]byte
-		copy(s[:], h.Sum(nil))
-		sent <- s
-	}()
-	h := sha256.New()
-	n, err := io.Copy(h, conn)
-	want := <-sent
-	if err != nil || n != size {
-		t.Fatalf("received %d of %d bytes back: %v", n, size, err)
-	}
-	if !bytes.Equal(h.Sum(nil), want[:]) {
-		t.Fatalf("the %d bytes echoed back differ from those sent (sha256)", size)
-	}
-	el := time.Since(start)
-	t.Logf("%d MiB each way in %v (%.0f MB/s each way)", size>>20, el, float64(size)/el.Seconds()/1e6)
-	waitAllLiveZero(t, c, relTimeout)
+		defer conn.Close()
+		size := int64(*transferMiB) << 20
+		// bound the time by a floor of 20 MB/s each way: far below any real
+		// rate, so only a stall fails it
+		limit := 30*time.Second + time.Duration(size/20e6)*time.Second
+		_ = conn.SetDeadline(time.Now().Add(limit))
+		start := time.Now()
+		sent := make(chan [32]byte, 1)
+		go func() {
+			h := sha256.New()
+			src := rand.NewChaCha8([32]byte{1})
+			buf := make([]byte, 256<<10)
+			for left := size; left > 0; {
+				n := int(min(int64(len(buf)), left))
+				_, _ = src.Read(buf[:n])
+				h.Write(buf[:n])
+				if _, err := conn.Write(buf[:n]); err != nil {
+					break
+				}
+				left -= int64(n)
+			}
+			closeWrite(conn)
+			var s [32]byte
+			copy(s[:], h.Sum(nil))
+			sent <- s
+		}()
+		h := sha256.New()
+		n, err := io.Copy(h, conn)
+		want := <-sent
+		if err != nil || n != size {
+			t.Fatalf("received %d of %d bytes back: %v", n, size, err)
+		}
+		if !bytes.Equal(h.Sum(nil), want[:]) {
+			t.Fatalf("the %d bytes echoed back differ from those sent (sha256)", size)
+		}
+		el := time.Since(start)
+		t.Logf("%d MiB each way in %v (%.0f MB/s each way)", size>>20, el, float64(size)/el.Seconds()/1e6)
+		waitAllLiveZero(t, c, relTimeout)
+	})
 }
 
 // TestBlackholeBoundedByDialTimeout: a backend whose accept queue is full

@@ -20,56 +20,58 @@ import (
 // every live count is 0 and that the Caddy's goroutines and open file
 // descriptors are back to their figures from before the load.
 func TestNoLeak(t *testing.T) {
-	ca := newTestCA(t)
-	echo := harness.StartBackend(t, "echo")
-	resetting := harness.StartBackend(t, "resetter", harness.WithResetAfter(64<<10))
-	dead := harness.StartBackend(t, "dead")
-	dead.Stop()
-	silent, _ := silentReset(t, 0)
-	tlsb := startInfoBackend(t, "tlsb", tls.NewListener(listenTCP(t, "127.0.0.1:0"), ca.serverConfig()), false)
-	unixb := startInfoBackend(t, "unixb", listenUnix(t), false)
-	ls := make([]string, 6)
-	for i := range ls {
-		ls[i] = harness.FreeAddr(t)
-	}
-	c := harness.StartCaddy(t, costlbCaddyfile("site east",
-		costlbRoute(ls[0], `backend east %s`, echo.Addr()),
-		costlbRoute(ls[1], `backend east %s`, resetting.Addr()),
-		costlbRoute(ls[2], `
-			backend east %s
-			lb_try_duration 100ms
-			lb_try_interval 20ms`, dead.Addr()),
-		costlbRoute(ls[3], `backend east %s`, silent),
-		costlbRoute(ls[4], `
-			backend east %s {
-				tls
-				tls_server_name backend.test
-				tls_trust_pool file %s
-			}`, tlsb.Addr(), ca.caFile),
-		costlbRoute(ls[5], `backend east %s`, unixb.Addr()),
-	), "caddyfile")
-
-	baseG, baseFD := waitSettled(t, c) // the start's goroutines come and go
-
-	kinds := leakKinds(ls)
-	const perKind = 150
-	churn(t, perKind*len(kinds), 12, func(i int) error { return kinds[i%len(kinds)](i) })
-
-	waitAllLiveZero(t, c, relTimeout)
-	var g, fds int
-	deadline := time.Now().Add(20 * time.Second) // pooled pipes close after 5 s idle
-	for {
-		_, g = pollerGoroutines(t, c)
-		fds = procFDs(t, c)
-		if g <= baseG && fds <= baseFD {
-			break
+	onDataPaths(t, func(t *testing.T, route routeFunc) {
+		ca := newTestCA(t)
+		echo := harness.StartBackend(t, "echo")
+		resetting := harness.StartBackend(t, "resetter", harness.WithResetAfter(64<<10))
+		dead := harness.StartBackend(t, "dead")
+		dead.Stop()
+		silent, _ := silentReset(t, 0)
+		tlsb := startInfoBackend(t, "tlsb", tls.NewListener(listenTCP(t, "127.0.0.1:0"), ca.serverConfig()), false)
+		unixb := startInfoBackend(t, "unixb", listenUnix(t), false)
+		ls := make([]string, 6)
+		for i := range ls {
+			ls[i] = harness.FreeAddr(t)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %d connections: %d goroutines (%d before the load), %d open fds (%d before)", perKind*len(kinds), g, baseG, fds, baseFD)
+		c := harness.StartCaddy(t, costlbCaddyfile("site east",
+			route(ls[0], `backend east %s`, echo.Addr()),
+			route(ls[1], `backend east %s`, resetting.Addr()),
+			route(ls[2], `
+				backend east %s
+				lb_try_duration 100ms
+				lb_try_interval 20ms`, dead.Addr()),
+			route(ls[3], `backend east %s`, silent),
+			route(ls[4], `
+				backend east %s {
+					tls
+					tls_server_name backend.test
+					tls_trust_pool file %s
+				}`, tlsb.Addr(), ca.caFile),
+			route(ls[5], `backend east %s`, unixb.Addr()),
+		), "caddyfile")
+
+		baseG, baseFD := waitSettled(t, c) // the start's goroutines come and go
+
+		kinds := leakKinds(ls)
+		const perKind = 150
+		churn(t, perKind*len(kinds), 12, func(i int) error { return kinds[i%len(kinds)](i) })
+
+		waitAllLiveZero(t, c, relTimeout)
+		var g, fds int
+		deadline := time.Now().Add(20 * time.Second) // pooled pipes close after 5 s idle
+		for {
+			_, g = pollerGoroutines(t, c)
+			fds = procFDs(t, c)
+			if g <= baseG && fds <= baseFD {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after %d connections: %d goroutines (%d before the load), %d open fds (%d before)", perKind*len(kinds), g, baseG, fds, baseFD)
+			}
+			time.Sleep(250 * time.Millisecond)
 		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Logf("after %d connections: %d goroutines (%d before), %d open fds (%d before)", perKind*len(kinds), g, baseG, fds, baseFD)
+		t.Logf("after %d connections: %d goroutines (%d before), %d open fds (%d before)", perKind*len(kinds), g, baseG, fds, baseFD)
+	})
 }
 
 // leakKinds returns one client per kind of connection TestNoLeak makes,

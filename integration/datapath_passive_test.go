@@ -59,80 +59,82 @@ func TestPassiveMarksDownAndBack(t *testing.T) {
 // max_silent_closes such connections it is down for fail_duration and the
 // healthy backend serves 100 of 100; without it every connection fails.
 func TestSilentCloseDetection(t *testing.T) {
-	silent, accepted := silentReset(t, 20*time.Millisecond)
-	good := harness.StartBackend(t, "good")
-	lPlain, lDetect := harness.FreeAddr(t), harness.FreeAddr(t)
-	c := harness.StartCaddy(t, costlbCaddyfile("site east",
-		costlbRoute(lPlain, `
-			name plain
-			backend east %s %s
-			fail_duration 1m`, silent, good.Addr()),
-		costlbRoute(lDetect, `
-			name detect
-			backend east %s %s
-			fail_duration 1m
-			fail_on_silent_close 2s
-			max_silent_closes 3`, silent, good.Addr()),
-	), "caddyfile")
+	onDataPaths(t, func(t *testing.T, route routeFunc) {
+		silent, accepted := silentReset(t, 20*time.Millisecond)
+		good := harness.StartBackend(t, "good")
+		lPlain, lDetect := harness.FreeAddr(t), harness.FreeAddr(t)
+		c := harness.StartCaddy(t, costlbCaddyfile("site east",
+			route(lPlain, `
+				name plain
+				backend east %s %s
+				fail_duration 1m`, silent, good.Addr()),
+			route(lDetect, `
+				name detect
+				backend east %s %s
+				fail_duration 1m
+				fail_on_silent_close 2s
+				max_silent_closes 3`, silent, good.Addr()),
+		), "caddyfile")
 
-	// once opens a connection through the service and returns where it
-	// went, once costlb has counted it closed if it failed
-	once := func(svc, listen string) (string, error) {
-		name, err := harness.Once(listen, relTimeout)
-		if err != nil {
-			harness.WaitFor(t, relTimeout, func() bool { return liveByAddress(t, c, svc)[silent] == 0 }, "the silent backend's connection counted closed")
-		}
-		return name, err
-	}
-	// holdGood opens connections until one reaches the good backend and
-	// keeps it open; it returns how many reached the silent one first
-	holdGood := func(svc, listen string) (failed int) {
-		for i := 0; i < 10; i++ {
-			name, conn, err := harness.Hold(listen, relTimeout)
+		// once opens a connection through the service and returns where it
+		// went, once costlb has counted it closed if it failed
+		once := func(svc, listen string) (string, error) {
+			name, err := harness.Once(listen, relTimeout)
 			if err != nil {
 				harness.WaitFor(t, relTimeout, func() bool { return liveByAddress(t, c, svc)[silent] == 0 }, "the silent backend's connection counted closed")
 			}
-			if err == nil && name == "good" {
-				t.Cleanup(func() { _ = conn.Close() })
-				return failed
+			return name, err
+		}
+		// holdGood opens connections until one reaches the good backend and
+		// keeps it open; it returns how many reached the silent one first
+		holdGood := func(svc, listen string) (failed int) {
+			for i := 0; i < 10; i++ {
+				name, conn, err := harness.Hold(listen, relTimeout)
+				if err != nil {
+					harness.WaitFor(t, relTimeout, func() bool { return liveByAddress(t, c, svc)[silent] == 0 }, "the silent backend's connection counted closed")
+				}
+				if err == nil && name == "good" {
+					t.Cleanup(func() { _ = conn.Close() })
+					return failed
+				}
+				failed++
+			}
+			t.Fatalf("no connection through %s reached the good backend in 10", listen)
+			return
+		}
+
+		// without detection: with one connection open on the good backend,
+		// every new one goes to the silent backend
+		holdGood("plain", lPlain)
+		for i := 0; i < 10; i++ {
+			if name, err := once("plain", lPlain); err == nil {
+				t.Fatalf("without detection connection %d reached %s; want the silent backend to take it", i, name)
+			}
+		}
+
+		failed := holdGood("detect", lDetect)
+		for failed < 3 {
+			if name, err := once("detect", lDetect); err == nil {
+				t.Fatalf("connection reached %s after %d silent closes; want the silent backend until 3 in a row", name, failed)
 			}
 			failed++
 		}
-		t.Fatalf("no connection through %s reached the good backend in 10", listen)
-		return
-	}
-
-	// without detection: with one connection open on the good backend,
-	// every new one goes to the silent backend
-	holdGood("plain", lPlain)
-	for i := 0; i < 10; i++ {
-		if name, err := once("plain", lPlain); err == nil {
-			t.Fatalf("without detection connection %d reached %s; want the silent backend to take it", i, name)
+		if b := mustBackend(t, mustService(t, mustView(t, c), "detect"), silent); b.Healthy {
+			t.Fatal("3 silent closes in a row did not mark the silent backend down")
 		}
-	}
-
-	failed := holdGood("detect", lDetect)
-	for failed < 3 {
-		if name, err := once("detect", lDetect); err == nil {
-			t.Fatalf("connection reached %s after %d silent closes; want the silent backend until 3 in a row", name, failed)
+		if b := mustBackend(t, mustService(t, mustView(t, c), "plain"), silent); !b.Healthy {
+			t.Fatal("the service without detection sees the silent backend down too")
 		}
-		failed++
-	}
-	if b := mustBackend(t, mustService(t, mustView(t, c), "detect"), silent); b.Healthy {
-		t.Fatal("3 silent closes in a row did not mark the silent backend down")
-	}
-	if b := mustBackend(t, mustService(t, mustView(t, c), "plain"), silent); !b.Healthy {
-		t.Fatal("the service without detection sees the silent backend down too")
-	}
-	before := accepted.Load()
-	for i := 0; i < 100; i++ {
-		if name, err := harness.Once(lDetect, relTimeout); err != nil || name != "good" {
-			t.Fatalf("connection %d of 100 after detection reached %q (%v), want good", i, name, err)
+		before := accepted.Load()
+		for i := 0; i < 100; i++ {
+			if name, err := harness.Once(lDetect, relTimeout); err != nil || name != "good" {
+				t.Fatalf("connection %d of 100 after detection reached %q (%v), want good", i, name, err)
+			}
 		}
-	}
-	if n := accepted.Load() - before; n != 0 {
-		t.Fatalf("the silent backend got %d connections while marked down", n)
-	}
+		if n := accepted.Load() - before; n != 0 {
+			t.Fatalf("the silent backend got %d connections while marked down", n)
+		}
+	})
 }
 
 // TestCaddyL4CounterNotUsed: caddy-l4's proxy counts every dial on a peer

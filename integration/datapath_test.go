@@ -88,53 +88,57 @@ func TestUpstreamTLS(t *testing.T) {
 // TestProxyProtocolV1V2: proxy_protocol v1 and v2 send the client's
 // address in a PROXY header the backend can parse, before any data.
 func TestProxyProtocolV1V2(t *testing.T) {
-	b1 := startInfoBackend(t, "ppv1", listenTCP(t, "127.0.0.1:0"), true)
-	b2 := startInfoBackend(t, "ppv2", listenTCP(t, "127.0.0.1:0"), true)
-	l1, l2 := harness.FreeAddr(t), harness.FreeAddr(t)
-	c := harness.StartCaddy(t, costlbCaddyfile("site east",
-		costlbRoute(l1, `
-			backend east %s
-			proxy_protocol v1`, b1.Addr()),
-		costlbRoute(l2, `
-			backend east %s
-			proxy_protocol v2`, b2.Addr()),
-	), "caddyfile")
-	for _, tc := range []struct {
-		listen string
-		b      *infoBackend
-	}{{l1, b1}, {l2, b2}} {
-		line, conn := greetLine(t, tc.listen)
-		if ci := tc.b.last(t); ci.err != nil {
-			t.Fatalf("%s: PROXY header: %v", tc.b.name, ci.err)
+	onDataPaths(t, func(t *testing.T, route routeFunc) {
+		b1 := startInfoBackend(t, "ppv1", listenTCP(t, "127.0.0.1:0"), true)
+		b2 := startInfoBackend(t, "ppv2", listenTCP(t, "127.0.0.1:0"), true)
+		l1, l2 := harness.FreeAddr(t), harness.FreeAddr(t)
+		c := harness.StartCaddy(t, costlbCaddyfile("site east",
+			route(l1, `
+				backend east %s
+				proxy_protocol v1`, b1.Addr()),
+			route(l2, `
+				backend east %s
+				proxy_protocol v2`, b2.Addr()),
+		), "caddyfile")
+		for _, tc := range []struct {
+			listen string
+			b      *infoBackend
+		}{{l1, b1}, {l2, b2}} {
+			line, conn := greetLine(t, tc.listen)
+			if ci := tc.b.last(t); ci.err != nil {
+				t.Fatalf("%s: PROXY header: %v", tc.b.name, ci.err)
+			}
+			if got, want := field(line, "proxy"), conn.LocalAddr().String(); got != want {
+				t.Fatalf("%s: PROXY header source %q, want the client's address %q", tc.b.name, got, want)
+			}
+			if got := echoRest(t, conn, "after the header"); got != "after the header" {
+				t.Fatalf("%s: echo after the PROXY header: %q", tc.b.name, got)
+			}
+			conn.Close()
 		}
-		if got, want := field(line, "proxy"), conn.LocalAddr().String(); got != want {
-			t.Fatalf("%s: PROXY header source %q, want the client's address %q", tc.b.name, got, want)
-		}
-		if got := echoRest(t, conn, "after the header"); got != "after the header" {
-			t.Fatalf("%s: echo after the PROXY header: %q", tc.b.name, got)
-		}
-		conn.Close()
-	}
-	waitAllLiveZero(t, c, relTimeout)
+		waitAllLiveZero(t, c, relTimeout)
+	})
 }
 
 // TestLocalAddr: local_addr makes costlb dial the backend from that address.
 func TestLocalAddr(t *testing.T) {
-	b := startInfoBackend(t, "la", listenTCP(t, "127.0.0.1:0"), false)
-	listen := harness.FreeAddr(t)
-	harness.StartCaddy(t, costlbCaddyfile("site east",
-		costlbRoute(listen, `
-			backend east %s {
-				local_addr 127.0.0.3
-			}`, b.Addr()),
-	), "caddyfile")
-	for i := 0; i < 3; i++ {
-		line, conn := greetLine(t, listen)
-		conn.Close()
-		if host, _, _ := net.SplitHostPort(field(line, "remote")); host != "127.0.0.3" {
-			t.Fatalf("backend saw the connection from %q, want 127.0.0.3 (local_addr)", field(line, "remote"))
+	onDataPaths(t, func(t *testing.T, route routeFunc) {
+		b := startInfoBackend(t, "la", listenTCP(t, "127.0.0.1:0"), false)
+		listen := harness.FreeAddr(t)
+		harness.StartCaddy(t, costlbCaddyfile("site east",
+			route(listen, `
+				backend east %s {
+					local_addr 127.0.0.3
+				}`, b.Addr()),
+		), "caddyfile")
+		for i := 0; i < 3; i++ {
+			line, conn := greetLine(t, listen)
+			conn.Close()
+			if host, _, _ := net.SplitHostPort(field(line, "remote")); host != "127.0.0.3" {
+				t.Fatalf("backend saw the connection from %q, want 127.0.0.3 (local_addr)", field(line, "remote"))
+			}
 		}
-	}
+	})
 }
 
 // TestUnixSocketBackend: a unix socket backend is proxied like a TCP one,
@@ -168,53 +172,59 @@ func TestUnixSocketBackend(t *testing.T) {
 // (the http matcher's request, the tls matcher's ClientHello) reach the
 // backend first and intact.
 func TestPrefetchingMatchers(t *testing.T) {
-	ca := newTestCA(t)
-	plain := startInfoBackend(t, "web", listenTCP(t, "127.0.0.1:0"), false)
-	tlsb := startInfoBackend(t, "tlspass", tls.NewListener(listenTCP(t, "127.0.0.1:0"), ca.serverConfig()), false)
-	lh, lt := harness.FreeAddr(t), harness.FreeAddr(t)
-	harness.StartCaddy(t, fmt.Sprintf(`{
-	admin {ADMIN}
-	costlb {
-		site east
-	}
-	layer4 {
-		%s {
-			@web http
-			route @web {
-				costlb {
-					backend east %s
+	for _, dp := range dataPaths {
+		t.Run(dp, func(t *testing.T) {
+			ca := newTestCA(t)
+			plain := startInfoBackend(t, "web", listenTCP(t, "127.0.0.1:0"), false)
+			tlsb := startInfoBackend(t, "tlspass", tls.NewListener(listenTCP(t, "127.0.0.1:0"), ca.serverConfig()), false)
+			lh, lt := harness.FreeAddr(t), harness.FreeAddr(t)
+			harness.StartCaddy(t, fmt.Sprintf(`{
+		admin {ADMIN}
+		costlb {
+			site east
+		}
+		layer4 {
+			%s {
+				@web http
+				route @web {
+					costlb {
+						data_path %s
+						backend east %s
+					}
+				}
+			}
+			%s {
+				@tls tls sni backend.test
+				route @tls {
+					costlb {
+						data_path %s
+						backend east %s
+					}
 				}
 			}
 		}
-		%s {
-			@tls tls sni backend.test
-			route @tls {
-				costlb {
-					backend east %s
-				}
+		}`, lh, dp, plain.Addr(), lt, dp, tlsb.Addr()), "caddyfile")
+
+			req := "GET /x HTTP/1.1\r\nHost: example.test\r\n\r\n"
+			c, err := net.DialTimeout("tcp", lh, relTimeout)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	}
-}`, lh, plain.Addr(), lt, tlsb.Addr()), "caddyfile")
+			defer c.Close()
+			if got := echoRest(t, c, req); !strings.HasPrefix(got, "web ") || !strings.HasSuffix(got, "\n"+req) {
+				t.Fatalf("through the http matcher the backend sent back %q; want its greeting, then the request", got)
+			}
 
-	req := "GET /x HTTP/1.1\r\nHost: example.test\r\n\r\n"
-	c, err := net.DialTimeout("tcp", lh, relTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if got := echoRest(t, c, req); !strings.HasPrefix(got, "web ") || !strings.HasSuffix(got, "\n"+req) {
-		t.Fatalf("through the http matcher the backend sent back %q; want its greeting, then the request", got)
-	}
-
-	tc, err := tls.DialWithDialer(&net.Dialer{Timeout: relTimeout}, "tcp", lt, &tls.Config{ServerName: "backend.test", RootCAs: ca.pool})
-	if err != nil {
-		t.Fatalf("TLS through the tls matcher (the ClientHello it read must reach the backend): %v", err)
-	}
-	defer tc.Close()
-	_ = tc.SetDeadline(time.Now().Add(relTimeout))
-	line, err := bufio.NewReader(tc).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "tlspass ") || field(line, "sni") != "backend.test" {
-		t.Fatalf("greeting over passed-through TLS: %q, %v", line, err)
+			tc, err := tls.DialWithDialer(&net.Dialer{Timeout: relTimeout}, "tcp", lt, &tls.Config{ServerName: "backend.test", RootCAs: ca.pool})
+			if err != nil {
+				t.Fatalf("TLS through the tls matcher (the ClientHello it read must reach the backend): %v", err)
+			}
+			defer tc.Close()
+			_ = tc.SetDeadline(time.Now().Add(relTimeout))
+			line, err := bufio.NewReader(tc).ReadString('\n')
+			if err != nil || !strings.HasPrefix(line, "tlspass ") || field(line, "sni") != "backend.test" {
+				t.Fatalf("greeting over passed-through TLS: %q, %v", line, err)
+			}
+		})
 	}
 }

@@ -56,6 +56,10 @@ func TestHandlerCaddyfileInvalid(t *testing.T) {
 		{"duplicate proxy option", "costlb {" + be + " fail_duration 1s\n fail_duration 2s\n}", []string{"duplicate", "fail_duration"}},
 		{"bad integer", "costlb {" + be + " max_fails many\n}", []string{"max_fails", `"many"`}},
 		{"proxy option with block", "costlb {" + be + " health_port 9000 {\n  x\n }\n}", []string{"health_port", "blocks are not supported"}},
+		{"data_path unknown", "costlb {" + be + " data_path epoll\n}", []string{`data_path "epoll"`, `"auto"`, `"goroutines"`}},
+		{"data_path without value", "costlb {" + be + " data_path\n}", []string{"data_path takes one value", "got 0"}},
+		{"data_path twice", "costlb {" + be + " data_path auto\n data_path goroutines\n}", []string{"data_path given twice"}},
+		{"data_path with block", "costlb {" + be + " data_path auto {\n  x\n }\n}", []string{`"data_path"`, "does not take a block"}},
 		{"proxy_protocol without version", "costlb {" + be + " proxy_protocol\n}", []string{"proxy_protocol", "v1", "v2"}},
 		{"proxy_protocol two versions", "costlb {" + be + " proxy_protocol v1 v2\n}", []string{"proxy_protocol", `"v2"`}},
 		// costlb's own options

@@ -254,6 +254,11 @@ func TestHandlerCaddyfileOwnOptions(t *testing.T) {
 	if h.HealthChecks == nil || h.HealthChecks.Passive == nil || h.HealthChecks.Passive.FailDuration == 0 {
 		t.Fatal("fail_duration next to costlb's options was lost")
 	}
+	for _, dp := range []string{"auto", "goroutines"} {
+		if h := mustHandler(t, "costlb {\n backend east 10.0.0.1:1\n data_path "+dp+"\n}"); h.DataPath != dp {
+			t.Fatalf("data_path %s parsed as %q", dp, h.DataPath)
+		}
+	}
 }
 
 // TestHandlerCaddyfileAcceptsDurations: positive durations, and zero where it

@@ -133,6 +133,7 @@ func TestProvisionRejects(t *testing.T) {
 		{"link_cost cost 0", h(pvBackend + `, "link_costs": [{"between": ["east", "west"], "cost": 0}]`), []string{"cost 0", pvCostRule}},
 		{"link_cost cost string", h(pvBackend + `, "link_costs": [{"between": ["east", "west"], "cost": "9999"}]`), []string{`cost "9999"`, pvCostRule}},
 		{"proxy_protocol v3", h(pvBackend + `, "proxy_protocol": "v3"`), []string{`"v3"`, `"v1"`, `"v2"`}},
+		{"data_path unknown", h(pvBackend + `, "data_path": "evloop"`), []string{`data_path "evloop"`, `"auto"`, `"goroutines"`}},
 		{"health_checks an array", h(pvBackend + `, "health_checks": []`), []string{"health_checks"}},
 		{"unknown handler field", h(pvBackend + `, "upstreams": []`), []string{`unknown field "upstreams"`}},
 		{"duplicate service names", pvConfig(pvNet, listen,

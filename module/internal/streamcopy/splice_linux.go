@@ -99,8 +99,8 @@ func closePipe(p *pipe) {
 	_ = syscall.Close(p.w)
 }
 
-// trimPipes closes the pipes unused for pipeIdleTTL, and runs again later
-// while the pool holds any.
+// trimPipes closes the pipes unused for pipeIdleTTL, and runs again when
+// the oldest pipe left will be, while the pool holds any.
 func trimPipes() {
 	cutoff := time.Now().Add(-pipeIdleTTL).UnixNano()
 	pipes.Lock()
@@ -111,7 +111,9 @@ func trimPipes() {
 	stale := slices.Clone(pipes.free[:old])
 	pipes.free = slices.Delete(pipes.free, 0, old)
 	if len(pipes.free) > 0 {
-		time.AfterFunc(pipeIdleTTL, trimPipes)
+		// when the oldest left turns stale: a pipe is closed at most a
+		// little after pipeIdleTTL, not up to twice that
+		time.AfterFunc(time.Duration(pipes.free[0].idleSince-cutoff), trimPipes)
 	} else {
 		pipes.trimming = false
 	}
