@@ -13,12 +13,12 @@ import (
 )
 
 // targetOrder lists every target, in the order they are reported.
-var targetOrder = []string{"direct", "l4-echo", "go-proxy", "loop-proxy", "nbio-proxy", "proxy-leastconn", "proxy-random", "costlb-before", "costlb", "haproxy", "haproxy-splice"}
+var targetOrder = []string{"direct", "l4-echo", "go-proxy", "loop-proxy", "nbio-proxy", "proxy-leastconn", "proxy-random", "costlb-before", "costlb-goroutines", "costlb", "haproxy", "haproxy-splice"}
 
 // defaultTargets are the targets measured unless -targets says otherwise
 // (costlb-before needs -caddy-before, and is added by it; go-proxy is
 // measured only when asked for).
-var defaultTargets = []string{"direct", "l4-echo", "proxy-leastconn", "proxy-random", "costlb", "haproxy", "haproxy-splice"}
+var defaultTargets = []string{"direct", "l4-echo", "go-proxy", "proxy-leastconn", "proxy-random", "costlb-goroutines", "costlb", "haproxy", "haproxy-splice"}
 
 // childTargets are the targets served by this binary re-executed, a
 // process of their own each (see children.go), by name. Adding one takes
@@ -38,17 +38,18 @@ const refTarget = "proxy-leastconn"
 
 // targetLabel describes each target for the report.
 var targetLabel = map[string]string{
-	"direct":          "direct to the east backend (no proxy: the limit)",
-	"l4-echo":         "caddy-l4's `echo` handler, no backend: what accepting and routing a connection costs in caddy-l4, a floor for any layer4 handler",
-	"go-proxy":        "a minimal Go TCP proxy to the east backend, no Caddy: accept, dial, `io.Copy` each way; what Go's net stack and runtime cost per proxied connection, a floor for any Caddy target",
-	"loop-proxy":      "the event-loop spike: go-proxy's accept and dial, then costlb's own epoll loop per CPU (`module/evloop`) moves the bytes; no goroutine per connection",
-	"nbio-proxy":      "the event-loop spike with github.com/lesismal/nbio v1.6.8's engine in place of costlb's loop",
-	"proxy-leastconn": "caddy-l4 `proxy`, `lb_policy least_conn` (reference)",
-	"proxy-random":    "caddy-l4 `proxy`, `lb_policy random`",
-	"costlb":          "costlb (east local, west at cost 5)",
-	"costlb-before":   "costlb as built by `-caddy-before` (the data path before this one: caddy-l4's proxy with costlb's pick), same config as costlb",
-	"haproxy":         "HAProxy TCP mode, `balance leastconn`, west `backup`",
-	"haproxy-splice":  "the same HAProxy config with `option splice-request` and `option splice-response` (kernel splicing forced)",
+	"direct":            "direct to the east backend (no proxy: the limit)",
+	"l4-echo":           "caddy-l4's `echo` handler, no backend: what accepting and routing a connection costs in caddy-l4, a floor for any layer4 handler",
+	"go-proxy":          "a minimal Go TCP proxy to the east backend, no Caddy: accept, dial, `io.Copy` each way; what Go's net stack and runtime cost per proxied connection, a floor for any Caddy target",
+	"loop-proxy":        "the event-loop spike: go-proxy's accept and dial, then costlb's own epoll loop per CPU (`module/evloop`) moves the bytes; no goroutine per connection",
+	"nbio-proxy":        "the event-loop spike with github.com/lesismal/nbio v1.6.8's engine in place of costlb's loop",
+	"proxy-leastconn":   "caddy-l4 `proxy`, `lb_policy least_conn` (reference)",
+	"proxy-random":      "caddy-l4 `proxy`, `lb_policy random`",
+	"costlb":            "costlb (east local, west at cost 5), default `data_path`: a connection with plain TCP legs, as all are here, moves to costlb's event loop (`module/evloop`) once its backend is dialed",
+	"costlb-goroutines": "costlb with `data_path goroutines`: every connection on the goroutine copy loop (splice between plain sockets, pooled buffers), same config as costlb otherwise",
+	"costlb-before":     "costlb as built by `-caddy-before` (the data path before this one: caddy-l4's proxy with costlb's pick), same config as costlb",
+	"haproxy":           "HAProxy TCP mode, `balance leastconn`, west `backup`",
+	"haproxy-splice":    "the same HAProxy config with `option splice-request` and `option splice-response` (kernel splicing forced)",
 }
 
 // Options configure a benchmark run.

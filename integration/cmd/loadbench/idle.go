@@ -35,7 +35,7 @@ const idleSettle = 2 * time.Second
 
 // idleTargets are the targets whose idle memory is measured, besides
 // every child target.
-var idleTargets = map[string]bool{"proxy-leastconn": true, "costlb-before": true, "costlb": true, "haproxy": true, "haproxy-splice": true}
+var idleTargets = map[string]bool{"proxy-leastconn": true, "costlb-before": true, "costlb-goroutines": true, "costlb": true, "haproxy": true, "haproxy-splice": true}
 
 // measuresIdle reports whether the idle phase measures target.
 func measuresIdle(target string) bool { return idleTargets[target] || childTargets[target] != nil }

@@ -172,7 +172,7 @@ func waitListening(p *proc, addrs []string, timeout time.Duration) error {
 
 // caddyTargets are the targets served by the one Caddy process, each on its
 // own layer4 listener.
-var caddyTargets = map[string]bool{"l4-echo": true, "proxy-leastconn": true, "proxy-random": true, "costlb": true}
+var caddyTargets = map[string]bool{"l4-echo": true, "proxy-leastconn": true, "proxy-random": true, "costlb-goroutines": true, "costlb": true}
 
 // caddyfile returns the Caddyfile of the benchmark Caddy: one layer4 listener
 // per Caddy target, all with the same two backends.
@@ -196,6 +196,8 @@ func caddyfile(admin string, listen map[string]string, east, west string) string
 			b.WriteString("\t\t\t\techo\n")
 		case "costlb", "costlb-before":
 			fmt.Fprintf(&b, "\t\t\t\tcostlb {\n\t\t\t\t\tbackend east %s\n\t\t\t\t\tbackend west %s\n\t\t\t\t}\n", east, west)
+		case "costlb-goroutines":
+			fmt.Fprintf(&b, "\t\t\t\tcostlb {\n\t\t\t\t\tbackend east %s\n\t\t\t\t\tbackend west %s\n\t\t\t\t\tdata_path goroutines\n\t\t\t\t}\n", east, west)
 		}
 		b.WriteString("\t\t\t}\n\t\t}\n")
 	}

@@ -225,10 +225,10 @@ func WriteMarkdown(w io.Writer, r *Results, svgRel string) error {
 	fmt.Fprintf(&b, "Ratios are medians of per-round ratios, as below.\n\n")
 	WriteDataPathGoals(&b, r)
 	if len(r.spikeMeasured()) > 0 {
-		fmt.Fprintf(&b, "\n## The event-loop spike against its targets\n\n")
-		fmt.Fprintf(&b, "Event-loop data paths on trial (%s), each a child target: ", joinCode(spikeTargets))
-		fmt.Fprintf(&b, "request/response requests per second ≥ %.2f× HAProxy's and p99 ≤ %.2f× its at every reqresp concurrency; resident memory per idle connection ≤ %.0f KiB; churn proxy CPU per connection ≤ %.2f× go-proxy's and ≤ %.2f× costlb's at every churn concurrency. ",
-			spikeReqVsHAProxy, spikeP99VsHAProxy, spikeIdleKiB, spikeChurnCPUVsPeer, spikeChurnCPUVsPeer)
+		fmt.Fprintf(&b, "\n## The event loop against its goals\n\n")
+		fmt.Fprintf(&b, "Event-loop data paths (%s): costlb with its default `data_path`, and the spike's two child targets that chose it. ", joinCode(spikeTargets))
+		fmt.Fprintf(&b, "Goals: request/response requests per second ≥ %.2f× HAProxy's and p99 ≤ %.2f× its at every reqresp concurrency; resident memory per idle connection ≤ %.0f KiB; churn proxy CPU per connection ≤ %.2f× that of each goroutine data path (%s) at every churn concurrency. ",
+			spikeReqVsHAProxy, spikeP99VsHAProxy, spikeIdleKiB, spikeChurnCPUVsPeer, joinCode(spikePeers))
 		fmt.Fprintf(&b, "A row is there only where both sides were measured. Ratios are medians of per-round ratios, as below.\n\n")
 		WriteSpikeGoals(&b, r)
 	}

@@ -9,17 +9,18 @@ import (
 
 // chart colours per target
 var targetColor = map[string]string{
-	"direct":          "#9e9e9e",
-	"l4-echo":         "#c7c7c7",
-	"go-proxy":        "#8c564b",
-	"loop-proxy":      "#17becf",
-	"nbio-proxy":      "#bcbd22",
-	"proxy-leastconn": "#1f77b4",
-	"proxy-random":    "#9ecae1",
-	"costlb-before":   "#98df8a",
-	"costlb":          "#2ca02c",
-	"haproxy":         "#ff7f0e",
-	"haproxy-splice":  "#d62728",
+	"direct":            "#9e9e9e",
+	"l4-echo":           "#c7c7c7",
+	"go-proxy":          "#8c564b",
+	"loop-proxy":        "#17becf",
+	"nbio-proxy":        "#bcbd22",
+	"proxy-leastconn":   "#1f77b4",
+	"proxy-random":      "#9ecae1",
+	"costlb-before":     "#98df8a",
+	"costlb-goroutines": "#a1d99b",
+	"costlb":            "#2ca02c",
+	"haproxy":           "#ff7f0e",
+	"haproxy-splice":    "#d62728",
 }
 
 type panel struct {
