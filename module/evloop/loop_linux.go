@@ -262,7 +262,16 @@ func (l *loop) stop() {
 	<-l.done
 }
 
-// run is the loop's goroutine.
+// run is the loop's goroutine. It blocks in epoll_wait, in its own
+// thread.
+//
+// Why not in Go's poller (the epoll fd is pollable, and could be waited
+// for there, then read with epoll_wait(0)): tried, it cut the futex
+// wake-ups and sleeps a loop costs Go's scheduler per new connection to
+// those of the goroutine path (strace, 5000 connections: futex 7535 to
+// 1697, nanosleep 45723 to 10230), but every wake-up then goes through
+// the scheduler, and a single request/response connection cost the proxy
+// 87 µs of CPU per request instead of 42 (HAProxy: 50).
 func (l *loop) run() {
 	defer close(l.done)
 	events := make([]unix.EpollEvent, maxEvents)
@@ -275,47 +284,53 @@ func (l *loop) run() {
 			}
 			panic("evloop: epoll_wait: " + err.Error())
 		}
-		wake := false
-		l.mu.Lock()
-		for i := range n {
-			hs[i] = nil
-			ev := &events[i]
-			if ev.Pad == -1 && ev.Fd == int32(l.evfd) {
-				wake = true
-				continue
-			}
-			// an event of a socket closed in an earlier batch whose fd
-			// number was taken again has a stale generation
-			if h := l.byFD[ev.Fd]; h != nil && h.gen == ev.Pad {
-				hs[i] = h
-			}
+		if l.batch(events[:n], hs) {
+			l.closeAll()
+			return
 		}
-		var aborts []*Conn
-		stopping := false
-		if wake {
-			aborts, l.aborts = l.aborts, nil
-			stopping = l.stopping
+	}
+}
+
+// batch handles the events of one epoll_wait; it reports whether the loop
+// is to stop.
+func (l *loop) batch(events []unix.EpollEvent, hs []*half) bool {
+	wake := false
+	l.mu.Lock()
+	for i := range events {
+		hs[i] = nil
+		ev := &events[i]
+		if ev.Pad == -1 && ev.Fd == int32(l.evfd) {
+			wake = true
+			continue
 		}
-		l.mu.Unlock()
-		for i := range n {
-			if h := hs[i]; h != nil && !h.c.ended {
-				h.event(events[i].Events)
-			}
+		// an event of a socket closed in an earlier batch whose fd
+		// number was taken again has a stale generation
+		if h := l.byFD[ev.Fd]; h != nil && h.gen == ev.Pad {
+			hs[i] = h
 		}
-		if wake {
-			var b [8]byte
-			_, _ = unix.Read(l.evfd, b[:])
-			for _, c := range aborts {
-				if !c.ended {
-					c.fail(SideNone, ErrAborted)
-				}
-			}
-			if stopping {
-				l.closeAll()
-				return
+	}
+	var aborts []*Conn
+	stopping := false
+	if wake {
+		aborts, l.aborts = l.aborts, nil
+		stopping = l.stopping
+	}
+	l.mu.Unlock()
+	for i := range events {
+		if h := hs[i]; h != nil && !h.c.ended {
+			h.event(events[i].Events)
+		}
+	}
+	if wake {
+		var b [8]byte
+		_, _ = unix.Read(l.evfd, b[:])
+		for _, c := range aborts {
+			if !c.ended {
+				c.fail(SideNone, ErrAborted)
 			}
 		}
 	}
+	return stopping
 }
 
 // closeAll aborts every connection, then closes the loop's fds.
