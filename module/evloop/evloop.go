@@ -10,7 +10,9 @@
 // Why: the goroutine-per-direction copy loop pays a goroutine wake-up per
 // read and two parked stacks per idle connection (at least 8 KiB each
 // under caddy-l4's frames); HAProxy's event loop pays neither. See
-// docs/benchmarks.md ("The event-loop spike") for what it measured.
+// docs/benchmarks.md ("The event loop against its goals") for what it
+// measured. The layer4 handler moves connections with two plain TCP legs
+// here (module/l4handler/looppath.go).
 package evloop
 
 import (

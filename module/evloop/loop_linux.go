@@ -4,6 +4,7 @@ package evloop
 
 import (
 	"errors"
+	"io"
 	"net"
 	"runtime"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/costlb/costlb/module/internal/pipepool"
 )
 
 // bufSize is a loop's read buffer, and the size of a pending buffer.
@@ -74,14 +77,17 @@ type half struct {
 	gen      int32
 	side     int32
 	peer     *half
-	readable bool   // an edge said so and no read has hit EAGAIN since
-	writable bool   // no write has hit EAGAIN since the last EPOLLOUT edge
-	rdhup    bool   // the peer's FIN arrived: read to EOF, not to a short read
-	eof      bool   // read from this socket ended (FIN)
-	shut     bool   // the FIN was passed on: peer's write side shut down
-	pending  []byte // read from this socket, not yet written to peer
-	pbuf     []byte // the pooled buffer pending points into
-	n        *int64 // bytes moved from this socket
+	readable bool           // an edge said so and no read has hit EAGAIN since
+	writable bool           // no write has hit EAGAIN since the last EPOLLOUT edge
+	rdhup    bool           // the peer's FIN arrived: read to EOF, not to a short read
+	eof      bool           // read from this socket ended (FIN)
+	shut     bool           // the FIN was passed on: peer's write side shut down
+	pending  []byte         // read from this socket, not yet written to peer
+	pbuf     []byte         // the pooled buffer pending points into
+	splicing bool           // a read filled the buffer: splice until the socket is drained
+	noSplice bool           // splice failed to start here: read only
+	pipe     *pipepool.Pipe // spliced from this socket, not yet into peer
+	n        *int64         // bytes moved from this socket
 }
 
 // NewConn returns a connection not yet in a pool, whose done function is
@@ -367,6 +373,9 @@ func (h *half) event(ev uint32) {
 		if p.pending != nil {
 			p.flush()
 		}
+		if p.pipe != nil {
+			p.flushPipe()
+		}
 	}
 	h.pump()
 	// the peer's direction, paused while its data was pending, goes on
@@ -378,7 +387,11 @@ func (h *half) event(ev uint32) {
 func (h *half) pump() {
 	c := h.c
 	buf := c.l.buf
-	for h.readable && h.pending == nil && !h.eof && !c.ended {
+	for h.readable && h.pending == nil && h.pipe == nil && !h.eof && !c.ended {
+		if h.splicing {
+			h.spliceIn()
+			continue
+		}
 		n, err := unix.Read(h.fd, buf)
 		if err != nil {
 			if err == unix.EAGAIN {
@@ -415,6 +428,89 @@ func (h *half) pump() {
 			h.readable = false
 			return
 		}
+		// a burst: the rest of it goes by splice, socket to pipe to
+		// socket, never through the loop's memory
+		h.splicing = !h.noSplice
+	}
+}
+
+// spliced counts the bytes spliced to peers; nil but in this package's
+// tests, which set it before any connection runs.
+var spliced *atomic.Int64
+
+// spliceFlags: neither end of a splice may block the loop.
+const spliceFlags = unix.SPLICE_F_MOVE | unix.SPLICE_F_NONBLOCK
+
+// spliceIn moves what h's socket has into a pipe taken from the pool, and
+// on into the peer as far as it takes it. A pipe is held only while it
+// holds data the peer has not taken yet; splice mode ends when the socket
+// is drained (unlike a read, a splice that moved less than asked may not
+// have drained it: the pipe has a slot per packet), and the next edge
+// starts with a read again.
+func (h *half) spliceIn() {
+	p, err := pipepool.Get()
+	if err != nil {
+		h.splicing, h.noSplice = false, true // read on, nothing lost
+		return
+	}
+	in, err := unix.Splice(h.fd, nil, p.W, nil, pipepool.Size, spliceFlags)
+	for err == unix.EINTR {
+		in, err = unix.Splice(h.fd, nil, p.W, nil, pipepool.Size, spliceFlags)
+	}
+	if err != nil || in == 0 {
+		pipepool.Put(p)
+		h.splicing = false
+		switch {
+		case err == unix.EAGAIN:
+			h.readable = false
+		case err == unix.EINVAL:
+			h.noSplice = true // this socket cannot splice: read it
+		case err != nil:
+			h.c.fail(h.side, err)
+		default:
+			h.eof = true
+			h.c.first(h.side)
+			h.passFIN()
+		}
+		return
+	}
+	p.Data = int(in)
+	*h.n += in
+	h.pipe = p
+	h.flushPipe()
+}
+
+// flushPipe splices h's pipe into its peer as far as the peer takes it;
+// once the pipe is empty it goes back to the pool and h's FIN, if it
+// came, is passed on.
+func (h *half) flushPipe() {
+	p, peer := h.pipe, h.peer
+	for p.Data > 0 && peer.writable {
+		m, err := unix.Splice(p.R, nil, peer.fd, nil, p.Data, spliceFlags)
+		switch {
+		case m > 0:
+			p.Data -= int(m)
+			if spliced != nil {
+				spliced.Add(m)
+			}
+		case err == unix.EINTR:
+		case err == unix.EAGAIN:
+			peer.writable = false
+		case err != nil:
+			h.c.fail(peer.side, err)
+			return
+		default: // nothing moved, no error, data in the pipe: cannot be
+			h.c.fail(peer.side, io.ErrUnexpectedEOF)
+			return
+		}
+	}
+	if p.Data > 0 {
+		return
+	}
+	pipepool.Put(p)
+	h.pipe = nil
+	if h.eof {
+		h.passFIN()
 	}
 }
 
@@ -462,7 +558,7 @@ func (h *half) flush() {
 // passFIN shuts down the peer's write side once h's pending data is
 // written, and ends the connection when both directions are done.
 func (h *half) passFIN() {
-	if h.pending != nil || h.shut || h.c.ended {
+	if h.pending != nil || h.pipe != nil || h.shut || h.c.ended {
 		return
 	}
 	h.shut = true
@@ -518,6 +614,10 @@ func (c *Conn) end() {
 		if h.pbuf != nil {
 			putBuf(h.pbuf)
 			h.pbuf, h.pending = nil, nil
+		}
+		if h.pipe != nil {
+			pipepool.Put(h.pipe) // closed, as it holds data
+			h.pipe = nil
 		}
 	}
 	if c.done != nil {
