@@ -84,7 +84,9 @@ type half struct {
 	shut     bool           // the FIN was passed on: peer's write side shut down
 	pending  []byte         // read from this socket, not yet written to peer
 	pbuf     []byte         // the pooled buffer pending points into
-	splicing bool           // a read filled the buffer: splice until the socket is drained
+	splicing bool           // a read filled the buffer: splice, until small bursts come
+	burst    int            // bytes spliced since the socket was last drained
+	small    int            // bursts in a row smaller than a buffer
 	noSplice bool           // splice failed to start here: read only
 	pipe     *pipepool.Pipe // spliced from this socket, not yet into peer
 	n        *int64         // bytes moved from this socket
@@ -438,6 +440,10 @@ func (h *half) pump() {
 // tests, which set it before any connection runs.
 var spliced *atomic.Int64
 
+// smallBurstsToRead is how many bursts smaller than the loop's buffer in a
+// row end splice mode (as in the goroutine path).
+const smallBurstsToRead = 4
+
 // spliceFlags: neither end of a splice may block the loop.
 const spliceFlags = unix.SPLICE_F_MOVE | unix.SPLICE_F_NONBLOCK
 
@@ -445,8 +451,8 @@ const spliceFlags = unix.SPLICE_F_MOVE | unix.SPLICE_F_NONBLOCK
 // on into the peer as far as it takes it. A pipe is held only while it
 // holds data the peer has not taken yet; splice mode ends when the socket
 // is drained (unlike a read, a splice that moved less than asked may not
-// have drained it: the pipe has a slot per packet), and the next edge
-// starts with a read again.
+// have drained it: the pipe has a slot per packet). Splice mode goes on
+// over edges until a few bursts in a row were smaller than the buffer.
 func (h *half) spliceIn() {
 	p, err := pipepool.Get()
 	if err != nil {
@@ -463,6 +469,17 @@ func (h *half) spliceIn() {
 		switch {
 		case err == unix.EAGAIN:
 			h.readable = false
+			// the next edge splices too, unless bursts have been small
+			// (cheaper read) a few times in a row: a bulk transfer whose
+			// bursts vary does not go back and forth
+			if h.burst >= bufSize {
+				h.small = 0
+			} else if h.small++; h.small >= smallBurstsToRead {
+				h.small = 0
+			} else {
+				h.splicing = true
+			}
+			h.burst = 0
 		case err == unix.EINVAL:
 			h.noSplice = true // this socket cannot splice: read it
 		case err != nil:
@@ -476,6 +493,7 @@ func (h *half) spliceIn() {
 	}
 	p.Data = int(in)
 	*h.n += in
+	h.burst += int(in)
 	h.pipe = p
 	h.flushPipe()
 }
