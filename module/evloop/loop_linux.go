@@ -440,28 +440,21 @@ func (h *half) pump() {
 // tests, which set it before any connection runs.
 var spliced *atomic.Int64
 
-// smallBurstsToRead is how many bursts smaller than the loop's buffer in a
-// row end splice mode (as in the goroutine path).
-const smallBurstsToRead = 4
-
-// spliceFlags: neither end of a splice may block the loop.
-const spliceFlags = unix.SPLICE_F_MOVE | unix.SPLICE_F_NONBLOCK
-
 // spliceIn moves what h's socket has into a pipe taken from the pool, and
 // on into the peer as far as it takes it. A pipe is held only while it
-// holds data the peer has not taken yet; splice mode ends when the socket
-// is drained (unlike a read, a splice that moved less than asked may not
-// have drained it: the pipe has a slot per packet). Splice mode goes on
-// over edges until a few bursts in a row were smaller than the buffer.
+// holds data the peer has not taken yet. A burst is spliced until the
+// socket says it is drained (unlike a read, a splice that moved less than
+// asked may not have: the pipe has a slot per packet); splice mode goes
+// on over edges until a few bursts in a row were smaller than the buffer.
 func (h *half) spliceIn() {
 	p, err := pipepool.Get()
 	if err != nil {
 		h.splicing, h.noSplice = false, true // read on, nothing lost
 		return
 	}
-	in, err := unix.Splice(h.fd, nil, p.W, nil, pipepool.Size, spliceFlags)
+	in, err := unix.Splice(h.fd, nil, p.W, nil, pipepool.Size, pipepool.SpliceFlags)
 	for err == unix.EINTR {
-		in, err = unix.Splice(h.fd, nil, p.W, nil, pipepool.Size, spliceFlags)
+		in, err = unix.Splice(h.fd, nil, p.W, nil, pipepool.Size, pipepool.SpliceFlags)
 	}
 	if err != nil || in == 0 {
 		pipepool.Put(p)
@@ -474,7 +467,10 @@ func (h *half) spliceIn() {
 			// bursts vary does not go back and forth
 			if h.burst >= bufSize {
 				h.small = 0
-			} else if h.small++; h.small >= smallBurstsToRead {
+			} else {
+				h.small++
+			}
+			if h.small >= pipepool.SmallBurstsToRead {
 				h.small = 0
 			} else {
 				h.splicing = true
@@ -504,7 +500,7 @@ func (h *half) spliceIn() {
 func (h *half) flushPipe() {
 	p, peer := h.pipe, h.peer
 	for p.Data > 0 && peer.writable {
-		m, err := unix.Splice(p.R, nil, peer.fd, nil, p.Data, spliceFlags)
+		m, err := unix.Splice(p.R, nil, peer.fd, nil, p.Data, pipepool.SpliceFlags)
 		switch {
 		case m > 0:
 			p.Data -= int(m)

@@ -24,6 +24,15 @@ import (
 // with more calls.
 const Size = 1 << 20
 
+// SpliceFlags are the flags of every splice through a pool pipe: neither
+// end may block the caller, which waits on readiness instead.
+const SpliceFlags = unix.SPLICE_F_MOVE | unix.SPLICE_F_NONBLOCK
+
+// SmallBurstsToRead is how many bursts in a row smaller than a copy
+// buffer end splice mode: small bursts are cheaper read, and a bulk
+// transfer whose bursts vary does not go back and forth.
+const SmallBurstsToRead = 4
+
 // maxIdle bounds the pipes the pool keeps while no connection uses them;
 // more are closed when given back.
 const maxIdle = 32

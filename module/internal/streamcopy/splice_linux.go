@@ -37,12 +37,6 @@ func putPipe(p *pipe) {
 // idlePipes returns how many pipes the pool holds (for tests).
 func idlePipes() int { return pipepool.Idle() }
 
-const spliceFlags = unix.SPLICE_F_MOVE | unix.SPLICE_F_NONBLOCK
-
-// smallBurstsToRead is how many bursts smaller than a copy buffer in a row
-// end splice mode.
-const smallBurstsToRead = 4
-
 // spliceSupported tells that this system can splice.
 const spliceSupported = true
 
@@ -61,9 +55,9 @@ func (c *rawCopier) spliceStep(fd int) stepResult {
 		}
 		c.pipe = p
 	}
-	in, err := syscall.Splice(fd, nil, c.pipe.W, nil, pipepool.Size, spliceFlags)
+	in, err := syscall.Splice(fd, nil, c.pipe.W, nil, pipepool.Size, pipepool.SpliceFlags)
 	for err == syscall.EINTR {
-		in, err = syscall.Splice(fd, nil, c.pipe.W, nil, pipepool.Size, spliceFlags)
+		in, err = syscall.Splice(fd, nil, c.pipe.W, nil, pipepool.Size, pipepool.SpliceFlags)
 	}
 	switch {
 	case err == syscall.EAGAIN:
@@ -73,7 +67,7 @@ func (c *rawCopier) spliceStep(fd int) stepResult {
 		// transfer whose bursts vary does not go back and forth
 		if c.burst >= copyBufSize {
 			c.smallBursts = 0
-		} else if c.smallBursts++; c.smallBursts >= smallBurstsToRead {
+		} else if c.smallBursts++; c.smallBursts >= pipepool.SmallBurstsToRead {
 			c.splicing, c.smallBursts = false, 0
 		}
 		c.burst = 0
@@ -109,7 +103,7 @@ func spliceOut(dst syscall.RawConn, p *pipe) (int, error) {
 	var werr error
 	err := dst.Write(func(fd uintptr) bool {
 		for p.Data > 0 {
-			m, err := syscall.Splice(p.R, nil, int(fd), nil, p.Data, spliceFlags)
+			m, err := syscall.Splice(p.R, nil, int(fd), nil, p.Data, pipepool.SpliceFlags)
 			switch {
 			case m > 0:
 				p.Data -= int(m)
