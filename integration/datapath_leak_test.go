@@ -58,18 +58,11 @@ func TestNoLeak(t *testing.T) {
 
 		waitAllLiveZero(t, c, relTimeout)
 		var g, fds int
-		deadline := time.Now().Add(20 * time.Second) // pooled pipes close after 5 s idle
-		for {
+		harness.WaitFor(t, 20*time.Second, func() bool { // pooled pipes close after 5 s idle
 			_, g = pollerGoroutines(t, c)
 			fds = procFDs(t, c)
-			if g <= baseG && fds <= baseFD {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("after %d connections: %d goroutines (%d before the load), %d open fds (%d before)", perKind*len(kinds), g, baseG, fds, baseFD)
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
+			return g <= baseG && fds <= baseFD
+		}, fmt.Sprintf("goroutines and open fds back to their figures from before %d connections (%d and %d)", perKind*len(kinds), baseG, baseFD))
 		t.Logf("after %d connections: %d goroutines (%d before), %d open fds (%d before)", perKind*len(kinds), g, baseG, fds, baseFD)
 	})
 }

@@ -64,12 +64,11 @@ func loopPool(logger *zap.Logger) *evloop.Pool {
 
 // loopConn is the state a connection in the loop ends with.
 type loopConn struct {
-	h      *Handler
-	b      *backend
-	t      costlb.Ticket
-	c      *evloop.Conn
-	start  time.Time
-	silent bool
+	h     *Handler
+	b     *backend
+	t     costlb.Ticket
+	c     *evloop.Conn
+	start time.Time // when it was added, with silent-close detection on
 }
 
 // toLoop moves the connection between down and up to the event loop, if
@@ -85,12 +84,12 @@ func (h *Handler) toLoop(down *layer4.Connection, up net.Conn, b *backend, t *co
 	if !ok {
 		return false
 	}
-	lc := &loopConn{h: h, b: b, t: *t, silent: h.passivePol.silentWithin > 0}
+	lc := &loopConn{h: h, b: b, t: *t}
 	lc.c = evloop.NewConn(lc.done)
 	if h.closeIfUnhealthy {
 		b.passive.track(lc.c)
 	}
-	if lc.silent {
+	if h.passivePol.silentWithin > 0 {
 		lc.start = time.Now()
 	}
 	// the bytes matchers read live in caddy-l4's buffer, reused once
@@ -112,7 +111,7 @@ func (h *Handler) toLoop(down *layer4.Connection, up net.Conn, b *backend, t *co
 // here blocks.
 func (lc *loopConn) done(r evloop.Result) {
 	h, b := lc.h, lc.b
-	if lc.silent {
+	if h.passivePol.silentWithin > 0 {
 		h.passivePol.observe(b.passive, r.ToClient > 0, r.First == evloop.SideBackend, r.EndedAt.Sub(lc.start))
 	}
 	if h.closeIfUnhealthy {
