@@ -8,10 +8,15 @@
 // rounds. It prints a
 // Markdown table and writes docs/benchmarks.md and docs/benchmarks.svg.
 //
-//	go build -o /tmp/caddy ./integration/cmd/caddy
-//	go run ./integration/cmd/loadbench -caddy /tmp/caddy [-quick]
+// loadbench is a Go module of its own, so that the root module needs only
+// what a Caddy build does (not nbio, which its nbio-proxy target uses).
+// From the repository root:
 //
-// A relative path on its command line is taken from the repository root.
+//	go build -o /tmp/caddy ./integration/cmd/caddy
+//	go run -C integration/cmd/loadbench . -caddy /tmp/caddy [-quick]
+//
+// A relative path on its command line is taken from the repository root,
+// wherever loadbench runs ("go run -C" runs it in its own directory).
 package main
 
 import (
@@ -107,9 +112,10 @@ func parseFlags(args []string) (*cliFlags, error) {
 // resolvePaths makes the file paths of the flags absolute, taking a
 // relative one from the repository root, the directory of the go.mod of
 // github.com/costlb/costlb that root (harness.ModuleRoot) finds, and not
-// from the current directory, so that a path means the same wherever
-// loadbench runs; the defaults are docs/benchmarks.md and
-// docs/benchmarks.svg of the root. "-" (skip a report) is kept. The
+// from the current directory: loadbench is a module of its own and
+// "go run -C integration/cmd/loadbench ." runs it in that directory,
+// while its paths, the default docs/benchmarks.md and docs/benchmarks.svg
+// included, are written as from the root. "-" (skip a report) is kept. The
 // root is looked for only if a path is relative.
 func (f *cliFlags) resolvePaths(root func() (string, error)) error {
 	dir := ""
