@@ -8,8 +8,15 @@
 // rounds. It prints a
 // Markdown table and writes docs/benchmarks.md and docs/benchmarks.svg.
 //
+// loadbench is a Go module of its own, so that the root module needs only
+// what a Caddy build does (not nbio, which its nbio-proxy target uses).
+// From the repository root:
+//
 //	go build -o /tmp/caddy ./integration/cmd/caddy
-//	go run ./integration/cmd/loadbench -caddy /tmp/caddy [-quick]
+//	go run -C integration/cmd/loadbench . -caddy /tmp/caddy [-quick]
+//
+// A relative path on its command line is taken from the repository root,
+// wherever loadbench runs ("go run -C" runs it in its own directory).
 package main
 
 import (
@@ -44,20 +51,19 @@ func mainErr(args []string) int {
 	if err != nil {
 		return 2
 	}
+	if err := f.resolvePaths(harness.ModuleRoot); err != nil {
+		fmt.Fprintf(os.Stderr, "loadbench: %v\n", err)
+		return 1
+	}
 	opts, err := f.options(args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "loadbench: %v\n", err)
 		return 2
 	}
-	md, svg, err := outputPaths(f.outMD, f.outSVG)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "loadbench: %v (give -out-md and -out-svg)\n", err)
-		return 1
-	}
 	if f.render != "" {
-		return renderSaved(f.render, md, svg)
+		return renderSaved(f.render, f.outMD, f.outSVG)
 	}
-	return measure(opts, md, svg, f.outJSON)
+	return measure(opts, f.outMD, f.outSVG, f.outJSON)
 }
 
 // cliFlags are loadbench's command-line flags.
@@ -77,7 +83,7 @@ type cliFlags struct {
 func parseFlags(args []string) (*cliFlags, error) {
 	var f cliFlags
 	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
-	fs.StringVar(&f.caddyBin, "caddy", "", "prebuilt Caddy with caddy-l4 and costlb (default: go build ./integration/cmd/caddy from this tree first)")
+	fs.StringVar(&f.caddyBin, "caddy", "", "prebuilt Caddy with caddy-l4 and costlb (default: go build ./integration/cmd/caddy in the repository root first)")
 	fs.StringVar(&f.beforeBin, "caddy-before", "", "a Caddy built with an earlier costlb: adds the target costlb-before")
 	fs.StringVar(&f.idle, "idle", "", "connections held for the idle memory measurement, comma-separated (default 2000,8000, quick 1000; 0 skips it)")
 	fs.BoolVar(&f.quick, "quick", false, "short run (3 rounds × 250ms), under 60 s with -caddy")
@@ -89,14 +95,54 @@ func parseFlags(args []string) (*cliFlags, error) {
 	fs.StringVar(&f.loads, "loads", strings.Join(loadNames, ","), "loads to measure, comma-separated, of "+strings.Join(loadNames, ","))
 	fs.StringVar(&f.targets, "targets", strings.Join(defaultTargets, ","), "targets to measure, comma-separated, of "+strings.Join(targetOrder, ","))
 	fs.BoolVar(&f.inproc, "inproc-backends", false, "run the echo backends in this process instead of a child process")
-	fs.StringVar(&f.outMD, "out-md", "", "Markdown report (default <module root>/docs/benchmarks.md; '-' to skip)")
-	fs.StringVar(&f.outSVG, "out-svg", "", "SVG chart (default <module root>/docs/benchmarks.svg; '-' to skip)")
+	fs.StringVar(&f.outMD, "out-md", "docs/benchmarks.md", "Markdown report ('-' to skip)")
+	fs.StringVar(&f.outSVG, "out-svg", "docs/benchmarks.svg", "SVG chart ('-' to skip)")
 	fs.StringVar(&f.outJSON, "json", "", "also save the raw results (every sample) as JSON to this file")
 	fs.StringVar(&f.render, "render", "", "measure nothing: rewrite the Markdown and SVG from results saved with -json")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage of loadbench (relative paths are taken from the repository root):\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	return &f, nil
+}
+
+// resolvePaths makes the file paths of the flags absolute, taking a
+// relative one from the repository root, the directory of the go.mod of
+// github.com/costlb/costlb that root (harness.ModuleRoot) finds, and not
+// from the current directory: loadbench is a module of its own and
+// "go run -C integration/cmd/loadbench ." runs it in that directory,
+// while its paths, the default docs/benchmarks.md and docs/benchmarks.svg
+// included, are written as from the root. "-" (skip a report) is kept. The
+// root is looked for only if a path is relative.
+func (f *cliFlags) resolvePaths(root func() (string, error)) error {
+	dir := ""
+	for _, p := range []struct {
+		flag string
+		path *string
+		skip bool // "-" skips this output
+	}{
+		{"-caddy", &f.caddyBin, false},
+		{"-caddy-before", &f.beforeBin, false},
+		{"-out-md", &f.outMD, true},
+		{"-out-svg", &f.outSVG, true},
+		{"-json", &f.outJSON, false},
+		{"-render", &f.render, false},
+	} {
+		if *p.path == "" || (p.skip && *p.path == "-") || filepath.IsAbs(*p.path) {
+			continue
+		}
+		if dir == "" {
+			var err error
+			if dir, err = root(); err != nil {
+				return fmt.Errorf("%s %s is relative to the repository root: %w (give an absolute path)", p.flag, *p.path, err)
+			}
+		}
+		*p.path = filepath.Join(dir, *p.path)
+	}
+	return nil
 }
 
 // options returns the run's options from the flags: the defaults (of
@@ -203,25 +249,6 @@ func parseIdle(arg string) ([]int, error) {
 		}
 	}
 	return idle, nil
-}
-
-// outputPaths returns the Markdown and SVG paths: md and svg, or in
-// docs/ of the module root where not given.
-func outputPaths(md, svg string) (string, string, error) {
-	if md != "" && svg != "" {
-		return md, svg, nil
-	}
-	root, err := harness.ModuleRoot()
-	if err != nil {
-		return "", "", err
-	}
-	if md == "" {
-		md = filepath.Join(root, "docs", "benchmarks.md")
-	}
-	if svg == "" {
-		svg = filepath.Join(root, "docs", "benchmarks.svg")
-	}
-	return md, svg, nil
 }
 
 // renderSaved rewrites the Markdown and SVG from the results saved in path

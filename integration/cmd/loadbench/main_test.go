@@ -85,6 +85,71 @@ func TestTinyRun(t *testing.T) {
 	checkSVG(t, svg, res.Targets)
 }
 
+// TestPathsFromRepoRoot checks that loadbench, a module of its own run in
+// its directory, takes relative paths on its command line and its default
+// reports from the repository root, keeps absolute paths and "-", and
+// looks for the root only when a path is relative.
+func TestPathsFromRepoRoot(t *testing.T) {
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "xcaddy.sh")); err != nil || root == wd {
+		t.Fatalf("module root %s (test in %s) is not the repository root: %v", root, wd, err)
+	}
+	if rel, err := filepath.Rel(root, wd); err != nil || rel != filepath.Join("integration", "cmd", "loadbench") {
+		t.Fatalf("test runs in %s, want <root>/integration/cmd/loadbench (%v)", rel, err)
+	}
+
+	args := []string{"-caddy", "caddy", "-caddy-before", "/opt/old/caddy", "-json", "out/r.json", "-out-svg", "-"}
+	f, err := parseFlags(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.resolvePaths(harness.ModuleRoot); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ flag, got, want string }{
+		{"-caddy", f.caddyBin, filepath.Join(root, "caddy")},
+		{"-caddy-before", f.beforeBin, "/opt/old/caddy"},
+		{"-json", f.outJSON, filepath.Join(root, "out", "r.json")},
+		{"-out-md", f.outMD, filepath.Join(root, "docs", "benchmarks.md")},
+		{"-out-svg", f.outSVG, "-"},
+		{"-render", f.render, ""},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.flag, c.got, c.want)
+		}
+	}
+	opts, err := f.options(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.CaddyBin != filepath.Join(root, "caddy") || opts.BeforeBin != "/opt/old/caddy" {
+		t.Errorf("options: CaddyBin %q, BeforeBin %q", opts.CaddyBin, opts.BeforeBin)
+	}
+
+	noRoot := func() (string, error) { return "", errors.New("no repository here") }
+	f, err = parseFlags([]string{"-out-md", "/r/b.md", "-out-svg", "-", "-caddy", "/r/caddy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.resolvePaths(noRoot); err != nil || f.outMD != "/r/b.md" || f.outSVG != "-" || f.caddyBin != "/r/caddy" {
+		t.Errorf("absolute paths without a root: %v, -out-md %q, -out-svg %q, -caddy %q", err, f.outMD, f.outSVG, f.caddyBin)
+	}
+	f, err = parseFlags([]string{"-out-md", "/r/b.md", "-out-svg", "/r/b.svg", "-render", "saved.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.resolvePaths(noRoot); err == nil || !strings.Contains(err.Error(), "-render saved.json") {
+		t.Errorf("a relative -render without a root: error %v, want one naming it", err)
+	}
+}
+
 // TestReportWithoutReference renders a result without the reference target
 // and with a skipped HAProxy: ratios are n/a, the SVG is still well formed.
 func TestReportWithoutReference(t *testing.T) {

@@ -125,9 +125,14 @@ const methodText = `
 
 ` + "```sh" + `
 go build -o /tmp/caddy ./integration/cmd/caddy   # or ./xcaddy.sh
-go run ./integration/cmd/loadbench -caddy /tmp/caddy          # full run, a few minutes
-go run ./integration/cmd/loadbench -caddy /tmp/caddy -quick   # under 60 s
+go run -C integration/cmd/loadbench . -caddy /tmp/caddy          # full run, a few minutes
+go run -C integration/cmd/loadbench . -caddy /tmp/caddy -quick   # under 60 s
 ` + "```" + `
+
+loadbench is a Go module of its own in integration/cmd/loadbench, so that
+the root module holds only what a Caddy build needs; run it from the
+repository root as above. A relative path on its command line is taken from
+the repository root.
 
 Without ` + "`-caddy`" + ` loadbench builds Caddy from this tree first (about 90 s cold on
 2 cores), which the 60 s of ` + "`-quick`" + ` do not include. It writes this file and
