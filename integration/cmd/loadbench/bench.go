@@ -98,6 +98,9 @@ type Sample struct {
 	ConnErrors int64
 	MBps       float64 // echoed bytes received per second, in MB (1e6)
 	BulkErrors int64
+	// a new connection's connect to whole 64-byte echo while the bulk
+	// streams run (dial latency under load)
+	BulkDialP50, BulkDialP99 time.Duration `json:",omitempty"`
 
 	// CPU time the proxy process (Caddy or HAProxy) used, per completed
 	// churn cycle and per MB echoed in bulk; 0 for direct or off Linux.

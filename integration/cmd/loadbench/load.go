@@ -160,21 +160,16 @@ func churnSample(clients []*churnClient, window time.Duration) Sample {
 const bulkChunk = 32 << 10
 
 // bulk opens conc long connections; each streams data to the echo backend
-// and reads the echo back concurrently. After a ramp-up, the echoed bytes
-// received during window give the throughput.
+// and reads the echo back concurrently. Every stream is established end to
+// end (one byte echoed through the proxy) before any of them streams, so
+// that the window measures throughput rather than how fast a saturated
+// proxy accepts the last streams. After a ramp-up, the echoed bytes
+// received during window give the throughput; meanwhile a probe measures
+// how long a new connection takes to get its first echo under that load.
 func (r *runner) bulk(ctx context.Context, addr string, conc int, window time.Duration) Sample {
 	var s Sample
 	var total atomic.Int64
-	var conns []net.Conn
-	d := net.Dialer{Timeout: opTimeout}
-	for range conc {
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			s.BulkErrors++
-			continue
-		}
-		conns = append(conns, c)
-	}
+	conns := r.openStreams(ctx, addr, conc, &s)
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	chunk := bytes.Repeat([]byte{'x'}, bulkChunk)
@@ -202,9 +197,14 @@ func (r *runner) bulk(ctx context.Context, addr string, conc int, window time.Du
 	}
 	ramp := min(max(window/5, 50*time.Millisecond), 200*time.Millisecond)
 	sleepCtx(ctx, ramp)
+	probeCtx, endProbe := context.WithCancel(ctx)
+	probed := make(chan []time.Duration, 1)
+	go func() { probed <- dialProbe(probeCtx, addr) }()
 	b0, t0 := total.Load(), time.Now()
 	sleepCtx(ctx, window)
 	b1, t1 := total.Load(), time.Now()
+	endProbe()
+	lat := <-probed
 	stop.Store(true)
 	for _, c := range conns {
 		closeReset(c)
@@ -214,7 +214,74 @@ func (r *runner) bulk(ctx context.Context, addr string, conc int, window time.Du
 	if len(conns) > 0 {
 		s.MBps = float64(b1-b0) / t1.Sub(t0).Seconds() / 1e6
 	}
+	s.BulkDialP50, s.BulkDialP99 = percentile(lat, 0.50), percentile(lat, 0.99)
 	return s
+}
+
+// openStreams dials conc connections and has each echo one byte through
+// the proxy, so that each is established up to the backend; a connection
+// that fails either step counts as a bulk error and is left out.
+func (r *runner) openStreams(ctx context.Context, addr string, conc int, s *Sample) []net.Conn {
+	d := net.Dialer{Timeout: opTimeout}
+	conns := make([]net.Conn, 0, conc)
+	one := []byte{'x'}
+	for range conc {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			s.BulkErrors++
+			continue
+		}
+		_ = c.SetDeadline(time.Now().Add(opTimeout))
+		if _, err := c.Write(one); err == nil {
+			_, err = io.ReadFull(c, make([]byte, 1))
+		}
+		if err != nil {
+			s.BulkErrors++
+			closeReset(c)
+			continue
+		}
+		_ = c.SetDeadline(time.Time{})
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// probeGap is the pause between dialProbe's connections: light enough not
+// to be a load of its own.
+const probeGap = 20 * time.Millisecond
+
+// dialProbe repeats, until ctx ends: connect, write 64 bytes, read them
+// echoed, close, then pause probeGap. It returns the sorted
+// connect-to-whole-echo latencies of the cycles that completed; a cycle
+// that fails or times out (opTimeout) counts as opTimeout, so a proxy that
+// stops accepting under load shows it.
+func dialProbe(ctx context.Context, addr string) []time.Duration {
+	payload := bytes.Repeat([]byte("0123456789abcdef"), payloadSize/16)
+	buf := make([]byte, payloadSize)
+	d := net.Dialer{Timeout: opTimeout}
+	var lat []time.Duration
+	for ctx.Err() == nil {
+		t0 := time.Now()
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			_ = c.SetDeadline(t0.Add(opTimeout))
+			stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
+			if _, err = c.Write(payload); err == nil {
+				_, err = io.ReadFull(c, buf)
+			}
+			stop()
+			closeReset(c)
+		}
+		switch {
+		case err == nil:
+			lat = append(lat, time.Since(t0))
+		case ctx.Err() == nil:
+			lat = append(lat, opTimeout)
+		}
+		sleepCtx(ctx, probeGap)
+	}
+	slices.Sort(lat)
+	return lat
 }
 
 // percentile returns the nearest-rank percentile of sorted samples.

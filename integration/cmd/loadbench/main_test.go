@@ -60,7 +60,8 @@ func TestTinyRun(t *testing.T) {
 				t.Fatalf("%s at concurrency %d: want 1 sample, got %+v", target, c, cell)
 			}
 			s := cell.Samples[0]
-			if s.ConnPerSec <= 0 || s.P50 <= 0 || s.P99 < s.P50 || s.MBps <= 0 {
+			if s.ConnPerSec <= 0 || s.P50 <= 0 || s.P99 < s.P50 || s.MBps <= 0 ||
+				s.BulkDialP50 <= 0 || s.BulkDialP99 < s.BulkDialP50 || s.BulkDialP99 >= opTimeout {
 				t.Errorf("%s at concurrency %d: implausible sample %+v", target, c, s)
 			}
 			if s.ConnErrors+s.BulkErrors > 0 {

@@ -159,6 +159,7 @@ func WriteTable(w io.Writer, r *Results) {
 	if bulk {
 		cols = append(cols, s.rate("bulk MB/s", mMB), s.toRef("× ref", mMB))
 		cols = append(cols, s.cost("proxy CPU/GB", mCPUb, fmtGB)...)
+		cols = append(cols, s.dur("dial p50 in bulk", mBD50), s.dur("dial p99 in bulk", mBD99))
 	}
 	cols = append(cols, column{"errors", "---:", func(t string, c int) string { return fmt.Sprint(r.errorsOf(t, c)) }})
 	writeColumns(w, r, cols, r.Opts.Conc, func(t string, c int) bool { return r.Cell(t, c) != nil })

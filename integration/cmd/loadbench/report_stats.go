@@ -18,6 +18,8 @@ var (
 	mMB   metricFunc = func(s Sample) float64 { return s.MBps }
 	mCPUc metricFunc = func(s Sample) float64 { return float64(s.CPUPerConn) }
 	mCPUb metricFunc = func(s Sample) float64 { return float64(s.CPUPerMB) }
+	mBD50 metricFunc = func(s Sample) float64 { return float64(s.BulkDialP50) }
+	mBD99 metricFunc = func(s Sample) float64 { return float64(s.BulkDialP99) }
 
 	mReq  metricFunc = func(s Sample) float64 { return s.ReqPerSec }
 	mRP50 metricFunc = func(s Sample) float64 { return float64(s.ReqP50) }

@@ -59,10 +59,16 @@ const methodText = `
   accept, its backend pick and its dial to the backend; p50/p99 are over all
   cycles of one measurement. With closed-loop clients, latency at high
   concurrency is mostly queueing (p50 ≈ c ÷ conn/s).
-- **Bulk throughput**: c long connections, each writing 32 KiB chunks and
-  reading the echo concurrently; after a short ramp-up, the bytes echoed back
-  during the window give MB/s, and the proxy's CPU time over the bytes
-  echoed its CPU per GB.
+- **Bulk throughput**: c long connections are opened and each has one
+  byte echoed through the proxy before any of them streams, so every
+  stream is established up to its backend before the clock starts; then
+  each writes 32 KiB chunks and reads the echo concurrently. After a short
+  ramp-up, the bytes echoed back during the window give MB/s, and the
+  proxy's CPU time over the bytes echoed its CPU per GB. During the window
+  a probe makes one connection at a time (connect, 64 bytes echoed, close,
+  20 ms pause): its connect-to-echo latency is the **dial latency in
+  bulk**, what a new client meets while the proxy is saturated (a probe
+  that fails or takes over 5 s counts as 5 s).
 - **Request/response** (` + "`reqresp`" + `), for each concurrency c of ` + "`-rr-conc`" + `
   (default 1, 32, 128): c connections are opened and each makes one
   exchange before the window (not counted), so the proxy has its backend

@@ -112,7 +112,7 @@ func (r *runner) churnBulkLog(s Sample) string {
 		parts = append(parts, fmt.Sprintf("%7.0f conn/s  p50 %7s  p99 %7s  cpu/conn %6s  errors %d", s.ConnPerSec, fmtDur(s.P50), fmtDur(s.P99), fmtDur(s.CPUPerConn), s.ConnErrors))
 	}
 	if r.opts.measures(loadBulk) {
-		parts = append(parts, fmt.Sprintf("%7.1f MB/s  cpu/MB %6s  errors %d", s.MBps, fmtDur(s.CPUPerMB), s.BulkErrors))
+		parts = append(parts, fmt.Sprintf("%7.1f MB/s  cpu/MB %6s  dial p99 %7s  errors %d", s.MBps, fmtDur(s.CPUPerMB), fmtDur(s.BulkDialP99), s.BulkErrors))
 	}
 	return strings.Join(parts, "  |")
 }
@@ -137,6 +137,7 @@ func (r *runner) measure(ctx context.Context, t string, c int) Sample {
 			s.CPUPerMB = time.Duration(float64(cpu) / (float64(b.bulkBytes) / 1e6))
 		}
 		s.MBps, s.BulkErrors = b.MBps, b.BulkErrors
+		s.BulkDialP50, s.BulkDialP99 = b.BulkDialP50, b.BulkDialP99
 		sleepCtx(ctx, r.opts.Pause)
 	}
 	return s
