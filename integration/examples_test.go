@@ -125,28 +125,6 @@ func TestExamplePortsDistinct(t *testing.T) {
 	}
 }
 
-// TestQuickstart runs examples/quickstart as a user would (ports moved) and
-// checks the demo behaves as its README says.
-func TestQuickstart(t *testing.T) {
-	ports := map[string]string{}
-	c := harness.StartCaddy(t, example(t, "quickstart/Caddyfile", ports), "caddyfile")
-	waitHealthy(t, c, "demo")
-	listen := "127.0.0.1" + ports[":8080"]
-	if got, err := httpVia(listen); err != nil || got != "east" {
-		t.Fatalf("curl through the quickstart: %q %v, want east", got, err)
-	}
-	waitIdle(t, c, "demo")
-	// eight held connections: east takes 7, west 1 (the README's numbers)
-	openRaw(t, listen, 8)
-	harness.WaitFor(t, 5*time.Second, func() bool {
-		live := liveByAddress(t, c, "demo")
-		return live["127.0.0.1"+ports[":9001"]] == 7 && live["127.0.0.1"+ports[":9002"]] == 1
-	}, "8 held connections spread east 7, west 1")
-	if got, err := httpVia(listen); err != nil || got != "west" {
-		t.Fatalf("with east at 7 and west at 1 the next request reached %q %v, want west", got, err)
-	}
-}
-
 // TestQuickstartJSON runs the JSON form of the quickstart on its own.
 func TestQuickstartJSON(t *testing.T) {
 	ports := map[string]string{}

@@ -1,0 +1,12 @@
+package integration
+
+import "testing"
+
+// TestReadmeExamples follows each example's README.md literally, one
+// example after another (each on its own fixed ports, which no other test
+// uses): see readme_parse_test.go for what it runs and checks.
+func TestReadmeExamples(t *testing.T) {
+	for _, name := range []string{"quickstart", "failover", "http", "multi-hop", "chain", "mtls"} {
+		t.Run(name, func(t *testing.T) { runReadme(t, name) })
+	}
+}
