@@ -10,3 +10,9 @@ func TestReadmeExamples(t *testing.T) {
 		t.Run(name, func(t *testing.T) { runReadme(t, name) })
 	}
 }
+
+// TestReadmeQuickStart follows the quick start of the repository's
+// README.md literally, from the root, with the quickstart example's config.
+func TestReadmeQuickStart(t *testing.T) {
+	runReadmeIn(t, "README.md", ".", "quickstart")
+}

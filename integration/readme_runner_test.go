@@ -39,43 +39,58 @@ var (
 	exampleAdminRe = regexp.MustCompile(`(?m)^\s*admin (localhost:\d+)$|"listen": "(localhost:\d+)"`)
 )
 
-// runReadme follows examples/<name>/README.md literally and fails the test
-// at the first command whose output or exit status is not what the README
-// shows. It refuses to start if a port of the example is in use, and stops
-// every Caddy of the example and every process the README started when
-// the test ends, however it ends.
+// runReadme follows examples/<name>/README.md literally, in a copy of the
+// example's directory: see runReadmeIn.
 func runReadme(t *testing.T, name string) {
+	runReadmeIn(t, filepath.Join("examples", name, "README.md"), filepath.Join("examples", name), name)
+}
+
+// runReadmeIn follows the README at readme (a path from the repository's
+// root) literally, in dir (likewise), in a temporary copy of the examples
+// it names with ../../caddy linked; it fails the test at the first command
+// whose output or exit status is not what the README shows. It refuses to
+// start if a port of those examples is in use, and stops every Caddy of
+// theirs and every process the README started when the test ends, however
+// it ends.
+func runReadmeIn(t *testing.T, readmePath, dir string, examples ...string) {
 	root, err := harness.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := filepath.Join(root, "examples", name)
-	readme, err := os.ReadFile(filepath.Join(src, "README.md"))
+	name := readmePath
+	readme, err := os.ReadFile(filepath.Join(root, readmePath))
 	if err != nil {
 		t.Fatal(err)
 	}
 	steps, err := parseReadme(string(readme))
 	if err != nil {
-		t.Fatalf("examples/%s/README.md: %v", name, err)
+		t.Fatalf("%s: %v", readmePath, err)
 	}
 	if len(steps) == 0 {
-		t.Fatalf("examples/%s/README.md has no ```sh commands to follow", name)
+		t.Fatalf("%s has no ```sh commands to follow", readmePath)
 	}
-	ports, admins := examplePorts(t, src)
+	var ports []int
+	var admins []string
+	for _, ex := range examples {
+		p, a := examplePorts(t, filepath.Join(root, "examples", ex))
+		ports, admins = append(ports, p...), append(admins, a...)
+	}
 	for _, p := range ports {
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 		if err != nil {
-			t.Fatalf("examples/%s uses port %d, which is in use (%v): stop what listens there (an example's Caddy left running? `caddy stop --address localhost:<admin port>`) and run the test again", name, p, err)
+			t.Fatalf("%s uses port %d, which is in use (%v): stop what listens there (an example's Caddy left running? `caddy stop --address localhost:<admin port>`) and run the test again", readmePath, p, err)
 		}
 		ln.Close()
 	}
 
 	bin := harness.CaddyBinary(t)
 	tmp := t.TempDir()
-	dir := filepath.Join(tmp, "examples", name)
-	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
-		t.Fatal(err)
+	for _, ex := range examples {
+		if err := os.CopyFS(filepath.Join(tmp, "examples", ex), os.DirFS(filepath.Join(root, "examples", ex))); err != nil {
+			t.Fatal(err)
+		}
 	}
+	dir = filepath.Join(tmp, dir)
 	if err := os.Symlink(bin, filepath.Join(tmp, "caddy")); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +150,7 @@ func runReadme(t *testing.T, name string) {
 		file := filepath.Join(out, strconv.Itoa(i))
 		script := fmt.Sprintf("{\n%s\n} >%q 2>&1 </dev/null; printf 'readme-step %d %%d\\n' $?\n", s.command, file, i)
 		if _, err := io.WriteString(stdin, script); err != nil {
-			t.Fatalf("README.md:%d: writing to bash: %v", s.line, err)
+			t.Fatalf("%s:%d: writing to bash: %v", name, s.line, err)
 		}
 		began := time.Now()
 		var res [2]int
@@ -144,21 +159,21 @@ func runReadme(t *testing.T, name string) {
 		case res, ok = <-done:
 		case <-time.After(readmeStepTimeout):
 			output, _ := os.ReadFile(file)
-			t.Fatalf("README.md:%d: %s\nstill running after %v; output so far:\n%s", s.line, s.command, readmeStepTimeout, output)
+			t.Fatalf("%s:%d: %s\nstill running after %v; output so far:\n%s", name, s.line, s.command, readmeStepTimeout, output)
 		}
 		if !ok || res[0] != i {
-			t.Fatalf("README.md:%d: %s\nbash did not finish the command (%v); stderr:\n%s", s.line, s.command, scanErr, shErr.String())
+			t.Fatalf("%s:%d: %s\nbash did not finish the command (%v); stderr:\n%s", name, s.line, s.command, scanErr, shErr.String())
 		}
 		output, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("README.md:%d (%v): %s", s.line, time.Since(began).Round(time.Millisecond), strings.TrimSpace(s.command))
+		t.Logf("%s:%d (%v): %s", name, s.line, time.Since(began).Round(time.Millisecond), strings.TrimSpace(s.command))
 		if why := s.check(string(output), res[1]); why != "" {
-			t.Fatalf("README.md:%d: %s\n%s\nits whole output:\n%s", s.line, s.command, why, output)
+			t.Fatalf("%s:%d: %s\n%s\nits whole output:\n%s", name, s.line, s.command, why, output)
 		}
 	}
-	t.Logf("examples/%s: %d commands in %v", name, len(steps), time.Since(start).Round(time.Millisecond))
+	t.Logf("%s: %d commands in %v", name, len(steps), time.Since(start).Round(time.Millisecond))
 
 	// the README stops what it starts
 	for _, a := range admins {
@@ -168,7 +183,7 @@ func runReadme(t *testing.T, name string) {
 				conn.Close()
 			}
 			return err != nil
-		}, fmt.Sprintf("examples/%s/README.md ends with the Caddy of admin %s still running", name, a))
+		}, fmt.Sprintf("%s ends with the Caddy of admin %s still running", name, a))
 	}
 }
 
