@@ -123,7 +123,7 @@ func badCaddyfiles() []badConfig {
 		{"cost fraction", bcCaddyfile(bcLines("site east", "link east west 1.5"), bcBackend), []string{`cost "1.5"`, bcCostRule}},
 		{"cost just below 1", bcCaddyfile(bcLines("site east", "link east west 0.99999999999999999"), bcBackend), []string{`cost "0.99999999999999999"`, bcCostRule}},
 		{"cost word", bcCaddyfile(bcLines("site east", "link east west abc"), bcBackend), []string{`cost "abc"`, bcCostRule}},
-		{"cost exponent", bcCaddyfile(bcLines("site east", "link east west 1e3"), bcBackend), []string{`cost "1e3"`, bcCostRule}},
+		{"cost exponent too large", bcCaddyfile(bcLines("site east", "link east west 1e10"), bcBackend), []string{`cost "1e10" is too large`, bcCostRule}},
 		{"self link", bcCaddyfile(bcLines("site east", "link east east 3"), bcBackend), []string{`"east"`, "to itself", "two different sites"}},
 		{"same pair twice", bcCaddyfile(bcLines("site east", "link east west 3", "link east west 4"), bcBackend), []string{`"east"`, `"west"`, "same pair of sites", "only once"}},
 		{"same pair reversed", bcCaddyfile(bcLines("site east", "link east west 3", "link west east"), bcBackend), []string{`"east"`, `"west"`, "same pair of sites", "only once"}},

@@ -44,6 +44,8 @@ func TestAppUnmarshalCaddyfile(t *testing.T) {
 			[]linkgraph.Link{lk("東京", "大阪", 3), lk("大阪", "café", 0)}},
 		{"cost bounds", "costlb {\n site a\n link a b 1\n link b c 2147483647\n}", "a",
 			[]linkgraph.Link{lk("a", "b", 1), lk("b", "c", linkgraph.MaxCost)}},
+		{"costs as in JSON", "costlb {\n site a\n link a b 5e0\n link b c 5.0\n link c d 50e-1\n}", "a",
+			[]linkgraph.Link{lk("a", "b", 5), lk("b", "c", 5), lk("c", "d", 5)}},
 		{"link before site", "costlb {\n link a b 9999\n site a\n}", "a", []linkgraph.Link{lk("a", "b", 9999)}},
 	}
 	for _, tt := range tests {
@@ -85,7 +87,9 @@ func TestAppUnmarshalCaddyfileInvalid(t *testing.T) {
 		{"cost huge", "costlb {\n site east\n link east west 99999999999\n}", []string{`cost "99999999999"`, costRule}},
 		{"cost beyond int64", "costlb {\n site east\n link east west 99999999999999999999999\n}", []string{`cost "99999999999999999999999"`, costRule}},
 		{"cost fraction", "costlb {\n site east\n link east west 1.5\n}", []string{`cost "1.5"`, costRule}},
-		{"cost exponent", "costlb {\n site east\n link east west 1e3\n}", []string{`cost "1e3"`, costRule}},
+		{"cost exponent too large", "costlb {\n site east\n link east west 1e10\n}", []string{`cost "1e10" is too large`, costRule}},
+		{"cost fraction float64 rounds", "costlb {\n site east\n link east west 0.99999999999999999\n}", []string{`cost "0.99999999999999999" is not a whole number`, costRule}},
+		{"cost leading zero", "costlb {\n site east\n link east west 05\n}", []string{`cost "05" is not a number`, costRule}},
 		{"cost word", "costlb {\n site east\n link east west abc\n}", []string{`cost "abc"`, costRule}},
 		{"cost hex", "costlb {\n site east\n link east west 0x10\n}", []string{`cost "0x10"`, costRule}},
 		{"cost empty", "costlb {\n site east\n link east west \"\"\n}", []string{`cost ""`, costRule}},
