@@ -81,6 +81,8 @@ func TestAppUnmarshalCaddyfileInvalid(t *testing.T) {
 		{"link with one site", "costlb {\n site east\n link east\n}", []string{"link takes <site> <site> [<cost>]", "got 1", `"east"`}},
 		{"link without sites", "costlb {\n site east\n link\n}", []string{"link takes <site> <site> [<cost>]", "got 0"}},
 		{"link with extra argument", "costlb {\n site east\n link east west 3 4\n}", []string{"link takes <site> <site> [<cost>]", "got 4", `"4"`}},
+		{"local site named by no link", "costlb {\n site eats\n link east west 5\n}",
+			[]string{`the local site "eats" is named by no link`, `the links name "east", "west"`, `did you mean "east"?`}},
 		{"cost 0", "costlb {\n site east\n link east west 0\n}", []string{"link east west", `cost "0"`, costRule}},
 		{"cost negative", "costlb {\n site east\n link east west -3\n}", []string{`cost "-3"`, costRule}},
 		{"cost above max", "costlb {\n site east\n link east west 2147483648\n}", []string{`cost "2147483648"`, costRule}},
