@@ -115,6 +115,10 @@ func badCaddyfiles() []badConfig {
 		// links and costs
 		{"link with one site", bcCaddyfile(bcLines("site east", "link east"), bcBackend), []string{`["east"]`, "link takes <site> <site> [<cost>]"}},
 		{"link with extra argument", bcCaddyfile(bcLines("site east", "link east west 3 4"), bcBackend), []string{`"4"`, "link takes <site> <site> [<cost>]"}},
+		{"local site named by no link", bcCaddyfile(bcLines("site eats", "link east west 5"), bcLines("backend east 127.0.0.1:9001", "backend west 127.0.0.1:9002")),
+			[]string{`the local site "eats" is named by no link`, `the links name "east", "west"`, `did you mean "east"?`}},
+		{"no links, a backend in another site", bcCaddyfile("site eats", "backend east 127.0.0.1:9001"),
+			[]string{`backend 127.0.0.1:9001 (site east): the local site "eats" is named by no link (there are no links)`, `did you mean "east"?`}},
 		{"cost 0", bcCaddyfile(bcLines("site east", "link east west 0"), bcBackend), []string{`cost "0"`, bcCostRule}},
 		{"cost negative", bcCaddyfile(bcLines("site east", "link east west -3"), bcBackend), []string{`cost "-3"`, bcCostRule}},
 		{"cost above max", bcCaddyfile(bcLines("site east", "link east west 2147483648"), bcBackend), []string{`cost "2147483648"`, bcCostRule}},
@@ -261,6 +265,9 @@ func badJSONConfigs() []badConfig {
 		{"between a string", bcJSONApp(`{"site": "east", "links": [{"between": "east"}]}`), []string{`"east"`, "array of exactly 2 site names"}},
 		{"between three sites", bcJSONApp(`{"site": "east", "links": [{"between": ["east", "west", "north"]}]}`), []string{`"north"]`, "array of exactly 2 site names"}},
 		{"unknown link field", bcJSONApp(`{"site": "east", "links": [{"between": ["east", "west"], "latency": 3}]}`), []string{`"latency"`, `"between" and "cost"`}},
+		{"local site named by no link", bcJSON(`{"site": "eats", "links": [{"between": ["east", "west"], "cost": 5}]}`,
+			`{"handler": "costlb", "backends": [{"site": "east", "dial": ["127.0.0.1:9001"]}, {"site": "west", "dial": ["127.0.0.1:9002"]}]}`),
+			[]string{`the local site "eats" is named by no link`, `the links name "east", "west"`, `did you mean "east"?`}},
 		{"cost a string", bcJSONApp(`{"site": "east", "links": [{"between": ["east", "west"], "cost": "5"}]}`), []string{`cost "5"`, bcCostRule}},
 		{"cost 0", bcJSONApp(`{"site": "east", "links": [{"between": ["east", "west"], "cost": 0}]}`), []string{"cost 0", bcCostRule}},
 		{"cost negative", bcJSONApp(`{"site": "east", "links": [{"between": ["east", "west"], "cost": -1}]}`), []string{"cost -1", bcCostRule}},
@@ -335,6 +342,9 @@ func bcGoodConfigs() []bcGoodConfig {
 		{"island unused", bcCaddyfileH("backend north 127.0.0.1:9001 [::1]:9001 localhost:9002"), "caddyfile"},
 		{"every proxy option", bcCaddyfileH(bcLines(bcBackend+" {", "max_connections 10", "tls", "tls_server_name db", "}", "health_interval 1h", "health_port 9000", "health_timeout 1s", "health_fall 2", "health_rise 2", "close_if_unhealthy", "fail_duration 10s", "max_fails 3", "unhealthy_connection_count 100", "lb_try_duration 1s", "lb_try_interval 100ms", "proxy_protocol v2")), "caddyfile"},
 		{"zero durations that turn an option off", bcCaddyfileH(bcLines(bcBackend, "fail_duration 0", "lb_try_duration 0s")), "caddyfile"},
+		{"one site, no links, local backends", bcCaddyfile("site solo", "backend solo 127.0.0.1:9001"), "caddyfile"},
+		{"costs written as in JSON", bcCaddyfile(bcLines("site east", "link east west 5e0", "link west north 5.0", "link north south 50e-1"),
+			bcLines(bcBackend, "backend south 127.0.0.1:9002", "link_cost east west 1e3")), "caddyfile"},
 		{"longest service name", bcJSONH(`"name": "` + strings.Repeat("n", 128) + `", ` + bcJSONBackends), "json"},
 	}
 }
