@@ -14,20 +14,21 @@ package caddyfile
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/costlb/costlb/costnum"
 	"github.com/costlb/costlb/linkgraph"
 )
 
-// Cost parses a link cost: an integer from 1 to 2147483647.
+// Cost parses a link cost: a whole number from 1 to 2147483647, written
+// as in JSON (costnum's one syntax for costs: 5, 5.0 and 5e0 are all 5).
 func Cost(s string) (int64, error) {
-	c, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || c < 1 || c > linkgraph.MaxCost || strings.TrimLeft(s, "0123456789") != "" {
-		return 0, fmt.Errorf("cost %q: must be an integer from 1 to %d", s, linkgraph.MaxCost)
+	c, err := costnum.Parse(s, 1, linkgraph.MaxCost)
+	if err != nil {
+		return 0, fmt.Errorf("cost %q %v: must be an integer from 1 to %d", s, err, linkgraph.MaxCost)
 	}
 	return c, nil
 }

@@ -47,18 +47,25 @@ func TestUsableRoutes(t *testing.T) {
 }
 
 func TestParseRouteCost(t *testing.T) {
-	good := map[string]int64{"0": 0, "7": 7, "1e3": 1000, "1099511627776": MaxRouteCost, "-0": 0}
+	good := map[string]int64{"0": 0, "7": 7, "1e3": 1000, "1099511627776": MaxRouteCost, "-0": 0,
+		"5e0": 5, "5.0": 5, "50e-1": 5, "1.099511627776e12": MaxRouteCost}
 	for raw, want := range good {
 		if got, err := ParseRouteCost(json.RawMessage(raw)); err != nil || got != want {
 			t.Errorf("ParseRouteCost(%s) = %d, %v; want %d", raw, got, err, want)
 		}
 	}
 	bad := map[string]string{
-		"":                    "no cost",
-		"null":                "no cost",
-		"-1":                  "cost -1 is negative",
-		"-1e400":              "cost -1e400 is negative",
-		"1.5":                 "cost 1.5 is not a whole number",
+		"":       "no cost",
+		"null":   "no cost",
+		"-1":     "cost -1 is negative",
+		"-1e400": "cost -1e400 is negative",
+		"1.5":    "cost 1.5 is not a whole number",
+		// float64 would round these to a whole number
+		"0.99999999999999999": "cost 0.99999999999999999 is not a whole number",
+		"1.0000000000000002":  "cost 1.0000000000000002 is not a whole number",
+		"1e-400":              "cost 1e-400 is not a whole number",
+		"05":                  "cost 05 is not a number",
+		"+1":                  "cost +1 is not a number",
 		`"x"`:                 `cost "x" is not a number`,
 		`"3"`:                 `cost "3" is not a number`,
 		"true":                "cost true is not a number",

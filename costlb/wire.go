@@ -3,10 +3,9 @@ package costlb
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
-	"strconv"
 
+	"github.com/costlb/costlb/costnum"
 	"github.com/costlb/costlb/linkgraph"
 )
 
@@ -61,37 +60,21 @@ func checkRoute(w WireRoute) (Route, error) {
 	return Route{Sites: w.Sites, Cost: cost}, nil
 }
 
-// ParseRouteCost reads an answered route's cost: a JSON number that is a
-// whole number from 0 to MaxRouteCost. The error names the value.
+// ParseRouteCost reads an answered route's cost: a JSON number whose exact
+// value is a whole number from 0 to MaxRouteCost (costnum's one syntax for
+// costs). The error names the value and why it is refused.
 func ParseRouteCost(raw json.RawMessage) (int64, error) {
 	s := string(raw)
 	if len(raw) == 0 || s == "null" {
 		return 0, fmt.Errorf("no cost: %s", costRule)
 	}
-	shown := s // valid JSON (the answer parsed): printable, as the peer wrote it
-	if len(shown) > 64 {
-		shown = shown[:64] + "…"
-	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		switch {
-		case n < 0:
-			return 0, fmt.Errorf("cost %s is negative: %s", shown, costRule)
-		case n > MaxRouteCost:
-			return 0, fmt.Errorf("cost %s is too large: %s", shown, costRule)
+	cost, err := costnum.Parse(s, 0, MaxRouteCost)
+	if err != nil {
+		shown := s // valid JSON (the answer parsed): printable, as the peer wrote it
+		if len(shown) > 64 {
+			shown = shown[:64] + "…"
 		}
-		return n, nil
+		return 0, fmt.Errorf("cost %s %v: %s", shown, err, costRule)
 	}
-	if !json.Valid(raw) || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
-		return 0, fmt.Errorf("cost %s is not a number: %s", shown, costRule)
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	switch {
-	case f < 0: // -Inf too, for a negative number out of range
-		return 0, fmt.Errorf("cost %s is negative: %s", shown, costRule)
-	case err == nil && f != math.Trunc(f):
-		return 0, fmt.Errorf("cost %s is not a whole number: %s", shown, costRule)
-	case err != nil || f > float64(MaxRouteCost):
-		return 0, fmt.Errorf("cost %s is too large: %s", shown, costRule)
-	}
-	return int64(f), nil
+	return cost, nil
 }

@@ -32,9 +32,10 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/costlb/costlb/costnum"
 )
 
 // MaxCost is the largest link cost. The smallest is 1, and a [Link] with
@@ -166,50 +167,15 @@ func parseBetween(raw json.RawMessage) ([2]string, error) {
 	return sites, nil
 }
 
-// parseCost decodes the "cost" field: a JSON number whose decimal value is
-// a whole number from 1 to MaxCost.
+// parseCost decodes the "cost" field: a JSON number whose exact decimal
+// value is a whole number from 1 to MaxCost (costnum's one syntax for
+// costs). The error quotes the value and says why it is refused.
 func parseCost(raw json.RawMessage) (int64, error) {
-	// Any JSON number with a whole value in range is accepted: 5, 5.0 and
-	// 5e0 are the same JSON value. The value is read from the literal's
-	// digits, never through float64, which would take 0.99999999999999999
-	// for 1. Strings, fractions and out-of-range values are refused.
-	var num json.Number
-	if len(raw) > 0 && raw[0] != '"' && json.Unmarshal(raw, &num) == nil {
-		if c, ok := wholeNumber(num.String()); ok && c >= 1 && c <= MaxCost {
-			return c, nil
-		}
+	c, err := costnum.Parse(string(bytes.TrimSpace(raw)), 1, MaxCost)
+	if err != nil {
+		return 0, fmt.Errorf("link cost %s %v: %s", snippet(raw), err, costRange)
 	}
-	return 0, fmt.Errorf("link cost %s: %s", snippet(raw), costRange)
-}
-
-// wholeNumber returns the value of lit, a well-formed JSON number, if it
-// is a whole number from 0 to MaxCost, reading its decimal digits exactly.
-func wholeNumber(lit string) (int64, bool) {
-	if strings.HasPrefix(lit, "-") {
-		return 0, false
-	}
-	mant, exp := lit, 0
-	if i := strings.IndexAny(lit, "eE"); i >= 0 {
-		e, err := strconv.Atoi(strings.TrimPrefix(lit[i+1:], "+"))
-		if err != nil { // an exponent beyond int: far too large or too small
-			return 0, false
-		}
-		mant, exp = lit[:i], e
-	}
-	intPart, frac, _ := strings.Cut(mant, ".")
-	// lit is digits × 10^shift
-	digits := strings.TrimLeft(intPart+frac, "0")
-	trimmed := strings.TrimRight(digits, "0")
-	if trimmed == "" {
-		return 0, true
-	}
-	shift := exp - len(frac) + len(digits) - len(trimmed)
-	const maxDigits = 10 // MaxCost has 10 digits
-	if shift < 0 || shift > maxDigits || len(trimmed)+shift > maxDigits {
-		return 0, false // a fraction, or too large
-	}
-	v, err := strconv.ParseInt(trimmed+strings.Repeat("0", shift), 10, 64)
-	return v, err == nil && v <= MaxCost
+	return c, nil
 }
 
 // CheckSiteName reports whether name is a valid site name: 1 to

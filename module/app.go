@@ -59,7 +59,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.Site == "" {
 		return fmt.Errorf("costlb: missing local site: set 'site <name>' in the costlb global option (JSON: apps.costlb.site)")
 	}
-	n, err := linkgraph.New(a.Site, a.Links)
+	n, err := newNetwork(a.Site, a.Links)
 	if err != nil {
 		return fmt.Errorf("costlb: %w", err)
 	}
@@ -72,9 +72,37 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Start does nothing: the app's state is its config. The admin API finds
-// the running app through Caddy's active context (RunningApp).
-func (a *App) Start() error { return nil }
+// newNetwork builds the site network: linkgraph's rules, and a local site
+// that links name when there are links (else it is most likely a typo).
+func newNetwork(site string, links []linkgraph.Link) (*linkgraph.Network, error) {
+	n, err := linkgraph.New(site, links)
+	if err != nil {
+		return nil, err
+	}
+	if len(links) > 0 {
+		if err := n.UnlinkedLocal(); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// Start warns, once per link, of the links no service of this config can
+// use (linkgraph's StrayLinks): every service of both kinds has registered
+// by now, in its Provision. The admin API finds the running app through
+// Caddy's active context (RunningApp).
+func (a *App) Start() error {
+	var uses []linkgraph.Use
+	for _, s := range a.Services() {
+		uses = append(uses, s.SiteUse())
+	}
+	for _, s := range a.network.StrayLinks(uses) {
+		a.logger.Warn("costlb link of no use to this Caddy",
+			zap.String("link", s.Link.String()),
+			zap.String("reason", s.Why+"; the network may be shared with other sites, so this is a warning only"))
+	}
+	return nil
+}
 
 // Stop does nothing; the services stop with their modules' Cleanup.
 func (a *App) Stop() error { return nil }
@@ -183,7 +211,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if a.Site == "" {
 		return d.Err("costlb: missing 'site <name>': the local site of this Caddy is required")
 	}
-	if _, err := linkgraph.New(a.Site, a.Links); err != nil {
+	if _, err := newNetwork(a.Site, a.Links); err != nil {
 		return d.Errf("costlb: %w", err)
 	}
 	return nil

@@ -33,6 +33,9 @@ type Service interface {
 	// HeldCounters returns the process-wide live counters (Counters) the
 	// service counts its connections on; nil if it counts on none.
 	HeldCounters() []*costlb.Counter
+	// SiteUse returns the sites of the service's backends, as configured,
+	// and its link cost overrides: what it uses of the site network.
+	SiteUse() linkgraph.Use
 }
 
 // Register adds s to the app if its name is free; names must be unique in

@@ -1,7 +1,10 @@
 // Package costlbtest is the independent reference model of costlb's pick
 // rule, for tests only: the unit tests check costlb.Balancer against it and
-// the integration tests check a real Caddy against it. It restates the rule
-// of SPEC.md plainly and sequentially (no atomics, no rotation stamps, no
+// the integration tests check a real Caddy against it. The rule, as the
+// README states it: every new connection goes to the available backend
+// with the lowest perceived cost = path cost + live connections; ties go
+// to the lower path cost, then rotate among equal backends. The model
+// restates it plainly and sequentially (no atomics, no rotation stamps, no
 // shared code with the balancer), so that a test compares the balancer with
 // the rule, not with a copy of itself. Production code must not import it.
 package costlbtest

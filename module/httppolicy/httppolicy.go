@@ -190,6 +190,9 @@ func (p *CostSelection) placeSites(rp *reverseproxy.Handler) error {
 		if s.Site == "" {
 			return fmt.Errorf("%s has no site: every entry needs \"site\", one of: %s", label, strings.Join(nw.Sites(), ", "))
 		}
+		if s.Site != p.app.Site && !nw.LocalLinked() {
+			return fmt.Errorf("%s: %w", label, nw.UnlinkedLocal(s.Site))
+		}
 		if !nw.HasSite(s.Site) {
 			return fmt.Errorf("%s: unknown site %q; sites in the network: %s", label, s.Site, strings.Join(nw.Sites(), ", "))
 		}

@@ -2,6 +2,7 @@ package httppolicy
 
 import (
 	"github.com/costlb/costlb/costlb"
+	"github.com/costlb/costlb/linkgraph"
 	"github.com/costlb/costlb/module"
 )
 
@@ -52,6 +53,16 @@ func (p *CostSelection) CollectMetrics(m *module.ServiceMetrics) {
 
 // HeldCounters returns nil: in-flight requests are Caddy's own count.
 func (*CostSelection) HeldCounters() []*costlb.Counter { return nil }
+
+// SiteUse returns the sites of the site entries (an upstream no entry
+// names is in the local site) and the service's link cost overrides.
+func (p *CostSelection) SiteUse() linkgraph.Use {
+	u := linkgraph.Use{Sites: []string{p.app.Site}, Overrides: p.LinkCosts}
+	for _, s := range p.Sites {
+		u.Sites = append(u.Sites, s.Site)
+	}
+	return u
+}
 
 // Interface guard
 var _ module.Service = (*CostSelection)(nil)

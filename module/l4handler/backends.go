@@ -75,6 +75,9 @@ func (h *Handler) checkBackend(i int, b *Backend) (int64, error) {
 	if b.MaxConnections < 0 {
 		return 0, fmt.Errorf("%s: max_connections %d: must be 0 (no limit) or positive", label, b.MaxConnections)
 	}
+	if b.Site != h.app.Site && !h.app.Network().LocalLinked() {
+		return 0, fmt.Errorf("%s: %w", label, h.app.Network().UnlinkedLocal(b.Site))
+	}
 	if !h.app.Network().HasSite(b.Site) {
 		return 0, fmt.Errorf("%s: unknown site %q; sites in the network: %s", label, b.Site, strings.Join(sites, ", "))
 	}

@@ -104,6 +104,14 @@ func TestProvisionRejects(t *testing.T) {
 			[]string{`backend 127.0.0.1:1 127.0.0.1:2 127.0.0.1:3 … (4 addresses) (site mars): unknown site "mars"`}},
 		{"backend site with whitespace", h(`"backends": [{"site": "east coast", "dial": ["127.0.0.1:9001"]}]`), []string{`backend 127.0.0.1:9001 (site "east coast"): unknown site "east coast"`}},
 		{"backend on an island", h(`"backends": [{"site": "y", "dial": ["127.0.0.1:9001"]}]`), []string{`backend 127.0.0.1:9001 (site y): site "y"`, `no path from the local site "east"`}},
+		{"local site named by no link (a typo)", pvConfig(`{"site": "eats", "links": [{"between": ["east", "west"], "cost": 5}]}`, listen,
+			pvHandler(`"backends": [{"site": "east", "dial": ["127.0.0.1:9001"]}, {"site": "west", "dial": ["127.0.0.1:9002"]}]`)),
+			[]string{`the local site "eats" is named by no link`, `the links name "east", "west"`, `did you mean "east"?`}},
+		{"local site named by no link, only local backends", pvConfig(`{"site": "eats", "links": [{"between": ["east", "west"], "cost": 5}]}`, listen,
+			pvHandler(`"backends": [{"site": "eats", "dial": ["127.0.0.1:9001"]}]`)),
+			[]string{`the local site "eats" is named by no link`, `did you mean "east"?`}},
+		{"no links, a backend in another site", pvConfig(`{"site": "eats"}`, listen, pvHandler(`"backends": [{"site": "east", "dial": ["127.0.0.1:9001"]}]`)),
+			[]string{`backend 127.0.0.1:9001 (site east): the local site "eats" is named by no link (there are no links)`, `did you mean "east"?`}},
 		{"backend without dial", h(`"backends": [{"site": "east"}]`), []string{`"east"`, "no dial address"}},
 		{"dial a string", h(`"backends": [{"site": "east", "dial": "127.0.0.1:9001"}]`), []string{"dial", "[]string"}},
 		{"address without port", h(`"backends": [{"site": "east", "dial": ["127.0.0.1"]}]`), []string{`backend 127.0.0.1 (site east): malformed address "127.0.0.1"`, "missing port", "host:port"}},
@@ -268,4 +276,15 @@ func pvGeneric(t *testing.T, b []byte) any {
 		t.Fatalf("%v: %s", err, b)
 	}
 	return v
+}
+
+// TestLocalSiteTypoBlamesTheLocalSite: a typo in the local site is reported
+// as such, not as a backend's site with no path from it.
+func TestLocalSiteTypoBlamesTheLocalSite(t *testing.T) {
+	cfg := pvConfig(`{"site": "eats", "links": [{"between": ["east", "west"], "cost": 5}]}`, "127.0.0.1:0",
+		pvHandler(`"backends": [{"site": "east", "dial": ["127.0.0.1:9001"]}, {"site": "west", "dial": ["127.0.0.1:9002"]}]`))
+	err := pvValidate(cfg)
+	if err == nil || !strings.Contains(err.Error(), `the local site "eats" is named by no link`) || strings.Contains(err.Error(), "has no path") {
+		t.Fatalf("got %v; want the local site named, not a backend's site blamed", err)
+	}
 }

@@ -15,8 +15,8 @@ import (
 	"github.com/costlb/costlb/module/internal/moduletest"
 )
 
-// readyBlockCaddyfile is the SPEC's gateway backend with a ready block,
-// in a whole Caddyfile, with the certificate files of ca.
+// readyBlockCaddyfile is the README's gateway backend with a ready block
+// ("Chained sites"), in a whole Caddyfile, with the certificate files of ca.
 func readyBlockCaddyfile(ca *harness.CA, client *harness.Cert, listen, ready string) string {
 	return fmt.Sprintf(`{
 	admin off
@@ -49,7 +49,7 @@ func readyBlockCaddyfile(ca *harness.CA, client *harness.Cert, listen, ready str
 `, listen, ca.CertFile, client.CertFile, client.KeyFile, ready, ca.CertFile, client.CertFile, client.KeyFile)
 }
 
-// TestReadyBlockAdaptsAndLoads: the SPEC's ready block adapts to the
+// TestReadyBlockAdaptsAndLoads: the README's ready block adapts to the
 // documented JSON (ready, ready_tls, ready_headers), and that JSON
 // validates as is.
 func TestReadyBlockAdaptsAndLoads(t *testing.T) {

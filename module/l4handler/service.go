@@ -5,6 +5,7 @@ import (
 
 	cfile "github.com/costlb/costlb/caddyfile"
 	"github.com/costlb/costlb/costlb"
+	"github.com/costlb/costlb/linkgraph"
 	"github.com/costlb/costlb/module"
 )
 
@@ -58,6 +59,16 @@ func (h *Handler) HeldCounters() []*costlb.Counter {
 		out[i] = h.backends[i].counter
 	}
 	return out
+}
+
+// SiteUse returns the sites of the backends and the service's link cost
+// overrides.
+func (h *Handler) SiteUse() linkgraph.Use {
+	u := linkgraph.Use{Overrides: h.LinkCosts}
+	for _, b := range h.Backends {
+		u.Sites = append(u.Sites, b.Site)
+	}
+	return u
 }
 
 // upstreams returns the backends' upstreams, in the balancer's order.
