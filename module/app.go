@@ -1,6 +1,8 @@
 package module
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -51,6 +53,34 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 		ID:  "costlb",
 		New: func() caddy.Module { return new(App) },
 	}
+}
+
+// UnmarshalJSON decodes the app as Caddy would (an unknown field is an
+// error) and names a link it refuses by its place in the config, such as
+// "apps.costlb.links[1]": a link's own error cannot know its index, and
+// Caddy's decode error gives no path, so without this a bad cost in a
+// config of many links, or in a PATCH of one, would not say which link.
+func (a *App) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Site  string            `json:"site,omitempty"`
+		Links []json.RawMessage `json:"links,omitempty"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return err
+	}
+	var links []linkgraph.Link
+	if raw.Links != nil {
+		links = make([]linkgraph.Link, len(raw.Links))
+	}
+	for i, l := range raw.Links {
+		if err := json.Unmarshal(l, &links[i]); err != nil {
+			return fmt.Errorf("apps.costlb.links[%d]: %w", i, err)
+		}
+	}
+	a.Site, a.Links = raw.Site, links
+	return nil
 }
 
 // Provision validates the site network and computes its path costs.
