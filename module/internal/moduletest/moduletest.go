@@ -4,6 +4,7 @@
 package moduletest
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -38,9 +39,24 @@ func Link(a, b string, cost int64) linkgraph.Link {
 }
 
 // Load runs cfg in this process until the test ends and returns its
-// service named name, which must be of type S.
+// service named name, which must be of type S. A config that does not set
+// "admin" runs with the admin endpoint off: Caddy's default,
+// localhost:2019, is the quickstart example's, which the README tests
+// bind while other packages' tests run.
 func Load[S module.Service](t testing.TB, cfg, name string) S {
 	t.Helper()
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(cfg), &top); err != nil {
+		t.Fatalf("config: %v\n%s", err, cfg)
+	}
+	if _, ok := top["admin"]; !ok {
+		top["admin"] = json.RawMessage(`{"disabled": true}`)
+		b, err := json.Marshal(top)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg = string(b)
+	}
 	if err := caddy.Load([]byte(cfg), true); err != nil {
 		t.Fatalf("load: %v\n%s", err, cfg)
 	}
