@@ -6,6 +6,7 @@ import (
 
 	"github.com/costlb/costlb/costlb"
 	"github.com/costlb/costlb/module"
+	"github.com/costlb/costlb/module/gateway"
 )
 
 // backend is one dial address of a service's backends, with all the
@@ -19,7 +20,7 @@ type backend struct {
 	readyURL string
 	cfg      *Backend        // the config backend it is an address of
 	counter  *costlb.Counter // the process-wide live counter of the address
-	gateway  *gateway        // the readiness poller of a gateway backend, else nil
+	gateway  *gateway.Poller // the readiness poller of a gateway backend, else nil
 	// the data path (proxy.go)
 	dialer  *dialer
 	passive *passiveState
@@ -38,7 +39,7 @@ func (b *backend) release() {
 		_, _ = passiveStates.Delete(module.AddressKey(b.addr()))
 	}
 	if b.gateway != nil {
-		_, _ = gateways.Delete(b.gateway.key())
+		b.gateway.Release()
 	}
 	if b.counter != nil {
 		module.Counters.Release(b.counter)

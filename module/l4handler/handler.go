@@ -18,6 +18,7 @@ import (
 	"github.com/costlb/costlb/linkgraph"
 	"github.com/costlb/costlb/module"
 	"github.com/costlb/costlb/module/evloop"
+	"github.com/costlb/costlb/module/gateway"
 )
 
 func init() {
@@ -121,7 +122,7 @@ type Handler struct {
 	readyInterval, readyTimeout time.Duration
 	// how each gateway backend of the config polls, made once per config
 	// backend (ready.go)
-	readySetups map[*Backend]*pollSetup
+	readySetups map[*Backend]*gateway.Setup
 	paths       *linkgraph.Paths
 	logger      *zap.Logger
 	refused     prometheus.Counter
@@ -192,20 +193,20 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // loadGateway gets the readiness poller of the gateway backend at addr,
 // shared with the running config if it polls the same way; Cleanup gives
 // it back.
-func (h *Handler) loadGateway(addr string, b *backend) (*gateway, error) {
+func (h *Handler) loadGateway(addr string, b *backend) (*gateway.Poller, error) {
 	setup, err := h.readySetup(b.cfg)
 	if err != nil {
 		return nil, err
 	}
-	spec := gatewaySpec{
-		service: h.Name, upstream: addr, local: h.app.Site, url: b.readyURL,
-		interval: h.readyInterval, timeout: h.readyTimeout, fall: 1, rise: 1,
-		setup: setup,
+	spec := gateway.Spec{
+		Service: h.Name, Upstream: addr, Local: h.app.Site, URL: b.readyURL, Shown: cfile.RedactURL(b.readyURL),
+		Interval: h.readyInterval, Timeout: h.readyTimeout, Fall: 1, Rise: 1,
+		Setup: setup,
 	}
 	if hc := h.HealthChecks; hc != nil && hc.Active != nil {
-		spec.fall, spec.rise = max(hc.Active.Fall, 1), max(hc.Active.Rise, 1)
+		spec.Fall, spec.Rise = max(hc.Active.Fall, 1), max(hc.Active.Rise, 1)
 	}
-	return loadGateway(spec, h.logger)
+	return gateway.Load(spec, h.logger), nil
 }
 
 // Routes returns the service's routes as this Caddy offers them to its
@@ -221,7 +222,7 @@ func (h *Handler) Routes() []costlb.Route {
 		switch {
 		case !st.Available:
 		case h.backends[i].gateway != nil:
-			out = append(out, costlb.ViaGateway(local, st.PathCost, h.backends[i].gateway.state().Routes)...)
+			out = append(out, costlb.ViaGateway(local, st.PathCost, h.backends[i].gateway.State().Routes)...)
 		default:
 			out = append(out, costlb.Direct(local, st.Site, st.PathCost))
 		}
