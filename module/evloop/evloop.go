@@ -17,36 +17,23 @@ package evloop
 
 import (
 	"errors"
-	"time"
+
+	"github.com/costlb/costlb/module/internal/proxied"
 )
 
-// The sides of a connection.
+// The sides of a connection (proxied.Side).
 const (
-	SideNone    int32 = iota // ended locally (Abort), or not yet ended
-	SideClient               // the client ended it first
-	SideBackend              // the backend ended it first
+	SideNone    = proxied.SideNone
+	SideClient  = proxied.SideClient
+	SideBackend = proxied.SideBackend
 )
 
-// Result is how a connection ended, given to its done function once,
-// on a loop's goroutine, after both sockets are closed.
-type Result struct {
-	// ToBackend and ToClient are the bytes moved each way.
-	ToBackend, ToClient int64
-	// First is the side whose end (FIN or error) came first, SideNone if
-	// the connection was aborted before either side ended.
-	First int32
-	// EndedAt is when the first end (of a side, or an abort) came.
-	EndedAt time.Time
-	// Reset is true if the connection ended with an error (a reset, a
-	// failed write, or Abort) rather than a FIN each way; the other side
-	// was then sent a reset.
-	Reset bool
-	// Err is the first error seen, nil after a clean close each way.
-	Err error
-}
+// Result is how a connection ended, given to its done function once, on
+// a loop's goroutine, after both sockets are closed.
+type Result = proxied.Result
 
 // ErrAborted is the Result.Err of a connection ended by Abort.
-var ErrAborted = errors.New("evloop: connection aborted")
+var ErrAborted = proxied.ErrAborted
 
 // ErrClosed is returned by Add after the pool is closed.
 var ErrClosed = errors.New("evloop: pool closed")

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -30,7 +29,9 @@ type rig struct {
 }
 
 // The tests count what is spliced: set before any connection runs.
-func init() { spliced = new(atomic.Int64) }
+var watch = new(pipepool.Watch)
+
+func init() { pipepool.SetWatch(watch) }
 
 func tcpPair(t *testing.T) (outer, inner *net.TCPConn) {
 	t.Helper()
@@ -356,7 +357,7 @@ func TestBulkSplices(t *testing.T) {
 	up, down := make([]byte, 32<<20), make([]byte, 32<<20)
 	_, _ = rand.Read(up)
 	_, _ = rand.Read(down)
-	before := spliced.Load()
+	before := watch.Spliced.Load()
 	go func() { _, _ = r.client.Write(up); _ = r.client.CloseWrite() }()
 	go func() { _, _ = r.backend.Write(down); _ = r.backend.CloseWrite() }()
 	var atBackend []byte
@@ -378,7 +379,7 @@ func TestBulkSplices(t *testing.T) {
 		t.Fatalf("result = %+v", res)
 	}
 	// most of it: the first read of each burst is a read
-	if n := spliced.Load() - before; n < int64(len(up)+len(down))/2 {
+	if n := watch.Spliced.Load() - before; n < int64(len(up)+len(down))/2 {
 		t.Fatalf("%d of %d bytes spliced", n, len(up)+len(down))
 	}
 	if pipepool.Idle() == 0 {

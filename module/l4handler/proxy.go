@@ -49,7 +49,7 @@ func (h *Handler) Handle(down *layer4.Connection, _ layer4.Handler) (err error) 
 	defer b.active.Dec()
 	client, prefix := clientLeg(down)
 	silent := h.passivePol.silentWithin > 0
-	s := streamcopy.NewSession(client, streamcopy.NewLeg(up), silent)
+	s := streamcopy.NewSession(client, streamcopy.NewLeg(up))
 	if h.closeIfUnhealthy {
 		b.passive.track(s)
 		defer b.passive.untrack(s)
@@ -60,7 +60,7 @@ func (h *Handler) Handle(down *layer4.Connection, _ layer4.Handler) (err error) 
 	}
 	res := s.Run(prefix)
 	if silent {
-		h.passivePol.observe(b.passive, res.FromBackend > 0, res.First == streamcopy.SideBackend, res.EndedAt.Sub(start))
+		h.passivePol.observe(b.passive, res.ToClient > 0, res.First == streamcopy.SideBackend, res.EndedAt.Sub(start))
 	}
 	return nil
 }
