@@ -7,6 +7,7 @@ import (
 	"github.com/costlb/costlb/costlb"
 	"github.com/costlb/costlb/module"
 	"github.com/costlb/costlb/module/gateway"
+	"github.com/costlb/costlb/module/internal/proxyconn"
 )
 
 // backend is one dial address of a service's backends, with all the
@@ -22,10 +23,10 @@ type backend struct {
 	counter  *costlb.Counter // the process-wide live counter of the address
 	gateway  *gateway.Poller // the readiness poller of a gateway backend, else nil
 	// the data path (proxy.go)
-	dialer  *dialer
+	dialer  *proxyconn.Dialer
 	passive *passiveState
-	opened  prometheus.Counter // caddy-l4's proxy metrics of the address, which costlb keeps up
-	active  prometheus.Gauge
+	opened  prometheus.Counter // caddy-l4's proxy metric of the address, which costlb keeps up
+	conns   proxyconn.Backend  // what its connections report to as they end
 }
 
 // addr returns the backend's dial address.

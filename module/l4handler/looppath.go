@@ -2,14 +2,10 @@ package l4handler
 
 import (
 	"fmt"
-	"net"
 	"sync"
-	"time"
 
-	"github.com/mholt/caddy-l4/layer4"
 	"go.uber.org/zap"
 
-	"github.com/costlb/costlb/costlb"
 	"github.com/costlb/costlb/module/evloop"
 )
 
@@ -60,63 +56,4 @@ func loopPool(logger *zap.Logger) *evloop.Pool {
 		loops = p
 	})
 	return loops
-}
-
-// loopConn is the state a connection in the loop ends with.
-type loopConn struct {
-	h     *Handler
-	b     *backend
-	t     costlb.Ticket
-	c     *evloop.Conn
-	start time.Time // when it was added, with silent-close detection on
-}
-
-// toLoop moves the connection between down and up to the event loop, if
-// both are plain TCP sockets. It reports whether it did: then the loop
-// owns both sockets and t's count (t is left empty), and ends them. The
-// backend's opened and active metrics were counted already.
-func (h *Handler) toLoop(down *layer4.Connection, up net.Conn, b *backend, t *costlb.Ticket) bool {
-	client, ok := down.Conn.(*net.TCPConn)
-	if !ok {
-		return false
-	}
-	backend, ok := up.(*net.TCPConn)
-	if !ok {
-		return false
-	}
-	lc := &loopConn{h: h, b: b, t: *t}
-	lc.c = evloop.NewConn(lc.done)
-	if h.closeIfUnhealthy {
-		b.passive.track(lc.c)
-	}
-	if h.passivePol.silentWithin > 0 {
-		lc.start = time.Now()
-	}
-	// the bytes matchers read live in caddy-l4's buffer, reused once
-	// Handle returns: Add copies them
-	if err := h.loops.Add(lc.c, client, backend, down.MatchingBytes()); err != nil {
-		if h.closeIfUnhealthy {
-			b.passive.untrack(lc.c)
-		}
-		if ce := h.logger.Check(zap.DebugLevel, "event loop refused a connection; it takes the goroutine copy loop"); ce != nil {
-			ce.Write(zap.String("service", h.Name), zap.Error(err))
-		}
-		return false
-	}
-	*t = costlb.Ticket{} // lc.t holds the count now
-	return true
-}
-
-// done ends a connection of the loop, on the loop's goroutine: nothing
-// here blocks.
-func (lc *loopConn) done(r evloop.Result) {
-	h, b := lc.h, lc.b
-	if h.passivePol.silentWithin > 0 {
-		h.passivePol.observe(b.passive, r.ToClient > 0, r.First == evloop.SideBackend, r.EndedAt.Sub(lc.start))
-	}
-	if h.closeIfUnhealthy {
-		b.passive.untrack(lc.c)
-	}
-	b.active.Dec()
-	lc.t.Release()
 }
