@@ -117,8 +117,8 @@ func (p *Pool) Add(c *Conn, client, backend *net.TCPConn, prefix []byte) error {
 		return err
 	}
 	l := p.loops[p.next.Add(1)%uint32(len(p.loops))]
-	c.h[0] = half{c: c, fd: cfd, side: SideClient, peer: &c.h[1], readable: true, writable: true, n: &c.res.ToBackend, burst: pipepool.NewBurst(bufSize, true)}
-	c.h[1] = half{c: c, fd: bfd, side: SideBackend, peer: &c.h[0], readable: true, writable: true, n: &c.res.ToClient, burst: pipepool.NewBurst(bufSize, true)}
+	c.h[0] = half{c: c, fd: cfd, side: proxied.SideClient, peer: &c.h[1], readable: true, writable: true, n: &c.res.ToBackend, burst: pipepool.NewBurst(bufSize, true)}
+	c.h[1] = half{c: c, fd: bfd, side: proxied.SideBackend, peer: &c.h[0], readable: true, writable: true, n: &c.res.ToClient, burst: pipepool.NewBurst(bufSize, true)}
 	if len(prefix) > 0 {
 		// pending until the backend's first EPOLLOUT edge, which comes
 		// with the registration: the client is read only after it went
@@ -331,7 +331,7 @@ func (l *loop) batch(events []unix.EpollEvent, hs []*half) bool {
 		_, _ = unix.Read(l.evfd, b[:])
 		for _, c := range aborts {
 			if !c.ended {
-				c.fail(SideNone, ErrAborted)
+				c.fail(proxied.SideNone, ErrAborted)
 			}
 		}
 	}
@@ -343,14 +343,14 @@ func (l *loop) closeAll() {
 	l.mu.Lock()
 	var cs []*Conn
 	for _, h := range l.byFD {
-		if h.side == SideClient {
+		if h.side == proxied.SideClient {
 			cs = append(cs, h.c)
 		}
 	}
 	l.mu.Unlock()
 	for _, c := range cs {
 		if !c.ended {
-			c.fail(SideNone, ErrAborted)
+			c.fail(proxied.SideNone, ErrAborted)
 		}
 	}
 	_ = unix.Close(l.evfd)

@@ -54,11 +54,13 @@ type Backend struct {
 // with the lowest perceived cost = path cost + live connections.
 //
 // It takes caddy-l4's proxy options with caddy-l4's meaning and proxies
-// the connection itself (proxy.go): dialing with local_address,
-// resolver_preference, upstream TLS and the PROXY protocol, retries within
-// load_balancing.try_duration, passive health checks and the copy loop.
-// Active health checks are caddy-l4's, run on caddy-l4 upstreams that
-// costlb provisions for them alone. Each connection's live count is exact.
+// the connection itself: the pick, retries within
+// load_balancing.try_duration and passive health checks here (proxy.go);
+// dialing (local_address, resolver_preference, upstream TLS, the PROXY
+// protocol), the copy and the connection's end in
+// module/internal/proxyconn. Active health checks are caddy-l4's, run on
+// caddy-l4 upstreams that costlb provisions for them alone. Each
+// connection's live count is exact.
 type Handler struct {
 	// Name identifies the service in the admin API, metrics and logs.
 	// Default: costlb-<n>.
@@ -112,7 +114,7 @@ type Handler struct {
 	pickLog  *module.PickLog // nil unless picks are logged
 	primary  *module.Primary // the service's primary site across generations
 	ctx      caddy.Context
-	// the data path (proxy.go)
+	// the data path (proxy.go, datapath.go)
 	passivePol       passivePolicy
 	tryDuration      time.Duration
 	tryInterval      time.Duration

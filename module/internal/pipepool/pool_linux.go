@@ -1,13 +1,5 @@
 //go:build linux
 
-// Package pipepool is the pool of pipes costlb's data paths splice(2)
-// through: a pipe is taken while a burst of data moves and given back,
-// empty, when its source has nothing more to read, so an idle proxied
-// connection holds none. It needs no Caddy.
-//
-// Why a pool: Go's own splice (io.Copy between two *net.TCPConn) keeps a
-// pipe per direction for the whole connection: an idle proxied
-// connection would hold two pipes, four file descriptors.
 package pipepool
 
 import (

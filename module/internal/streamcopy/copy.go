@@ -1,8 +1,8 @@
-// Package streamcopy is the copy loop of a proxied stream connection:
-// both directions, half-closes passed on, resets passed on, splice(2)
-// between plain sockets on Linux and pooled buffers otherwise, holding no
-// pipe and, on plain sockets, no buffer while the connection is idle. It
-// needs no Caddy.
+// Package streamcopy is the goroutine engine of costlb's data path: it
+// copies a proxied stream connection both ways in two goroutines, for
+// every connection the event loop does not take (TLS legs, wrappers, unix
+// sockets, other systems). What it passes on at the ends, and when it
+// splices: docs/data-path.md. It needs no Caddy.
 package streamcopy
 
 import (
@@ -17,14 +17,6 @@ import (
 
 	"github.com/costlb/costlb/module/internal/proxied"
 )
-
-// The copy loop of a proxied connection. It runs in two goroutines: the
-// one that handles the connection copies backend to client, a second one
-// client to backend. Between two plain TCP (or unix) sockets it moves the
-// bytes with splice(2) through a pipe taken from a small pool only while
-// data moves (splice_linux.go); otherwise through buffers from a pool,
-// borrowed when the source socket is readable. An idle connection holds
-// no pipe and, on plain sockets, no buffer.
 
 // Leg is one side of a proxied connection.
 type Leg struct {
@@ -62,13 +54,6 @@ func WrapperLeg(conn, base net.Conn) Leg {
 // readiness.
 func (l Leg) Plain() bool { return l.raw != nil }
 
-// The sides of a connection (proxied.Side).
-const (
-	SideNone    = proxied.SideNone
-	SideClient  = proxied.SideClient
-	SideBackend = proxied.SideBackend
-)
-
 // Session is one proxied connection while it runs.
 type Session struct {
 	client, backend Leg
@@ -101,9 +86,9 @@ func (s *Session) Run(prefix []byte) Result {
 	s.done.Add(1)
 	go func() {
 		defer s.done.Done()
-		s.toBackend = s.pump(&s.backend, &s.client, SideClient, prefix)
+		s.toBackend = s.pump(&s.backend, &s.client, proxied.SideClient, prefix)
 	}()
-	toClient := s.pump(&s.client, &s.backend, SideBackend, nil)
+	toClient := s.pump(&s.client, &s.backend, proxied.SideBackend, nil)
 	s.done.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -128,7 +113,7 @@ func (s *Session) noteEnd(side proxied.Side, err error) {
 // Abort ends both directions, from outside the copy loop: it closes both
 // legs, the peers learn of it as of a closed connection.
 func (s *Session) Abort() {
-	s.noteEnd(SideNone, proxied.ErrAborted)
+	s.noteEnd(proxied.SideNone, proxied.ErrAborted)
 	s.abort(nil, nil)
 }
 

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/costlb/costlb/module/internal/pipepool"
+
+	"github.com/costlb/costlb/module/internal/proxied"
 )
 
 // The copy loop, in process: each test joins a "client" and a "backend"
@@ -229,9 +231,9 @@ func TestCopyHalfClose(t *testing.T) {
 					t.Fatalf("half-closed side read %q, %v; want \"still here\" then EOF", got, err)
 				}
 				r := p.wait(t)
-				want := SideBackend
+				want := proxied.SideBackend
 				if clientFirst {
-					want = SideClient
+					want = proxied.SideClient
 				}
 				if r.First != want {
 					t.Fatalf("first end recorded as side %d, want %d", r.First, want)
@@ -292,9 +294,9 @@ func TestCopyResetMidTransfer(t *testing.T) {
 					t.Fatal("the peer's connection did not end after the other side's reset")
 				}
 				r := p.wait(t)
-				want := SideClient
+				want := proxied.SideClient
 				if backendResets {
-					want = SideBackend
+					want = proxied.SideBackend
 				}
 				if r.First != want {
 					t.Fatalf("first end recorded as side %d, want %d", r.First, want)
@@ -312,7 +314,7 @@ func TestCopySilentClose(t *testing.T) {
 	p := startProxied(t, "tcp", false, false, []byte("hello"))
 	resetConn(t, p.backend)
 	r := p.wait(t)
-	if r.First != SideBackend || r.ToClient != 0 || r.EndedAt.IsZero() {
+	if r.First != proxied.SideBackend || r.ToClient != 0 || r.EndedAt.IsZero() {
 		t.Fatalf("silent reset: first %d, from backend %d, ended at %v; want backend first, 0 bytes, a time", r.First, r.ToClient, r.EndedAt)
 	}
 	p = startProxied(t, "tcp", false, false, nil)
@@ -321,7 +323,7 @@ func TestCopySilentClose(t *testing.T) {
 		t.Fatalf("client read %q, %v after the backend's FIN; want EOF", got, err)
 	}
 	_ = p.client.Close()
-	if r = p.wait(t); r.First != SideBackend || r.ToClient != 0 {
+	if r = p.wait(t); r.First != proxied.SideBackend || r.ToClient != 0 {
 		t.Fatalf("silent FIN: first %d, from backend %d", r.First, r.ToClient)
 	}
 	p = startProxied(t, "tcp", false, false, nil)
@@ -330,7 +332,7 @@ func TestCopySilentClose(t *testing.T) {
 		t.Fatalf("backend read %q, %v after the client's FIN; want EOF", got, err)
 	}
 	_ = p.backend.Close()
-	if r = p.wait(t); r.First != SideClient {
+	if r = p.wait(t); r.First != proxied.SideClient {
 		t.Fatalf("client left first: recorded side %d", r.First)
 	}
 }

@@ -8,11 +8,6 @@ import (
 	"github.com/costlb/costlb/module/internal/pipepool"
 )
 
-// The loop takes a pipe from costlb's pipe pool (module/internal/pipepool)
-// only while a burst of data moves and gives it back, empty, when the
-// source has nothing to read; it waits for the next burst on the socket's
-// readiness, holding nothing.
-
 // pipe is a pipe of the pool.
 type pipe = pipepool.Pipe
 

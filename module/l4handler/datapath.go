@@ -9,19 +9,11 @@ import (
 	"github.com/costlb/costlb/module/evloop"
 )
 
-// The event-loop data path. A connection whose two legs are plain TCP
-// sockets (no TLS either side, no wrapper of another layer4 handler)
-// leaves Go's poller once its backend is dialed, for one of the
-// process's epoll loops (module/evloop): Handle returns, and caddy-l4's
-// goroutine of the connection ends with it, so a held connection keeps no
-// goroutine, no stack and, while idle, no buffer. Everything the
-// goroutine copy loop keeps holds there too: the count is released once,
-// when the loop ends the connection, as are caddy-l4's active gauge,
-// silent-close detection and close_if_unhealthy's tracking.
-//
-// One pool serves every config: a config unloaded leaves its connections
-// running to their end, as the goroutine path does, and no reload starts
-// or stops a loop.
+// The data_path option and the process's event loops. Which connection
+// takes which engine is proxyconn's (docs/data-path.md). One pool serves
+// every config, so that no reload starts or stops a loop and a config
+// unloaded leaves its connections running to their end, as on the
+// goroutine engine.
 
 // Data paths (data_path).
 const (
