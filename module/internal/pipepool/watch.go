@@ -5,7 +5,7 @@ import "sync/atomic"
 // Watch counts what the data paths hold and splice, for their tests.
 type Watch struct {
 	Pipes   atomic.Int64 // pipes taken from the pool and not given back
-	Bufs    atomic.Int64 // copy buffers borrowed and not given back
+	Bufs    atomic.Int64 // the copy loop's buffers borrowed and not given back
 	Spliced atomic.Int64 // bytes moved out of pipes by Drain
 }
 

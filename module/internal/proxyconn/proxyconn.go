@@ -81,8 +81,8 @@ type Backend struct {
 
 // engine is a data-path engine running one connection: the goroutine
 // copy loop (streamcopy.Session) or the event loop (evloop.Conn). Both
-// end through conn.done.
-type engine interface{ Abort() }
+// end through conn.done; Abort ends it at once.
+type engine = Aborter
 
 // conn is one proxied connection from the hand-off to its end.
 type conn struct {
@@ -111,14 +111,13 @@ func Run(loops *evloop.Pool, client Client, up net.Conn, b *Backend, t *costlb.T
 	c.copy(client, up)
 }
 
-// Abort ends the connection at once, on whichever engine runs it.
-func (c *conn) Abort() { c.eng.Abort() }
-
-// track holds c for close_if_unhealthy once its engine is known.
+// track sets the engine that runs c and holds it for close_if_unhealthy,
+// which aborts the engine itself: c.eng is written only before the
+// engine runs.
 func (c *conn) track(e engine) {
 	c.eng = e
 	if c.b.Watch != nil {
-		c.b.Watch.Track(c)
+		c.b.Watch.Track(e)
 	}
 }
 
@@ -129,7 +128,7 @@ func (c *conn) done(r Result) {
 		b.Ended(r, r.EndedAt.Sub(c.start))
 	}
 	if b.Watch != nil {
-		b.Watch.Untrack(c)
+		b.Watch.Untrack(c.eng)
 	}
 	b.Active.Dec()
 	c.t.Release()
@@ -153,7 +152,7 @@ func (c *conn) toLoop(loops *evloop.Pool, client Client, up net.Conn) bool {
 	// handler returns: Add copies them
 	if err := loops.Add(lc, down, backend, client.Prefix()); err != nil {
 		if c.b.Watch != nil {
-			c.b.Watch.Untrack(c)
+			c.b.Watch.Untrack(lc)
 		}
 		if c.b.LoopRefused != nil {
 			c.b.LoopRefused(err)
