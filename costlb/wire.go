@@ -9,6 +9,10 @@ import (
 	"github.com/costlb/costlb/linkgraph"
 )
 
+// MaxReadyAnswer is the most a readiness answer may weigh, in bytes: what
+// every site reads of a peer's answer. An answer never exceeds it.
+const MaxReadyAnswer = 64 << 10
+
 // WireRoute is a route as a peer's readiness answer gives it, before it is
 // checked: the answer comes from another site and is not trusted.
 type WireRoute struct {

@@ -208,7 +208,7 @@ func pollerGoroutines(t *testing.T, c *harness.Caddy) (pollers, total int) {
 			group, counted = 0, false
 		case group == 0 && strings.Contains(line, " @ "):
 			group, _ = strconv.Atoi(strings.Fields(line)[0])
-		case !counted && strings.Contains(line, "l4handler.(*gateway).run"):
+		case !counted && strings.Contains(line, "gateway.(*Poller).run"):
 			pollers += group
 			counted = true
 		}

@@ -95,8 +95,9 @@ func (s *StatusHandler) serveReady(w http.ResponseWriter, name string) {
 }
 
 // MaxReadyAnswer is the most a readiness answer may weigh, in bytes: what
-// every site reads of a peer's answer. An answer never exceeds it.
-const MaxReadyAnswer = 64 << 10
+// every site reads of a peer's answer (module/gateway). An answer never
+// exceeds it.
+const MaxReadyAnswer = costlb.MaxReadyAnswer
 
 // ReadyAnswer is the JSON document of GET <costlb_status>/ready/<service>,
 // which a peer's gateway backend polls.

@@ -4,7 +4,6 @@ package evloop
 
 import (
 	"errors"
-	"io"
 	"net"
 	"runtime"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/costlb/costlb/module/internal/pipepool"
+	"github.com/costlb/costlb/module/internal/proxied"
 )
 
 // bufSize is a loop's read buffer, and the size of a pending buffer.
@@ -75,7 +75,7 @@ type half struct {
 	c        *Conn
 	fd       int
 	gen      int32
-	side     int32
+	side     proxied.Side
 	peer     *half
 	readable bool           // an edge said so and no read has hit EAGAIN since
 	writable bool           // no write has hit EAGAIN since the last EPOLLOUT edge
@@ -84,10 +84,7 @@ type half struct {
 	shut     bool           // the FIN was passed on: peer's write side shut down
 	pending  []byte         // read from this socket, not yet written to peer
 	pbuf     []byte         // the pooled buffer pending points into
-	splicing bool           // a read filled the buffer: splice, until small bursts come
-	burst    int            // bytes spliced since the socket was last drained
-	small    int            // bursts in a row smaller than a buffer
-	noSplice bool           // splice failed to start here: read only
+	burst    pipepool.Burst // when to splice (docs/data-path.md)
 	pipe     *pipepool.Pipe // spliced from this socket, not yet into peer
 	n        *int64         // bytes moved from this socket
 }
@@ -120,8 +117,8 @@ func (p *Pool) Add(c *Conn, client, backend *net.TCPConn, prefix []byte) error {
 		return err
 	}
 	l := p.loops[p.next.Add(1)%uint32(len(p.loops))]
-	c.h[0] = half{c: c, fd: cfd, side: SideClient, peer: &c.h[1], readable: true, writable: true, n: &c.res.ToBackend}
-	c.h[1] = half{c: c, fd: bfd, side: SideBackend, peer: &c.h[0], readable: true, writable: true, n: &c.res.ToClient}
+	c.h[0] = half{c: c, fd: cfd, side: proxied.SideClient, peer: &c.h[1], readable: true, writable: true, n: &c.res.ToBackend, burst: pipepool.NewBurst(bufSize, true)}
+	c.h[1] = half{c: c, fd: bfd, side: proxied.SideBackend, peer: &c.h[0], readable: true, writable: true, n: &c.res.ToClient, burst: pipepool.NewBurst(bufSize, true)}
 	if len(prefix) > 0 {
 		// pending until the backend's first EPOLLOUT edge, which comes
 		// with the registration: the client is read only after it went
@@ -334,7 +331,7 @@ func (l *loop) batch(events []unix.EpollEvent, hs []*half) bool {
 		_, _ = unix.Read(l.evfd, b[:])
 		for _, c := range aborts {
 			if !c.ended {
-				c.fail(SideNone, ErrAborted)
+				c.fail(proxied.SideNone, ErrAborted)
 			}
 		}
 	}
@@ -346,14 +343,14 @@ func (l *loop) closeAll() {
 	l.mu.Lock()
 	var cs []*Conn
 	for _, h := range l.byFD {
-		if h.side == SideClient {
+		if h.side == proxied.SideClient {
 			cs = append(cs, h.c)
 		}
 	}
 	l.mu.Unlock()
 	for _, c := range cs {
 		if !c.ended {
-			c.fail(SideNone, ErrAborted)
+			c.fail(proxied.SideNone, ErrAborted)
 		}
 	}
 	_ = unix.Close(l.evfd)
@@ -390,7 +387,7 @@ func (h *half) pump() {
 	c := h.c
 	buf := c.l.buf
 	for h.readable && h.pending == nil && h.pipe == nil && !h.eof && !c.ended {
-		if h.splicing {
+		if h.burst.Splicing() {
 			h.spliceIn()
 			continue
 		}
@@ -432,52 +429,30 @@ func (h *half) pump() {
 		}
 		// a burst: the rest of it goes by splice, socket to pipe to
 		// socket, never through the loop's memory
-		h.splicing = !h.noSplice
+		h.burst.Read(n)
 	}
 }
-
-// spliced counts the bytes spliced to peers; nil but in this package's
-// tests, which set it before any connection runs.
-var spliced *atomic.Int64
 
 // spliceIn moves what h's socket has into a pipe taken from the pool, and
 // on into the peer as far as it takes it. A pipe is held only while it
 // holds data the peer has not taken yet. A burst is spliced until the
 // socket says it is drained (unlike a read, a splice that moved less than
-// asked may not have: the pipe has a slot per packet); splice mode goes
-// on over edges until a few bursts in a row were smaller than the buffer.
+// asked may not have: the pipe has a slot per packet).
 func (h *half) spliceIn() {
 	p, err := pipepool.Get()
 	if err != nil {
-		h.splicing, h.noSplice = false, true // read on, nothing lost
+		h.burst.Refuse() // read on, nothing lost
 		return
 	}
-	in, err := unix.Splice(h.fd, nil, p.W, nil, pipepool.Size, pipepool.SpliceFlags)
-	for err == unix.EINTR {
-		in, err = unix.Splice(h.fd, nil, p.W, nil, pipepool.Size, pipepool.SpliceFlags)
-	}
+	in, err := p.Fill(h.fd)
 	if err != nil || in == 0 {
 		pipepool.Put(p)
-		h.splicing = false
 		switch {
 		case err == unix.EAGAIN:
 			h.readable = false
-			// the next edge splices too, unless bursts have been small
-			// (cheaper read) a few times in a row: a bulk transfer whose
-			// bursts vary does not go back and forth
-			if h.burst >= bufSize {
-				h.small = 0
-			} else {
-				h.small++
-			}
-			if h.small >= pipepool.SmallBurstsToRead {
-				h.small = 0
-			} else {
-				h.splicing = true
-			}
-			h.burst = 0
+			h.burst.Drained()
 		case err == unix.EINVAL:
-			h.noSplice = true // this socket cannot splice: read it
+			h.burst.Refuse() // this socket cannot splice: read it
 		case err != nil:
 			h.c.fail(h.side, err)
 		default:
@@ -487,9 +462,8 @@ func (h *half) spliceIn() {
 		}
 		return
 	}
-	p.Data = int(in)
-	*h.n += in
-	h.burst += int(in)
+	*h.n += int64(in)
+	h.burst.Spliced(int64(in))
 	h.pipe = p
 	h.flushPipe()
 }
@@ -499,22 +473,13 @@ func (h *half) spliceIn() {
 // came, is passed on.
 func (h *half) flushPipe() {
 	p, peer := h.pipe, h.peer
-	for p.Data > 0 && peer.writable {
-		m, err := unix.Splice(p.R, nil, peer.fd, nil, p.Data, pipepool.SpliceFlags)
+	if peer.writable {
+		_, err := p.Drain(peer.fd)
 		switch {
-		case m > 0:
-			p.Data -= int(m)
-			if spliced != nil {
-				spliced.Add(m)
-			}
-		case err == unix.EINTR:
 		case err == unix.EAGAIN:
 			peer.writable = false
 		case err != nil:
 			h.c.fail(peer.side, err)
-			return
-		default: // nothing moved, no error, data in the pipe: cannot be
-			h.c.fail(peer.side, io.ErrUnexpectedEOF)
 			return
 		}
 	}
@@ -586,7 +551,7 @@ func (h *half) passFIN() {
 }
 
 // first records side as the first to end, and when, if none did before.
-func (c *Conn) first(side int32) {
+func (c *Conn) first(side proxied.Side) {
 	if c.res.EndedAt.IsZero() {
 		c.res.First = side
 		c.res.EndedAt = time.Now()
@@ -595,7 +560,7 @@ func (c *Conn) first(side int32) {
 
 // fail ends the connection after an error of side's socket: both
 // sockets are closed with a reset.
-func (c *Conn) fail(side int32, err error) {
+func (c *Conn) fail(side proxied.Side, err error) {
 	if c.ended {
 		return
 	}

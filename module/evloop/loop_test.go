@@ -10,12 +10,13 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/costlb/costlb/module/internal/pipepool"
+
+	"github.com/costlb/costlb/module/internal/proxied"
 )
 
 // pairs returns a connected client side (the test's end), the proxy's
@@ -30,7 +31,9 @@ type rig struct {
 }
 
 // The tests count what is spliced: set before any connection runs.
-func init() { spliced = new(atomic.Int64) }
+var watch = new(pipepool.Watch)
+
+func init() { pipepool.SetWatch(watch) }
 
 func tcpPair(t *testing.T) (outer, inner *net.TCPConn) {
 	t.Helper()
@@ -127,7 +130,7 @@ func TestEchoAndHalfCloses(t *testing.T) {
 		t.Fatalf("client read after its FIN = %q, %v", got, err)
 	}
 	res := r.result(t)
-	if res.Reset || res.Err != nil || res.First != SideClient {
+	if res.Reset || res.Err != nil || res.First != proxied.SideClient {
 		t.Fatalf("result = %+v; want a clean end, the client first", res)
 	}
 	if res.ToBackend != 6400 || res.ToClient != 6400+11 {
@@ -148,7 +151,7 @@ func TestResetPassedOn(t *testing.T) {
 	_ = r.backend.SetLinger(0)
 	_ = r.backend.Close()
 	res := r.result(t)
-	if !res.Reset || res.First != SideBackend || !errors.Is(res.Err, syscall.ECONNRESET) {
+	if !res.Reset || res.First != proxied.SideBackend || !errors.Is(res.Err, syscall.ECONNRESET) {
 		t.Fatalf("result = %+v; want a reset from the backend", res)
 	}
 	_ = r.client.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -163,7 +166,7 @@ func TestAbort(t *testing.T) {
 	r.conn.Abort()
 	r.conn.Abort() // a second one does nothing
 	res := r.result(t)
-	if !res.Reset || !errors.Is(res.Err, ErrAborted) || res.First != SideNone {
+	if !res.Reset || !errors.Is(res.Err, ErrAborted) || res.First != proxied.SideNone {
 		t.Fatalf("result = %+v; want aborted", res)
 	}
 	one := make([]byte, 1)
@@ -315,7 +318,7 @@ func TestPrefixFirst(t *testing.T) {
 	}
 	_ = r.backend.CloseWrite()
 	res := r.result(t)
-	if res.ToBackend != int64(len(got)) || res.First != SideClient || res.EndedAt.Before(start) || res.EndedAt.After(time.Now()) {
+	if res.ToBackend != int64(len(got)) || res.First != proxied.SideClient || res.EndedAt.Before(start) || res.EndedAt.After(time.Now()) {
 		t.Fatalf("result = %+v; want %d bytes to the backend, the client first, ended after %v", res, len(got), start)
 	}
 }
@@ -356,7 +359,7 @@ func TestBulkSplices(t *testing.T) {
 	up, down := make([]byte, 32<<20), make([]byte, 32<<20)
 	_, _ = rand.Read(up)
 	_, _ = rand.Read(down)
-	before := spliced.Load()
+	before := watch.Spliced.Load()
 	go func() { _, _ = r.client.Write(up); _ = r.client.CloseWrite() }()
 	go func() { _, _ = r.backend.Write(down); _ = r.backend.CloseWrite() }()
 	var atBackend []byte
@@ -378,7 +381,7 @@ func TestBulkSplices(t *testing.T) {
 		t.Fatalf("result = %+v", res)
 	}
 	// most of it: the first read of each burst is a read
-	if n := spliced.Load() - before; n < int64(len(up)+len(down))/2 {
+	if n := watch.Spliced.Load() - before; n < int64(len(up)+len(down))/2 {
 		t.Fatalf("%d of %d bytes spliced", n, len(up)+len(down))
 	}
 	if pipepool.Idle() == 0 {

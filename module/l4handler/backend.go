@@ -6,6 +6,8 @@ import (
 
 	"github.com/costlb/costlb/costlb"
 	"github.com/costlb/costlb/module"
+	"github.com/costlb/costlb/module/gateway"
+	"github.com/costlb/costlb/module/internal/proxyconn"
 )
 
 // backend is one dial address of a service's backends, with all the
@@ -19,12 +21,12 @@ type backend struct {
 	readyURL string
 	cfg      *Backend        // the config backend it is an address of
 	counter  *costlb.Counter // the process-wide live counter of the address
-	gateway  *gateway        // the readiness poller of a gateway backend, else nil
+	gateway  *gateway.Poller // the readiness poller of a gateway backend, else nil
 	// the data path (proxy.go)
-	dialer  *dialer
+	dialer  *proxyconn.Dialer
 	passive *passiveState
-	opened  prometheus.Counter // caddy-l4's proxy metrics of the address, which costlb keeps up
-	active  prometheus.Gauge
+	opened  prometheus.Counter // caddy-l4's proxy metric of the address, which costlb keeps up
+	conns   proxyconn.Backend  // what its connections report to as they end
 }
 
 // addr returns the backend's dial address.
@@ -38,7 +40,7 @@ func (b *backend) release() {
 		_, _ = passiveStates.Delete(module.AddressKey(b.addr()))
 	}
 	if b.gateway != nil {
-		_, _ = gateways.Delete(b.gateway.key())
+		b.gateway.Release()
 	}
 	if b.counter != nil {
 		module.Counters.Release(b.counter)

@@ -117,7 +117,7 @@ func (h *Handler) buildBalancer() error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", backendLabel(a.site, u.Dial), err)
 			}
-			a.gateway, bes[i].Ready, bes[i].Onward = g, g.Ready, &g.onward
+			a.gateway, bes[i].Ready, bes[i].Onward = g, g.Ready, g.Onward()
 		}
 	}
 	h.primary = module.HoldPrimary(module.Identity(h.Name, h.defaultName, "backends", sites), h.Name, h.logger)

@@ -1,14 +1,12 @@
 package l4handler
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -16,338 +14,86 @@ import (
 	"github.com/mholt/caddy-l4/modules/l4proxy"
 	"github.com/mholt/caddy-l4/modules/l4proxyprotocol"
 	"github.com/mholt/caddy-l4/modules/l4tls"
-	"github.com/pires/go-proxyproto"
+
+	"github.com/costlb/costlb/module/internal/proxyconn"
 )
 
 // defaultDialTimeout bounds a dial when dial_timeout is not set: 3 s, as
 // Caddy's HTTP transport.
 const defaultDialTimeout = 3 * time.Second
 
-// dialer opens connections to one backend address the way caddy-l4's proxy
-// does (local_address, resolver_preference, upstream TLS adopting the
-// client's ClientHello, the PROXY protocol), but without caddy-l4's
-// per-peer connection counter, and every step bounded in time.
-type dialer struct {
-	network string // tcp, tcp4, tcp6 or unix
-	addr    string // host:port, or the socket path
-	host    string // host part (for resolver_preference and the TLS server name)
-
-	pref     string   // resolver_preference
-	local    []string // local_address entries, known placeholders replaced
-	localDyn bool     // some local address still holds placeholders
-
-	tls        *tls.Config   // nil: plain TCP
-	tlsTimeout time.Duration // tls_timeout; 0: the dial timeout
-	sniDyn     bool          // the TLS server name holds placeholders
-
-	proxyProtocol byte          // PROXY protocol version; 0: none
-	timeout       time.Duration // dial_timeout
-}
+var errNoUpstreams = errors.New("no upstreams available")
 
 // newDialer prepares the dialer of u, an upstream with one dial address
-// that Provision has already checked, refusing what caddy-l4 refuses of
-// its local_address.
-func newDialer(ctx caddy.Context, u *l4proxy.Upstream, proxyProtocol byte, timeout time.Duration) (*dialer, error) {
+// that Provision has already checked: the Caddy side of it (the address
+// parsed, known placeholders replaced, the TLS client config made) here,
+// the dialing in proxyconn.
+func newDialer(ctx caddy.Context, u *l4proxy.Upstream, proxyProtocol byte, timeout time.Duration) (*proxyconn.Dialer, error) {
 	na, err := caddy.ParseNetworkAddress(u.Dial[0])
 	if err != nil {
 		return nil, fmt.Errorf("address %q: %w", u.Dial[0], err)
 	}
-	d := &dialer{network: na.Network, addr: na.JoinHostPort(0), host: na.Host, pref: u.ResolverPreference,
-		proxyProtocol: proxyProtocol, timeout: timeout}
-	switch d.network {
-	case "tcp", "tcp4", "tcp6":
-	case "unix":
-		if len(u.LocalAddrs) > 0 {
-			return nil, fmt.Errorf("address %q: local_address is not supported for unix socket backends", u.Dial[0])
-		}
-	default:
-		return nil, fmt.Errorf("address %q: network %q is not supported: costlb proxies streams; use tcp, tcp4, tcp6 or unix", u.Dial[0], d.network)
-	}
+	t := proxyconn.Target{Network: na.Network, Addr: na.JoinHostPort(0), Host: na.Host,
+		ResolverPreference: u.ResolverPreference, ProxyProtocol: proxyProtocol, Timeout: timeout}
 	repl := caddy.NewReplacer()
 	for _, la := range u.LocalAddrs {
-		la = repl.ReplaceKnown(la, "")
-		d.local = append(d.local, la)
-		d.localDyn = d.localDyn || strings.Contains(la, "{")
-	}
-	if err := checkLocalFamily(d.pref, d.local); err != nil {
-		return nil, fmt.Errorf("address %q: %w", u.Dial[0], err)
+		t.LocalAddrs = append(t.LocalAddrs, repl.ReplaceKnown(la, ""))
 	}
 	if u.TLS != nil && !slices.Contains(u.TLS.ExceptPorts, strconv.FormatUint(uint64(na.StartPort), 10)) {
 		// a copy: the addresses of a backend line share one TLS settings
 		// value, and making a config loads (and so clears) its trust pool
 		tc := *u.TLS
-		if d.tls, err = tc.MakeTLSClientConfig(ctx); err != nil {
+		if t.TLS, err = tc.MakeTLSClientConfig(ctx); err != nil {
 			return nil, fmt.Errorf("address %q: making TLS client config: %w", u.Dial[0], err)
 		}
-		if d.tls == nil {
-			d.tls = new(tls.Config)
+		if t.TLS == nil {
+			t.TLS = new(tls.Config)
 		}
-		if d.tls.ServerName == "" && d.network != "unix" {
-			// what tls.Dial does: verify the certificate for the dialled host
-			d.tls.ServerName = d.host
-		}
-		d.sniDyn = strings.Contains(d.tls.ServerName, "{")
-		d.tlsTimeout = time.Duration(tc.HandshakeTimeout)
+		t.TLSTimeout = time.Duration(tc.HandshakeTimeout)
+	}
+	d, err := proxyconn.NewDialer(t)
+	if err != nil {
+		return nil, fmt.Errorf("address %q: %w", u.Dial[0], err)
 	}
 	return d, nil
 }
 
-// checkLocalFamily refuses, as caddy-l4 does, resolver_preference
-// ipv4_only or ipv6_only with local_address entries none of which is of
-// that family: every source would be skipped and the system would choose
-// one, silently. Entries with placeholders are known only per connection.
-func checkLocalFamily(pref string, locals []string) error {
-	want := map[string]int{"ipv4_only": 4, "ipv6_only": 6}[pref]
-	if want == 0 || len(locals) == 0 {
-		return nil
-	}
-	for _, la := range locals {
-		if strings.Contains(la, "{") {
-			return nil
-		}
-		host := strings.TrimSpace(la)
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		ip := net.ParseIP(host)
-		if ip == nil {
-			continue
-		}
-		if (ip.To4() != nil) == (want == 4) {
-			return nil
-		}
-	}
-	return fmt.Errorf("resolver_preference %s needs a local_address of IPv%d, but none of %q is", pref, want, locals)
+// l4Client is caddy-l4's connection as proxyconn needs it.
+type l4Client struct{ *layer4.Connection }
+
+// Socket returns the connection under caddy-l4's.
+func (c l4Client) Socket() net.Conn { return c.Conn }
+
+// Prefix returns the bytes layer4 matchers read.
+func (c l4Client) Prefix() []byte { return c.MatchingBytes() }
+
+// Replace replaces the connection's placeholders in s.
+func (c l4Client) Replace(s string) string { return c.Replacer().ReplaceAll(s, "") }
+
+// ProxyAddrs returns the addresses a PROXY header tells, as caddy-l4's
+// proxy_protocol handler knows them.
+func (c l4Client) ProxyAddrs() (src, dst net.Addr) {
+	pc := l4proxyprotocol.GetConn(c.Connection)
+	return pc.RemoteAddr(), pc.LocalAddr()
 }
 
-// dial connects to the backend for the client connection down. Each
-// step is bounded by the dial timeout (the TLS handshake and PROXY header
-// by tls_timeout if set) and the whole by end, unless end is zero.
-func (d *dialer) dial(down *layer4.Connection, end time.Time) (net.Conn, error) {
-	network := d.network
-	var locals []net.Addr
-	if len(d.local) > 0 || d.pref != "" {
-		fam, err := d.family(within(d.timeout, end))
-		if err != nil {
-			return nil, err
-		}
-		network = narrowNetwork(network, fam)
-		locals = d.localAddrs(down, network, fam)
-	}
-	up, err := dialFrom(locals, network, d.addr, within(d.timeout, end))
-	if err != nil {
-		return nil, err
-	}
-	if d.tls == nil && d.proxyProtocol == 0 {
-		return up, nil
-	}
-	step := d.timeout
-	if d.tls != nil && d.tlsTimeout > 0 {
-		step = d.tlsTimeout
-	}
-	conn, err := d.setup(up, down, within(step, end))
-	if err != nil {
-		_ = up.Close()
-		return nil, err
-	}
-	return conn, nil
-}
-
-// within returns the sooner of now+d and end (if end is not zero).
-func within(d time.Duration, end time.Time) time.Time {
-	t := time.Now().Add(d)
-	if !end.IsZero() && end.Before(t) {
-		return end
-	}
-	return t
-}
-
-// setup does the TLS handshake and writes the PROXY header (inside TLS,
-// where caddy-l4 writes it) on a new upstream connection, both by
-// deadline. It returns the connection to proxy to, without a deadline.
-func (d *dialer) setup(up net.Conn, down *layer4.Connection, deadline time.Time) (net.Conn, error) {
-	if err := up.SetDeadline(deadline); err != nil {
-		return nil, err
-	}
-	conn := up
-	if d.tls != nil {
-		tc := tls.Client(up, d.tlsConfig(down))
-		if err := tc.Handshake(); err != nil {
-			return nil, fmt.Errorf("TLS handshake with %s: %w", d.addr, err)
-		}
-		conn = tc
-	}
-	if d.proxyProtocol > 0 {
-		pc := l4proxyprotocol.GetConn(down)
-		header := proxyproto.HeaderProxyFromAddrs(d.proxyProtocol, pc.RemoteAddr(), pc.LocalAddr())
-		header.Command = proxyproto.PROXY
-		if _, err := header.WriteTo(conn); err != nil {
-			return nil, fmt.Errorf("PROXY protocol header to %s: %w", d.addr, err)
-		}
-	}
-	// clear the deadline on the socket: a tls.Conn would refuse to after
-	// a write timeout, and the socket is what the copy reads anyway
-	if err := up.SetDeadline(time.Time{}); err != nil {
-		return nil, err
-	}
-	return conn, nil
-}
-
-// tlsConfig returns the TLS client config for one connection: the
-// backend's, adopting the client's ClientHello and negotiated protocol as
-// caddy-l4 does, with placeholders in the server name replaced. It copies
-// the shared config only when it changes something.
-func (d *dialer) tlsConfig(down *layer4.Connection) *tls.Config {
-	hellos := l4tls.GetClientHelloInfos(down)
+// AdoptTLS returns base adopting the client's ClientHello and negotiated
+// protocol, as caddy-l4's proxy does; base itself when there are none.
+func (c l4Client) AdoptTLS(base *tls.Config) *tls.Config {
+	hellos := l4tls.GetClientHelloInfos(c.Connection)
 	var proto string
-	if states := l4tls.GetConnectionStates(down); len(states) > 0 {
+	if states := l4tls.GetConnectionStates(c.Connection); len(states) > 0 {
 		proto = states[0].NegotiatedProtocol
 	}
-	if len(hellos) == 0 && proto == "" && !d.sniDyn {
-		return d.tls
+	if len(hellos) == 0 && proto == "" {
+		return base
 	}
-	cfg := d.tls.Clone()
+	cfg := base.Clone()
 	if len(hellos) > 0 {
 		hellos[0].FillTLSClientConfig(cfg)
 	}
 	if proto != "" {
 		cfg.NextProtos = []string{proto}
 	}
-	if d.sniDyn {
-		cfg.ServerName = down.Replacer().ReplaceAll(cfg.ServerName, "")
-	}
 	return cfg
 }
-
-// dialFrom dials addr from each local address in turn, first success wins;
-// from the system's choice when locals is empty. Backend connections get
-// no TCP keepalive probes (Go's dialer would set four socket options per
-// connection for them), as HAProxy's and nginx's by default.
-func dialFrom(locals []net.Addr, network, addr string, deadline time.Time) (net.Conn, error) {
-	if len(locals) == 0 {
-		return (&net.Dialer{Deadline: deadline, KeepAlive: -1}).Dial(network, addr)
-	}
-	var lastErr error
-	for _, la := range locals {
-		c, err := (&net.Dialer{Deadline: deadline, KeepAlive: -1, LocalAddr: la}).Dial(network, addr)
-		if err == nil {
-			return c, nil
-		}
-		lastErr = err
-	}
-	return nil, lastErr
-}
-
-// family returns the address family, 4 or 6, to dial the backend with
-// under resolver_preference (empty: ipv4_first), as caddy-l4 chooses it.
-func (d *dialer) family(deadline time.Time) (int, error) {
-	if d.network == "unix" {
-		return 0, nil
-	}
-	if ip := net.ParseIP(d.host); ip != nil {
-		v4 := ip.To4() != nil
-		switch {
-		case v4 && d.pref == "ipv6_only":
-			return 0, fmt.Errorf("resolver_preference ipv6_only but the backend %s is an IPv4 address", d.addr)
-		case !v4 && d.pref == "ipv4_only":
-			return 0, fmt.Errorf("resolver_preference ipv4_only but the backend %s is an IPv6 address", d.addr)
-		case v4:
-			return 4, nil
-		}
-		return 6, nil
-	}
-	if fam := networkFamily(d.network); fam != 0 {
-		if (d.pref == "ipv4_only" && fam != 4) || (d.pref == "ipv6_only" && fam != 6) {
-			return 0, fmt.Errorf("resolver_preference %s but the backend's network is %s", d.pref, d.network)
-		}
-		return fam, nil
-	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	ips, err := net.DefaultResolver.LookupIPAddr(ctx, d.host)
-	if err != nil {
-		return 0, fmt.Errorf("resolve %s: %w", d.host, err)
-	}
-	var v4, v6 bool
-	for _, ip := range ips {
-		v4, v6 = v4 || ip.IP.To4() != nil, v6 || ip.IP.To4() == nil
-	}
-	first, second := 4, 6
-	has := map[int]bool{4: v4, 6: v6}
-	switch d.pref {
-	case "ipv4_only":
-		second = 0
-	case "ipv6_only":
-		first, second = 6, 0
-	case "ipv6_first":
-		first, second = 6, 4
-	}
-	if has[first] {
-		return first, nil
-	}
-	if second != 0 && has[second] {
-		return second, nil
-	}
-	return 0, fmt.Errorf("resolver_preference %q: no usable DNS records for %s", d.pref, d.host)
-}
-
-// localAddrs returns the local_address entries of the family to dial from,
-// in order, as caddy-l4 picks them: entries with a network prefix or
-// that are not IP addresses are skipped.
-func (d *dialer) localAddrs(down *layer4.Connection, network string, fam int) []net.Addr {
-	if len(d.local) == 0 {
-		return nil
-	}
-	if f := networkFamily(network); f != 0 {
-		fam = f
-	}
-	var out []net.Addr
-	for _, la := range d.local {
-		if d.localDyn {
-			la = down.Replacer().ReplaceAll(la, "")
-		}
-		la = strings.TrimSpace(la)
-		if la == "" {
-			continue
-		}
-		if netw, _, _, err := caddy.SplitNetworkAddress(la); err == nil && netw != "" {
-			continue
-		}
-		host, port := la, "0"
-		if h, p, err := net.SplitHostPort(la); err == nil {
-			host, port = h, p
-		}
-		ip := net.ParseIP(host)
-		if ip == nil || (fam == 4 && ip.To4() == nil) || (fam == 6 && ip.To4() != nil) {
-			continue
-		}
-		p, err := strconv.ParseUint(port, 10, 16)
-		if err != nil && port != "" {
-			continue
-		}
-		out = append(out, &net.TCPAddr{IP: ip, Port: int(p)})
-	}
-	return out
-}
-
-// networkFamily returns 4 or 6 for a network that names its family, else 0.
-func networkFamily(network string) int {
-	switch network {
-	case "tcp4":
-		return 4
-	case "tcp6":
-		return 6
-	}
-	return 0
-}
-
-// narrowNetwork makes "tcp" family-specific, so that resolver_preference
-// holds at the dial itself.
-func narrowNetwork(network string, fam int) string {
-	if network != "tcp" || fam == 0 {
-		return network
-	}
-	return "tcp" + strconv.Itoa(fam)
-}
-
-var errNoUpstreams = errors.New("no upstreams available")

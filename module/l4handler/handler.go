@@ -18,6 +18,7 @@ import (
 	"github.com/costlb/costlb/linkgraph"
 	"github.com/costlb/costlb/module"
 	"github.com/costlb/costlb/module/evloop"
+	"github.com/costlb/costlb/module/gateway"
 )
 
 func init() {
@@ -53,11 +54,13 @@ type Backend struct {
 // with the lowest perceived cost = path cost + live connections.
 //
 // It takes caddy-l4's proxy options with caddy-l4's meaning and proxies
-// the connection itself (proxy.go): dialing with local_address,
-// resolver_preference, upstream TLS and the PROXY protocol, retries within
-// load_balancing.try_duration, passive health checks and the copy loop.
-// Active health checks are caddy-l4's, run on caddy-l4 upstreams that
-// costlb provisions for them alone. Each connection's live count is exact.
+// the connection itself: the pick, retries within
+// load_balancing.try_duration and passive health checks here (proxy.go);
+// dialing (local_address, resolver_preference, upstream TLS, the PROXY
+// protocol), the copy and the connection's end in
+// module/internal/proxyconn. Active health checks are caddy-l4's, run on
+// caddy-l4 upstreams that costlb provisions for them alone. Each
+// connection's live count is exact.
 type Handler struct {
 	// Name identifies the service in the admin API, metrics and logs.
 	// Default: costlb-<n>.
@@ -111,7 +114,7 @@ type Handler struct {
 	pickLog  *module.PickLog // nil unless picks are logged
 	primary  *module.Primary // the service's primary site across generations
 	ctx      caddy.Context
-	// the data path (proxy.go)
+	// the data path (proxy.go, datapath.go)
 	passivePol       passivePolicy
 	tryDuration      time.Duration
 	tryInterval      time.Duration
@@ -121,7 +124,7 @@ type Handler struct {
 	readyInterval, readyTimeout time.Duration
 	// how each gateway backend of the config polls, made once per config
 	// backend (ready.go)
-	readySetups map[*Backend]*pollSetup
+	readySetups map[*Backend]*gateway.Setup
 	paths       *linkgraph.Paths
 	logger      *zap.Logger
 	refused     prometheus.Counter
@@ -192,20 +195,20 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // loadGateway gets the readiness poller of the gateway backend at addr,
 // shared with the running config if it polls the same way; Cleanup gives
 // it back.
-func (h *Handler) loadGateway(addr string, b *backend) (*gateway, error) {
+func (h *Handler) loadGateway(addr string, b *backend) (*gateway.Poller, error) {
 	setup, err := h.readySetup(b.cfg)
 	if err != nil {
 		return nil, err
 	}
-	spec := gatewaySpec{
-		service: h.Name, upstream: addr, local: h.app.Site, url: b.readyURL,
-		interval: h.readyInterval, timeout: h.readyTimeout, fall: 1, rise: 1,
-		setup: setup,
+	spec := gateway.Spec{
+		Service: h.Name, Upstream: addr, Local: h.app.Site, URL: b.readyURL, Shown: cfile.RedactURL(b.readyURL),
+		Interval: h.readyInterval, Timeout: h.readyTimeout, Fall: 1, Rise: 1,
+		Setup: setup,
 	}
 	if hc := h.HealthChecks; hc != nil && hc.Active != nil {
-		spec.fall, spec.rise = max(hc.Active.Fall, 1), max(hc.Active.Rise, 1)
+		spec.Fall, spec.Rise = max(hc.Active.Fall, 1), max(hc.Active.Rise, 1)
 	}
-	return loadGateway(spec, h.logger)
+	return gateway.Load(spec, h.logger), nil
 }
 
 // Routes returns the service's routes as this Caddy offers them to its
@@ -221,7 +224,7 @@ func (h *Handler) Routes() []costlb.Route {
 		switch {
 		case !st.Available:
 		case h.backends[i].gateway != nil:
-			out = append(out, costlb.ViaGateway(local, st.PathCost, h.backends[i].gateway.state().Routes)...)
+			out = append(out, costlb.ViaGateway(local, st.PathCost, h.backends[i].gateway.State().Routes)...)
 		default:
 			out = append(out, costlb.Direct(local, st.Site, st.PathCost))
 		}

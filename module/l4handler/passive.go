@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/costlb/costlb/module/internal/proxyconn"
 )
 
 // Passive health checks are costlb's own, with caddy-l4's documented
@@ -36,9 +38,8 @@ type passiveState struct {
 	conns map[aborter]struct{} // open proxied connections, with close_if_unhealthy
 }
 
-// aborter is an open proxied connection of either data path: a
-// *streamcopy.Session or an *evloop.Conn.
-type aborter interface{ Abort() }
+// aborter is an open proxied connection, on either engine.
+type aborter = proxyconn.Aborter
 
 // Destruct is a no-op; it makes passiveState storable in a caddy.UsagePool.
 func (*passiveState) Destruct() error { return nil }
@@ -145,9 +146,9 @@ func (p *passivePolicy) observe(s *passiveState, sentByBackend bool, backendFirs
 	}
 }
 
-// track records an open proxied connection to the address, for
+// Track records an open proxied connection to the address, for
 // close_if_unhealthy.
-func (s *passiveState) track(c aborter) {
+func (s *passiveState) Track(c aborter) {
 	s.mu.Lock()
 	if s.conns == nil {
 		s.conns = make(map[aborter]struct{})
@@ -156,8 +157,8 @@ func (s *passiveState) track(c aborter) {
 	s.mu.Unlock()
 }
 
-// untrack forgets a proxied connection that ended.
-func (s *passiveState) untrack(c aborter) {
+// Untrack forgets a proxied connection that ended.
+func (s *passiveState) Untrack(c aborter) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()

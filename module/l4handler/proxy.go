@@ -9,20 +9,20 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/mholt/caddy-l4/layer4"
 	"github.com/mholt/caddy-l4/modules/l4proxy"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/costlb/costlb/costlb"
 	"github.com/costlb/costlb/module"
-	"github.com/costlb/costlb/module/internal/streamcopy"
+	"github.com/costlb/costlb/module/internal/proxyconn"
 )
 
 // Handle proxies the connection to the backend with the lowest perceived
 // cost. The connection is counted on the chosen backend from the pick to
 // the end of the proxied connection; a failed dial's count is released
 // before the next try (within lb_try_duration, every lb_try_interval).
-// A connection with two plain TCP legs moves to the event loop
-// (looppath.go) and Handle returns at once; any other is copied here
-// until it ends.
+// Once dialed, the connection is proxyconn's, which ends it and releases
+// its count.
 func (h *Handler) Handle(down *layer4.Connection, _ layer4.Handler) (err error) {
 	var t costlb.Ticket
 	defer func() {
@@ -35,46 +35,15 @@ func (h *Handler) Handle(down *layer4.Connection, _ layer4.Handler) (err error) 
 		t.Release()
 	}()
 	growStack()
-	up, i, err := h.connect(down, &t)
+	client := l4Client{down}
+	up, i, err := h.connect(client, &t)
 	if err != nil {
 		return err
 	}
 	b := &h.backends[i]
 	b.opened.Inc()
-	b.active.Inc()
-	if h.loops != nil && h.toLoop(down, up, b, &t) {
-		return nil
-	}
-	defer up.Close()
-	defer b.active.Dec()
-	client, prefix := clientLeg(down)
-	silent := h.passivePol.silentWithin > 0
-	s := streamcopy.NewSession(client, streamcopy.NewLeg(up), silent)
-	if h.closeIfUnhealthy {
-		b.passive.track(s)
-		defer b.passive.untrack(s)
-	}
-	var start time.Time
-	if silent {
-		start = time.Now()
-	}
-	res := s.Run(prefix)
-	if silent {
-		h.passivePol.observe(b.passive, res.FromBackend > 0, res.First == streamcopy.SideBackend, res.EndedAt.Sub(start))
-	}
+	proxyconn.Run(h.loops, client, up, &b.conns, &t)
 	return nil
-}
-
-// clientLeg returns the leg of the client connection and the bytes layer4
-// matchers already read from it, which go to the backend first. A plain
-// socket is read directly after them; anything else is read through the
-// layer4 connection, which hands out those bytes itself.
-func clientLeg(down *layer4.Connection) (streamcopy.Leg, []byte) {
-	l := streamcopy.NewLeg(down.Conn)
-	if l.Plain() {
-		return l, down.MatchingBytes()
-	}
-	return streamcopy.WrapperLeg(down, down.Conn), nil
 }
 
 // growStack makes room on the calling goroutine's stack for the pick, the
@@ -114,7 +83,7 @@ func (h *Handler) pick(t *costlb.Ticket) int {
 // lb_try_duration when no backend is available or the dial fails (a
 // failed dial is a passive health check failure). It returns the
 // connection and the backend's index, the connection counted on it.
-func (h *Handler) connect(down *layer4.Connection, t *costlb.Ticket) (net.Conn, int, error) {
+func (h *Handler) connect(down l4Client, t *costlb.Ticket) (net.Conn, int, error) {
 	var end time.Time
 	if h.tryDuration > 0 {
 		end = time.Now().Add(h.tryDuration)
@@ -130,7 +99,7 @@ func (h *Handler) connect(down *layer4.Connection, t *costlb.Ticket) (net.Conn, 
 			continue
 		}
 		b := &h.backends[i]
-		up, err := b.dialer.dial(down, end)
+		up, err := b.dialer.Dial(down, end)
 		if err == nil {
 			return up, i, nil
 		}
@@ -216,9 +185,34 @@ func (h *Handler) provisionDataPath(ctx caddy.Context) error {
 			return err
 		}
 		b.passive = loadPassive(module.AddressKey(b.addr()))
-		b.opened, b.active = m.opened.WithLabelValues(b.up.String()), m.active.WithLabelValues(b.up.String())
+		b.opened = m.opened.WithLabelValues(b.up.String())
+		b.conns = h.connsOf(b, m.active.WithLabelValues(b.up.String()))
 	}
 	return nil
+}
+
+// connsOf returns what the connections to b report to as they end:
+// caddy-l4's active gauge, close_if_unhealthy's tracking and silent-close
+// detection, each only when configured.
+func (h *Handler) connsOf(b *backend, active prometheus.Gauge) proxyconn.Backend {
+	c := proxyconn.Backend{Active: active}
+	if h.closeIfUnhealthy {
+		c.Watch = b.passive
+	}
+	if pol, st := &h.passivePol, b.passive; pol.silentWithin > 0 {
+		c.Ended = func(r proxyconn.Result, lasted time.Duration) {
+			pol.observe(st, r.ToClient > 0, r.First == proxyconn.SideBackend, lasted)
+		}
+	}
+	if h.loops != nil {
+		logger, name := h.logger, h.Name
+		c.LoopRefused = func(err error) {
+			if ce := logger.Check(zap.DebugLevel, "event loop refused a connection; it takes the goroutine copy loop"); ce != nil {
+				ce.Write(zap.String("service", name), zap.Error(err))
+			}
+		}
+	}
+	return c
 }
 
 // provisionHealth provisions caddy-l4's proxy, never called to proxy, for

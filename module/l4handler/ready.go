@@ -8,12 +8,16 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	cfile "github.com/costlb/costlb/caddyfile"
+	"github.com/costlb/costlb/module"
+	"github.com/costlb/costlb/module/gateway"
 )
 
 // checkReady refuses a backend's readiness settings that cannot be
@@ -75,12 +79,12 @@ func copyTLS(t *reverseproxy.TLSConfig) *reverseproxy.TLSConfig {
 // TLS client config, made as reverse_proxy makes it, and its headers with
 // their placeholders replaced. It is made once per config backend (a
 // backend with many addresses has one).
-func (h *Handler) readySetup(b *Backend) (*pollSetup, error) {
+func (h *Handler) readySetup(b *Backend) (*gateway.Setup, error) {
 	if s, ok := h.readySetups[b]; ok {
 		return s, nil
 	}
 	shown := cfile.RedactURL(b.ReadyURL)
-	s := &pollSetup{header: make(http.Header, len(b.ReadyHeaders))}
+	s := &gateway.Setup{Header: make(http.Header, len(b.ReadyHeaders))}
 	if t := b.ReadyTLS; t != nil {
 		cfg, err := t.MakeTLSClientConfig(h.ctx)
 		if err != nil {
@@ -89,7 +93,7 @@ func (h *Handler) readySetup(b *Backend) (*pollSetup, error) {
 		if cfg == nil {
 			cfg = new(tls.Config)
 		}
-		s.tls, s.handshakeTimeout = cfg, time.Duration(t.HandshakeTimeout)
+		s.TLS, s.HandshakeTimeout = cfg, time.Duration(t.HandshakeTimeout)
 	}
 	repl := caddy.NewReplacer()
 	for field, values := range b.ReadyHeaders {
@@ -101,11 +105,11 @@ func (h *Handler) readySetup(b *Backend) (*pollSetup, error) {
 			if err := cfile.CheckHeader(field, v); err != nil {
 				return nil, fmt.Errorf("ready %q: after placeholders: %w", shown, err)
 			}
-			s.header.Add(field, v)
+			s.Header.Add(field, v)
 		}
 	}
 	if h.readySetups == nil {
-		h.readySetups = make(map[*Backend]*pollSetup)
+		h.readySetups = make(map[*Backend]*gateway.Setup)
 	}
 	h.readySetups[b] = s
 	return s, nil
@@ -122,4 +126,43 @@ func missingEnv(v string) string {
 		}
 	}
 	return ""
+}
+
+// checkReadyURL refuses a readiness URL costlb cannot poll.
+func checkReadyURL(raw string) error {
+	shown := cfile.RedactURL(raw)
+	if strings.Contains(raw, "{") {
+		return fmt.Errorf("ready %q: placeholders are not supported; give the gateway's URL, e.g. http://10.1.0.1:9180/ready/<service>", shown)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("ready %q: malformed URL: %w; want e.g. http://10.1.0.1:9180/ready/<service>", shown, gateway.WithoutURL(err))
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("ready %q: scheme %q: must be http or https", shown, u.Scheme)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("ready %q: no host; want e.g. http://10.1.0.1:9180/ready/<service>", shown)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("ready %q: port %s: must be 1-65535 (or none, for the scheme's default)", shown, p)
+		}
+	}
+	if _, err := url.ParseRequestURI(raw); err != nil {
+		return fmt.Errorf("ready %q: malformed URL: %w", shown, gateway.WithoutURL(err))
+	}
+	return nil
+}
+
+// readyPeriod returns the readiness poll interval and timeout of a
+// service: its active health check settings as configured, else one second
+// each (module.HealthPeriod). It must run before the embedded proxy's
+// Provision, which fills in caddy-l4's own defaults.
+func (h *Handler) readyPeriod() (interval, timeout time.Duration) {
+	var iv, to caddy.Duration
+	if hc := h.HealthChecks; hc != nil && hc.Active != nil {
+		iv, to = hc.Active.Interval, hc.Active.Timeout
+	}
+	return module.HealthPeriod(iv), module.HealthPeriod(to)
 }

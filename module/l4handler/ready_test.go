@@ -179,8 +179,8 @@ func TestReadyHeadersPlaceholders(t *testing.T) {
 	cfg := pvConfig(pvNet, harness.FreeAddr(t), pvHandler(`"name": "web", "backends": [{"site": "west", "dial": ["127.0.0.1:9001"],
 		"ready": "http://ops:S3cret@127.0.0.1:1/ready/web", "ready_headers": {"Authorization": ["Bearer {env.COSTLB_TEST_TOKEN}"]}}]`))
 	h := moduletest.Load[*Handler](t, cfg, "web")
-	s := h.backends[0].gateway.client.Transport.(*pollTransport).cur.Load().setup
-	if got := s.header.Get("Authorization"); got != "Bearer tok-123" {
+	s := h.readySetups[h.backends[0].cfg] // what the poller polls with (gateway.Load)
+	if got := s.Header.Get("Authorization"); got != "Bearer tok-123" {
 		t.Errorf("Authorization %q, want Bearer tok-123", got)
 	}
 	v := h.View()

@@ -27,9 +27,9 @@ func (h *Handler) View() module.ServiceView {
 		st := h.bal.State(i)
 		bv := module.BackendOf(st, st.Picks)
 		if g := h.backends[i].gateway; g != nil {
-			r := g.state()
+			r := g.State()
 			ready := len(r.Routes) > 0
-			bv.ReadyURL, bv.GatewayReady, bv.NotReadyReason, bv.DroppedRoutes = cfile.RedactURL(g.url), &ready, r.Reason, r.Dropped
+			bv.ReadyURL, bv.GatewayReady, bv.NotReadyReason, bv.DroppedRoutes = cfile.RedactURL(h.backends[i].readyURL), &ready, r.Reason, r.Dropped
 			bv.Routes = costlb.NormalizeRoutes(costlb.ViaGateway(h.app.Site, st.PathCost, r.Routes))
 		}
 		sv.Backends = append(sv.Backends, bv)
@@ -46,8 +46,8 @@ func (h *Handler) CollectMetrics(m *module.ServiceMetrics) {
 	}
 	for i := range h.backends {
 		if g := h.backends[i].gateway; g != nil {
-			m.GatewayReady(g.upstream, g.Ready())
-			m.GatewayPathCost(g.upstream, h.bal.State(i).TotalCost)
+			m.GatewayReady(g.Upstream(), g.Ready())
+			m.GatewayPathCost(g.Upstream(), h.bal.State(i).TotalCost)
 		}
 	}
 }

@@ -1,16 +1,9 @@
 //go:build linux
 
-// Package pipepool is the pool of pipes costlb's data paths splice(2)
-// through: a pipe is taken while a burst of data moves and given back,
-// empty, when its source has nothing more to read, so an idle proxied
-// connection holds none. It needs no Caddy.
-//
-// Why a pool: Go's own splice (io.Copy between two *net.TCPConn) keeps a
-// pipe per direction for the whole connection: an idle proxied
-// connection would hold two pipes, four file descriptors.
 package pipepool
 
 import (
+	"io"
 	"slices"
 	"sync"
 	"syscall"
@@ -27,11 +20,6 @@ const Size = 1 << 20
 // SpliceFlags are the flags of every splice through a pool pipe: neither
 // end may block the caller, which waits on readiness instead.
 const SpliceFlags = unix.SPLICE_F_MOVE | unix.SPLICE_F_NONBLOCK
-
-// SmallBurstsToRead is how many bursts in a row smaller than a copy
-// buffer end splice mode: small bursts are cheaper read, and a bulk
-// transfer whose bursts vary does not go back and forth.
-const SmallBurstsToRead = 4
 
 // maxIdle bounds the pipes the pool keeps while no connection uses them;
 // more are closed when given back.
@@ -61,9 +49,15 @@ func Get() (*Pipe, error) {
 		p := pool.free[n-1]
 		pool.free = pool.free[:n-1]
 		pool.Unlock()
+		if watch != nil {
+			watch.Pipes.Add(1)
+		}
 		return p, nil
 	}
 	pool.Unlock()
+	if watch != nil {
+		watch.Pipes.Add(1)
+	}
 	var fds [2]int
 	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
 		return nil, err
@@ -76,6 +70,9 @@ func Get() (*Pipe, error) {
 // Put gives p back to the pool, or closes it if it still holds data
 // (after a failed write) or the pool is full.
 func Put(p *Pipe) {
+	if watch != nil {
+		watch.Pipes.Add(-1)
+	}
 	if p.Data == 0 {
 		p.idleSince = time.Now().UnixNano()
 		pool.Lock()
@@ -91,6 +88,42 @@ func Put(p *Pipe) {
 		pool.Unlock()
 	}
 	closePipe(p)
+}
+
+// Fill splices what the socket fd has into p, which is empty, and
+// returns the bytes moved: 0 with a nil error at the socket's EOF.
+func (p *Pipe) Fill(fd int) (int, error) {
+	n, err := unix.Splice(fd, nil, p.W, nil, Size, SpliceFlags)
+	for err == unix.EINTR {
+		n, err = unix.Splice(fd, nil, p.W, nil, Size, SpliceFlags)
+	}
+	if n > 0 {
+		p.Data = int(n)
+	}
+	return int(n), err
+}
+
+// Drain splices p's data into the socket fd until p is empty, fd takes no
+// more (EAGAIN) or fails, and returns the bytes moved.
+func (p *Pipe) Drain(fd int) (int, error) {
+	out, err := 0, error(nil)
+	for p.Data > 0 && err == nil {
+		m, serr := unix.Splice(p.R, nil, fd, nil, p.Data, SpliceFlags)
+		switch {
+		case m > 0:
+			p.Data -= int(m)
+			out += int(m)
+		case serr == unix.EINTR:
+		case serr != nil:
+			err = serr
+		default: // nothing moved, no error, data in the pipe: cannot be
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	if watch != nil {
+		watch.Spliced.Add(int64(out))
+	}
+	return out, err
 }
 
 func closePipe(p *Pipe) {

@@ -1,8 +1,8 @@
-// Package streamcopy is the copy loop of a proxied stream connection:
-// both directions, half-closes passed on, resets passed on, splice(2)
-// between plain sockets on Linux and pooled buffers otherwise, holding no
-// pipe and, on plain sockets, no buffer while the connection is idle. It
-// needs no Caddy.
+// Package streamcopy is the goroutine engine of costlb's data path: it
+// copies a proxied stream connection both ways in two goroutines, for
+// every connection the event loop does not take (TLS legs, wrappers, unix
+// sockets, other systems). What it passes on at the ends, and when it
+// splices: docs/data-path.md. It needs no Caddy.
 package streamcopy
 
 import (
@@ -14,15 +14,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-)
 
-// The copy loop of a proxied connection. It runs in two goroutines: the
-// one that handles the connection copies backend to client, a second one
-// client to backend. Between two plain TCP (or unix) sockets it moves the
-// bytes with splice(2) through a pipe taken from a small pool only while
-// data moves (splice_linux.go); otherwise through buffers from a pool,
-// borrowed when the source socket is readable. An idle connection holds
-// no pipe and, on plain sockets, no buffer.
+	"github.com/costlb/costlb/module/internal/proxied"
+)
 
 // Leg is one side of a proxied connection.
 type Leg struct {
@@ -60,39 +54,27 @@ func WrapperLeg(conn, base net.Conn) Leg {
 // readiness.
 func (l Leg) Plain() bool { return l.raw != nil }
 
-// The sides of a connection, that end it: SideNone if neither did (it was
-// closed locally).
-const (
-	SideNone int32 = iota
-	SideClient
-	SideBackend
-)
-
 // Session is one proxied connection while it runs.
 type Session struct {
 	client, backend Leg
-	first           atomic.Int32 // side that ended the connection first
-	endedAt         atomic.Int64 // when it did, Unix ns (only with timeEnds)
-	timeEnds        bool
 	shut            [3]atomic.Bool // by side: its peer was sent our FIN
 	done            sync.WaitGroup
 	// mu orders the ends: once aborted, no FIN is sent (a FIN before the
 	// reset would tell the peer the stream ended well)
 	mu      sync.Mutex
 	aborted bool
+	res     proxied.Result // First, EndedAt, Reset, Err: under mu
+	// toBackend is the client's direction's count, read after it ended
+	toBackend int64
 }
 
 // Result tells how a proxied connection ended.
-type Result struct {
-	FromBackend int64     // bytes the backend sent to the client
-	First       int32     // SideClient or SideBackend: who ended it first; SideNone if neither (closed locally)
-	EndedAt     time.Time // when the first side ended; set only if timeEnds was asked
-}
+type Result = proxied.Result
 
 // NewSession returns the session of a proxied connection between client
-// and backend; timeEnds asks for Result.EndedAt.
-func NewSession(client, backend Leg, timeEnds bool) *Session {
-	return &Session{client: client, backend: backend, timeEnds: timeEnds}
+// and backend.
+func NewSession(client, backend Leg) *Session {
+	return &Session{client: client, backend: backend}
 }
 
 // Run copies between client and backend until both directions have
@@ -104,27 +86,36 @@ func (s *Session) Run(prefix []byte) Result {
 	s.done.Add(1)
 	go func() {
 		defer s.done.Done()
-		s.pump(&s.backend, &s.client, SideClient, prefix)
+		s.toBackend = s.pump(&s.backend, &s.client, proxied.SideClient, prefix)
 	}()
-	fromBackend := s.pump(&s.client, &s.backend, SideBackend, nil)
+	toClient := s.pump(&s.client, &s.backend, proxied.SideBackend, nil)
 	s.done.Wait()
-	r := Result{FromBackend: fromBackend, First: s.first.Load()}
-	if ns := s.endedAt.Load(); ns != 0 {
-		r.EndedAt = time.Unix(0, ns)
-	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.res
+	r.ToBackend, r.ToClient = s.toBackend, toClient
 	return r
 }
 
-// noteEnd records that side ended the connection, unless a side did first.
-func (s *Session) noteEnd(side int32) {
-	if s.first.CompareAndSwap(SideNone, side) && s.timeEnds {
-		s.endedAt.Store(time.Now().UnixNano())
+// noteEnd records that side ended the connection, unless a side (or an
+// abort) did first, and err, the first error seen.
+func (s *Session) noteEnd(side proxied.Side, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.res.EndedAt.IsZero() {
+		s.res.First, s.res.EndedAt = side, time.Now()
+	}
+	if err != nil && s.res.Err == nil {
+		s.res.Reset, s.res.Err = true, err
 	}
 }
 
 // Abort ends both directions, from outside the copy loop: it closes both
 // legs, the peers learn of it as of a closed connection.
-func (s *Session) Abort() { s.abort(nil, nil) }
+func (s *Session) Abort() {
+	s.noteEnd(proxied.SideNone, proxied.ErrAborted)
+	s.abort(nil, nil)
+}
 
 // abort ends both directions: it closes both legs, resetting (RST) the
 // peer of rst if rst is not nil. first is the source of the direction
@@ -174,23 +165,15 @@ func (s *Session) isAborted() bool {
 	return s.aborted
 }
 
-// other returns the side that is not side.
-func other(side int32) int32 {
-	if side == SideClient {
-		return SideBackend
-	}
-	return SideClient
-}
-
 // pump copies src to dst (prefix first) until src ends or the session is
 // aborted, and returns the bytes written to dst. srcSide names src's peer.
-func (s *Session) pump(dst, src *Leg, srcSide int32, prefix []byte) int64 {
+func (s *Session) pump(dst, src *Leg, srcSide proxied.Side, prefix []byte) int64 {
 	var n int64
 	if len(prefix) > 0 {
 		m, err := dst.conn.Write(prefix)
 		n += int64(m)
 		if err != nil {
-			s.failed(other(srcSide), src, src, err)
+			s.failed(srcSide.Other(), src, src, err)
 			return n
 		}
 	}
@@ -201,12 +184,12 @@ func (s *Session) pump(dst, src *Leg, srcSide int32, prefix []byte) int64 {
 	}
 	switch end {
 	case endEOF:
-		s.noteEnd(srcSide)
-		s.halfClose(dst, other(srcSide))
+		s.noteEnd(srcSide, nil)
+		s.halfClose(dst, srcSide.Other())
 	case endRead:
 		s.failed(srcSide, dst, src, err)
 	case endWrite:
-		s.failed(other(srcSide), src, src, err)
+		s.failed(srcSide.Other(), src, src, err)
 	}
 	return n
 }
@@ -215,7 +198,7 @@ func (s *Session) pump(dst, src *Leg, srcSide int32, prefix []byte) int64 {
 // direction reading src: err is the error, peer the Leg whose peer learns
 // of it by a reset. An error after the session was aborted, or on a
 // socket closed here, is no side's doing and resets nobody.
-func (s *Session) failed(side int32, peer, src *Leg, err error) {
+func (s *Session) failed(side proxied.Side, peer, src *Leg, err error) {
 	if s.isAborted() {
 		return
 	}
@@ -223,13 +206,13 @@ func (s *Session) failed(side int32, peer, src *Leg, err error) {
 		s.abort(nil, src)
 		return
 	}
-	s.noteEnd(side)
+	s.noteEnd(side, err)
 	s.abort(peer, src)
 }
 
 // halfClose passes a FIN on to the peer of dst (side), unless the session
 // is aborted.
-func (s *Session) halfClose(dst *Leg, side int32) {
+func (s *Session) halfClose(dst *Leg, side proxied.Side) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.aborted {

@@ -53,7 +53,7 @@ func BenchmarkSessionChurn(b *testing.B) {
 		client, down := m.pair(b)
 		up, backend := m.pair(b)
 		done := make(chan Result, 1)
-		go func() { done <- NewSession(NewLeg(down), NewLeg(up), false).Run(nil) }()
+		go func() { done <- NewSession(NewLeg(down), NewLeg(up)).Run(nil) }()
 		if _, err := client.Write(msg); err != nil {
 			b.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func BenchmarkSessionBulk(b *testing.B) {
 	client, down := m.pair(b)
 	up, backend := m.pair(b)
 	done := make(chan Result, 1)
-	go func() { done <- NewSession(NewLeg(down), NewLeg(up), false).Run(nil) }()
+	go func() { done <- NewSession(NewLeg(down), NewLeg(up)).Run(nil) }()
 	const chunk = 4 << 20
 	data := make([]byte, chunk)
 	sink := make([]byte, chunk)

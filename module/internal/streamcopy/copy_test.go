@@ -13,6 +13,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/costlb/costlb/module/internal/pipepool"
+
+	"github.com/costlb/costlb/module/internal/proxied"
 )
 
 // The copy loop, in process: each test joins a "client" and a "backend"
@@ -20,7 +24,9 @@ import (
 // (or unix) sockets: client <-> down | Session | up <-> backend.
 
 // The tests watch the pools: set before any copy runs.
-func init() { watch = new(poolWatch) }
+var watch = new(pipepool.Watch)
+
+func init() { pipepool.SetWatch(watch) }
 
 // connPair returns the two ends of a new stream connection on network
 // ("tcp" or "unix").
@@ -58,8 +64,8 @@ type wrapped struct{ net.Conn }
 
 func (w wrapped) CloseWrite() error { return w.Conn.(interface{ CloseWrite() error }).CloseWrite() }
 
-// proxied is one connection through a Session.
-type proxied struct {
+// pair is one connection through a Session.
+type pair struct {
 	client, backend net.Conn
 	done            chan Result
 }
@@ -76,7 +82,7 @@ var copyModes = []struct {
 	{"buffered-wrapped", "tcp", true, true},  // both sides wrapped
 }
 
-func startProxied(t testing.TB, network string, wrapDown, wrapUp bool, prefix []byte) *proxied {
+func startProxied(t testing.TB, network string, wrapDown, wrapUp bool, prefix []byte) *pair {
 	t.Helper()
 	client, down := connPair(t, network)
 	up, backend := connPair(t, network)
@@ -87,12 +93,12 @@ func startProxied(t testing.TB, network string, wrapDown, wrapUp bool, prefix []
 	if wrapUp {
 		ul = NewLeg(wrapped{up})
 	}
-	p := &proxied{client: client, backend: backend, done: make(chan Result, 1)}
-	go func() { p.done <- NewSession(dl, ul, true).Run(prefix) }()
+	p := &pair{client: client, backend: backend, done: make(chan Result, 1)}
+	go func() { p.done <- NewSession(dl, ul).Run(prefix) }()
 	return p
 }
 
-func (p *proxied) wait(t testing.TB) Result {
+func (p *pair) wait(t testing.TB) Result {
 	t.Helper()
 	select {
 	case r := <-p.done:
@@ -129,7 +135,7 @@ func TestCopyBothWaysExact(t *testing.T) {
 			up, downData := make([]byte, 8<<20), make([]byte, 8<<20)
 			_, _ = rand.Read(up)
 			_, _ = rand.Read(downData)
-			spliced := watch.spliced.Load()
+			spliced := watch.Spliced.Load()
 			p := startProxied(t, m.network, m.wrapDown, m.wrap, prefix)
 			cerr, berr := sendAll(p.client, up), sendAll(p.backend, downData)
 			var atBackend, atClient []byte
@@ -152,11 +158,11 @@ func TestCopyBothWaysExact(t *testing.T) {
 				t.Fatalf("client got %d bytes, want %d, checksums differ", len(atClient), len(downData))
 			}
 			r := p.wait(t)
-			if r.FromBackend != int64(len(downData)) {
-				t.Fatalf("counted %d bytes from the backend, want %d", r.FromBackend, len(downData))
+			if r.ToClient != int64(len(downData)) || r.ToBackend != int64(len(want)) {
+				t.Fatalf("counted %d bytes to the client, %d to the backend; want %d, %d", r.ToClient, r.ToBackend, len(downData), len(want))
 			}
 			// bulk goes by splice between plain sockets, where the system can
-			spliced = watch.spliced.Load() - spliced
+			spliced = watch.Spliced.Load() - spliced
 			if m.wrap || !spliceSupported {
 				if spliced != 0 {
 					t.Fatalf("%d bytes spliced with a wrapped side", spliced)
@@ -182,7 +188,7 @@ func waitIdle(t testing.TB, wantBufs int64) int {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		pipesOut, bufsOut := watch.pipes.Load(), watch.bufs.Load()
+		pipesOut, bufsOut := watch.Pipes.Load(), watch.Bufs.Load()
 		if pipesOut == 0 && bufsOut == wantBufs {
 			return idlePipes()
 		}
@@ -225,9 +231,9 @@ func TestCopyHalfClose(t *testing.T) {
 					t.Fatalf("half-closed side read %q, %v; want \"still here\" then EOF", got, err)
 				}
 				r := p.wait(t)
-				want := SideBackend
+				want := proxied.SideBackend
 				if clientFirst {
-					want = SideClient
+					want = proxied.SideClient
 				}
 				if r.First != want {
 					t.Fatalf("first end recorded as side %d, want %d", r.First, want)
@@ -288,9 +294,9 @@ func TestCopyResetMidTransfer(t *testing.T) {
 					t.Fatal("the peer's connection did not end after the other side's reset")
 				}
 				r := p.wait(t)
-				want := SideClient
+				want := proxied.SideClient
 				if backendResets {
-					want = SideBackend
+					want = proxied.SideBackend
 				}
 				if r.First != want {
 					t.Fatalf("first end recorded as side %d, want %d", r.First, want)
@@ -308,8 +314,8 @@ func TestCopySilentClose(t *testing.T) {
 	p := startProxied(t, "tcp", false, false, []byte("hello"))
 	resetConn(t, p.backend)
 	r := p.wait(t)
-	if r.First != SideBackend || r.FromBackend != 0 || r.EndedAt.IsZero() {
-		t.Fatalf("silent reset: first %d, from backend %d, ended at %v; want backend first, 0 bytes, a time", r.First, r.FromBackend, r.EndedAt)
+	if r.First != proxied.SideBackend || r.ToClient != 0 || r.EndedAt.IsZero() {
+		t.Fatalf("silent reset: first %d, from backend %d, ended at %v; want backend first, 0 bytes, a time", r.First, r.ToClient, r.EndedAt)
 	}
 	p = startProxied(t, "tcp", false, false, nil)
 	_ = p.backend.Close() // FIN, passed on as a half-close: the client closes in turn
@@ -317,8 +323,8 @@ func TestCopySilentClose(t *testing.T) {
 		t.Fatalf("client read %q, %v after the backend's FIN; want EOF", got, err)
 	}
 	_ = p.client.Close()
-	if r = p.wait(t); r.First != SideBackend || r.FromBackend != 0 {
-		t.Fatalf("silent FIN: first %d, from backend %d", r.First, r.FromBackend)
+	if r = p.wait(t); r.First != proxied.SideBackend || r.ToClient != 0 {
+		t.Fatalf("silent FIN: first %d, from backend %d", r.First, r.ToClient)
 	}
 	p = startProxied(t, "tcp", false, false, nil)
 	_ = p.client.Close()
@@ -326,7 +332,7 @@ func TestCopySilentClose(t *testing.T) {
 		t.Fatalf("backend read %q, %v after the client's FIN; want EOF", got, err)
 	}
 	_ = p.backend.Close()
-	if r = p.wait(t); r.First != SideClient {
+	if r = p.wait(t); r.First != proxied.SideClient {
 		t.Fatalf("client left first: recorded side %d", r.First)
 	}
 }
@@ -350,7 +356,7 @@ func TestCopyIdleHoldsNothing(t *testing.T) {
 			runtime.GC()
 			base := openFDs(t)
 			const n = 40
-			ps := make([]*proxied, n)
+			ps := make([]*pair, n)
 			for i := range ps {
 				ps[i] = startProxied(t, m.network, m.wrapDown, m.wrap, nil)
 				payload := bytes.Repeat([]byte{byte(i)}, 64<<10)

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"io"
 	"sync"
-	"sync/atomic"
 	"syscall"
+
+	"github.com/costlb/costlb/module/internal/pipepool"
 )
 
 // copyStream copies src to dst until src's EOF or an error.
@@ -22,28 +23,16 @@ const copyBufSize = 32 << 10
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
 
-// poolWatch counts what the pools lend, for this package's tests.
-type poolWatch struct {
-	bufs    atomic.Int64 // copy buffers borrowed and not given back
-	pipes   atomic.Int64 // pipes taken and not given back: of data moving right now
-	spliced atomic.Int64 // bytes moved by splice
-}
-
-// watch is nil but in this package's tests, which set it before any copy
-// runs: the data path pays a nil check, and shares no counter across
-// connections.
-var watch *poolWatch
-
 func getBuf() *[]byte {
-	if watch != nil {
-		watch.bufs.Add(1)
+	if w := pipepool.Watching(); w != nil {
+		w.Bufs.Add(1)
 	}
 	return copyBufs.Get().(*[]byte)
 }
 
 func putBuf(b *[]byte) {
-	if watch != nil {
-		watch.bufs.Add(-1)
+	if w := pipepool.Watching(); w != nil {
+		w.Bufs.Add(-1)
 	}
 	copyBufs.Put(b)
 }
@@ -77,23 +66,14 @@ func copyBuffered(dst, src *Leg) (int64, endKind, error) {
 
 // rawCopier copies one direction from a plain socket. Its step runs inside
 // the socket's RawConn.Read for the whole life of the direction: it
-// returns false to wait for readability, true when the copy ended.
-//
-// Small transfers are read into a pooled buffer, borrowed when the socket
-// is readable and given back when it has nothing more (splice costs more
-// than a read and a write for a few bytes). A read that fills the buffer
-// starts splice mode, when both sockets are plain: a pipe from the pool
-// moves the bytes until the socket is empty, and a few bursts in a row
-// smaller than a buffer go back to reading.
+// returns false to wait for readability, true when the copy ended. A
+// pooled buffer is borrowed only while the socket is readable, a pipe
+// only while a burst is spliced (pipepool.Burst, docs/data-path.md).
 type rawCopier struct {
-	dst       *Leg
-	canSplice bool // dst is a plain socket and splice has not failed
-	splicing  bool
-	burst     int64 // bytes spliced since the last wait
-	// bursts smaller than a buffer in a row, in splice mode
-	smallBursts int
-	buf         *[]byte
-	pipe        *pipe
+	dst   *Leg
+	burst pipepool.Burst // splice only when dst is a plain socket too
+	buf   *[]byte
+	pipe  *pipe
 
 	n   int64 // bytes written to dst
 	end endKind
@@ -102,7 +82,7 @@ type rawCopier struct {
 
 // copyRaw copies a plain socket src to dst.
 func copyRaw(dst, src *Leg) (int64, endKind, error) {
-	c := rawCopier{dst: dst, canSplice: dst.raw != nil && spliceSupported}
+	c := rawCopier{dst: dst, burst: pipepool.NewBurst(copyBufSize, dst.raw != nil && spliceSupported)}
 	err := src.raw.Read(c.step)
 	if c.buf != nil {
 		putBuf(c.buf)
@@ -128,7 +108,7 @@ const (
 func (c *rawCopier) step(fd uintptr) bool {
 	for {
 		var r stepResult
-		if c.splicing {
+		if c.burst.Splicing() {
 			r = c.spliceStep(int(fd))
 		} else {
 			r = c.readStep(int(fd))
@@ -172,10 +152,9 @@ func (c *rawCopier) readStep(fd int) stepResult {
 	// Read again even after a short read: a FIN (or a reset) that came
 	// with the data shows only on the next read, and no new readiness
 	// would announce it.
-	if n == len(*c.buf) && c.canSplice {
+	if c.burst.Read(n); c.burst.Splicing() {
 		putBuf(c.buf)
 		c.buf = nil
-		c.splicing, c.burst = true, 0
 	}
 	return stepAgain
 }

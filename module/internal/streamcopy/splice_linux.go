@@ -1,7 +1,6 @@
 package streamcopy
 
 import (
-	"io"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -9,30 +8,14 @@ import (
 	"github.com/costlb/costlb/module/internal/pipepool"
 )
 
-// The loop takes a pipe from costlb's pipe pool (module/internal/pipepool)
-// only while a burst of data moves and gives it back, empty, when the
-// source has nothing to read; it waits for the next burst on the socket's
-// readiness, holding nothing.
-
 // pipe is a pipe of the pool.
 type pipe = pipepool.Pipe
 
 // getPipe takes a pipe from the pool.
-func getPipe() (*pipe, error) {
-	p, err := pipepool.Get()
-	if err == nil && watch != nil {
-		watch.pipes.Add(1)
-	}
-	return p, err
-}
+func getPipe() (*pipe, error) { return pipepool.Get() }
 
 // putPipe gives p back to the pool (which closes it if it holds data).
-func putPipe(p *pipe) {
-	if watch != nil {
-		watch.pipes.Add(-1)
-	}
-	pipepool.Put(p)
-}
+func putPipe(p *pipe) { pipepool.Put(p) }
 
 // idlePipes returns how many pipes the pool holds (for tests).
 func idlePipes() int { return pipepool.Idle() }
@@ -50,30 +33,20 @@ func (c *rawCopier) spliceStep(fd int) stepResult {
 	if c.pipe == nil {
 		p, err := getPipe()
 		if err != nil {
-			c.splicing, c.canSplice = false, false // go on reading, nothing lost
+			c.burst.Refuse() // go on reading, nothing lost
 			return stepAgain
 		}
 		c.pipe = p
 	}
-	in, err := syscall.Splice(fd, nil, c.pipe.W, nil, pipepool.Size, pipepool.SpliceFlags)
-	for err == syscall.EINTR {
-		in, err = syscall.Splice(fd, nil, c.pipe.W, nil, pipepool.Size, pipepool.SpliceFlags)
-	}
+	in, err := c.pipe.Fill(fd)
 	switch {
 	case err == syscall.EAGAIN:
 		putPipe(c.pipe)
 		c.pipe = nil
-		// small bursts are cheaper read; a few in a row, so that a bulk
-		// transfer whose bursts vary does not go back and forth
-		if c.burst >= copyBufSize {
-			c.smallBursts = 0
-		} else if c.smallBursts++; c.smallBursts >= pipepool.SmallBurstsToRead {
-			c.splicing, c.smallBursts = false, 0
-		}
-		c.burst = 0
+		c.burst.Drained()
 		return stepWait
 	case err == syscall.EINVAL:
-		c.splicing, c.canSplice = false, false // this socket cannot splice
+		c.burst.Refuse() // this socket cannot splice
 		return stepAgain
 	case err != nil:
 		c.end, c.err = endRead, err
@@ -82,13 +55,9 @@ func (c *rawCopier) spliceStep(fd int) stepResult {
 		c.end = endEOF
 		return stepDone
 	}
-	c.pipe.Data = int(in)
 	out, err := spliceOut(c.dst.raw, c.pipe)
 	c.n += int64(out)
-	if watch != nil {
-		watch.spliced.Add(int64(out))
-	}
-	c.burst += in
+	c.burst.Spliced(int64(in))
 	if err != nil {
 		c.end, c.err = endWrite, err
 		return stepDone
@@ -102,23 +71,12 @@ func spliceOut(dst syscall.RawConn, p *pipe) (int, error) {
 	var out int
 	var werr error
 	err := dst.Write(func(fd uintptr) bool {
-		for p.Data > 0 {
-			m, err := syscall.Splice(p.R, nil, int(fd), nil, p.Data, pipepool.SpliceFlags)
-			switch {
-			case m > 0:
-				p.Data -= int(m)
-				out += int(m)
-			case err == syscall.EINTR:
-			case err == syscall.EAGAIN:
-				return false
-			case err != nil:
-				werr = err
-				return true
-			default:
-				werr = io.ErrUnexpectedEOF // the pipe holds data: cannot happen
-				return true
-			}
+		m, err := p.Drain(int(fd))
+		out += m
+		if err == syscall.EAGAIN {
+			return false
 		}
+		werr = err
 		return true
 	})
 	if err != nil {

@@ -14,7 +14,7 @@ func putPipe(*pipe) {}
 
 // spliceStep is never reached without splice: it goes back to reading.
 func (c *rawCopier) spliceStep(int) stepResult {
-	c.splicing, c.canSplice = false, false
+	c.burst.Refuse()
 	return stepAgain
 }
 

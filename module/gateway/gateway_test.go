@@ -1,4 +1,4 @@
-package l4handler
+package gateway
 
 import (
 	"fmt"
@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/mholt/caddy-l4/modules/l4proxy"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -52,7 +50,7 @@ func TestParseReadiness(t *testing.T) {
 		{"site name too long", `{"ready": true, "routes": [{"sites": ["B", "` + strings.Repeat("c", 30000) + `"], "cost": 1}]}`, nil, "too long (30000 bytes)", "too long"},
 		{"no sites", `{"ready": true, "routes": [{"sites": [], "cost": 1}]}`, nil, "names no site", "names no site"},
 		{"too many hops", `{"ready": true, "routes": [{"sites": ["B"` + strings.Repeat(`, "x"`, costlb.MaxRouteHops) + `], "cost": 1}]}`, nil, "names 17 sites", "names 17 sites"},
-		{"huge", `{"ready": true, "routes": [{"sites": ["B"], "cost": 0}], "pad": "` + strings.Repeat("x", maxReadyAnswer) + `"}`, nil, "larger than 65536 bytes", ""},
+		{"huge", `{"ready": true, "routes": [{"sites": ["B"], "cost": 0}], "pad": "` + strings.Repeat("x", maxAnswer) + `"}`, nil, "larger than 65536 bytes", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,38 +68,16 @@ func TestParseReadiness(t *testing.T) {
 	}
 }
 
-func TestCheckReadyURL(t *testing.T) {
-	for _, ok := range []string{"http://127.0.0.1:9180/ready/web", "https://b.example.com/costlb/ready/orders-db", "http://[::1]:80/ready/x"} {
-		if err := checkReadyURL(ok); err != nil {
-			t.Errorf("checkReadyURL(%q): %v", ok, err)
-		}
-	}
-	for raw, want := range map[string]string{
-		"ftp://127.0.0.1/ready/x":   `scheme "ftp": must be http or https`,
-		"127.0.0.1:9180/ready/x":    "127.0.0.1:9180/ready/x",
-		"http:///ready/x":           "no host",
-		"http://bad host/ready":     "malformed URL",
-		"http://{env.PEER}/ready/x": "placeholders are not supported",
-		"/ready/x":                  `scheme "": must be http or https`,
-	} {
-		err := checkReadyURL(raw)
-		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), fmt.Sprintf("%q", raw)) {
-			t.Errorf("checkReadyURL(%q) = %v, want an error naming it and containing %q", raw, err, want)
-		}
-	}
-}
-
-// TestGatewayDampsChanges: after the first answer, which sets the state,
 // the state changes only after fall (here 3) not-ready answers in a row,
 // or rise (here 2) ready ones; answers that agree with the state update it
 // at once, and only state changes are logged.
 func TestGatewayDampsChanges(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	g := &gateway{gatewaySpec: gatewaySpec{service: "web", upstream: "b:1", fall: 3, rise: 2}, logger: zap.New(core)}
-	up := func(site string) *readiness { return &readiness{Routes: []costlb.Route{{Sites: []string{site}}}} }
-	down := func(why string) *readiness { return &readiness{Reason: why} }
+	g := &Poller{spec: Spec{Service: "web", Upstream: "b:1", Fall: 3, Rise: 2}, logger: zap.New(core)}
+	up := func(site string) *Readiness { return &Readiness{Routes: []costlb.Route{{Sites: []string{site}}}} }
+	down := func(why string) *Readiness { return &Readiness{Reason: why} }
 	steps := []struct {
-		answer *readiness
+		answer *Readiness
 		ready  bool   // the state after it
 		shows  string // the route or reason the state shows
 	}{
@@ -114,7 +90,7 @@ func TestGatewayDampsChanges(t *testing.T) {
 	}
 	for i, st := range steps {
 		g.record(st.answer)
-		r := g.state()
+		r := g.State()
 		shows := r.Reason
 		if len(r.Routes) > 0 {
 			shows = r.Routes[0].Sites[0]
@@ -135,12 +111,12 @@ func TestGatewayDampsChanges(t *testing.T) {
 
 // startTestGateway polls url every 20 ms with the given timeout and stops
 // when the test ends. Its logs go to the returned observer.
-func startTestGateway(t *testing.T, url string, timeout time.Duration) (*gateway, *observer.ObservedLogs) {
+func startTestGateway(t *testing.T, url string, timeout time.Duration) (*Poller, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zap.InfoLevel)
-	g := startGateway(gatewaySpec{service: "web", upstream: "10.1.0.1:80", local: "A", url: url,
-		interval: 20 * time.Millisecond, timeout: timeout}, zap.New(core))
-	t.Cleanup(func() { _ = g.Destruct() })
+	g := start(Spec{Service: "web", Upstream: "10.1.0.1:80", Local: "A", URL: url,
+		Interval: 20 * time.Millisecond, Timeout: timeout}, zap.New(core))
+	t.Cleanup(func() { g.stop() })
 	return g, logs
 }
 
@@ -158,11 +134,11 @@ func waitFor(t *testing.T, cond func() bool, what func() string) {
 }
 
 // waitAnswer waits until the gateway has an answer satisfying cond.
-func waitAnswer(t *testing.T, g *gateway, what string, cond func(readiness) bool) readiness {
+func waitAnswer(t *testing.T, g *Poller, what string, cond func(Readiness) bool) Readiness {
 	t.Helper()
-	var r *readiness
+	var r *Readiness
 	waitFor(t, func() bool { r = g.last.Load(); return r != nil && cond(*r) },
-		func() string { return fmt.Sprintf("gateway never %s; last state %+v", what, g.state()) })
+		func() string { return fmt.Sprintf("gateway never %s; last state %+v", what, g.State()) })
 	return *r
 }
 
@@ -203,30 +179,30 @@ func TestGatewayFollowsAnswers(t *testing.T) {
 	defer answerFirst() // before the server closes, which waits for it
 	g, logs := startTestGateway(t, srv.URL+"/ready/web", time.Second)
 	waitPolls(t, &polls, 0, 1) // the first poll is asking, its answer held back
-	if st := g.state(); g.Ready() || st.Reason != "no answer yet" {
+	if st := g.State(); g.Ready() || st.Reason != "no answer yet" {
 		t.Fatalf("before the first answer: ready %t, state %+v; want not ready, no answer yet", g.Ready(), st)
 	}
 	answerFirst()
-	r := waitAnswer(t, g, "ready", func(r readiness) bool { return len(r.Routes) > 0 })
+	r := waitAnswer(t, g, "ready", func(r Readiness) bool { return len(r.Routes) > 0 })
 	if !reflect.DeepEqual(r.Routes, []costlb.Route{{Sites: []string{"B"}, Cost: 0}}) {
 		t.Errorf("routes %q, want [[B]] (the route through A dropped)", r.Routes)
 	}
 	waitPolls(t, &polls, polls.Load(), 3) // several polls, same answer
 	up.Store(false)
-	r = waitAnswer(t, g, "not ready", func(r readiness) bool { return len(r.Routes) == 0 })
+	r = waitAnswer(t, g, "not ready", func(r Readiness) bool { return len(r.Routes) == 0 })
 	if !strings.Contains(r.Reason, "503") {
 		t.Errorf("reason %q, want the 503 named", r.Reason)
 	}
 	waitPolls(t, &polls, polls.Load(), 3)
 	up.Store(true)
-	waitAnswer(t, g, "ready again", func(r readiness) bool { return len(r.Routes) > 0 })
+	waitAnswer(t, g, "ready again", func(r Readiness) bool { return len(r.Routes) > 0 })
 	// the next polls begin after the change's log line was written
 	waitPolls(t, &polls, polls.Load(), 3)
 	var msgs []string
 	for _, e := range logs.All() {
 		msgs = append(msgs, e.Message)
 		if e.ContextMap()["service"] != "web" || e.ContextMap()["upstream"] != "10.1.0.1:80" {
-			t.Errorf("log line %q lacks the service and upstream: %v", e.Message, e.ContextMap())
+			t.Errorf("log line %q lacks the service and Upstream: %v", e.Message, e.ContextMap())
 		}
 	}
 	want := []string{"costlb gateway ready", "costlb gateway not ready", "costlb gateway ready"}
@@ -301,7 +277,7 @@ func TestGatewayBadAnswers(t *testing.T) {
 			}
 			g, _ := startTestGateway(t, url, timeout)
 			start := time.Now()
-			r := waitAnswer(t, g, "answered", func(readiness) bool { return true })
+			r := waitAnswer(t, g, "answered", func(Readiness) bool { return true })
 			if took := time.Since(start); took > timeout+time.Second {
 				t.Errorf("the first answer took %v, past the timeout %v", took, timeout)
 			}
@@ -312,7 +288,7 @@ func TestGatewayBadAnswers(t *testing.T) {
 				t.Errorf("reason %q, want one containing %q", r.Reason, tt.reason)
 			}
 			stopped := make(chan struct{})
-			go func() { _ = g.Destruct(); close(stopped) }()
+			go func() { g.stop(); close(stopped) }()
 			select {
 			case <-stopped:
 			case <-time.After(timeout + time.Second):
@@ -336,29 +312,23 @@ func TestGatewayPoolSharesAndStops(t *testing.T) {
 		fmt.Fprint(w, `{"ready": true, "routes": [{"sites": ["B"], "cost": 0}]}`)
 	}))
 	defer srv.Close()
-	spec := gatewaySpec{service: "pool", upstream: "b:1", local: "A", url: srv.URL + "/ready/pool", interval: 10 * time.Millisecond, timeout: time.Second}
-	g1, err := loadGateway(spec, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitAnswer(t, g1, "ready", func(r readiness) bool { return len(r.Routes) > 0 })
-	g2, err := loadGateway(spec, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec := Spec{Service: "pool", Upstream: "b:1", Local: "A", URL: srv.URL + "/ready/pool", Interval: 10 * time.Millisecond, Timeout: time.Second}
+	g1 := Load(spec, zap.NewNop())
+	waitAnswer(t, g1, "ready", func(r Readiness) bool { return len(r.Routes) > 0 })
+	g2 := Load(spec, zap.NewNop())
 	if g1 != g2 || !g2.Ready() {
 		t.Fatalf("the second load got a new poller (%p, %p) or one not ready", g1, g2)
 	}
-	if deleted, _ := gateways.Delete(spec.key()); deleted {
+	if g2.Release() {
 		t.Fatal("the poller stopped while a config still uses it")
 	}
-	if deleted, _ := gateways.Delete(spec.key()); !deleted {
+	if !g1.Release() {
 		t.Fatal("the poller did not stop when the last config let go")
 	}
 	select {
 	case <-g1.done:
 	default:
-		t.Fatal("Delete returned before the poller ended")
+		t.Fatal("Release returned before the poller ended")
 	}
 	// a witness poller, every 20 ms: while it polls 5 times, a poller
 	// still running (every 10 ms) would have polled too
@@ -367,28 +337,6 @@ func TestGatewayPoolSharesAndStops(t *testing.T) {
 	waitPolls(t, &witnessPolls, 0, 5)
 	if polls.Load() != n {
 		t.Errorf("polls went on after the poller stopped: %d then %d", n, polls.Load())
-	}
-}
-
-// TestReadyPeriod: the readiness poll follows the service's active health
-// check settings as written, one second for each one not set (never
-// caddy-l4's own defaults of 30 s and 5 s).
-func TestReadyPeriod(t *testing.T) {
-	d := func(s string) caddy.Duration { v, _ := time.ParseDuration(s); return caddy.Duration(v) }
-	tests := []struct {
-		hc                *l4proxy.HealthChecks
-		interval, timeout time.Duration
-	}{
-		{nil, time.Second, time.Second},
-		{&l4proxy.HealthChecks{Passive: &l4proxy.PassiveHealthChecks{FailDuration: d("10s")}}, time.Second, time.Second},
-		{&l4proxy.HealthChecks{Active: &l4proxy.ActiveHealthChecks{Timeout: d("500ms")}}, time.Second, 500 * time.Millisecond},
-		{&l4proxy.HealthChecks{Active: &l4proxy.ActiveHealthChecks{Interval: d("2s")}}, 2 * time.Second, time.Second},
-		{&l4proxy.HealthChecks{Active: &l4proxy.ActiveHealthChecks{Interval: d("200ms"), Timeout: d("100ms")}}, 200 * time.Millisecond, 100 * time.Millisecond},
-	}
-	for i, tt := range tests {
-		if iv, to := (&Handler{HealthChecks: tt.hc}).readyPeriod(); iv != tt.interval || to != tt.timeout {
-			t.Errorf("case %d: interval %v, timeout %v; want %v, %v", i, iv, to, tt.interval, tt.timeout)
-		}
 	}
 }
 
@@ -440,7 +388,7 @@ func TestGatewayPollRetriesReset(t *testing.T) {
 		rl, url := serve(t, func(n int64) bool { return n%2 == 1 })
 		g, logs := startTestGateway(t, url, time.Second)
 		waitPolls(t, &rl.n, 0, 20) // 10 polls, each reset once
-		if r := g.state(); len(r.Routes) == 0 || !g.Ready() {
+		if r := g.State(); len(r.Routes) == 0 || !g.Ready() {
 			t.Errorf("gateway not ready after polls whose first try was reset: %+v", r)
 		}
 		if n := logs.FilterMessage("costlb gateway not ready").Len(); n != 0 {
@@ -451,7 +399,7 @@ func TestGatewayPollRetriesReset(t *testing.T) {
 		rl, url := serve(t, func(int64) bool { return true })
 		g, _ := startTestGateway(t, url, time.Second)
 		waitPolls(t, &rl.n, 0, 6)
-		r := waitAnswer(t, g, "answered", func(readiness) bool { return true })
+		r := waitAnswer(t, g, "answered", func(Readiness) bool { return true })
 		if g.Ready() || !strings.Contains(r.Reason, "connection reset by peer") {
 			t.Errorf("a peer that resets every poll: ready %t, reason %q; want not ready, reason naming the reset", g.Ready(), r.Reason)
 		}

@@ -1,4 +1,4 @@
-package l4handler
+package gateway
 
 import (
 	"crypto/tls"
@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	cfile "github.com/costlb/costlb/caddyfile"
 	"github.com/costlb/costlb/integration/harness"
 )
 
@@ -39,13 +40,13 @@ func tlsGateway(t *testing.T, cert *harness.Cert, clientCA *harness.CA, token, h
 
 // pollOnce starts a poller of url with setup and returns its first
 // answer's reason and the poller's log lines.
-func pollOnce(t *testing.T, url string, setup *pollSetup) (string, *observer.ObservedLogs) {
+func pollOnce(t *testing.T, url string, setup *Setup) (string, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zap.InfoLevel)
-	g := startGateway(gatewaySpec{service: "web", upstream: "10.1.0.1:80", local: "A", url: url,
-		interval: 20 * time.Millisecond, timeout: 2 * time.Second, setup: setup}, zap.New(core))
-	t.Cleanup(func() { _ = g.Destruct() })
-	r := waitAnswer(t, g, "an answer", func(r readiness) bool { return r.Reason != "no answer yet" })
+	g := start(Spec{Service: "web", Upstream: "10.1.0.1:80", Local: "A", URL: url, Shown: cfile.RedactURL(url),
+		Interval: 20 * time.Millisecond, Timeout: 2 * time.Second, Setup: setup}, zap.New(core))
+	t.Cleanup(func() { g.stop() })
+	r := waitAnswer(t, g, "an answer", func(r Readiness) bool { return r.Reason != "no answer yet" })
 	return r.Reason, logs
 }
 
@@ -60,18 +61,18 @@ func TestPollTLSReasons(t *testing.T) {
 	expiredClient := ca.Issue(t, "expired-client", []string{"site-a"}, harness.Expired())
 	expiredServer := ca.Issue(t, "expired-server", []string{"localhost"}, harness.Expired())
 	misnamed := ca.Issue(t, "misnamed", []string{"elsewhere.example"})
-	trust := func(c ...tls.Certificate) *pollSetup {
-		return &pollSetup{tls: &tls.Config{RootCAs: ca.Pool, Certificates: c}}
+	trust := func(c ...tls.Certificate) *Setup {
+		return &Setup{TLS: &tls.Config{RootCAs: ca.Pool, Certificates: c}}
 	}
 	bearer := trust(client.TLS)
-	bearer.header = http.Header{"Authorization": {"Bearer s3cret-token"}}
+	bearer.Header = http.Header{"Authorization": {"Bearer s3cret-token"}}
 	for _, tc := range []struct {
 		name  string
 		url   string
-		setup *pollSetup
+		setup *Setup
 		want  []string
 	}{
-		{"wrong CA", tlsGateway(t, server, nil, "", "localhost"), &pollSetup{tls: &tls.Config{RootCAs: other.Pool}}, []string{"TLS:", "unknown authority", "tls_trust_pool"}},
+		{"wrong CA", tlsGateway(t, server, nil, "", "localhost"), &Setup{TLS: &tls.Config{RootCAs: other.Pool}}, []string{"TLS:", "unknown authority", "tls_trust_pool"}},
 		{"system roots", tlsGateway(t, server, nil, "", "localhost"), nil, []string{"TLS:", "unknown authority"}},
 		{"name mismatch", tlsGateway(t, misnamed, nil, "", "localhost"), trust(), []string{"TLS: name mismatch", "localhost", "tls_server_name"}},
 		{"expired server certificate", tlsGateway(t, expiredServer, nil, "", "localhost"), trust(), []string{"TLS:", "expired"}},
@@ -101,7 +102,7 @@ func TestPollTLSReasons(t *testing.T) {
 }
 
 // TestPollRedactsURL: a readiness URL's credentials appear in no log line
-// and no reason.
+// (which shows Spec.Shown, made as l4handler makes it) and no reason.
 func TestPollRedactsURL(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u, p, ok := r.BasicAuth(); !ok || u != "ops" || p != "S3cret" {
@@ -130,12 +131,6 @@ func TestPollRedactsURL(t *testing.T) {
 	if reason, _ := pollOnce(t, strings.Replace(srv.URL, "http://", "http://ops:S3cret@", 1)+"/ready/web", nil); !strings.Contains(reason, "503") {
 		t.Errorf("reason %q, want the 503 behind basic auth", reason)
 	}
-	if err := checkReadyURL("http://ops:S3cret@b:99999/ready/x"); err == nil || strings.Contains(err.Error(), "S3cret") {
-		t.Errorf("checkReadyURL error %v: want an error without the password", err)
-	}
-	if err := checkReadyURL("http://ops:S3cret@b:9180/ready/%zz"); err == nil || strings.Contains(err.Error(), "S3cret") {
-		t.Errorf("checkReadyURL error %v: want an error without the password", err)
-	}
 }
 
 // TestReloadSwapsPollSetup: a config that keeps a gateway (same poller)
@@ -145,22 +140,16 @@ func TestReloadSwapsPollSetup(t *testing.T) {
 	ca := harness.NewCA(t, "ca")
 	url := tlsGateway(t, ca.Issue(t, "server", []string{"localhost"}), ca, "", "localhost")
 	client := ca.Issue(t, "client", []string{"site-a"})
-	spec := gatewaySpec{service: "web", upstream: "10.1.0.1:80", local: "A", url: url,
-		interval: 20 * time.Millisecond, timeout: 2 * time.Second, setup: &pollSetup{tls: &tls.Config{RootCAs: ca.Pool}}}
-	g, err := loadGateway(spec, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = gateways.Delete(spec.key()) })
-	waitAnswer(t, g, "no client certificate", func(r readiness) bool { return strings.Contains(r.Reason, "certificate required") })
-	spec.setup = &pollSetup{tls: &tls.Config{RootCAs: ca.Pool, Certificates: []tls.Certificate{client.TLS}}}
-	again, err := loadGateway(spec, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = gateways.Delete(spec.key()) })
+	spec := Spec{Service: "web", Upstream: "10.1.0.1:80", Local: "A", URL: url,
+		Interval: 20 * time.Millisecond, Timeout: 2 * time.Second, Setup: &Setup{TLS: &tls.Config{RootCAs: ca.Pool}}}
+	g := Load(spec, zap.NewNop())
+	t.Cleanup(func() { g.Release() })
+	waitAnswer(t, g, "no client certificate", func(r Readiness) bool { return strings.Contains(r.Reason, "certificate required") })
+	spec.Setup = &Setup{TLS: &tls.Config{RootCAs: ca.Pool, Certificates: []tls.Certificate{client.TLS}}}
+	again := Load(spec, zap.NewNop())
+	t.Cleanup(func() { again.Release() })
 	if again != g {
 		t.Fatal("the reload started a new poller")
 	}
-	waitAnswer(t, g, "past TLS with the new certificate", func(r readiness) bool { return strings.Contains(r.Reason, "answered 503") })
+	waitAnswer(t, g, "past TLS with the new certificate", func(r Readiness) bool { return strings.Contains(r.Reason, "answered 503") })
 }

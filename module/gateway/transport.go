@@ -1,4 +1,4 @@
-package l4handler
+package gateway
 
 import (
 	"context"
@@ -14,32 +14,32 @@ import (
 	"time"
 )
 
-// pollSetup is how a poller reaches its gateway beyond the URL: the TLS
+// Setup is how a poller reaches its gateway beyond the URL: the TLS
 // client config of its ready block and the headers sent with every poll.
-type pollSetup struct {
-	tls              *tls.Config // nil: Go's defaults (the system's roots)
-	handshakeTimeout time.Duration
-	header           http.Header
+type Setup struct {
+	TLS              *tls.Config // nil: Go's defaults (the system's roots)
+	HandshakeTimeout time.Duration
+	Header           http.Header
 }
 
-// pollTransport polls with the setup of the config that last provisioned
+// transport polls with the setup of the config that last provisioned
 // the poller: a reload that keeps a gateway keeps its poller and last
 // answer, and polls with the certificates, trust pool and headers the new
 // config reads (certificate rotation by reload).
-type pollTransport struct {
+type transport struct {
 	timeout time.Duration
-	cur     atomic.Pointer[pollRound]
+	cur     atomic.Pointer[round]
 }
 
-// pollRound is one setup with the transport made from it.
-type pollRound struct {
-	setup *pollSetup
+// round is one setup with the transport made from it.
+type round struct {
+	setup *Setup
 	rt    *http.Transport
 }
 
-// newPollClient returns the HTTP client of a poller with setup.
-func newPollClient(timeout time.Duration, setup *pollSetup) *http.Client {
-	t := &pollTransport{timeout: timeout}
+// newClient returns the HTTP client of a poller with setup.
+func newClient(timeout time.Duration, setup *Setup) *http.Client {
+	t := &transport{timeout: timeout}
 	t.use(setup)
 	return &http.Client{
 		Transport: t,
@@ -49,41 +49,41 @@ func newPollClient(timeout time.Duration, setup *pollSetup) *http.Client {
 }
 
 // use makes the next polls use setup (nil: no TLS options, no headers).
-func (t *pollTransport) use(setup *pollSetup) {
+func (t *transport) use(setup *Setup) {
 	if setup == nil {
-		setup = new(pollSetup)
+		setup = new(Setup)
 	}
 	hs := t.timeout
-	if setup.handshakeTimeout > 0 {
-		hs = min(hs, setup.handshakeTimeout)
+	if setup.HandshakeTimeout > 0 {
+		hs = min(hs, setup.HandshakeTimeout)
 	}
-	t.cur.Store(&pollRound{setup: setup, rt: &http.Transport{
+	t.cur.Store(&round{setup: setup, rt: &http.Transport{
 		// A fresh connection per poll: a peer that reloads closes idle
 		// connections, and a poll that met one would read as a flap.
 		Proxy:                  nil,
 		DisableKeepAlives:      true,
 		DialContext:            (&net.Dialer{Timeout: t.timeout}).DialContext,
-		TLSClientConfig:        setup.tls,
+		TLSClientConfig:        setup.TLS,
 		TLSHandshakeTimeout:    hs,
 		ResponseHeaderTimeout:  t.timeout,
-		MaxResponseHeaderBytes: maxReadyAnswer,
+		MaxResponseHeaderBytes: maxAnswer,
 	}})
 }
 
 // RoundTrip sends req with the current setup's headers.
-func (t *pollTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := t.cur.Load()
-	if len(r.setup.header) > 0 {
+	if len(r.setup.Header) > 0 {
 		req = req.Clone(req.Context())
-		for field, values := range r.setup.header {
+		for field, values := range r.setup.Header {
 			req.Header[http.CanonicalHeaderKey(field)] = values
 		}
 	}
 	resp, err := r.rt.RoundTrip(req)
 	if err != nil && req.URL.Scheme == "https" {
 		name := req.URL.Hostname()
-		if r.setup.tls != nil && r.setup.tls.ServerName != "" {
-			name = r.setup.tls.ServerName
+		if r.setup.TLS != nil && r.setup.TLS.ServerName != "" {
+			name = r.setup.TLS.ServerName
 		}
 		err = &tlsPollError{serverName: name, err: err}
 	}
@@ -114,7 +114,7 @@ func describePollError(err error, timeout time.Duration) string {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return fmt.Sprintf("no answer within the timeout %v", timeout)
 	}
-	return unwrapURLError(err).Error()
+	return WithoutURL(err).Error()
 }
 
 // describeTLSError describes a TLS failure of a poll, or returns "".
@@ -157,7 +157,7 @@ func describeTLSError(err error) string {
 		return "TLS: the gateway answered in plain HTTP: use an http:// URL, or serve its costlb_status over HTTPS"
 	}
 	if strings.Contains(msg, "tls: ") {
-		return "TLS: " + unwrapURLError(err).Error()
+		return "TLS: " + WithoutURL(err).Error()
 	}
 	return ""
 }
@@ -183,9 +183,9 @@ func describeStatus(resp *http.Response) string {
 	return fmt.Sprintf("answered %s", resp.Status)
 }
 
-// unwrapURLError returns what a *url.Error wraps, without its URL (which
-// may hold credentials), or err itself.
-func unwrapURLError(err error) error {
+// WithoutURL returns what a *url.Error wraps, without its URL (which may
+// hold credentials), or err itself.
+func WithoutURL(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return ue.Err
