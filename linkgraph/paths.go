@@ -41,6 +41,12 @@ func (n *Network) Paths(overrides []Link) (*Paths, error) {
 			return nil, err
 		}
 	}
+	return n.pathsFrom(n.localIdx, cost), nil
+}
+
+// pathsFrom returns the cheapest paths from site src with the link costs
+// cost (indexed as n.links).
+func (n *Network) pathsFrom(src int32, cost []int64) *Paths {
 	size := len(n.names)
 	p := &Paths{net: n, dist: make([]int64, size)}
 	state := make([]int32, 2*size)
@@ -55,7 +61,6 @@ func (n *Network) Paths(overrides []Link) (*Paths, error) {
 	h.dist, h.hops = p.dist, p.hops
 	dist, hops, parent, pos, jump := p.dist, p.hops, p.parent, h.pos, h.jump
 
-	src := n.localIdx
 	dist[src] = 0
 	h.push(src)
 	for len(h.items) > 0 {
@@ -88,7 +93,7 @@ func (n *Network) Paths(overrides []Link) (*Paths, error) {
 			}
 		}
 	}
-	return p, nil
+	return p
 }
 
 // setJump sets the jump pointer of site u, whose path just became final:

@@ -79,19 +79,14 @@ func (n *Network) usedSites(uses []Use) []bool {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		ov, cost := overrides[k], n.cost
-		if len(ov) > 0 {
-			c, err := n.overrideCosts(ov)
-			if err != nil { // a service refuses bad overrides; count it without them
-				c, ov = n.cost, nil
+		cost := n.cost
+		if ov := overrides[k]; len(ov) > 0 {
+			// a service refuses bad overrides; count it without them
+			if c, err := n.overrideCosts(ov); err == nil {
+				cost = c
 			}
-			cost = c
 		}
-		from, _ := n.Paths(ov)
-		links := n.Links()
-		for i := range links {
-			links[i].Cost = cost[i]
-		}
+		from := n.pathsFrom(n.localIdx, cost)
 		targets := slices.Clone(groups[k])
 		slices.Sort(targets)
 		for _, t := range slices.Compact(targets) {
@@ -99,11 +94,8 @@ func (n *Network) usedSites(uses []Use) []bool {
 			if !ok || from.dist[ti] <= 0 { // unknown, unreachable or local
 				continue
 			}
-			rev, err := New(t, links) // the same sites and ids, seen from t
-			if err != nil {
-				continue
-			}
-			to, _ := rev.Paths(nil)
+			// links are undirected: the paths from t give cost(v, t)
+			to := n.pathsFrom(ti, cost)
 			for v := range used {
 				if from.dist[v] >= 0 && to.dist[v] >= 0 && from.dist[v]+to.dist[v] == from.dist[ti] {
 					used[v] = true
