@@ -23,24 +23,30 @@ type shiftLog struct {
 	Reason  string  `json:"reason"`
 }
 
-// shiftLogs returns the failover and failback lines Caddy logged for service.
-func shiftLogs(logs, service string) []shiftLog {
-	var out []shiftLog
+// eachLogLine calls f with each line of logs, lines up to 4 MiB long.
+func eachLogLine(logs string, f func(line []byte)) {
 	sc := bufio.NewScanner(strings.NewReader(logs))
 	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
 	for sc.Scan() {
-		line := sc.Bytes()
+		f(sc.Bytes())
+	}
+}
+
+// shiftLogs returns the failover and failback lines Caddy logged for service.
+func shiftLogs(logs, service string) []shiftLog {
+	var out []shiftLog
+	eachLogLine(logs, func(line []byte) {
 		if !strings.Contains(string(line), "costlb fail") {
-			continue
+			return
 		}
 		var l shiftLog
 		if json.Unmarshal(line, &l) != nil || l.Service != service {
-			continue
+			return
 		}
 		if l.Msg == "costlb failover" || l.Msg == "costlb failback" {
 			out = append(out, l)
 		}
-	}
+	})
 	return out
 }
 
@@ -48,12 +54,10 @@ func shiftLogs(logs, service string) []shiftLog {
 // addr that failed by timing out rather than being refused.
 func healthTimeouts(logs, addr string) []float64 {
 	var out []float64
-	sc := bufio.NewScanner(strings.NewReader(logs))
-	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
+	eachLogLine(logs, func(b []byte) {
+		line := string(b)
 		if !strings.Contains(line, "active health check failed") || !strings.Contains(line, addr) {
-			continue
+			return
 		}
 		var l struct {
 			Msg     string  `json:"msg"`
@@ -65,7 +69,7 @@ func healthTimeouts(logs, addr string) []float64 {
 			l.Address == addr && strings.Contains(l.Error, "timeout") {
 			out = append(out, l.TS)
 		}
-	}
+	})
 	return out
 }
 

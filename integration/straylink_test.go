@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -19,19 +18,17 @@ const strayLinkMsg = "costlb link of no use to this Caddy"
 // their reasons.
 func strayLinkLogs(logs string) map[string][]string {
 	out := map[string][]string{}
-	sc := bufio.NewScanner(strings.NewReader(logs))
-	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
-	for sc.Scan() {
+	eachLogLine(logs, func(line []byte) {
 		var l struct {
 			Level  string `json:"level"`
 			Msg    string `json:"msg"`
 			Link   string `json:"link"`
 			Reason string `json:"reason"`
 		}
-		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == strayLinkMsg && l.Level == "warn" {
+		if json.Unmarshal(line, &l) == nil && l.Msg == strayLinkMsg && l.Level == "warn" {
 			out[l.Link] = append(out[l.Link], l.Reason)
 		}
-	}
+	})
 	return out
 }
 
