@@ -85,7 +85,6 @@ func TestExamplePortsDistinct(t *testing.T) {
 		t.Fatal(err)
 	}
 	dirs, _ := filepath.Glob(filepath.Join(root, "examples", "*"))
-	portRe := regexp.MustCompile(`(?:127\.0\.0\.1|localhost)?:(\d{4,5})\b`)
 	owner := map[string]string{}
 	for _, dir := range dirs {
 		name := filepath.Base(dir)
@@ -100,7 +99,7 @@ func TestExamplePortsDistinct(t *testing.T) {
 			if !regexp.MustCompile(`(?m)^\s*admin localhost:\d+$|"admin": \{"listen": "localhost:\d+"\}`).Match(b) {
 				t.Errorf("%s sets no admin address of its own", f)
 			}
-			for _, m := range portRe.FindAllSubmatch(b, -1) {
+			for _, m := range examplePortRe.FindAllSubmatch(b, -1) {
 				own[string(m[1])] = true
 			}
 		}
@@ -114,7 +113,7 @@ func TestExamplePortsDistinct(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range portRe.FindAllSubmatch(readme, -1) {
+		for _, m := range examplePortRe.FindAllSubmatch(readme, -1) {
 			if !own[string(m[1])] {
 				t.Errorf("examples/%s/README.md quotes %s, not a port of its config", name, m[0])
 			}
