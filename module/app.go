@@ -61,10 +61,13 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 // Caddy's decode error gives no path, so without this a bad cost in a
 // config of many links, or in a PATCH of one, would not say which link.
 func (a *App) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		Site  string            `json:"site,omitempty"`
+	// every field but links decodes into a as usual; the outer links
+	// field hides the app's own
+	type plain App
+	raw := struct {
+		*plain
 		Links []json.RawMessage `json:"links,omitempty"`
-	}
+	}{plain: (*plain)(a)}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&raw); err != nil {
@@ -79,7 +82,7 @@ func (a *App) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("apps.costlb.links[%d]: %w", i, err)
 		}
 	}
-	a.Site, a.Links = raw.Site, links
+	a.Links = links
 	return nil
 }
 
