@@ -90,4 +90,6 @@ func TestAutoLinkCostOverrideRefused(t *testing.T) {
 	checkErr(t, "override auto", err, []string{"cost override 0", `"auto" is for the links of the network only`})
 }
 
-func cfileLinkCost(d *caddyfile.Dispenser) (linkgraph.Link, error) { return cfile.LinkCost(d, "costlb") }
+func cfileLinkCost(d *caddyfile.Dispenser) (linkgraph.Link, error) {
+	return cfile.LinkCost(d, "costlb")
+}
