@@ -133,8 +133,9 @@ type autoUse struct {
 type autoState struct {
 	uses []autoUse
 
-	mu    sync.Mutex
-	costs []*SiteCosts // every SiteCosts of the config, the app's own first
+	mu       sync.Mutex
+	costs    []*SiteCosts // every SiteCosts of the config, the app's own first
+	released bool         // Cleanup gave back the holds of uses
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -153,9 +154,19 @@ func checkAutoLinks(site string, links []linkgraph.Link) error {
 	return nil
 }
 
-// provisionAuto holds the measured state of the config's auto links and
-// makes the app's own site costs.
+// provisionAuto holds the measured state of the config's auto links,
+// makes the app's own site costs and registers the link metrics.
 func (a *App) provisionAuto(ctx caddy.Context) error {
+	if err := a.holdAuto(); err != nil {
+		return err
+	}
+	SharedCollector(ctx.GetMetricsRegistry(), linkCollector{a})
+	return nil
+}
+
+// holdAuto holds the measured state of the config's auto links and makes
+// the app's own site costs.
+func (a *App) holdAuto() error {
 	for i, l := range a.network.Links() {
 		if !l.Auto {
 			continue
@@ -166,20 +177,22 @@ func (a *App) provisionAuto(ctx caddy.Context) error {
 		}
 		a.auto.uses = append(a.auto.uses, autoUse{index: i, remote: remote, link: holdAutoLink(l.Between[0], l.Between[1], a.logger)})
 	}
-	if _, err := a.SiteCosts("", nil); err != nil {
-		return err
-	}
-	SharedCollector(ctx.GetMetricsRegistry(), linkCollector{a})
-	return nil
+	_, err := a.SiteCosts("", nil)
+	return err
 }
 
 // Cleanup gives back the config's holds on the measured state of its auto
 // links; the state of a link the next config keeps lives on.
 func (a *App) Cleanup() error {
-	for _, u := range a.auto.uses {
-		u.link.release()
+	a.auto.mu.Lock()
+	released := a.auto.released
+	a.auto.released = true
+	a.auto.mu.Unlock()
+	if !released {
+		for _, u := range a.auto.uses {
+			u.link.release()
+		}
 	}
-	a.auto.uses = nil
 	return nil
 }
 
