@@ -182,3 +182,59 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestAutoLinkCostTravelsOnward: site B measures its auto link to C, and
+// the measured cost reaches A in B's readiness answer: A's route through
+// B and C costs A–B (2) plus B's measured B–C (1), not 2 + 9998.
+func TestAutoLinkCostTravelsOnward(t *testing.T) {
+	c1 := harness.StartBackend(t, "c1")
+	listenA, listenB, listenC := harness.FreeAddr(t), harness.FreeAddr(t), harness.FreeAddr(t)
+	statusB, statusC := harness.FreeAddr(t), harness.FreeAddr(t)
+	harness.StartCaddy(t, siteCaddyfile(`site C
+		link B C 3`, listenC, fmt.Sprintf(`
+		name web
+		backend C %s
+		health_interval 200ms
+		health_timeout 150ms`, c1.Addr()), statusC), "caddyfile")
+	b := harness.StartCaddy(t, siteCaddyfile(`site B
+		link A B 2
+		link B C auto`, listenB, `
+		name web
+		`+gatewayBackend("C", listenC, statusC, "web")+`
+		health_interval 200ms
+		health_timeout 150ms`, statusB), "caddyfile")
+	a := harness.StartCaddy(t, siteCaddyfile(`site A
+		link A B 2`, listenA, `
+		name web
+		`+gatewayBackend("B", listenB, statusB, "web")+`
+		health_interval 200ms
+		health_timeout 150ms`, ""), "caddyfile")
+
+	// B's answer offers B→C at the measured cost
+	harness.WaitFor(t, 10*time.Second, func() bool {
+		_, doc, err := getReady(statusB, "web")
+		return err == nil && len(doc.Routes) == 1 && doc.Routes[0].Cost != nil && *doc.Routes[0].Cost == 1
+	}, "B to offer B→C at the measured cost 1")
+	if l := linkOf(fetchLinks(t, b), "B", "C"); l == nil || !l.Auto || l.Cost != 1 || l.RTTMs == nil {
+		t.Fatalf("B's link B–C: %+v, want auto, measured at cost 1", l)
+	}
+	// A learns it: its gateway B costs 2 + 1, and so does its route
+	harness.WaitFor(t, 10*time.Second, func() bool {
+		v, _, err := fetchView(a)
+		if err != nil {
+			return false
+		}
+		s := v.service("web")
+		if s == nil || len(s.Routes) == 0 || s.Routes[0].Cost == nil {
+			return false
+		}
+		g := s.backend(listenB)
+		return g != nil && g.PathCost == 3 && *s.Routes[0].Cost == 3
+	}, "A's gateway B and its route A→B→C to cost 2 + 1")
+	if name, conn := greetLine(t, listenA); name != "c1" {
+		_ = conn.Close()
+		t.Fatalf("a connection through A reached %q, want c1", name)
+	} else {
+		_ = conn.Close()
+	}
+}
