@@ -102,6 +102,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.network, a.paths = n, paths
 	a.metrics = newMetrics(ctx.GetMetricsRegistry(), a)
+	enterReload(a)
+	return nil
+}
+
+// Cleanup ends the reload window that started this app, if it was the
+// last app of the config before (reload.go).
+func (a *App) Cleanup() error {
+	leaveReload(a)
 	return nil
 }
 
@@ -120,11 +128,13 @@ func newNetwork(site string, links []linkgraph.Link) (*linkgraph.Network, error)
 	return n, nil
 }
 
-// Start warns, once per link, of the links no service of this config can
-// use (linkgraph's StrayLinks): every service of both kinds has registered
+// Start warns, once per process, when a reload may reset connections
+// (tcpmigrate_linux.go), and, once per link, of the links no service of
+// this config can use (linkgraph's StrayLinks): every service of both kinds has registered
 // by now, in its Provision. The admin API finds the running app through
 // Caddy's active context (RunningApp).
 func (a *App) Start() error {
+	warnTCPMigrate(a.logger)
 	var uses []linkgraph.Use
 	for _, s := range a.Services() {
 		uses = append(uses, s.SiteUse())
@@ -254,5 +264,6 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 var (
 	_ caddy.App             = (*App)(nil)
 	_ caddy.Provisioner     = (*App)(nil)
+	_ caddy.CleanerUpper    = (*App)(nil)
 	_ caddyfile.Unmarshaler = (*App)(nil)
 )
