@@ -181,9 +181,9 @@ func (a *App) holdAuto() error {
 	return err
 }
 
-// Cleanup gives back the config's holds on the measured state of its auto
-// links; the state of a link the next config keeps lives on.
-func (a *App) Cleanup() error {
+// releaseAuto gives back the config's holds on the measured state of its
+// auto links, once; the state of a link the next config keeps lives on.
+func (a *App) releaseAuto() {
 	a.auto.mu.Lock()
 	released := a.auto.released
 	a.auto.released = true
@@ -193,7 +193,6 @@ func (a *App) Cleanup() error {
 			u.link.release()
 		}
 	}
-	return nil
 }
 
 // startAuto starts, for every auto link, the goroutine that applies its
