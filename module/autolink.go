@@ -326,7 +326,24 @@ type SiteCosts struct {
 	overrides []linkgraph.Link
 	cells     map[string]*atomic.Int64 // every site of the network; read-only once made
 	paths     atomic.Pointer[linkgraph.Paths]
+	// shifting is set while the costs change and the service looks again
+	// at its primary site: a shift then is the costs', not a failback
+	shifting atomic.Bool
+	observe  []func() // under app.auto.mu
 }
+
+// OnChange makes observe run after each change of the costs, such as a
+// balancer's Observe: the service's primary site follows the new costs at
+// once, and a shift it reports then is logged as the costs' (Shifting).
+func (sc *SiteCosts) OnChange(observe func()) {
+	sc.app.auto.mu.Lock()
+	sc.observe = append(sc.observe, observe)
+	sc.app.auto.mu.Unlock()
+}
+
+// Shifting reports whether the costs are changing right now: a change of
+// the primary site seen then comes from the costs.
+func (sc *SiteCosts) Shifting() bool { return sc != nil && sc.shifting.Load() }
 
 // SiteCosts computes the path costs of service (the app's own for "")
 // with its link cost overrides, and keeps them up to date with the auto
@@ -382,14 +399,20 @@ func (a *App) refreshCosts() {
 	costs := append([]*SiteCosts(nil), a.auto.costs...)
 	a.auto.mu.Unlock()
 	for _, sc := range costs {
+		sc.shifting.Store(true)
 		if err := sc.refresh(); err != nil {
 			// cannot happen: the overrides were checked when sc was made
 			a.logger.Error("costlb: recomputing path costs", zap.String("service", sc.service), zap.Error(err))
-			continue
-		}
-		if sc.service != "" {
+		} else if sc.service != "" {
 			a.SetPathCosts(sc.service, sc.Paths())
 		}
+		a.auto.mu.Lock()
+		observe := append([]func(){}, sc.observe...)
+		a.auto.mu.Unlock()
+		for _, f := range observe {
+			f()
+		}
+		sc.shifting.Store(false)
 	}
 }
 
