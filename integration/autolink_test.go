@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/costlb/costlb/integration/browser"
 	"github.com/costlb/costlb/integration/harness"
 )
 
@@ -295,4 +296,36 @@ func TestAutoLinkCostTravelsOnward(t *testing.T) {
 	} else {
 		_ = conn.Close()
 	}
+}
+
+// TestAutoLinkStatusPage: the status page marks a measured link cost, "~"
+// before the cost the admin API gives, and leaves a static one plain.
+func TestAutoLinkStatusPage(t *testing.T) {
+	bin := browser.Require(t)
+	west := harness.StartBackend(t, "west")
+	listen, statusAddr := harness.FreeAddr(t), harness.FreeAddr(t)
+	c := harness.StartCaddy(t, costlbCaddyfile(`site east
+		link east west auto
+		link east north 50`, costlbRoute(listen, `
+		name web
+		backend west %s`, west.Addr()))+statusSite(statusAddr), "caddyfile")
+	harness.WaitFor(t, 10*time.Second, func() bool {
+		l := linkOf(fetchLinks(t, c), "east", "west")
+		return l != nil && l.Cost < rttUnmeasured
+	}, "the auto link east–west to be measured")
+
+	b := browser.Start(t, bin, 1280, 800)
+	if err := b.Navigate("http://"+statusAddr+"/", pageTimeout); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, b, pageTimeout, "the measured link marked", func(s domState) string {
+		want := fmt.Sprintf("~%d", linkOf(fetchLinks(t, c), "east", "west").Cost)
+		if l, ok := s.link("east", "west"); !ok || l.Attrs["auto"] != "true" || l.Text != want {
+			return fmt.Sprintf("link east–west %+v, want auto and %q", l, want)
+		}
+		if l, ok := s.link("east", "north"); !ok || l.Attrs["auto"] != "false" || l.Text != "50" {
+			return fmt.Sprintf("link east–north %+v, want plain 50", l)
+		}
+		return ""
+	})
 }
