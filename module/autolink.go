@@ -370,9 +370,16 @@ func (a *App) SiteCosts(service string, overrides []linkgraph.Link) (*SiteCosts,
 // Paths returns the current path costs.
 func (sc *SiteCosts) Paths() *linkgraph.Paths { return sc.paths.Load() }
 
-// Cell returns the atomic path cost to site (-1 while unreachable), or nil
-// for a site that is not in the network.
-func (sc *SiteCosts) Cell(site string) *atomic.Int64 { return sc.cells[site] }
+// Cell returns the atomic path cost to site (-1 while unreachable), for
+// costlb.Backend.Path; nil for a site that is not in the network, and when
+// the config has no auto link: its costs never change, and the pick then
+// reads the plain PathCost, one memory access less.
+func (sc *SiteCosts) Cell(site string) *atomic.Int64 {
+	if len(sc.app.auto.uses) == 0 {
+		return nil
+	}
+	return sc.cells[site]
+}
 
 // refresh recomputes the path costs with the current measured costs.
 func (sc *SiteCosts) refresh() error {

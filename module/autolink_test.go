@@ -25,6 +25,22 @@ func autoApp(t *testing.T, links []linkgraph.Link) *App {
 	return a
 }
 
+// TestSiteCostsStaticNetwork: without an auto link the costs never
+// change, and the pick reads plain path costs.
+func TestSiteCostsStaticNetwork(t *testing.T) {
+	a := autoApp(t, []linkgraph.Link{{Between: [2]string{"east", "west"}, Cost: 4}})
+	sc, err := a.SiteCosts("svc", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Cell("west") != nil {
+		t.Fatal("a cell for a network without auto links")
+	}
+	if c, _ := sc.Paths().Cost("west"); c.Cost != 4 {
+		t.Fatalf("west costs %d, want 4", c.Cost)
+	}
+}
+
 func cellOf(t *testing.T, sc *SiteCosts, site string) int64 {
 	t.Helper()
 	c := sc.Cell(site)
