@@ -3,6 +3,7 @@ package module
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -207,6 +208,12 @@ func (a *App) startAuto() {
 	a.auto.cancel = cancel
 	targets := a.probeTargets()
 	for _, u := range a.auto.uses {
+		if len(targets[u.remote]) == 0 {
+			a.logger.Warn("costlb auto link with nothing to measure",
+				zap.String("link", a.network.Links()[u.index].String()),
+				zap.String("reason", "no service of this Caddy has a backend in "+linkgraph.QuoteName(u.remote)+
+					" to dial, poll or probe, so the link keeps its last measured cost (9998 until a first one); give it a number"))
+		}
 		changed := u.link.subscribe()
 		a.auto.done.Add(1)
 		go func() {
@@ -313,6 +320,19 @@ func (a *App) measuredCosts(except []linkgraph.Link) []linkgraph.Link {
 		}
 	}
 	return out
+}
+
+// measurableUse returns u with every auto link the service does not
+// override at cost 1, the least it can measure: a link is of use if a
+// cheapest path may cross it once its cost is measured, not only at the
+// unmeasured 9998.
+func (a *App) measurableUse(u linkgraph.Use) linkgraph.Use {
+	extra := a.measuredCosts(u.Overrides)
+	for i := range extra {
+		extra[i].Cost = 1
+	}
+	u.Overrides = append(slices.Clip(u.Overrides), extra...)
+	return u
 }
 
 // SiteCosts are the path costs from the local site to every site, for one
