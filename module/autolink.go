@@ -18,7 +18,8 @@ import (
 // round trip this Caddy measures to the link's other site. Samples come
 // from the data path (the connect time of every dial to a backend in that
 // site), from readiness polls to gateways there, and from a connect probe
-// of this file's own when nothing else measured the site for a second.
+// (autoprobe.go) when nothing else measured the site for a second. Path
+// costs follow the measured costs through SiteCosts (sitecosts.go).
 // The measured state lives in the process, by the two sites the link
 // joins, so that a reload keeps it as it keeps live counts.
 
