@@ -3,6 +3,7 @@ package module
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -60,28 +61,43 @@ const (
 	probeTimeout  = 3 * time.Second
 )
 
-// runAuto applies the changes of u's cost and probes it when idle.
+// runAuto applies the changes of u's cost and probes it when idle. A
+// probe runs beside the loop, one at a time, so that a slow one (a slow
+// or cut link) does not hold back a change measured meanwhile.
 func (a *App) runAuto(ctx context.Context, u autoUse, changed <-chan struct{}, targets []probeTarget) {
 	tick := time.NewTicker(probeInterval)
 	defer tick.Stop()
-	next := 0 // the target to probe: the same one while it answers
+	var probing sync.WaitGroup
+	defer probing.Wait()
+	busy := false
+	done := make(chan bool, 1) // a probe's end: whether its target answered
+	next := 0                  // the target to probe: the same one while it answers
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
 			a.refreshCosts()
-		case <-tick.C:
-			if len(targets) == 0 || time.Since(u.link.State().LastSample) < probeInterval {
-				continue
-			}
-			t := targets[next%len(targets)]
-			rtt, err := rttcost.Connect(ctx, t.network, t.addr, probeTimeout)
-			if err != nil {
+		case ok := <-done:
+			busy = false
+			if !ok {
 				next++ // try another backend of the site next time
+			}
+		case <-tick.C:
+			if busy || len(targets) == 0 || time.Since(u.link.State().LastSample) < probeInterval {
 				continue
 			}
-			u.link.Observe(rtt)
+			busy = true
+			t := targets[next%len(targets)]
+			probing.Add(1)
+			go func() {
+				defer probing.Done()
+				rtt, err := rttcost.Connect(ctx, t.network, t.addr, probeTimeout)
+				if err == nil {
+					u.link.Observe(rtt)
+				}
+				done <- err == nil
+			}()
 		}
 	}
 }
