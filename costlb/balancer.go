@@ -14,6 +14,7 @@ package costlb
 import (
 	"fmt"
 	"sync/atomic"
+	"time"
 )
 
 // Backend describes one backend address of a service. It is plain
@@ -32,6 +33,13 @@ type Backend struct {
 	Onward *atomic.Int64
 	// MaxConns caps the backend's live connections; 0 means no cap.
 	MaxConns int64
+	// Weight is what the backend can take relative to the others, from 1
+	// to MaxWeight; 0 means 1. Its live count counts as live ÷ Weight.
+	Weight int64
+	// Ramp is the address's slow-start state, shared process-wide; nil
+	// means its Counter's, or, for a backend counted by Load, one of its
+	// own, which lasts as long as the balancer.
+	Ramp *Ramp
 	// Counter counts the backend's live connections (shared process-wide).
 	// Exactly one of Counter and Load is set.
 	Counter *Counter
@@ -83,9 +91,11 @@ func (s Shift) Failover() bool {
 
 type entry struct {
 	Backend
-	site  int32 // index into Balancer.sites
-	picks atomic.Uint64
-	last  atomic.Uint64 // rotation stamp: higher = picked more recently
+	site   int32  // index into Balancer.sites
+	weight uint64 // Weight, 1 if not given
+	ramp   *Ramp
+	picks  atomic.Uint64
+	last   atomic.Uint64 // rotation stamp: higher = picked more recently
 }
 
 // Balancer picks backends for one service. It is safe for concurrent use;
@@ -95,6 +105,11 @@ type Balancer struct {
 	sites   []string
 	primary atomic.Int32 // site index of the primary site; -1 none; -2 not yet seen
 	onShift func(Shift)
+	// plain is set when every weight is 1 and slow start is off: the
+	// pick then compares whole numbers alone (choose), its fast path
+	plain     bool
+	slowStart int64        // slow-start duration in nanoseconds; 0: off
+	now       func() int64 // the clock of the ramps (ramp.go)
 }
 
 // New returns a balancer over backends. onShift, if not nil, is called
@@ -104,7 +119,7 @@ func New(backends []Backend, onShift func(Shift)) (*Balancer, error) {
 	if len(backends) == 0 {
 		return nil, fmt.Errorf("no backends")
 	}
-	b := &Balancer{entries: make([]entry, len(backends)), onShift: onShift}
+	b := &Balancer{entries: make([]entry, len(backends)), onShift: onShift, plain: true, now: monotonic}
 	siteIndex := make(map[string]int32)
 	for i, be := range backends {
 		if (be.Counter == nil) == (be.Load == nil) {
@@ -116,14 +131,23 @@ func New(backends []Backend, onShift func(Shift)) (*Balancer, error) {
 		if be.MaxConns < 0 {
 			return nil, fmt.Errorf("backend %d (%s): negative max connections %d", i, be.Address, be.MaxConns)
 		}
+		if be.Weight < 0 || be.Weight > MaxWeight {
+			return nil, fmt.Errorf("backend %d (%s): weight %d: must be 1 to %d", i, be.Address, be.Weight, MaxWeight)
+		}
 		si, ok := siteIndex[be.Site]
 		if !ok {
 			si = int32(len(b.sites))
 			siteIndex[be.Site] = si
 			b.sites = append(b.sites, be.Site)
 		}
-		b.entries[i].Backend = be
-		b.entries[i].site = si
+		e := &b.entries[i]
+		e.Backend, e.site, e.weight, e.ramp = be, si, uint64(max(be.Weight, 1)), be.Ramp
+		if e.ramp == nil && be.Counter != nil {
+			e.ramp = &be.Counter.ramp
+		} else if e.ramp == nil {
+			e.ramp = new(Ramp)
+		}
+		b.plain = b.plain && e.weight == 1
 	}
 	b.primary.Store(-2)
 	return b, nil
@@ -213,6 +237,9 @@ func (l *lostRaces) has(i int) bool {
 // site. stamp is the rotation stamp the chosen backend takes if the pick
 // counts on it, or 0 if it is already alone the most recently picked.
 func (b *Balancer) choose(lost *lostRaces) (best int, stamp uint64) {
+	if !b.plain {
+		return b.chooseWeighted(lost)
+	}
 	best = -1
 	scan := b.primaryScan()
 	var bestCost, bestPath int64
@@ -281,8 +308,18 @@ func (e *entry) live() int64 {
 func (b *Balancer) Observe() {
 	scan := b.primaryScan()
 	for i := range b.entries {
-		if e := &b.entries[i]; e.usable() {
-			scan.see(e)
+		e := &b.entries[i]
+		if !e.usable() {
+			b.noteDown(e)
+			continue
+		}
+		scan.see(e)
+		if b.slowStart > 0 {
+			if e.MaxConns > 0 && e.live() >= e.MaxConns {
+				b.noteDown(e)
+			} else {
+				b.rampShare(e, 0)
+			}
 		}
 	}
 	b.endScan(&scan)
@@ -344,8 +381,14 @@ type State struct {
 	// backend that is not a gateway), and TotalCost the path cost the pick
 	// uses: PathCost (to the backend's site) + OnwardCost.
 	OnwardCost, TotalCost int64
-	// Perceived is TotalCost + Live.
+	// Perceived is TotalCost + Live ÷ the effective weight, rounded down.
 	Perceived int64
+	// Weight is the backend's weight (1 if not given); Share is the part
+	// of it the backend has now, in millionths: 1000000 unless it is
+	// ramping up after slow start, for RampLeft more.
+	Weight   int64
+	Share    uint64
+	RampLeft time.Duration
 	// Healthy is the health probe's answer.
 	Healthy bool
 	// Ready is the gateway's readiness (true for a backend that is not a
@@ -363,7 +406,9 @@ func (b *Balancer) State(i int) State {
 	e := &b.entries[i]
 	s := State{Backend: e.Backend, Live: e.live(), Picks: e.picks.Load(), TotalCost: e.pathCost()}
 	s.OnwardCost = s.TotalCost - s.PathCost
-	s.Perceived = s.TotalCost + s.Live
+	s.Weight = int64(e.weight)
+	s.Share, s.RampLeft = b.rampState(e)
+	s.Perceived = perceived(s.TotalCost, s.Live, e.weight*s.Share).whole
 	s.Healthy = e.Healthy == nil || e.Healthy()
 	s.Ready = e.Ready == nil || e.Ready()
 	s.Available = s.Healthy && s.Ready && (s.MaxConns == 0 || s.Live < s.MaxConns)
