@@ -34,15 +34,15 @@ func Weight(d *caddyfile.Dispenser, who string, set bool) (json.RawMessage, erro
 	if err != nil {
 		return nil, err
 	}
-	return weightLiteral(d, who, arg)
+	return WeightLiteral(d, who, arg, `"weight"`)
 }
 
-// weightLiteral checks the Caddyfile value arg of a weight and returns it
-// as a JSON literal.
-func weightLiteral(d *caddyfile.Dispenser, who, arg string) (json.RawMessage, error) {
+// WeightLiteral checks the Caddyfile value arg of a weight, whose JSON
+// field is jsonName, and returns it as a JSON literal.
+func WeightLiteral(d *caddyfile.Dispenser, who, arg, jsonName string) (json.RawMessage, error) {
 	w, err := costnum.Parse(arg, 1, costlb.MaxWeight)
 	if err != nil {
-		return nil, d.Errf("%s: weight %q %v: %s (JSON: \"weight\")", who, arg, err, WeightRule)
+		return nil, d.Errf("%s: weight %q %v: %s (JSON: %s)", who, arg, err, WeightRule, jsonName)
 	}
 	return json.RawMessage(fmt.Sprint(w)), nil
 }

@@ -119,7 +119,7 @@ func badHTTPCaddyfiles() []badConfig {
 		{"lb_policy cost twice", bcHTTPCaddyfile(bcNet, bcHTTPUps, bcLines("lb_policy cost", "lb_policy cost"), ""), []string{"load balancing selection policy already specified", "Caddyfile:14"}},
 		{"no upstreams", bcHTTPCaddyfile(bcNet, "", bcLines("lb_policy cost {", "name lonely", "}"), ""), []string{`"lonely"`, "has no upstreams"}},
 		{"upstream given twice", bcHTTPCaddyfile(bcNet, "127.0.0.1:9001 127.0.0.1:9001 127.0.0.1:9002", "lb_policy cost", ""),
-			[]string{`upstream "127.0.0.1:9001" is given twice`, "each address is one upstream", "no weights"}},
+			[]string{`upstream "127.0.0.1:9001" is given twice`, "each address is one upstream", "weight 127.0.0.1:9001 <n>"}},
 		{"two services named alike", bcHTTPPolicy("name shop") + second("name shop"), []string{`"shop"`, "service names must be unique"}},
 		{"layer4 and HTTP named alike", withLayer4 + second("name shop"), []string{`"shop"`, "service names must be unique"}},
 	}
