@@ -408,7 +408,7 @@ func (b *Balancer) State(i int) State {
 	s.OnwardCost = s.TotalCost - s.PathCost
 	s.Weight = int64(e.weight)
 	s.Share, s.RampLeft = b.rampState(e)
-	s.Perceived = perceived(s.TotalCost, s.Live, e.weight*s.Share).whole
+	s.Perceived = perceived(s.TotalCost, s.Live, e.weight*s.Share)
 	s.Healthy = e.Healthy == nil || e.Healthy()
 	s.Ready = e.Ready == nil || e.Ready()
 	s.Available = s.Healthy && s.Ready && (s.MaxConns == 0 || s.Live < s.MaxConns)

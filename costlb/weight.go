@@ -13,56 +13,61 @@ const MaxWeight = 1000
 // in millionths (fullShare when it is not ramping up after slow start).
 const fullShare = 1_000_000
 
-// saturated is the quotient live ÷ weight taken for a live count so large
-// that live × fullShare ÷ the effective weight does not fit in 64 bits:
-// still above any path cost plus any real count, and with room to add a
-// path cost without overflow.
+// saturated caps the quotient live ÷ weight a report shows (State's
+// Perceived) for a live count so large that it does not fit in 64 bits.
 const saturated = math.MaxInt64 / 4
 
-// cost is a perceived cost, path cost + live ÷ effective weight, held
-// exactly as whole + frac/den with 0 ≤ frac < den: den is the effective
-// weight in millionths of a weight (at most MaxWeight × fullShare < 2^30),
-// so two costs compare by cross-multiplying their fractions in 64 bits,
-// with no rounding.
-type cost struct {
-	whole     int64
-	frac, den uint64
+// ratio is a perceived cost, path cost + live ÷ effective weight, held
+// exactly as the fraction n / w: w is the effective weight in millionths
+// of a weight (at most MaxWeight × fullShare < 2^30) and n = path × w +
+// live × fullShare (below 2^84: a path cost is below 2^42, a live count
+// below 2^63). Two ratios compare by cross-multiplying, n_a × w_b against
+// n_b × w_a, below 2^114 and so exact in 128 bits, with no rounding and no
+// division.
+type ratio struct {
+	hi, lo uint64 // n
+	w      uint64
 }
 
-// perceived returns path + live ÷ (w / fullShare), where w is an
-// effective weight in millionths of a weight (w > 0).
-func perceived(path, live int64, w uint64) cost {
-	if live <= 0 {
-		return cost{whole: path, den: w}
-	}
-	hi, lo := bits.Mul64(uint64(live), fullShare)
-	if hi >= w { // the quotient needs more than 64 bits
-		return cost{whole: path + saturated, den: w}
-	}
-	q, r := bits.Div64(hi, lo, w)
-	if q > saturated {
-		return cost{whole: path + saturated, den: w}
-	}
-	return cost{whole: path + int64(q), frac: r, den: w}
+// ratioOf returns the ratio of path + live ÷ (w / fullShare), w > 0.
+func ratioOf(path, live int64, w uint64) ratio {
+	ph, pl := bits.Mul64(uint64(path), w)
+	lh, ll := bits.Mul64(uint64(max(live, 0)), fullShare)
+	lo, carry := bits.Add64(pl, ll, 0)
+	return ratio{hi: ph + lh + carry, lo: lo, w: w}
 }
 
-// cmp compares c with d: -1 if c is lower, 0 if equal, +1 if higher.
-func (c cost) cmp(d cost) int {
+// cmp compares r with s: -1 if r is lower, 0 if equal, +1 if higher.
+func (r ratio) cmp(s ratio) int {
+	ah, al := mul128(r.hi, r.lo, s.w)
+	bh, bl := mul128(s.hi, s.lo, r.w)
 	switch {
-	case c.whole < d.whole:
+	case ah < bh || (ah == bh && al < bl):
 		return -1
-	case c.whole > d.whole:
-		return 1
-	}
-	// frac < den < 2^30 on both sides: the products stay below 2^60
-	l, r := c.frac*d.den, d.frac*c.den
-	switch {
-	case l < r:
-		return -1
-	case l > r:
+	case ah > bh || al > bl:
 		return 1
 	}
 	return 0
+}
+
+// mul128 returns (hi, lo) × m, which the bounds of ratio keep below 2^128.
+func mul128(hi, lo, m uint64) (uint64, uint64) {
+	h, l := bits.Mul64(lo, m)
+	return hi*m + h, l
+}
+
+// perceived returns path + live ÷ (w / fullShare), rounded down, for a
+// report.
+func perceived(path, live int64, w uint64) int64 {
+	r := ratioOf(path, live, w)
+	if r.hi >= w { // the quotient needs more than 64 bits
+		return path + saturated
+	}
+	q, _ := bits.Div64(r.hi, r.lo, w)
+	if q > uint64(path)+saturated {
+		return path + saturated
+	}
+	return int64(q)
 }
 
 // chooseWeighted is choose for a service where a backend has a weight
@@ -71,7 +76,7 @@ func (c cost) cmp(d cost) int {
 func (b *Balancer) chooseWeighted(lost *lostRaces) (best int, stamp uint64) {
 	best = -1
 	scan := b.primaryScan()
-	var bestCost cost
+	var bestCost ratio
 	var bestPath int64
 	var bestLast, newest uint64
 	atNewest := 0 // how many backends carry the newest stamp
@@ -98,7 +103,7 @@ func (b *Balancer) chooseWeighted(lost *lostRaces) (best int, stamp uint64) {
 			w = e.weight * share
 		}
 		path := e.pathCost()
-		c := perceived(path, live, w)
+		c := ratioOf(path, live, w)
 		last := e.last.Load()
 		if last > newest {
 			newest, atNewest = last, 1

@@ -2,6 +2,8 @@ package costlb
 
 import (
 	"fmt"
+	"math/big"
+	"math/rand/v2"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -158,5 +160,44 @@ func TestPickWeightedDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("weighted Pick allocates %v times per call", allocs)
+	}
+}
+
+// TestRatioMatchesBigRat: the 128-bit comparison of perceived costs
+// agrees with exact rational arithmetic over the whole range of path
+// costs, live counts and effective weights, and State's rounded-down
+// perceived cost is the rational's floor.
+func TestRatioMatchesBigRat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	draw := func() (int64, int64, uint64) {
+		path := rng.Int64N(2*MaxRouteCost + 1)
+		live := []int64{0, 1, rng.Int64N(1000), rng.Int64N(1 << 40), rng.Int64N(1<<63 - 1)}[rng.IntN(5)]
+		w := []uint64{fullShare / 10, fullShare, MaxWeight * fullShare, 1 + rng.Uint64N(MaxWeight*fullShare)}[rng.IntN(4)]
+		return path, live, w
+	}
+	exact := func(path, live int64, w uint64) *big.Rat {
+		r := new(big.Rat).SetFrac(new(big.Int).Mul(big.NewInt(live), big.NewInt(fullShare)), new(big.Int).SetUint64(w))
+		return r.Add(r, new(big.Rat).SetInt64(path))
+	}
+	for k := 0; k < 100000; k++ {
+		pa, la, wa := draw()
+		pb, lb, wb := draw()
+		if k%7 == 0 { // equal costs written differently
+			pb, lb, wb = pa, la*2, wa*2
+			if wb > MaxWeight*fullShare || lb < 0 || lb > 1<<62 {
+				pb, lb, wb = pa, la, wa
+			}
+		}
+		want := exact(pa, la, wa).Cmp(exact(pb, lb, wb))
+		if got := ratioOf(pa, la, wa).cmp(ratioOf(pb, lb, wb)); got != want {
+			t.Fatalf("%d + %d/%d vs %d + %d/%d: cmp %d, exact %d", pa, la, wa, pb, lb, wb, got, want)
+		}
+		if la < 1<<40 {
+			r := exact(pa, la, wa)
+			floor := new(big.Int).Quo(r.Num(), r.Denom())
+			if got := perceived(pa, la, wa); floor.Cmp(big.NewInt(got)) != 0 {
+				t.Fatalf("perceived(%d, %d, %d) = %d, want %v", pa, la, wa, got, floor)
+			}
+		}
 	}
 }
