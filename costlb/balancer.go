@@ -2,8 +2,10 @@
 // counters and the cost-based pick. It has no Caddy imports.
 //
 // Every new connection goes to the available backend with the lowest
-// perceived cost = path cost + live connections, where a gateway's path
-// cost is the cost to its site plus its onward cost (Backend.Onward). Ties
+// perceived cost = path cost + live connections ÷ weight (weight.go; with
+// every weight 1, path cost + live connections), where a gateway's path
+// cost is the cost to its site plus its onward cost (Backend.Onward). With
+// slow start, a backend that comes back ramps its weight up (ramp.go). Ties
 // go to the lower path cost (local before remote), then to the backend picked least recently, so
 // equal backends share new connections evenly. A backend is available when
 // its health probe says so, when it is a gateway (another costlb serving the

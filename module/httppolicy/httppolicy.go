@@ -40,7 +40,7 @@ type SiteUpstreams struct {
 // CostSelection is the cost selection policy of Caddy's reverse_proxy
 // (lb_policy cost): each request goes to the available upstream with the
 // lowest perceived cost = path cost from the local site to the upstream's
-// site + the upstream's in-flight requests, on the site network of the
+// site + the upstream's in-flight requests ÷ its weight, on the site network of the
 // costlb app. Ties go to the lower path cost, then rotate. In-flight
 // requests are Caddy's own count, shared by every reverse_proxy that uses
 // the upstream; available is Caddy's own: healthy by its active and passive

@@ -59,7 +59,7 @@ type Backend struct {
 
 // Handler is the costlb layer4 handler: it proxies a connection to one
 // backend of a service spread across sites, choosing the available backend
-// with the lowest perceived cost = path cost + live connections.
+// with the lowest perceived cost = path cost + live connections ÷ weight.
 //
 // It takes caddy-l4's proxy options with caddy-l4's meaning and proxies
 // the connection itself: the pick, retries within
