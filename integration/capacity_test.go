@@ -218,9 +218,15 @@ func rampShare(t *testing.T, slowStart string) (toB, all int) {
 // rampOf returns the slow-start ramp of backend addr of service ramp in
 // /costlb/, nil if it is not ramping.
 func rampOf(t *testing.T, c *harness.Caddy, addr string) *lbRamp {
+	return rampIn(t, c, "ramp", addr)
+}
+
+// rampIn returns the slow-start ramp of backend addr of service svc in
+// /costlb/, nil if it is not ramping.
+func rampIn(t *testing.T, c *harness.Caddy, svc, addr string) *lbRamp {
 	var v lbWeighted
 	getJSON(t, c.AdminURL()+"/costlb/", &v)
-	return v.slowStart("ramp", addr)
+	return v.slowStart(svc, addr)
 }
 
 // waitBackendState waits until the backend at addr of service svc is
@@ -271,4 +277,39 @@ func TestCapacityHTTPWeights(t *testing.T) {
 	one.Release()
 	three.Release()
 	waitIdle(t, c, "weighted-http")
+}
+
+// TestCapacityHTTPSlowStart: an upstream back from failing its active
+// health check ramps up: holding 5 requests against the other's 15, it
+// would take the next 10 without slow start (Skupper's rule); with
+// slow_start 10s, at 10% of its weight, it counts 50 and takes none.
+func TestCapacityHTTPSlowStart(t *testing.T) {
+	one, two := harness.StartHTTPBackend(t, "one"), harness.StartHTTPBackend(t, "two")
+	listen := harness.FreeAddr(t)
+	c := harness.StartCaddy(t, httpCaddyfile("site east", "", httpSite{listen: listen, upstreams: []string{one.Addr(), two.Addr()},
+		policy: "name ramp-http\nslow_start 10s", extra: "health_uri /healthz\nhealth_interval 50ms\nhealth_timeout 1s"}), "caddyfile")
+	waitHealthy(t, c, "ramp-http")
+	if got := holdHTTPN(t, "http://"+listen+"/hold", 10); got["one"] != 5 || got["two"] != 5 {
+		t.Fatalf("10 requests in flight went %v, want 5 and 5", got)
+	}
+	if r := rampIn(t, c, "ramp-http", two.Addr()); r != nil {
+		t.Fatalf("a ramp at start: %+v", r)
+	}
+	two.SetHealthy(false)
+	waitBackendState(t, c, "ramp-http", two.Addr(), false)
+	if got := holdHTTPN(t, "http://"+listen+"/hold", 10); got["one"] != 10 {
+		t.Fatalf("with two unhealthy, 10 requests went %v, want all on one", got)
+	}
+	two.SetHealthy(true)
+	var r *lbRamp
+	harness.WaitFor(t, relTimeout, func() bool { r = rampIn(t, c, "ramp-http", two.Addr()); return r != nil }, "two's ramp in /costlb/")
+	got := holdHTTPN(t, "http://"+listen+"/hold", 10)
+	t.Logf("FIGURES HTTP slow_start 10s: the upstream back (5 in flight against 15, share %v, %s left) took %d of the next 10 requests (without slow start it takes all 10)",
+		r.Share, r.Remaining, got["two"])
+	if r.Share >= 0.5 || got["two"] > 2 {
+		t.Errorf("two just back: share %v, took %d of 10 requests; want a ramp well under its weight, taking at most 2", r.Share, got["two"])
+	}
+	one.Release()
+	two.Release()
+	waitIdle(t, c, "ramp-http")
 }
