@@ -93,11 +93,9 @@ func (s Shift) Failover() bool {
 
 type entry struct {
 	Backend
-	site   int32  // index into Balancer.sites
-	weight uint64 // Weight, 1 if not given
-	ramp   *Ramp
-	picks  atomic.Uint64
-	last   atomic.Uint64 // rotation stamp: higher = picked more recently
+	site  int32 // index into Balancer.sites
+	picks atomic.Uint64
+	last  atomic.Uint64 // rotation stamp: higher = picked more recently
 }
 
 // Balancer picks backends for one service. It is safe for concurrent use;
@@ -143,13 +141,16 @@ func New(backends []Backend, onShift func(Shift)) (*Balancer, error) {
 			b.sites = append(b.sites, be.Site)
 		}
 		e := &b.entries[i]
-		e.Backend, e.site, e.weight, e.ramp = be, si, uint64(max(be.Weight, 1)), be.Ramp
-		if e.ramp == nil && be.Counter != nil {
-			e.ramp = &be.Counter.ramp
-		} else if e.ramp == nil {
-			e.ramp = new(Ramp)
+		// the entry keeps the weight and ramp it uses in its Backend,
+		// resolved, so that it grows by nothing a pick does not read
+		e.Backend, e.site = be, si
+		e.Weight = max(be.Weight, 1)
+		if e.Ramp == nil && be.Counter != nil {
+			e.Ramp = &be.Counter.ramp
+		} else if e.Ramp == nil {
+			e.Ramp = new(Ramp)
 		}
-		b.plain = b.plain && e.weight == 1
+		b.plain = b.plain && e.Weight == 1
 	}
 	b.primary.Store(-2)
 	return b, nil
@@ -158,7 +159,8 @@ func New(backends []Backend, onShift func(Shift)) (*Balancer, error) {
 // Len returns the number of backends.
 func (b *Balancer) Len() int { return len(b.entries) }
 
-// Backend returns the configuration of backend i.
+// Backend returns the configuration of backend i, its Weight (1 if not
+// given) and Ramp resolved.
 func (b *Balancer) Backend(i int) Backend { return b.entries[i].Backend }
 
 // Pick chooses a backend for the connection holding t and counts the
@@ -385,10 +387,9 @@ type State struct {
 	OnwardCost, TotalCost int64
 	// Perceived is TotalCost + Live ÷ the effective weight, rounded down.
 	Perceived int64
-	// Weight is the backend's weight (1 if not given); Share is the part
-	// of it the backend has now, in millionths: 1000000 unless it is
-	// ramping up after slow start, for RampLeft more.
-	Weight   int64
+	// Share is the part of its Weight (1 if not given) the backend has
+	// now, in millionths: 1000000 unless it is ramping up after slow
+	// start, for RampLeft more.
 	Share    uint64
 	RampLeft time.Duration
 	// Healthy is the health probe's answer.
@@ -408,9 +409,8 @@ func (b *Balancer) State(i int) State {
 	e := &b.entries[i]
 	s := State{Backend: e.Backend, Live: e.live(), Picks: e.picks.Load(), TotalCost: e.pathCost()}
 	s.OnwardCost = s.TotalCost - s.PathCost
-	s.Weight = int64(e.weight)
 	s.Share, s.RampLeft = b.rampState(e)
-	s.Perceived = perceived(s.TotalCost, s.Live, e.weight*s.Share)
+	s.Perceived = perceived(s.TotalCost, s.Live, uint64(e.Weight)*s.Share)
 	s.Healthy = e.Healthy == nil || e.Healthy()
 	s.Ready = e.Ready == nil || e.Ready()
 	s.Available = s.Healthy && s.Ready && (s.MaxConns == 0 || s.Live < s.MaxConns)

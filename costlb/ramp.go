@@ -51,8 +51,8 @@ func (b *Balancer) SlowStart() time.Duration { return time.Duration(b.slowStart)
 // noteDown records that e is unavailable, when slow start is on: it ramps
 // up when it comes back.
 func (b *Balancer) noteDown(e *entry) {
-	if b.slowStart > 0 && !e.ramp.down.Load() {
-		e.ramp.down.Store(true)
+	if b.slowStart > 0 && !e.Ramp.down.Load() {
+		e.Ramp.down.Store(true)
 	}
 }
 
@@ -62,7 +62,7 @@ func (b *Balancer) noteDown(e *entry) {
 // is seen available again. now is the clock if already read (0 if not);
 // the reading is returned for the next backend.
 func (b *Balancer) rampShare(e *entry, now int64) (share uint64, left time.Duration, clock int64) {
-	r := e.ramp
+	r := e.Ramp
 	if r.down.Load() {
 		if now == 0 {
 			now = b.now()
@@ -100,7 +100,7 @@ func (b *Balancer) shareAt(elapsed int64) uint64 {
 // rampState returns e's share and the time its ramp has left, for a
 // report: it starts no ramp and ends none.
 func (b *Balancer) rampState(e *entry) (share uint64, left time.Duration) {
-	since := e.ramp.since.Load()
+	since := e.Ramp.since.Load()
 	if b.slowStart == 0 || since == 0 {
 		return fullShare, 0
 	}

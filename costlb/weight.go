@@ -96,11 +96,11 @@ func (b *Balancer) chooseWeighted(lost *lostRaces) (best int, stamp uint64) {
 		if lost.has(i) {
 			continue
 		}
-		w := e.weight * fullShare
+		w := uint64(e.Weight) * fullShare
 		if b.slowStart > 0 {
 			var share uint64
 			share, _, now = b.rampShare(e, now)
-			w = e.weight * share
+			w = uint64(e.Weight) * share
 		}
 		path := e.pathCost()
 		c := ratioOf(path, live, w)
