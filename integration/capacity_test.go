@@ -177,6 +177,10 @@ func rampShare(t *testing.T, slowStart string) (toB, all int) {
 		if r.Share >= 0.5 {
 			t.Errorf("b just back: slow_start %+v in /costlb/, want a ramp under half its weight", r)
 		}
+		key := fmt.Sprintf(`caddy_costlb_backend_weight{service="ramp",upstream=%q}`, b.Addr())
+		if w := metricValues(t, c, "caddy_costlb_backend_weight")[key]; w < 0.1 || w >= 0.5 {
+			t.Errorf("b just back: %s = %v, want its effective weight, 0.1 to 0.5", key, w)
+		}
 		t.Logf("b just back: /costlb/ slow_start share %v, remaining %s", r.Share, r.Remaining)
 	}
 	for range 20 {
