@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/costlb/costlb/module"
 	"github.com/costlb/costlb/module/internal/moduletest"
@@ -87,5 +88,24 @@ func TestCapacityView(t *testing.T) {
 	}
 	if n := module.Ramps.Len() - before; n != len(hpUps) {
 		t.Errorf("%d ramps held, want %d", n, len(hpUps))
+	}
+}
+
+// TestCapacityDynamicWeights: with dynamic upstreams, a weight names an
+// address the source may return; the pool's balancer gives it that weight.
+func TestCapacityDynamicWeights(t *testing.T) {
+	p := loadHTTP(t, hpConfig(moduletest.Net, `{"handler": "reverse_proxy",
+		"dynamic_upstreams": {"source": "a", "name": "localhost", "port": "9001"},
+		"load_balancing": {"selection_policy": {"policy": "cost", "name": "dynw", "weights": [{"upstream": "10.0.0.2:80", "weight": 4}]}}}`), "dynw")
+	pool := reverseproxy.UpstreamPool{{Dial: "10.0.0.1:80"}, {Dial: "10.0.0.2:80"}}
+	if p.Select(pool, nil, nil) == nil {
+		t.Fatal("no upstream selected")
+	}
+	var got []int64
+	for _, b := range p.View().Backends {
+		got = append(got, b.Weight)
+	}
+	if !reflect.DeepEqual(got, []int64{1, 4}) {
+		t.Fatalf("weights of the dynamic pool %v, want [1 4]", got)
 	}
 }
