@@ -32,6 +32,7 @@ func newMetrics(reg *prometheus.Registry, app *App) *metrics {
 	}
 	SharedCollector(reg, prometheus.Collector(liveCollector{app}))
 	SharedCollector(reg, prometheus.Collector(servicesCollector{app}))
+	SharedCollector(reg, prometheus.Collector(weightCollector{app})) // capacity.go
 	return m
 }
 

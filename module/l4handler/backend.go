@@ -18,6 +18,7 @@ type backend struct {
 	checked  *l4proxy.Upstream // caddy-l4's, for its active health checks alone
 	site     string
 	pathCost int64
+	weight   int64 // 1 to costlb.MaxWeight
 	readyURL string
 	cfg      *Backend        // the config backend it is an address of
 	counter  *costlb.Counter // the process-wide live counter of the address
