@@ -136,6 +136,8 @@ type autoState struct {
 	mu       sync.Mutex
 	costs    []*SiteCosts // every SiteCosts of the config, the app's own first
 	released bool         // Cleanup gave back the holds of uses
+	// refreshing makes refreshCosts run one at a time
+	refreshing sync.Mutex
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
