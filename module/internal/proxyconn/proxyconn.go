@@ -15,6 +15,7 @@ import (
 
 	"github.com/costlb/costlb/costlb"
 	"github.com/costlb/costlb/module/evloop"
+	"github.com/costlb/costlb/module/history"
 	"github.com/costlb/costlb/module/internal/proxied"
 	"github.com/costlb/costlb/module/internal/streamcopy"
 )
@@ -74,6 +75,8 @@ type Backend struct {
 	// without (and then no clock is read). On the event loop it runs on
 	// the loop's goroutine: it must not block.
 	Ended func(r Result, lasted time.Duration)
+	// Counts, if set, takes the bytes of each connection as it ends.
+	Counts *history.Counts
 	// LoopRefused, if set, is told why the event loop did not take a
 	// connection it could have (it takes the goroutine copy loop then).
 	LoopRefused func(error)
@@ -124,6 +127,7 @@ func (c *conn) track(e engine) {
 // done is the end of the connection, on either engine: it runs once.
 func (c *conn) done(r Result) {
 	b := c.b
+	b.Counts.AddBytes(r.ToBackend, r.ToClient)
 	if b.Ended != nil {
 		b.Ended(r, r.EndedAt.Sub(c.start))
 	}
