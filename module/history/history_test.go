@@ -48,7 +48,7 @@ func TestSampleRatesAndWrap(t *testing.T) {
 	}
 }
 
-func TestFirstSampleCountsOnlyWhatCameAfter(t *testing.T) {
+func TestFirstSampleCountsAllSinceHeld(t *testing.T) {
 	s := NewStore(time.Second)
 	c := s.Hold("web", "b:1")
 	c.AddBytes(500, 700)
@@ -58,11 +58,24 @@ func TestFirstSampleCountsOnlyWhatCameAfter(t *testing.T) {
 	// a reload restarts the per-config total: it counts from 0
 	s.Sample(time.Now(), []ServiceSample{{Name: "web", Backends: []BackendSample{{Address: "b:1", Opened: 2, Healthy: true}}}})
 	b := s.Snapshot(Query{}).Services[0].Backends[0]
-	if got := b.ToBackend; len(got) != 3 || got[0] != 0 || got[1] != 5 || got[2] != 0 {
-		t.Errorf("to_backend %v, want [0 5 0]", got)
+	if got := b.ToBackend; len(got) != 3 || got[0] != 500 || got[1] != 5 || got[2] != 0 {
+		t.Errorf("to_backend %v, want [500 5 0]", got)
 	}
-	if got := b.New; got[0] != 0 || got[1] != 1 || got[2] != 2 {
-		t.Errorf("new %v, want [0 1 2]", got)
+	if got := b.New; got[0] != 40 || got[1] != 1 || got[2] != 2 {
+		t.Errorf("new %v, want [40 1 2]", got)
+	}
+	if n := len(s.Snapshot(Query{}).Events); n != 0 {
+		t.Errorf("%d events for a healthy backend", n)
+	}
+}
+
+func TestDownWhenFirstSeen(t *testing.T) {
+	s := NewStore(time.Second)
+	s.Sample(time.Now(), []ServiceSample{{Name: "web", Backends: []BackendSample{
+		{Address: "a:1", Healthy: false, Reason: "refused"}, {Address: "g:1", Healthy: true, Ready: ready(false), Reason: "503"}}}})
+	ev := s.Snapshot(Query{}).Events
+	if len(ev) != 2 || ev[0].Kind != KindBackendDown || ev[0].Reason != "refused" || ev[1].Kind != KindGatewayNotReady || ev[1].Reason != "503" {
+		t.Errorf("events %+v, want a:1 down and g:1 not ready", ev)
 	}
 }
 

@@ -111,11 +111,13 @@ func (s *Store) Sample(now time.Time, services []ServiceSample) {
 				if s.nSeries >= MaxSeries {
 					continue
 				}
-				bs = &backendSeries{since: n, healthy: b.Healthy}
-				bs.prevOpened = b.Opened
-				s.loadTotals(sv.Name, b.Address, bs)
+				// its first sample counts all its totals hold: they were
+				// held from the config's provisioning. A backend down or
+				// not ready when first seen is an event: its first look
+				// saw it so (at the process's start, or a new backend).
+				bs = &backendSeries{since: n, healthy: true}
 				if b.Ready != nil {
-					bs.ready, bs.hasReady = *b.Ready, true
+					bs.ready, bs.hasReady = true, true
 				}
 				ss.backends[b.Address] = bs
 				s.nSeries++
@@ -152,16 +154,6 @@ func (s *Store) Sample(now time.Time, services []ServiceSample) {
 	}
 	s.n++
 	s.last = now
-}
-
-// loadTotals sets the totals of a new series to the running ones, so that
-// its first sample counts only what came after.
-func (s *Store) loadTotals(service, addr string, bs *backendSeries) {
-	if c := s.counts.peek(service, addr); c != nil {
-		bs.prevFailed = c.FailedDials.Load()
-		bs.prevToBack = c.ToBackend.Load()
-		bs.prevToClient = c.ToClient.Load()
-	}
 }
 
 // sampleBackend records b at slot, and the events its change tells.
