@@ -19,9 +19,20 @@ var backendHealthyDesc = prometheus.NewDesc(
 	"Whether each backend of each service is healthy (active and passive health checks): 1 or 0.",
 	[]string{"service", "upstream"}, nil)
 
+var failoversDesc = prometheus.NewDesc(
+	prometheus.BuildFQName(namespace, subsystem, "failovers_total"),
+	"Failovers of each service since the process started: its primary site moved to a dearer one because backends became unavailable (the 'costlb failover' log line).",
+	[]string{"service"}, nil)
+
+var failbacksDesc = prometheus.NewDesc(
+	prometheus.BuildFQName(namespace, subsystem, "failbacks_total"),
+	"Failbacks of each service since the process started: its primary site moved back to a cheaper one (the 'costlb failback' log line).",
+	[]string{"service"}, nil)
+
 // trafficCollector exports, at scrape time, the running totals the data
-// path keeps in the history's counts (bytes each way, failed dials) and
-// each backend's health, for the services of the running config.
+// path keeps in the history's counts (bytes each way, failed dials), each
+// backend's health and each service's failovers and failbacks, for the
+// services of the running config.
 type trafficCollector struct{ app *App }
 
 // Describe sends the descriptors.
@@ -29,6 +40,8 @@ func (trafficCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- bytesDesc
 	ch <- failedDialsDesc
 	ch <- backendHealthyDesc
+	ch <- failoversDesc
+	ch <- failbacksDesc
 }
 
 // Collect reads the totals and every backend's health.
@@ -37,6 +50,9 @@ func (c trafficCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.app.Services() {
 		v := ViewOf(s)
 		names[v.Name] = true
+		sh := History.ShiftsOf(v.Name)
+		ch <- prometheus.MustNewConstMetric(failoversDesc, prometheus.CounterValue, float64(sh.Failovers), v.Name)
+		ch <- prometheus.MustNewConstMetric(failbacksDesc, prometheus.CounterValue, float64(sh.Failbacks), v.Name)
 		for _, b := range v.Backends {
 			h := 0.0
 			if b.Healthy {

@@ -40,13 +40,45 @@ type events struct {
 	ev   [MaxEvents]Event
 	next int // where the next event goes
 	len  int
+	// the failovers and failbacks of each service since the process
+	// started, for the metrics
+	shifts map[string]*Shifts
 }
+
+// Shifts counts a service's failovers and failbacks.
+type Shifts struct{ Failovers, Failbacks uint64 }
 
 // add records e, dropping the oldest event when the ring is full.
 func (r *events) add(e Event) {
 	r.ev[r.next] = e
 	r.next = (r.next + 1) % MaxEvents
 	r.len = min(r.len+1, MaxEvents)
+	if e.Kind == KindFailover || e.Kind == KindFailback {
+		if r.shifts == nil {
+			r.shifts = make(map[string]*Shifts)
+		}
+		n := r.shifts[e.Service]
+		if n == nil {
+			n = new(Shifts)
+			r.shifts[e.Service] = n
+		}
+		if e.Kind == KindFailover {
+			n.Failovers++
+		} else {
+			n.Failbacks++
+		}
+	}
+}
+
+// ShiftsOf returns the failovers and failbacks of service since the
+// process started (its name, across config generations).
+func (s *Store) ShiftsOf(service string) Shifts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.shifts[service]; n != nil {
+		return *n
+	}
+	return Shifts{}
 }
 
 // list returns the events, oldest first.

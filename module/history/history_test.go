@@ -125,6 +125,10 @@ func TestEventsKeepTheLast(t *testing.T) {
 	if len(ev) != MaxEvents || ev[0].Time.Unix() != 5 || ev[MaxEvents-1].Time.Unix() != MaxEvents+4 {
 		t.Fatalf("%d events, first at %d, last at %d", len(ev), ev[0].Time.Unix(), ev[len(ev)-1].Time.Unix())
 	}
+	s.Add(Event{Kind: KindFailback, Service: "web"})
+	if n := s.ShiftsOf("web"); n.Failovers != MaxEvents+5 || n.Failbacks != 1 {
+		t.Errorf("shifts of web %+v, want %d failovers and 1 failback: they outlive the ring", n, MaxEvents+5)
+	}
 }
 
 func TestConfiguredReloadAndCostChange(t *testing.T) {
