@@ -87,12 +87,20 @@ func sum(xs []int64) int64 {
 }
 
 // TestHistoryAndTrafficMetrics proxies a known number of bytes past a
-// backend that cannot be dialed and checks that /metrics counts them (per
-// direction) within a second of the connection's end, with the failed dial
-// and each backend's health; that history.json has the same in its series
-// with the backend down event and its reason; and that a reload through
-// the admin API keeps all of it and adds a reload and a cost change event.
+// backend that cannot be dialed, on each data-path engine, and checks
+// that /metrics counts them (per direction) within a second, while the
+// connection is still open, with the failed dial, the failover and each
+// backend's health; that history.json has the same in its series with the
+// backend down event and its reason; and that a reload through the admin
+// API keeps all of it and adds a reload and a cost change event.
 func TestHistoryAndTrafficMetrics(t *testing.T) {
+	// auto takes the event loop for plain TCP on Linux
+	for _, dataPath := range []string{"auto", "goroutines"} {
+		t.Run(dataPath, func(t *testing.T) { testHistoryAndTrafficMetrics(t, dataPath) })
+	}
+}
+
+func testHistoryAndTrafficMetrics(t *testing.T, dataPath string) {
 	west := harness.StartBackend(t, "west")
 	dead := harness.FreeAddr(t) // nothing listens: its dial fails
 	listen, status := harness.FreeAddr(t), harness.FreeAddr(t)
@@ -104,7 +112,8 @@ func TestHistoryAndTrafficMetrics(t *testing.T) {
 		fail_duration 1m
 		max_fails 1
 		lb_try_duration 3s
-		lb_try_interval 20ms`, dead, west.Addr())) + statusSite(status)
+		lb_try_interval 20ms
+		data_path %s`, dead, west.Addr(), dataPath)) + statusSite(status)
 	}
 	c := harness.StartCaddy(t, config(5), "caddyfile")
 
@@ -118,8 +127,7 @@ func TestHistoryAndTrafficMetrics(t *testing.T) {
 	if err := harness.EchoCheck(conn, payload); err != nil {
 		t.Fatal(err)
 	}
-	conn.Close()
-	closed := time.Now()
+	moved := time.Now()
 	wantBytes := map[string]float64{
 		fmt.Sprintf(`caddy_costlb_bytes_total{direction="to_backend",service="hist",upstream=%q}`, west.Addr()): float64(len(payload)),
 		fmt.Sprintf(`caddy_costlb_bytes_total{direction="to_client",service="hist",upstream=%q}`, west.Addr()):  float64(len("west\n") + len(payload)),
@@ -133,8 +141,10 @@ func TestHistoryAndTrafficMetrics(t *testing.T) {
 			}
 		}
 		return true
-	}, "the connection's bytes in /metrics within a second of its end")
-	t.Logf("bytes in /metrics %v after the connection ended", time.Since(closed).Round(time.Millisecond))
+	}, "the open connection's bytes in /metrics within a second")
+	t.Logf("bytes in /metrics %v after they moved, the connection still open", time.Since(moved).Round(time.Millisecond))
+	conn.Close()
+	waitIdle(t, c, "hist")
 	m = metricValues(t, c, "caddy_costlb_")
 	for k, v := range map[string]float64{
 		fmt.Sprintf(`caddy_costlb_failed_dials_total{service="hist",upstream=%q}`, dead):        1,

@@ -6,7 +6,7 @@ import (
 
 var bytesDesc = prometheus.NewDesc(
 	prometheus.BuildFQName(namespace, subsystem, "bytes_total"),
-	"Bytes proxied to and from each backend of each layer4 service, by direction (to_backend, to_client), counted as each connection ends; kept across reloads.",
+	"Bytes proxied to and from each backend of each layer4 service, by direction (to_backend, to_client), counted as they move; kept across reloads.",
 	[]string{"service", "upstream", "direction"}, nil)
 
 var failedDialsDesc = prometheus.NewDesc(

@@ -28,8 +28,8 @@ type Counts struct {
 	Refused atomic.Uint64
 }
 
-// AddBytes adds the bytes of a connection, toBackend and toClient, never
-// negative.
+// AddBytes adds toBackend and toClient bytes (the data path adds to
+// ToBackend and ToClient itself, as the bytes move).
 func (c *Counts) AddBytes(toBackend, toClient int64) {
 	if c == nil {
 		return

@@ -75,7 +75,8 @@ type Backend struct {
 	// without (and then no clock is read). On the event loop it runs on
 	// the loop's goroutine: it must not block.
 	Ended func(r Result, lasted time.Duration)
-	// Counts, if set, takes the bytes of each connection as it ends.
+	// Counts, if set, takes the bytes of each connection as they move,
+	// on either engine.
 	Counts *history.Counts
 	// LoopRefused, if set, is told why the event loop did not take a
 	// connection it could have (it takes the goroutine copy loop then).
@@ -127,7 +128,6 @@ func (c *conn) track(e engine) {
 // done is the end of the connection, on either engine: it runs once.
 func (c *conn) done(r Result) {
 	b := c.b
-	b.Counts.AddBytes(r.ToBackend, r.ToClient)
 	if b.Ended != nil {
 		b.Ended(r, r.EndedAt.Sub(c.start))
 	}
@@ -151,6 +151,9 @@ func (c *conn) toLoop(loops *evloop.Pool, client Client, up net.Conn) bool {
 		return false
 	}
 	lc := evloop.NewConn(c.done)
+	if n := c.b.Counts; n != nil {
+		lc.CountTo(&n.ToBackend, &n.ToClient)
+	}
 	c.track(lc)
 	// the matched bytes live in caddy-l4's buffer, reused once the
 	// handler returns: Add copies them
@@ -173,7 +176,11 @@ func (c *conn) copy(client Client, up net.Conn) {
 	defer func() { c.done(r) }()
 	defer up.Close()
 	leg, prefix := clientLeg(client)
-	s := streamcopy.NewSession(leg, streamcopy.NewLeg(up))
+	backend := streamcopy.NewLeg(up)
+	if n := c.b.Counts; n != nil {
+		leg, backend = leg.Counting(&n.ToClient), backend.Counting(&n.ToBackend)
+	}
+	s := streamcopy.NewSession(leg, backend)
 	c.track(s)
 	r = s.Run(prefix)
 }
