@@ -44,6 +44,7 @@ func startApp(t *testing.T, site string, links []linkgraph.Link, services ...Ser
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = a.Stop() }) // it started the history's sampler
 	return logs.FilterMessage("costlb link of no use to this Caddy").All() // the stray-link warnings alone
 }
 
