@@ -2,6 +2,7 @@ package module
 
 import (
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,14 +34,25 @@ func historyInterval() time.Duration {
 	return time.Second
 }
 
-// sampler is the one goroutine that samples History, owned by the running
-// app: a config that starts takes it over, so that a reload neither stops
-// the sampling nor doubles it, and only the app that owns it stops it.
+// sampler is the one goroutine that samples History, owned by the app
+// that started last and has not stopped: a config that starts takes it
+// over, so that a reload neither stops the sampling nor doubles it; when
+// the owner stops, the app that ran before it (a config whose reload
+// failed goes on running) takes it back, and the last one stops it.
 var sampler struct {
-	mu    sync.Mutex
-	owner *App
-	stop  chan struct{}
-	done  chan struct{}
+	mu   sync.Mutex
+	apps []*App // started and not stopped, oldest first: the last owns it
+	stop chan struct{}
+	done chan struct{}
+}
+
+// samplerOwner returns the app whose services are sampled, or nil;
+// sampler.mu must be held.
+func samplerOwner() *App {
+	if len(sampler.apps) == 0 {
+		return nil
+	}
+	return sampler.apps[len(sampler.apps)-1]
 }
 
 // startHistory records the config's start in the history (a reload, the
@@ -56,7 +68,7 @@ func (a *App) startHistory() {
 	History.SetInterval(interval)
 	sampler.mu.Lock()
 	defer sampler.mu.Unlock()
-	sampler.owner = a
+	sampler.apps = append(sampler.apps, a)
 	if sampler.stop != nil {
 		return
 	}
@@ -64,16 +76,19 @@ func (a *App) startHistory() {
 	go runSampler(interval, sampler.stop, sampler.done)
 }
 
-// stopHistory stops the sampler if a owns it: the app of a config that
-// stops while a newer one runs leaves it to the newer one.
+// stopHistory gives up a's hold on the sampler, and stops it if no other
+// app runs.
 func (a *App) stopHistory() {
 	sampler.mu.Lock()
-	if sampler.owner != a || sampler.stop == nil {
+	if i := slices.Index(sampler.apps, a); i >= 0 {
+		sampler.apps = slices.Delete(sampler.apps, i, i+1)
+	}
+	if len(sampler.apps) > 0 || sampler.stop == nil {
 		sampler.mu.Unlock()
 		return
 	}
 	stop, done := sampler.stop, sampler.done
-	sampler.owner, sampler.stop, sampler.done = nil, nil, nil
+	sampler.stop, sampler.done = nil, nil
 	sampler.mu.Unlock()
 	close(stop)
 	<-done
@@ -90,7 +105,7 @@ func runSampler(interval time.Duration, stop, done chan struct{}) {
 			return
 		case now := <-tick.C:
 			sampler.mu.Lock()
-			a := sampler.owner
+			a := samplerOwner()
 			sampler.mu.Unlock()
 			if a != nil {
 				History.Sample(now, a.historySample())

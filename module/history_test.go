@@ -57,7 +57,8 @@ func waitSamples(t *testing.T, service string, after time.Time) {
 // TestSamplerFollowsTheRunningApp: a reload (the new config starts, then
 // the old one stops) hands the one sampler over to the new app without
 // stopping or doubling it, records a reload and the changed link costs,
-// and the last app's Stop stops it.
+// and the last app's Stop stops it. A reload that fails once the new app
+// started (Caddy stops it, the old config runs on) hands it back.
 func TestSamplerFollowsTheRunningApp(t *testing.T) {
 	t.Setenv(historyIntervalEnv, "5ms")
 	ln := func(c int64) []linkgraph.Link { return []linkgraph.Link{{Between: [2]string{"east", "west"}, Cost: c}} }
@@ -75,6 +76,22 @@ func TestSamplerFollowsTheRunningApp(t *testing.T) {
 	sampler.mu.Unlock()
 	waitSamples(t, "sampled", time.Now())
 
+	// a reload that fails after the new app started: Caddy stops it
+	failed := newTestApp(t, ln(5), svc)
+	if err := failed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := failed.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	sampler.mu.Lock()
+	owner, same := samplerOwner(), sampler.stop == stop
+	sampler.mu.Unlock()
+	if owner != a1 || !same {
+		t.Fatalf("after a failed reload the sampler is owned by %p (want the running app %p), the same goroutine: %v", owner, a1, same)
+	}
+	waitSamples(t, "sampled", time.Now())
+
 	if err := a2.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -82,19 +99,19 @@ func TestSamplerFollowsTheRunningApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	sampler.mu.Lock()
-	owner, same := sampler.owner, sampler.stop == stop
+	owner, same = samplerOwner(), sampler.stop == stop
 	sampler.mu.Unlock()
 	if owner != a2 || !same {
 		t.Fatalf("after the reload the sampler is owned by %p (want the new app %p), the same goroutine: %v", owner, a2, same)
 	}
 	waitSamples(t, "sampled", time.Now())
-	if got := countEvents(history.KindReload); got != reloads+2 && got != reloads+1 {
+	if got := countEvents(history.KindReload); got != reloads+3 && got != reloads+2 {
 		// the first start is a reload too when another test started an
 		// app before in this process
-		t.Errorf("%d reload events after two starts, had %d", got, reloads)
+		t.Errorf("%d reload events after three starts, had %d", got, reloads)
 	}
 	if got := countEvents(history.KindCostChange); got != costs+1 {
-		t.Errorf("%d cost change events, want %d: east–west went from 5 to 8", got, costs+1)
+		t.Errorf("%d cost change events, want %d: east–west went from 5 to 8 (the failed reload kept 5)", got, costs+1)
 	}
 
 	if err := a2.Stop(); err != nil {
