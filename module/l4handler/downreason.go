@@ -7,7 +7,7 @@ import "fmt"
 // or costlb's passive checks, with what they counted.
 func (h *Handler) downReason(b *backend) string {
 	var why []string
-	if !upstreamHealthy(b.checked) {
+	if !b.activeHealthy() {
 		why = append(why, "active health check failing (its error is in Caddy's log)")
 	}
 	p, s := &h.passivePol, b.passive
