@@ -107,6 +107,9 @@ type BackendView struct {
 	// ramp after slow start, while it runs (capacity.go).
 	Weight    int64          `json:"weight"`
 	SlowStart *SlowStartView `json:"slow_start,omitempty"`
+	// DownReason tells why an unhealthy backend is down, as far as
+	// costlb knows (the active check's own error is in Caddy's log).
+	DownReason string `json:"down_reason,omitempty"`
 	// Gateway backends only (those with a readiness URL): the URL, whether
 	// the last answer offered a usable route, those routes with their costs
 	// as seen from here (the path cost to the gateway's site included), why

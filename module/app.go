@@ -45,6 +45,9 @@ type App struct {
 
 	mu       sync.Mutex
 	services []Service // of both kinds
+
+	heldMu sync.Mutex
+	held   [][2]string // the running totals held (HoldCounts): service, address
 }
 
 // CaddyModule returns the Caddy module information.
@@ -107,9 +110,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 }
 
 // Cleanup ends the reload window that started this app, if it was the
-// last app of the config before (reload.go).
+// last app of the config before (reload.go), and gives back the running
+// totals its services hold (history.go).
 func (a *App) Cleanup() error {
 	leaveReload(a)
+	a.releaseCounts()
 	return nil
 }
 
@@ -144,11 +149,17 @@ func (a *App) Start() error {
 			zap.String("link", s.Link.String()),
 			zap.String("reason", s.Why+"; the network may be shared with other sites, so this is a warning only"))
 	}
+	a.logHistoryStart()
+	a.startHistory()
 	return nil
 }
 
-// Stop does nothing; the services stop with their modules' Cleanup.
-func (a *App) Stop() error { return nil }
+// Stop stops the history's sampler if this config owns it; the services
+// stop with their modules' Cleanup.
+func (a *App) Stop() error {
+	a.stopHistory()
+	return nil
+}
 
 // RunningApp returns the costlb app of the config Caddy is running, or nil.
 // Caddy makes a config active only once it has started, so a config that
