@@ -33,8 +33,10 @@ func Cost(s string) (int64, error) {
 	return c, nil
 }
 
-// Link parses "link <site> <site> [<cost>]" at d's current token, the
-// option name; a link without a cost has cost 0 (the network's default).
+// Link parses "link <site> <site> [<cost>|auto]" at d's current token,
+// the option name; a link without a cost has cost 0 (the network's
+// default); "auto" makes an Auto link, whose cost follows the measured
+// round trip.
 func Link(d *caddyfile.Dispenser, who string) (linkgraph.Link, error) {
 	return link(d, who, false)
 }
@@ -55,6 +57,13 @@ func link(d *caddyfile.Dispenser, who string, needCost bool) (linkgraph.Link, er
 		return l, d.Errf("%s: %s takes <site> <site> [<cost>], got %d arguments %q", who, opt, len(args), args)
 	}
 	l.Between = [2]string{args[0], args[1]}
+	if len(args) == 3 && args[2] == linkgraph.AutoCost {
+		if needCost {
+			return l, d.Errf("%s: %s %s %s auto: a %s sets a number; auto is for the links of the costlb global option (link <site> <site> auto)", who, opt, args[0], args[1], opt)
+		}
+		l.Auto = true
+		return l, nil
+	}
 	if len(args) == 3 {
 		c, err := Cost(args[2])
 		if err != nil {

@@ -25,6 +25,10 @@ type Backend struct {
 	Address string
 	// PathCost is the cost of the cheapest path from the local site to Site.
 	PathCost int64
+	// Path, when set, is read instead of PathCost on every pick: the path
+	// cost to Site as it is now, for a network whose link costs follow
+	// measurements. It must stay within 0 and MaxRouteCost.
+	Path *atomic.Int64
 	// Onward, for a gateway, is the cost from the gateway's site onwards:
 	// the lowest cost among its usable routes, which its readiness poller
 	// keeps up to date. The backend's path cost in the pick is PathCost +
@@ -262,9 +266,18 @@ func (e *entry) reserve() bool {
 // cost to its site plus, for a gateway, its onward cost.
 func (e *entry) pathCost() int64 {
 	if e.Onward == nil {
-		return e.PathCost
+		return e.siteCost()
 	}
-	return e.PathCost + e.Onward.Load()
+	return e.siteCost() + e.Onward.Load()
+}
+
+// siteCost returns the path cost to the backend's site: Path's if set,
+// else PathCost.
+func (e *entry) siteCost() int64 {
+	if e.Path != nil {
+		return e.Path.Load()
+	}
+	return e.PathCost
 }
 
 // live returns the backend's live count: its Load, else its Counter's.
@@ -303,8 +316,8 @@ func (b *Balancer) primaryScan() primaryScan {
 
 // see counts in a usable backend.
 func (p *primaryScan) see(e *entry) {
-	if p.site < 0 || e.PathCost < p.cost {
-		p.site, p.cost = e.site, e.PathCost
+	if c := e.siteCost(); p.site < 0 || c < p.cost {
+		p.site, p.cost = e.site, c
 	}
 	p.prevUsable = p.prevUsable || e.site == p.prev
 }
@@ -361,8 +374,12 @@ type State struct {
 // State returns a snapshot of backend i.
 func (b *Balancer) State(i int) State {
 	e := &b.entries[i]
-	s := State{Backend: e.Backend, Live: e.live(), Picks: e.picks.Load(), TotalCost: e.pathCost()}
-	s.OnwardCost = s.TotalCost - s.PathCost
+	s := State{Backend: e.Backend, Live: e.live(), Picks: e.picks.Load()}
+	s.PathCost = e.siteCost() // the cost as it is now, for a Path
+	if e.Onward != nil {
+		s.OnwardCost = e.Onward.Load()
+	}
+	s.TotalCost = s.PathCost + s.OnwardCost
 	s.Perceived = s.TotalCost + s.Live
 	s.Healthy = e.Healthy == nil || e.Healthy()
 	s.Ready = e.Ready == nil || e.Ready()

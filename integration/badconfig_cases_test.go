@@ -105,7 +105,7 @@ func badCaddyfiles() []badConfig {
 		{"site without name", bcCaddyfile("site", bcBackend), []string{"site takes exactly one name", "got 0"}},
 		{"site with two names", bcCaddyfile("site east west", bcBackend), []string{`"west"`, "site takes exactly one name"}},
 		{"site twice", bcCaddyfile(bcLines("site east", "site west"), bcBackend), []string{`"east"`, `"west"`, "exactly one site"}},
-		{"unknown global option", bcCaddyfile(bcLines("site east", "region eu"), bcBackend), []string{`unknown option "region"`, "site <name>, link <site> <site> [<cost>]"}},
+		{"unknown global option", bcCaddyfile(bcLines("site east", "region eu"), bcBackend), []string{`unknown option "region"`, "site <name>, link <site> <site> [<cost>|auto]"}},
 		{"global option with block", bcCaddyfile(bcLines("site east {", "zone a", "}"), bcBackend), []string{`"site"`, "does not take a block"}},
 		{"site name with whitespace", bcCaddyfile(`site "east coast"`, "backend \"east coast\" 127.0.0.1:9001"), []string{`"east coast"`, "whitespace", bcSiteRule}},
 		{"site name with control character", bcCaddyfile("site \"ea\x07st\"", "backend \"ea\x07st\" 127.0.0.1:9001"), []string{`"ea\ast"`, "control character", bcSiteRule}},

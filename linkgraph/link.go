@@ -63,14 +63,31 @@ type Link struct {
 	// Between names the two sites the link joins, in any order.
 	Between [2]string `json:"between"`
 	// Cost is the link cost, from 1 to MaxCost; 0 means the default, 1.
+	// For an Auto link it is the cost to count until a measurement says
+	// otherwise; 0 means UnmeasuredCost.
 	Cost int64 `json:"cost,omitempty"`
+	// Auto marks a link whose cost follows the round trip measured over
+	// it (JSON "cost": "auto"). The network counts it at Cost; whoever
+	// measures it computes paths with the measured cost as an override.
+	Auto bool `json:"-"`
 }
+
+// UnmeasuredCost is the cost of an Auto link until its first
+// measurement: the highest a measured cost can be, so that a failover
+// link at 9999 stays the dearest.
+const UnmeasuredCost = 9998
+
+// AutoCost is the value of "cost" that marks an Auto link.
+const AutoCost = "auto"
 
 // String returns the link as the two quoted site names joined by an en
 // dash, followed by the cost when it is set, e.g. "east"–"west" (cost 5).
 // It is used in error messages.
 func (l Link) String() string {
 	s := QuoteName(l.Between[0]) + "–" + QuoteName(l.Between[1])
+	if l.Auto {
+		return s + " (cost auto)"
+	}
 	if l.Cost != 0 {
 		s += " (cost " + strconv.FormatInt(l.Cost, 10) + ")"
 	}
@@ -123,6 +140,10 @@ func (l *Link) UnmarshalJSON(b []byte) error {
 				return errors.New(`link has "cost" more than once`)
 			}
 			haveCost = true
+			if string(bytes.TrimSpace(raw)) == `"`+AutoCost+`"` {
+				out.Auto = true
+				continue
+			}
 			if out.Cost, err = parseCost(raw); err != nil {
 				return err
 			}
@@ -141,6 +162,23 @@ func (l *Link) UnmarshalJSON(b []byte) error {
 	}
 	*l = out
 	return nil
+}
+
+// MarshalJSON encodes the link as UnmarshalJSON reads it: an Auto link
+// with "cost": "auto", another with its cost unless it is 0.
+func (l Link) MarshalJSON() ([]byte, error) {
+	type wire struct {
+		Between [2]string `json:"between"`
+		Cost    any       `json:"cost,omitempty"`
+	}
+	w := wire{Between: l.Between}
+	switch {
+	case l.Auto:
+		w.Cost = AutoCost
+	case l.Cost != 0:
+		w.Cost = l.Cost
+	}
+	return json.Marshal(w)
 }
 
 // parseBetween decodes the "between" field: an array of exactly 2 strings.
@@ -173,7 +211,7 @@ func parseBetween(raw json.RawMessage) ([2]string, error) {
 func parseCost(raw json.RawMessage) (int64, error) {
 	c, err := costnum.Parse(string(bytes.TrimSpace(raw)), 1, MaxCost)
 	if err != nil {
-		return 0, fmt.Errorf("link cost %s %v: %s", snippet(raw), err, costRange)
+		return 0, fmt.Errorf("link cost %s %v: %s, or \"auto\" for a link of the local site", snippet(raw), err, costRange)
 	}
 	return c, nil
 }
@@ -234,5 +272,6 @@ func snippet(raw []byte) string {
 // Interface guards
 var (
 	_ json.Unmarshaler = (*Link)(nil)
+	_ json.Marshaler   = Link{}
 	_ fmt.Stringer     = Link{}
 )

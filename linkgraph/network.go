@@ -130,7 +130,10 @@ func (n *Network) buildAdjacency() {
 	ends := make([][2]int32, len(n.links))
 	for i := range n.links {
 		l := &n.links[i]
-		if l.Cost == 0 {
+		switch {
+		case l.Cost == 0 && l.Auto:
+			l.Cost = UnmeasuredCost
+		case l.Cost == 0:
 			l.Cost = DefaultCost
 		}
 		n.cost[i] = l.Cost
@@ -170,7 +173,8 @@ func (n *Network) HasSite(name string) bool {
 }
 
 // Links returns the links as given to [New], in the same order, with the
-// default cost 1 filled in where Cost was 0. The slice is a copy.
+// default cost 1 filled in where Cost was 0 (UnmeasuredCost for an Auto
+// link). The slice is a copy.
 func (n *Network) Links() []Link { return slices.Clone(n.links) }
 
 // overrideCosts returns the link costs with the overrides applied, or an
@@ -180,6 +184,9 @@ func (n *Network) overrideCosts(overrides []Link) ([]int64, error) {
 	cost := slices.Clone(n.cost)
 	seen := make(map[int32]int, len(overrides)) // link index -> override index
 	for i, o := range overrides {
+		if o.Auto {
+			errs = append(errs, fmt.Errorf("cost override %d (%v): cost \"auto\" is for the links of the network only: an override sets a number (%s)", i, o, costRange))
+		}
 		if o.Cost < 0 || o.Cost > MaxCost {
 			errs = append(errs, fmt.Errorf("cost override %d (%v): cost %d is out of range: %s (or 0 for the default, 1)", i, o, o.Cost, costRange))
 		}

@@ -64,6 +64,10 @@ type SiteView struct {
 type LinkView struct {
 	Between [2]string `json:"between"`
 	Cost    int64     `json:"cost"`
+	// Auto marks a link whose cost follows the measured round trip; RTTMs
+	// is that round trip, smoothed, in milliseconds, once measured.
+	Auto  bool     `json:"auto,omitempty"`
+	RTTMs *float64 `json:"rtt_ms,omitempty"`
 }
 
 // ServiceView is one costlb service with its backends.
@@ -181,7 +185,7 @@ func LinkViews(links []linkgraph.Link) []LinkView {
 
 // View builds the admin document from the app's live state.
 func (a *App) View() View {
-	v := View{LocalSite: a.Site, Links: LinkViews(a.network.Links())}
+	v := View{LocalSite: a.Site, Links: a.linkViews()}
 	for _, s := range a.Services() {
 		v.Services = append(v.Services, ViewOf(s))
 	}
@@ -189,12 +193,13 @@ func (a *App) View() View {
 		v.Services = []ServiceView{}
 	}
 	shown := a.shownPaths(v.Services)
-	costs := a.paths.Costs()
+	paths := a.livePaths()
+	costs := paths.Costs()
 	v.Sites = make([]SiteView, len(costs))
 	for i, c := range costs {
 		v.Sites[i] = SiteView{Name: c.Site, PathCost: c.Cost, Hops: c.Hops, Reachable: c.Reachable}
 		if c.Reachable && shown[c.Site] {
-			v.Sites[i].Path = a.paths.Path(c.Site)
+			v.Sites[i].Path = paths.Path(c.Site)
 		}
 	}
 	for _, c := range a.liveCounters() {

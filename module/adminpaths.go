@@ -67,7 +67,7 @@ func (a *App) writeViewAllPaths(w io.Writer, v View) error {
 	}
 	for i, s := range sites {
 		if s.Reachable && s.Path == nil {
-			s.Path = a.paths.Path(s.Name)
+			s.Path = a.livePaths().Path(s.Name)
 		}
 		entry, err := json.MarshalIndent(s, "    ", "  ")
 		if err != nil {

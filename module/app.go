@@ -45,6 +45,8 @@ type App struct {
 
 	mu       sync.Mutex
 	services []Service // of both kinds
+
+	auto autoState // the auto links (autolink.go)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -102,12 +104,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.network, a.paths = n, paths
 	a.metrics = newMetrics(ctx.GetMetricsRegistry(), a)
-	return nil
+	return a.provisionAuto(ctx)
 }
 
 // newNetwork builds the site network: linkgraph's rules, and a local site
 // that links name when there are links (else it is most likely a typo).
 func newNetwork(site string, links []linkgraph.Link) (*linkgraph.Network, error) {
+	if err := checkAutoLinks(site, links); err != nil {
+		return nil, err
+	}
 	n, err := linkgraph.New(site, links)
 	if err != nil {
 		return nil, err
@@ -134,11 +139,16 @@ func (a *App) Start() error {
 			zap.String("link", s.Link.String()),
 			zap.String("reason", s.Why+"; the network may be shared with other sites, so this is a warning only"))
 	}
+	a.startAuto()
 	return nil
 }
 
-// Stop does nothing; the services stop with their modules' Cleanup.
-func (a *App) Stop() error { return nil }
+// Stop stops measuring the auto links; the services stop with their
+// modules' Cleanup.
+func (a *App) Stop() error {
+	a.stopAuto()
+	return nil
+}
 
 // RunningApp returns the costlb app of the config Caddy is running, or nil.
 // Caddy makes a config active only once it has started, so a config that
@@ -205,10 +215,11 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //
 //	costlb {
 //		site <name>
-//		link <site> <site> [<cost>]
+//		link <site> <site> [<cost>|auto]
 //	}
 //
-// site is required; a link without a cost has cost 1. The network is
+// site is required; a link without a cost has cost 1; a link of the local
+// site with cost auto follows the round trip measured over it. The network is
 // checked here too, so that caddy adapt refuses what Provision would.
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	const who = "costlb"
@@ -235,7 +246,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.Links = append(a.Links, l)
 		default:
-			return d.Errf("costlb: unknown option %q; allowed: site <name>, link <site> <site> [<cost>]", opt)
+			return d.Errf("costlb: unknown option %q; allowed: site <name>, link <site> <site> [<cost>|auto]", opt)
 		}
 		if err := cfile.NoBlock(d, who, opt); err != nil {
 			return err
@@ -254,5 +265,6 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 var (
 	_ caddy.App             = (*App)(nil)
 	_ caddy.Provisioner     = (*App)(nil)
+	_ caddy.CleanerUpper    = (*App)(nil)
 	_ caddyfile.Unmarshaler = (*App)(nil)
 )

@@ -76,7 +76,7 @@ func TestAppUnmarshalCaddyfileInvalid(t *testing.T) {
 		{"site without name", "costlb {\n site\n}", []string{"site takes exactly one name", "got 0"}},
 		{"site with two names", "costlb {\n site east west\n}", []string{"site takes exactly one name", `"west"`}},
 		{"site twice", "costlb {\n site east\n site west\n}", []string{"site given twice", `"east"`, `"west"`, "exactly one site"}},
-		{"unknown option", "costlb {\n site east\n region eu\n}", []string{`unknown option "region"`, "site <name>, link <site> <site> [<cost>]"}},
+		{"unknown option", "costlb {\n site east\n region eu\n}", []string{`unknown option "region"`, "site <name>, link <site> <site> [<cost>|auto]"}},
 		{"option named like the handler's", "costlb {\n site east\n backend east 10.0.0.1:1\n}", []string{`unknown option "backend"`, "allowed: site"}},
 		{"link with one site", "costlb {\n site east\n link east\n}", []string{"link takes <site> <site> [<cost>]", "got 1", `"east"`}},
 		{"link without sites", "costlb {\n site east\n link\n}", []string{"link takes <site> <site> [<cost>]", "got 0"}},

@@ -47,6 +47,9 @@ type Spec struct {
 	// Setup is how to poll beyond the URL (TLS, headers); it is not part
 	// of the key: a reload that changes it keeps the poller (transport).
 	Setup *Setup
+	// RTT, if set, takes the round trip of every answered poll (rtt.go);
+	// like Setup, the latest Load's is used.
+	RTT func(time.Duration)
 }
 
 func (s Spec) key() string {
@@ -67,6 +70,9 @@ type Poller struct {
 	against int // answers in a row against the state of last; run's alone
 	cancel  context.CancelFunc
 	done    chan struct{}
+
+	// rtt takes the round trip of every answered poll; nil: nobody.
+	rtt atomic.Pointer[func(time.Duration)]
 
 	// onward is the lowest cost among the usable routes of last, the
 	// gateway's cost from its site onwards: the balancer adds it to the
@@ -99,6 +105,11 @@ func Load(spec Spec, logger *zap.Logger) *Poller {
 	p.refs++
 	pollers.Unlock()
 	p.client.Transport.(*transport).use(spec.Setup)
+	if spec.RTT != nil {
+		p.rtt.Store(&spec.RTT)
+	} else {
+		p.rtt.Store(nil)
+	}
 	return p
 }
 
@@ -252,6 +263,10 @@ func (g *Poller) poll(ctx context.Context) *Readiness {
 	if err != nil {
 		return &Readiness{Reason: describePollError(err, g.spec.Timeout)}
 	}
+	var timing *pollTiming
+	if g.rtt.Load() != nil {
+		req, timing = timePoll(req)
+	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := g.client.Do(req)
 	if errors.Is(err, syscall.ECONNRESET) {
@@ -266,6 +281,11 @@ func (g *Poller) poll(ctx context.Context) *Readiness {
 		return &Readiness{Reason: describePollError(err, g.spec.Timeout)}
 	}
 	defer resp.Body.Close()
+	if rtt, ok := timing.roundTrip(); ok {
+		if f := g.rtt.Load(); f != nil {
+			(*f)(rtt)
+		}
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return &Readiness{Reason: describeStatus(resp)}
 	}

@@ -58,7 +58,8 @@ type CostSelection struct {
 	LinkCosts []linkgraph.Link `json:"link_costs,omitempty"`
 
 	app         *module.App
-	paths       *linkgraph.Paths
+	paths       *linkgraph.Paths  // at provisioning
+	siteCosts   *module.SiteCosts // the path costs as they are now
 	logger      *zap.Logger
 	refused     prometheus.Counter
 	defaultName bool
@@ -109,9 +110,10 @@ func (p *CostSelection) Provision(ctx caddy.Context) error {
 	if len(rp.Upstreams) == 0 && rp.DynamicUpstreamsRaw == nil {
 		return fmt.Errorf("%s: the reverse_proxy has no upstreams: give it upstream addresses or dynamic upstreams", svc)
 	}
-	if p.paths, err = p.app.Network().Paths(p.LinkCosts); err != nil {
+	if p.siteCosts, err = p.app.SiteCosts(p.Name, p.LinkCosts); err != nil {
 		return fmt.Errorf("%s: link_cost: %w", svc, err)
 	}
+	p.paths = p.siteCosts.Paths()
 	if err := p.placeSites(rp); err != nil {
 		return fmt.Errorf("%s: %w", svc, err)
 	}

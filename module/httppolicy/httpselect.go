@@ -62,6 +62,7 @@ func (p *CostSelection) newPoolBalancer(pool []*reverseproxy.Upstream) (*poolBal
 			Site:     site,
 			Address:  u.Dial,
 			PathCost: route.Cost,
+			Path:     p.siteCosts.Cell(site),
 			MaxConns: int64(p.maxRequests(u)),
 			Load:     func() int64 { return inFlight(slot.Load()) },
 			Healthy:  func() bool { return slot.Load().Healthy() },

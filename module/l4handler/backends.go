@@ -108,6 +108,7 @@ func (h *Handler) buildBalancer() error {
 			Site:     a.site,
 			Address:  u.Dial[0],
 			PathCost: a.pathCost,
+			Path:     h.siteCosts.Cell(a.site),
 			MaxConns: h.maxConns(u),
 			Counter:  a.counter,
 			Healthy:  h.backendHealthy(a),

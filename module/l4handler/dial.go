@@ -27,14 +27,16 @@ var errNoUpstreams = errors.New("no upstreams available")
 // newDialer prepares the dialer of u, an upstream with one dial address
 // that Provision has already checked: the Caddy side of it (the address
 // parsed, known placeholders replaced, the TLS client config made) here,
-// the dialing in proxyconn.
-func newDialer(ctx caddy.Context, u *l4proxy.Upstream, proxyProtocol byte, timeout time.Duration) (*proxyconn.Dialer, error) {
+// the dialing in proxyconn. rtt, if not nil, takes the connect time of
+// every successful dial (the backend's site is the far end of an auto
+// link).
+func newDialer(ctx caddy.Context, u *l4proxy.Upstream, proxyProtocol byte, timeout time.Duration, rtt func(time.Duration)) (*proxyconn.Dialer, error) {
 	na, err := caddy.ParseNetworkAddress(u.Dial[0])
 	if err != nil {
 		return nil, fmt.Errorf("address %q: %w", u.Dial[0], err)
 	}
 	t := proxyconn.Target{Network: na.Network, Addr: na.JoinHostPort(0), Host: na.Host,
-		ResolverPreference: u.ResolverPreference, ProxyProtocol: proxyProtocol, Timeout: timeout}
+		ResolverPreference: u.ResolverPreference, ProxyProtocol: proxyProtocol, Timeout: timeout, ConnectTime: rtt}
 	repl := caddy.NewReplacer()
 	for _, la := range u.LocalAddrs {
 		t.LocalAddrs = append(t.LocalAddrs, repl.ReplaceKnown(la, ""))

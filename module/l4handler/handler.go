@@ -125,7 +125,8 @@ type Handler struct {
 	// how each gateway backend of the config polls, made once per config
 	// backend (ready.go)
 	readySetups map[*Backend]*gateway.Setup
-	paths       *linkgraph.Paths
+	paths       *linkgraph.Paths  // at provisioning
+	siteCosts   *module.SiteCosts // the path costs as they are now
 	logger      *zap.Logger
 	refused     prometheus.Counter
 	provided    bool
@@ -166,10 +167,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	// read before caddy-l4's Provision fills in its own defaults (30s, 5s)
 	h.readyInterval, h.readyTimeout = h.readyPeriod()
-	h.paths, err = h.app.Network().Paths(h.LinkCosts)
-	if err != nil {
+	if h.siteCosts, err = h.app.SiteCosts(h.Name, h.LinkCosts); err != nil {
 		return fmt.Errorf("%s: link_cost: %w", svc, err)
 	}
+	h.paths = h.siteCosts.Paths()
 	if h.backends, err = h.expandBackends(svc); err != nil {
 		return err
 	}
@@ -203,7 +204,7 @@ func (h *Handler) loadGateway(addr string, b *backend) (*gateway.Poller, error) 
 	spec := gateway.Spec{
 		Service: h.Name, Upstream: addr, Local: h.app.Site, URL: b.readyURL, Shown: cfile.RedactURL(b.readyURL),
 		Interval: h.readyInterval, Timeout: h.readyTimeout, Fall: 1, Rise: 1,
-		Setup: setup,
+		Setup: setup, RTT: h.app.RTTSink(b.site),
 	}
 	if hc := h.HealthChecks; hc != nil && hc.Active != nil {
 		spec.Fall, spec.Rise = max(hc.Active.Fall, 1), max(hc.Active.Rise, 1)

@@ -181,7 +181,7 @@ func (h *Handler) provisionDataPath(ctx caddy.Context) error {
 	m := newL4ProxyMetrics(ctx.GetMetricsRegistry())
 	for i := range h.backends {
 		b := &h.backends[i]
-		if b.dialer, err = newDialer(ctx, b.up, ppv, dt); err != nil {
+		if b.dialer, err = newDialer(ctx, b.up, ppv, dt, h.app.RTTSink(b.site)); err != nil {
 			return err
 		}
 		b.passive = loadPassive(module.AddressKey(b.addr()))

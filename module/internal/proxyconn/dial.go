@@ -7,9 +7,12 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pires/go-proxyproto"
+
+	"github.com/costlb/costlb/module/rttcost"
 )
 
 // Target is where and how a Dialer connects, as plain values: l4handler
@@ -28,6 +31,11 @@ type Target struct {
 
 	ProxyProtocol byte          // PROXY protocol version; 0: none
 	Timeout       time.Duration // dial_timeout
+
+	// ConnectTime, if set, takes the time each successful TCP connect
+	// took (one round trip on Linux), name resolution left out: the
+	// samples of a link whose cost follows the round trip.
+	ConnectTime func(time.Duration)
 }
 
 // Dialer opens connections to one backend address the way caddy-l4's proxy
@@ -49,6 +57,7 @@ type Dialer struct {
 
 	proxyProtocol byte
 	timeout       time.Duration
+	connectTime   func(time.Duration)
 }
 
 // NewDialer returns the dialer of t, refusing what caddy-l4 refuses of its
@@ -64,7 +73,11 @@ func NewDialer(t Target) (*Dialer, error) {
 		return nil, fmt.Errorf("network %q is not supported: costlb proxies streams; use tcp, tcp4, tcp6 or unix", t.Network)
 	}
 	d := &Dialer{network: t.Network, addr: t.Addr, host: t.Host, pref: t.ResolverPreference,
-		local: t.LocalAddrs, tls: t.TLS, tlsTimeout: t.TLSTimeout, proxyProtocol: t.ProxyProtocol, timeout: t.Timeout}
+		local: t.LocalAddrs, tls: t.TLS, tlsTimeout: t.TLSTimeout, proxyProtocol: t.ProxyProtocol, timeout: t.Timeout,
+		connectTime: t.ConnectTime}
+	if d.network == "unix" {
+		d.connectTime = nil // a socket on this host crosses no link
+	}
 	for _, la := range d.local {
 		d.localDyn = d.localDyn || strings.Contains(la, "{")
 	}
@@ -123,9 +136,18 @@ func (d *Dialer) Dial(down Client, end time.Time) (net.Conn, error) {
 		network = narrowNetwork(network, fam)
 		locals = d.localAddrs(down, network, fam)
 	}
-	up, err := dialFrom(locals, network, d.addr, within(d.timeout, end))
+	var timer *rttcost.ConnectTimer
+	if d.connectTime != nil {
+		timer = new(rttcost.ConnectTimer)
+	}
+	up, err := dialFrom(locals, network, d.addr, within(d.timeout, end), timer)
 	if err != nil {
 		return nil, err
+	}
+	if timer != nil {
+		if rtt := timer.Elapsed(); rtt >= 0 {
+			d.connectTime(rtt)
+		}
 	}
 	if d.tls == nil && d.proxyProtocol == 0 {
 		return up, nil
@@ -200,14 +222,19 @@ func (d *Dialer) tlsConfig(down Client) *tls.Config {
 // dialFrom dials addr from each local address in turn, first success wins;
 // from the system's choice when locals is empty. Backend connections get
 // no TCP keepalive probes (Go's dialer would set four socket options per
-// connection for them), as HAProxy's and nginx's by default.
-func dialFrom(locals []net.Addr, network, addr string, deadline time.Time) (net.Conn, error) {
+// connection for them), as HAProxy's and nginx's by default. timer, if
+// not nil, times the connects.
+func dialFrom(locals []net.Addr, network, addr string, deadline time.Time, timer *rttcost.ConnectTimer) (net.Conn, error) {
+	var control func(context.Context, string, string, syscall.RawConn) error
+	if timer != nil {
+		control = timer.Control
+	}
 	if len(locals) == 0 {
-		return (&net.Dialer{Deadline: deadline, KeepAlive: -1}).Dial(network, addr)
+		return (&net.Dialer{Deadline: deadline, KeepAlive: -1, ControlContext: control}).Dial(network, addr)
 	}
 	var lastErr error
 	for _, la := range locals {
-		c, err := (&net.Dialer{Deadline: deadline, KeepAlive: -1, LocalAddr: la}).Dial(network, addr)
+		c, err := (&net.Dialer{Deadline: deadline, KeepAlive: -1, LocalAddr: la, ControlContext: control}).Dial(network, addr)
 		if err == nil {
 			return c, nil
 		}
