@@ -33,7 +33,7 @@ func TestLabStaticCosts(t *testing.T) {
 		backend c %s`, b.Addr(), c.Addr())), "caddyfile")
 
 	const n = 44
-	got := labHoldAll(t, listen, n)
+	got, _ := holdEach(t, listen, n)
 	sim := newSim(simBackend{addr: b.Addr(), path: 10}, simBackend{addr: c.Addr(), path: 40})
 	live := map[string]int64{}
 	names := map[string]string{b.Addr(): "b", c.Addr(): "c"}

@@ -5,6 +5,7 @@ package integration
 
 import (
 	"fmt"
+	"net"
 	"testing"
 
 	"github.com/costlb/costlb/integration/harness"
@@ -29,11 +30,13 @@ http://%s {
 `, addr, lab.Addr(site))
 }
 
-// labHoldAll opens n connections to addr one after the other, each held
-// open (Cleanup closes them), and returns the backend each reached.
-func labHoldAll(t *testing.T, addr string, n int) []string {
+// holdEach opens n connections to addr one after the other, each held
+// open (Cleanup closes them too), and returns the backend each reached and
+// the connections.
+func holdEach(t *testing.T, addr string, n int) ([]string, []net.Conn) {
 	t.Helper()
 	names := make([]string, 0, n)
+	conns := make([]net.Conn, 0, n)
 	for i := range n {
 		name, conn, err := harness.Hold(addr, dialTimeout)
 		if err != nil {
@@ -41,6 +44,7 @@ func labHoldAll(t *testing.T, addr string, n int) []string {
 		}
 		t.Cleanup(func() { conn.Close() })
 		names = append(names, name)
+		conns = append(conns, conn)
 	}
-	return names
+	return names, conns
 }
