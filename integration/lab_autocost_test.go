@@ -226,6 +226,9 @@ func TestLabAutoCostJitter(t *testing.T) {
 	// the first measurement sets the cost; count the changes after it
 	harness.WaitFor(t, autoMeasured, func() bool { return labLinks(t, caddy)["a-b"].RTTMs != nil }, "a-b not measured")
 	before := linkCostChanges(caddy.Logs(), "a–b")
+	if len(before) == 0 {
+		t.Fatalf("a-b is measured but its first cost was not logged as a change:\n%s", caddy.Logs())
+	}
 	from := time.Now()
 	var costs []int64
 	harness.WaitFor(t, window+5*time.Second, func() bool {
@@ -248,7 +251,7 @@ func TestLabAutoCostJitter(t *testing.T) {
 }
 
 // linkCostChanges returns the "costlb link cost changed" log lines of link
-// (as the log names it, "a–b"), as "old→new".
+// ("a–b"; the log may quote the site names), as "old→new".
 func linkCostChanges(logs, link string) []string {
 	var out []string
 	eachLogLine(logs, func(b []byte) {
@@ -258,7 +261,7 @@ func linkCostChanges(logs, link string) []string {
 			Old  int64  `json:"old_cost"`
 			New  int64  `json:"new_cost"`
 		}
-		if json.Unmarshal(b, &l) == nil && l.Msg == "costlb link cost changed" && strings.HasPrefix(l.Link, link) {
+		if json.Unmarshal(b, &l) == nil && l.Msg == "costlb link cost changed" && strings.ReplaceAll(l.Link, `"`, "") == link {
 			out = append(out, fmt.Sprintf("%d→%d", l.Old, l.New))
 		}
 	})
