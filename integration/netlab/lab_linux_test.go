@@ -249,3 +249,29 @@ func TestStaleNamespacesAreRemoved(t *testing.T) {
 		t.Errorf("stale namespace %s still there (%v)", stale, err)
 	}
 }
+
+// TestClaimTakenBlock: a lab that picks a block another lab holds sees its
+// routes taken, gives up that block and leaves nothing on its device.
+func TestClaimTakenBlock(t *testing.T) {
+	lab := New(t, "a")
+	other := &Lab{tb: t, sites: []string{"a"}, w: newWire()}
+	t.Cleanup(other.close)
+	_, ifName, err := other.tun()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ip("link", "set", "dev", ifName, "addrgenmode", "none", "up"); err != nil {
+		t.Fatal(err)
+	}
+	base := lab.addr("a").As4()
+	base[3] = 0
+	if ok, err := other.claim(ifName, base); ok || err != nil {
+		t.Fatalf("claiming the block of a running lab: %t, %v; want false, nil", ok, err)
+	}
+	for _, args := range [][]string{{"-4", "-o", "addr", "show", "dev", ifName}, {"-4", "route", "show", "dev", ifName}} {
+		out, err := exec.Command("ip", args...).Output()
+		if err != nil || strings.TrimSpace(string(out)) != "" {
+			t.Errorf("ip %v after the failed claim: %q, %v; want nothing", args, out, err)
+		}
+	}
+}

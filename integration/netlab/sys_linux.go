@@ -48,13 +48,12 @@ func supported() error {
 			supportErr = fmt.Errorf("iproute2's ip is not installed: %w", err)
 			return
 		}
-		f, name, err := openTUN()
+		f, _, err := openTUN()
 		if err != nil {
 			supportErr = fmt.Errorf("no TUN devices: %w", err)
 			return
 		}
 		f.Close()
-		_ = name
 		reapStale()
 		probe := fmt.Sprintf("%s%d-probe", nsPrefix, os.Getpid())
 		if err := ip("netns", "add", probe); err != nil {
@@ -193,8 +192,9 @@ func (l *Lab) claim(hostIf string, base [4]byte) (bool, error) {
 	for i, site := range l.sites {
 		a := at(10 + i)
 		if err := ip("route", "add", a.String()+"/32", "dev", hostIf, "src", host.String()); err != nil {
-			_ = ip("addr", "flush", "dev", hostIf) // also removes the routes that name it
+			// undo this try: the address, and the routes added so far
 			_ = ip("route", "flush", "dev", hostIf)
+			_ = ip("addr", "flush", "dev", hostIf)
 			if strings.Contains(err.Error(), "File exists") {
 				return false, nil
 			}
