@@ -401,9 +401,14 @@ func (b *Balancer) SiteHealthy(site string) bool {
 }
 
 // Primary returns the primary site last seen by a pick or Observe: the
-// site with the lowest path cost among usable backends ("" if none, or
-// before the first pick or Observe).
+// site with the lowest path cost among usable backends ("" if none).
+// Before the first pick or Observe it observes, so that a config just
+// loaded shows its primary site at once, not "" until the first
+// connection or health tick.
 func (b *Balancer) Primary() string {
+	if b.primary.Load() == -2 {
+		b.Observe()
+	}
 	if p := b.primary.Load(); p >= 0 {
 		return b.sites[p]
 	}

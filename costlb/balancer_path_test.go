@@ -1,6 +1,7 @@
 package costlb
 
 import (
+	"fmt"
 	"sync/atomic"
 	"testing"
 )
@@ -37,5 +38,38 @@ func TestLivePathCost(t *testing.T) {
 	var tk Ticket
 	if allocs := testing.AllocsPerRun(1000, func() { b.Pick(&tk); tk.Release() }); allocs != 0 {
 		t.Fatalf("a pick with a live path cost allocates %v times", allocs)
+	}
+}
+
+// BenchmarkPickLivePath is BenchmarkBalancerPick/n=10 with every
+// backend's path cost read from a live cell (an auto link's network).
+func BenchmarkPickLivePath(b *testing.B) {
+	for _, live := range []bool{false, true} {
+		b.Run(fmt.Sprintf("live=%v", live), func(b *testing.B) {
+			reg := NewRegistry()
+			cells := make([]atomic.Int64, 5)
+			var bes []Backend
+			for i := range 10 {
+				c := reg.Counter(fmt.Sprintf("10.0.0.%d:80", i))
+				be := Backend{Site: fmt.Sprint("s", i%5), Address: c.Address(), PathCost: int64(i % 5 * 3), Counter: c}
+				if live {
+					cells[i%5].Store(be.PathCost)
+					be.Path = &cells[i%5]
+				}
+				bes = append(bes, be)
+			}
+			bal, err := New(bes, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				var tk Ticket
+				for pb.Next() {
+					bal.Pick(&tk)
+					tk.Release()
+				}
+			})
+		})
 	}
 }

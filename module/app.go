@@ -104,7 +104,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.network, a.paths = n, paths
 	a.metrics = newMetrics(ctx.GetMetricsRegistry(), a)
+	enterReload(a)
 	return a.provisionAuto(ctx)
+}
+
+// Cleanup ends the reload window that started this app, if it was the
+// last app of the config before (reload.go), and gives back its holds on
+// the measured state of its auto links (autolink.go).
+func (a *App) Cleanup() error {
+	leaveReload(a)
+	a.releaseAuto()
+	return nil
 }
 
 // newNetwork builds the site network: linkgraph's rules, and a local site
@@ -125,11 +135,13 @@ func newNetwork(site string, links []linkgraph.Link) (*linkgraph.Network, error)
 	return n, nil
 }
 
-// Start warns, once per link, of the links no service of this config can
-// use (linkgraph's StrayLinks): every service of both kinds has registered
+// Start warns, once per process, when a reload may reset connections
+// (tcpmigrate_linux.go), and, once per link, of the links no service of
+// this config can use (linkgraph's StrayLinks): every service of both kinds has registered
 // by now, in its Provision. The admin API finds the running app through
 // Caddy's active context (RunningApp).
 func (a *App) Start() error {
+	warnTCPMigrate(a.logger)
 	var uses []linkgraph.Use
 	for _, s := range a.Services() {
 		uses = append(uses, s.SiteUse())

@@ -133,8 +133,9 @@ type autoUse struct {
 type autoState struct {
 	uses []autoUse
 
-	mu    sync.Mutex
-	costs []*SiteCosts // every SiteCosts of the config, the app's own first
+	mu       sync.Mutex
+	costs    []*SiteCosts // every SiteCosts of the config, the app's own first
+	released bool         // Cleanup gave back the holds of uses
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -153,9 +154,19 @@ func checkAutoLinks(site string, links []linkgraph.Link) error {
 	return nil
 }
 
-// provisionAuto holds the measured state of the config's auto links and
-// makes the app's own site costs.
+// provisionAuto holds the measured state of the config's auto links,
+// makes the app's own site costs and registers the link metrics.
 func (a *App) provisionAuto(ctx caddy.Context) error {
+	if err := a.holdAuto(); err != nil {
+		return err
+	}
+	SharedCollector(ctx.GetMetricsRegistry(), linkCollector{a})
+	return nil
+}
+
+// holdAuto holds the measured state of the config's auto links and makes
+// the app's own site costs.
+func (a *App) holdAuto() error {
 	for i, l := range a.network.Links() {
 		if !l.Auto {
 			continue
@@ -166,21 +177,22 @@ func (a *App) provisionAuto(ctx caddy.Context) error {
 		}
 		a.auto.uses = append(a.auto.uses, autoUse{index: i, remote: remote, link: holdAutoLink(l.Between[0], l.Between[1], a.logger)})
 	}
-	if _, err := a.SiteCosts("", nil); err != nil {
-		return err
-	}
-	SharedCollector(ctx.GetMetricsRegistry(), linkCollector{a})
-	return nil
+	_, err := a.SiteCosts("", nil)
+	return err
 }
 
-// Cleanup gives back the config's holds on the measured state of its auto
-// links; the state of a link the next config keeps lives on.
-func (a *App) Cleanup() error {
-	for _, u := range a.auto.uses {
-		u.link.release()
+// releaseAuto gives back the config's holds on the measured state of its
+// auto links, once; the state of a link the next config keeps lives on.
+func (a *App) releaseAuto() {
+	a.auto.mu.Lock()
+	released := a.auto.released
+	a.auto.released = true
+	a.auto.mu.Unlock()
+	if !released {
+		for _, u := range a.auto.uses {
+			u.link.release()
+		}
 	}
-	a.auto.uses = nil
-	return nil
 }
 
 // startAuto starts, for every auto link, the goroutine that applies its
@@ -314,7 +326,24 @@ type SiteCosts struct {
 	overrides []linkgraph.Link
 	cells     map[string]*atomic.Int64 // every site of the network; read-only once made
 	paths     atomic.Pointer[linkgraph.Paths]
+	// shifting is set while the costs change and the service looks again
+	// at its primary site: a shift then is the costs', not a failback
+	shifting atomic.Bool
+	observe  []func() // under app.auto.mu
 }
+
+// OnChange makes observe run after each change of the costs, such as a
+// balancer's Observe: the service's primary site follows the new costs at
+// once, and a shift it reports then is logged as the costs' (Shifting).
+func (sc *SiteCosts) OnChange(observe func()) {
+	sc.app.auto.mu.Lock()
+	sc.observe = append(sc.observe, observe)
+	sc.app.auto.mu.Unlock()
+}
+
+// Shifting reports whether the costs are changing right now: a change of
+// the primary site seen then comes from the costs.
+func (sc *SiteCosts) Shifting() bool { return sc != nil && sc.shifting.Load() }
 
 // SiteCosts computes the path costs of service (the app's own for "")
 // with its link cost overrides, and keeps them up to date with the auto
@@ -341,9 +370,16 @@ func (a *App) SiteCosts(service string, overrides []linkgraph.Link) (*SiteCosts,
 // Paths returns the current path costs.
 func (sc *SiteCosts) Paths() *linkgraph.Paths { return sc.paths.Load() }
 
-// Cell returns the atomic path cost to site (-1 while unreachable), or nil
-// for a site that is not in the network.
-func (sc *SiteCosts) Cell(site string) *atomic.Int64 { return sc.cells[site] }
+// Cell returns the atomic path cost to site (-1 while unreachable), for
+// costlb.Backend.Path; nil for a site that is not in the network, and when
+// the config has no auto link: its costs never change, and the pick then
+// reads the plain PathCost, one memory access less.
+func (sc *SiteCosts) Cell(site string) *atomic.Int64 {
+	if len(sc.app.auto.uses) == 0 {
+		return nil
+	}
+	return sc.cells[site]
+}
 
 // refresh recomputes the path costs with the current measured costs.
 func (sc *SiteCosts) refresh() error {
@@ -370,14 +406,20 @@ func (a *App) refreshCosts() {
 	costs := append([]*SiteCosts(nil), a.auto.costs...)
 	a.auto.mu.Unlock()
 	for _, sc := range costs {
+		sc.shifting.Store(true)
 		if err := sc.refresh(); err != nil {
 			// cannot happen: the overrides were checked when sc was made
 			a.logger.Error("costlb: recomputing path costs", zap.String("service", sc.service), zap.Error(err))
-			continue
-		}
-		if sc.service != "" {
+		} else if sc.service != "" {
 			a.SetPathCosts(sc.service, sc.Paths())
 		}
+		a.auto.mu.Lock()
+		observe := append([]func(){}, sc.observe...)
+		a.auto.mu.Unlock()
+		for _, f := range observe {
+			f()
+		}
+		sc.shifting.Store(false)
 	}
 }
 

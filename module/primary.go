@@ -48,6 +48,7 @@ type Primary struct {
 	memo    *primaryMemo
 	logger  *zap.Logger
 	service string
+	costs   *SiteCosts // the service's path costs, set before its first pick
 }
 
 // HoldPrimary returns the memo of service, known across config generations
@@ -84,6 +85,10 @@ func SiteKey(site, addr string) string {
 	return strconv.Quote(site + " " + AddressKey(addr))
 }
 
+// FollowCosts tells LogShift where the service's path costs come from:
+// a shift while they change is theirs, not a failback.
+func (p *Primary) FollowCosts(sc *SiteCosts) { p.costs = sc }
+
 // LogShift logs s, a change of the service's primary site reported by its
 // balancer bal. The memo carries the service's primary site across config
 // generations and is what the lines name: a change is logged only when it
@@ -101,6 +106,12 @@ func (p *Primary) LogShift(bal *costlb.Balancer, s costlb.Shift) {
 		// memo: the change is from the site the logs last named
 		s.From = prev
 		s.FromHealthy = prev != "" && bal.SiteHealthy(prev)
+	}
+	if !s.Failover() && s.From != "" && p.costs.Shifting() {
+		p.logger.Info("costlb primary site changed",
+			zap.String("service", p.service), zap.String("from_site", s.From), zap.String("to_site", s.To),
+			zap.String("reason", "the path costs changed with a measured link cost"))
+		return
 	}
 	reason := "backends in " + s.To + " are available again"
 	switch {

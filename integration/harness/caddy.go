@@ -351,3 +351,19 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// Patch sends PATCH path (under /config/, which reloads the config) with
+// the JSON body to the admin API and, if it succeeded, waits for the
+// reload to finish.
+func (c *Caddy) Patch(path string, body []byte) (status int, respBody []byte, err error) {
+	req, err := http.NewRequest(http.MethodPatch, c.AdminURL()+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	status, respBody, err = c.do(req)
+	if err == nil && status == http.StatusOK {
+		err = c.WaitReloaded()
+	}
+	return status, respBody, err
+}

@@ -123,6 +123,8 @@ func (p *CostSelection) Provision(ctx caddy.Context) error {
 	}
 	p.totals = make(map[string]*atomic.Uint64)
 	p.primary = module.HoldPrimary(p.identity(rp), p.Name, p.logger)
+	p.primary.FollowCosts(p.siteCosts)
+	p.siteCosts.OnChange(p.observe)
 	if len(rp.Upstreams) > 0 {
 		if p.static, err = p.newPoolBalancer(rp.Upstreams); err != nil {
 			return fmt.Errorf("%s: %w", svc, err)

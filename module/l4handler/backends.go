@@ -122,7 +122,11 @@ func (h *Handler) buildBalancer() error {
 		}
 	}
 	h.primary = module.HoldPrimary(module.Identity(h.Name, h.defaultName, "backends", sites), h.Name, h.logger)
+	h.primary.FollowCosts(h.siteCosts)
 	var err error
-	h.bal, err = costlb.New(bes, func(s costlb.Shift) { h.primary.LogShift(h.bal, s) })
-	return err
+	if h.bal, err = costlb.New(bes, func(s costlb.Shift) { h.primary.LogShift(h.bal, s) }); err != nil {
+		return err
+	}
+	h.siteCosts.OnChange(h.bal.Observe)
+	return nil
 }

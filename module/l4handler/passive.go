@@ -34,6 +34,10 @@ type passiveState struct {
 	silentRun atomic.Int32 // silent closes in a row
 	downUntil atomic.Int64 // silent-close ejection end, Unix ns; 0: none
 
+	// the reload hold (reloadhold.go)
+	holdEpoch atomic.Uint64 // held up while this reload window is open; 0: not
+	holdUntil atomic.Int64  // held up until then, Unix ns; 0: not
+
 	mu    sync.Mutex
 	conns map[aborter]struct{} // open proxied connections, with close_if_unhealthy
 }
@@ -192,7 +196,7 @@ func (h *Handler) closeUnhealthy(ctx caddy.Context) {
 	}
 	was := make([]bool, len(h.backends))
 	for i := range h.backends {
-		was[i] = upstreamHealthy(h.backends[i].checked)
+		was[i] = h.backends[i].activeHealthy()
 	}
 	ticker := time.NewTicker(period)
 	defer ticker.Stop()
@@ -204,7 +208,7 @@ func (h *Handler) closeUnhealthy(ctx caddy.Context) {
 		}
 		for i := range h.backends {
 			b := &h.backends[i]
-			ok := upstreamHealthy(b.checked)
+			ok := b.activeHealthy()
 			if was[i] && !ok {
 				b.passive.closeConns()
 			}

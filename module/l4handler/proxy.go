@@ -103,7 +103,9 @@ func (h *Handler) connect(down l4Client, t *costlb.Ticket) (net.Conn, int, error
 		if err == nil {
 			return up, i, nil
 		}
-		h.passivePol.fail(b.passive)
+		if !reloadReset(err) {
+			h.passivePol.fail(b.passive)
+		}
 		if ce := h.logger.Check(zap.DebugLevel, "dial upstream failed"); ce != nil {
 			ce.Write(zap.String("service", h.Name), zap.String("upstream", b.addr()), zap.Error(err))
 		}
@@ -245,10 +247,11 @@ func (h *Handler) provisionHealth(ctx caddy.Context) error {
 }
 
 // backendHealthy returns the health probe of b: caddy-l4's active health
-// checks, read through the linkname, and costlb's passive ones.
+// checks, read through the linkname and judged around reloads
+// (reloadhold.go), and costlb's passive ones.
 func (h *Handler) backendHealthy(b *backend) func() bool {
-	u, st, pol := b.checked, b.passive, &h.passivePol
-	return func() bool { return upstreamHealthy(u) && pol.healthy(st) }
+	st, pol := b.passive, &h.passivePol
+	return func() bool { return b.activeHealthy() && pol.healthy(st) }
 }
 
 // maxConns returns the live connection cap of u: max_connections, or the
