@@ -132,9 +132,16 @@ func TestLabAutoCostsConverge(t *testing.T) {
 			t.Errorf("link %s: cost %d, rtt_ms %.2f: the cost does not follow the round trip", name, l.Cost, rtt)
 		}
 	}
-	m := metricValues(t, caddy, "caddy_costlb_link_cost")
+	// the metrics show the same costs (a cost holds for at least 5 s after
+	// a change) and round trips near the configured ones
+	m := metricValues(t, caddy, "caddy_costlb_link_")
 	if m[`caddy_costlb_link_cost{a="a",b="b"}`] != float64(ab.Cost) || m[`caddy_costlb_link_cost{a="a",b="c"}`] != float64(ac.Cost) {
 		t.Errorf("link cost metrics %v, want a-b %d and a-c %d", m, ab.Cost, ac.Cost)
+	}
+	for name, want := range map[string]time.Duration{`caddy_costlb_link_rtt_seconds{a="a",b="b"}`: rttB, `caddy_costlb_link_rtt_seconds{a="a",b="c"}`: rttC} {
+		if got := m[name]; got < want.Seconds() || got > want.Seconds()*(1+autoBand)+autoSched.Seconds() {
+			t.Errorf("metric %s = %v, want the round trip %v (at most 35%% and %v above)", name, got, want, autoSched)
+		}
 	}
 
 	// held connections: the rule with the costs the view shows. A
