@@ -275,3 +275,60 @@ func TestClaimTakenBlock(t *testing.T) {
 		}
 	}
 }
+
+// asNobodyEnv marks the run of this test binary that TestWithoutRoot
+// starts as user nobody.
+const asNobodyEnv = "COSTLB_NETLAB_AS_NOBODY"
+
+// TestWithoutRoot: where namespaces cannot be made (here: not root), New
+// skips the test with the reason, and fails it under CI=true. It runs
+// this test binary again as user nobody, once without CI and once with
+// CI=true.
+func TestWithoutRoot(t *testing.T) {
+	if os.Getenv(asNobodyEnv) == "1" {
+		New(t, "a")
+		t.Fatal("New returned without root")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("running a helper as another user needs root")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a copy nobody can reach: the test binary's own directory is private
+	dir, err := os.MkdirTemp("", "netlab-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := dir + "/netlab.test"
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, ci := range []bool{false, true} {
+		cmd := exec.Command(bin, "-test.run=^TestWithoutRoot$", "-test.v")
+		cmd.Dir = dir
+		env := []string{asNobodyEnv + "=1", "PATH=" + os.Getenv("PATH")}
+		if ci {
+			env = append(env, "CI=true")
+		}
+		cmd.Env = env
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		text := string(out)
+		switch {
+		case !ci && (err != nil || !strings.Contains(text, "--- SKIP") || !strings.Contains(text, "need root")):
+			t.Errorf("as nobody without CI: %v; want a skip that says root is needed:\n%s", err, text)
+		case ci && (err == nil || !strings.Contains(text, "--- FAIL") || !strings.Contains(text, "need root") || !strings.Contains(text, "CI=true")):
+			t.Errorf("as nobody with CI=true: %v; want a failure that says root is needed:\n%s", err, text)
+		}
+	}
+}
