@@ -329,3 +329,33 @@ func TestAutoLinkStatusPage(t *testing.T) {
 		return ""
 	})
 }
+
+// TestAutoLinkHTTP: an HTTP service (lb_policy cost) follows the measured
+// cost too: once the probe measured west, its upstream costs what the
+// link does, and west, not north at 50, serves.
+func TestAutoLinkHTTP(t *testing.T) {
+	west, north := harness.StartHTTPBackend(t, "west"), harness.StartHTTPBackend(t, "north")
+	listen := harness.FreeAddr(t)
+	c := harness.StartCaddy(t, httpCaddyfile(`site east
+		link east west auto
+		link east north 50`, "", httpSite{listen: listen, upstreams: []string{west.Addr(), north.Addr()}, policy: fmt.Sprintf(`
+		name shop
+		site west %s
+		site north %s`, west.Addr(), north.Addr())}), "caddyfile")
+	harness.WaitFor(t, 10*time.Second, func() bool {
+		v := mustAutoView(t, c)
+		l := linkOf(v.Links, "east", "west")
+		s := v.service("shop")
+		if l == nil || l.Cost >= rttUnmeasured || s == nil {
+			return false
+		}
+		b := s.backend(west.Addr())
+		return b != nil && b.PathCost == l.Cost
+	}, "the HTTP service's west upstream to cost the measured east–west")
+	for i := 0; i < 3; i++ {
+		status, name, err := harness.GetHTTP("http://"+listen+"/", 5*time.Second)
+		if err != nil || status != http.StatusOK || name != "west" {
+			t.Fatalf("request %d: %d %q %v, want west", i, status, name, err)
+		}
+	}
+}

@@ -144,7 +144,7 @@ func (a *App) Start() error {
 	warnTCPMigrate(a.logger)
 	var uses []linkgraph.Use
 	for _, s := range a.Services() {
-		uses = append(uses, s.SiteUse())
+		uses = append(uses, a.measurableUse(s.SiteUse()))
 	}
 	for _, s := range a.network.StrayLinks(uses) {
 		a.logger.Warn("costlb link of no use to this Caddy",

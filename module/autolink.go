@@ -3,9 +3,8 @@ package module
 import (
 	"context"
 	"fmt"
-	"strings"
+	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -19,7 +18,8 @@ import (
 // round trip this Caddy measures to the link's other site. Samples come
 // from the data path (the connect time of every dial to a backend in that
 // site), from readiness polls to gateways there, and from a connect probe
-// of this file's own when nothing else measured the site for a second.
+// (autoprobe.go) when nothing else measured the site for a second. Path
+// costs follow the measured costs through SiteCosts (sitecosts.go).
 // The measured state lives in the process, by the two sites the link
 // joins, so that a reload keeps it as it keeps live counts.
 
@@ -195,94 +195,6 @@ func (a *App) releaseAuto() {
 	}
 }
 
-// startAuto starts, for every auto link, the goroutine that applies its
-// changes to the config's path costs and probes it when nothing else
-// measured it for a second; then applies what was measured before this
-// config (by an earlier one, or while it provisioned).
-func (a *App) startAuto() {
-	if len(a.auto.uses) == 0 {
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a.auto.cancel = cancel
-	targets := a.probeTargets()
-	for _, u := range a.auto.uses {
-		changed := u.link.subscribe()
-		a.auto.done.Add(1)
-		go func() {
-			defer a.auto.done.Done()
-			defer u.link.unsubscribe(changed)
-			a.runAuto(ctx, u, changed, targets[u.remote])
-		}()
-	}
-	a.refreshCosts()
-}
-
-// stopAuto stops the goroutines of startAuto and waits for them.
-func (a *App) stopAuto() {
-	if a.auto.cancel != nil {
-		a.auto.cancel()
-		a.auto.done.Wait()
-	}
-}
-
-// probeInterval is how long an auto link may go without a sample before
-// costlb probes it; probeTimeout bounds a probe.
-const (
-	probeInterval = time.Second
-	probeTimeout  = 3 * time.Second
-)
-
-// runAuto applies the changes of u's cost and probes it when idle.
-func (a *App) runAuto(ctx context.Context, u autoUse, changed <-chan struct{}, targets []probeTarget) {
-	tick := time.NewTicker(probeInterval)
-	defer tick.Stop()
-	next := 0 // the target to probe: the same one while it answers
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-			a.refreshCosts()
-		case <-tick.C:
-			if len(targets) == 0 || time.Since(u.link.State().LastSample) < probeInterval {
-				continue
-			}
-			t := targets[next%len(targets)]
-			rtt, err := rttcost.Connect(ctx, t.network, t.addr, probeTimeout)
-			if err != nil {
-				next++ // try another backend of the site next time
-				continue
-			}
-			u.link.Observe(rtt)
-		}
-	}
-}
-
-// probeTarget is a TCP address to probe.
-type probeTarget struct{ network, addr string }
-
-// probeTargets returns, by site, the TCP addresses of the services'
-// backends there: what the probe of an auto link may connect to.
-func (a *App) probeTargets() map[string][]probeTarget {
-	out := make(map[string][]probeTarget)
-	seen := make(map[string]bool)
-	for _, s := range a.Services() {
-		for _, b := range s.View().Backends {
-			if seen[b.Address] || strings.Contains(b.Address, "{") {
-				continue
-			}
-			seen[b.Address] = true
-			na, err := caddy.ParseNetworkAddress(b.Address)
-			if err != nil || !strings.HasPrefix(na.Network, "tcp") || na.PortRangeSize() != 1 {
-				continue
-			}
-			out[b.Site] = append(out[b.Site], probeTarget{network: na.Network, addr: na.JoinHostPort(0)})
-		}
-	}
-	return out
-}
-
 // RTTSink returns what takes the round trips measured to site, the far end
 // of one of the config's auto links from the local site; nil if site is
 // no such end. It stays valid across reloads.
@@ -315,122 +227,17 @@ func (a *App) measuredCosts(except []linkgraph.Link) []linkgraph.Link {
 	return out
 }
 
-// SiteCosts are the path costs from the local site to every site, for one
-// service (with its link cost overrides) or for the app, kept up to date
-// with the measured costs of the auto links: each site's cost is an atomic
-// that a balancer reads on every pick (costlb.Backend.Path), so that a
-// new cost applies to new connections at once, without a reload.
-type SiteCosts struct {
-	app       *App
-	service   string // "" for the app's own
-	overrides []linkgraph.Link
-	cells     map[string]*atomic.Int64 // every site of the network; read-only once made
-	paths     atomic.Pointer[linkgraph.Paths]
-	// shifting is set while the costs change and the service looks again
-	// at its primary site: a shift then is the costs', not a failback
-	shifting atomic.Bool
-	observe  []func() // under app.auto.mu
-}
-
-// OnChange makes observe run after each change of the costs, such as a
-// balancer's Observe: the service's primary site follows the new costs at
-// once, and a shift it reports then is logged as the costs' (Shifting).
-func (sc *SiteCosts) OnChange(observe func()) {
-	sc.app.auto.mu.Lock()
-	sc.observe = append(sc.observe, observe)
-	sc.app.auto.mu.Unlock()
-}
-
-// Shifting reports whether the costs are changing right now: a change of
-// the primary site seen then comes from the costs.
-func (sc *SiteCosts) Shifting() bool { return sc != nil && sc.shifting.Load() }
-
-// SiteCosts computes the path costs of service (the app's own for "")
-// with its link cost overrides, and keeps them up to date with the auto
-// links from the config's start to its stop.
-func (a *App) SiteCosts(service string, overrides []linkgraph.Link) (*SiteCosts, error) {
-	// the overrides are checked alone first, so that an error names only
-	// what the user wrote
-	if _, err := a.network.Paths(overrides); err != nil {
-		return nil, err
+// measurableUse returns u with every auto link the service does not
+// override at cost 1, the least it can measure: a link is of use if a
+// cheapest path may cross it once its cost is measured, not only at the
+// unmeasured 9998.
+func (a *App) measurableUse(u linkgraph.Use) linkgraph.Use {
+	extra := a.measuredCosts(u.Overrides)
+	for i := range extra {
+		extra[i].Cost = 1
 	}
-	sc := &SiteCosts{app: a, service: service, overrides: overrides, cells: make(map[string]*atomic.Int64)}
-	for _, s := range a.network.Sites() {
-		sc.cells[s] = new(atomic.Int64)
-	}
-	if err := sc.refresh(); err != nil {
-		return nil, err
-	}
-	a.auto.mu.Lock()
-	a.auto.costs = append(a.auto.costs, sc)
-	a.auto.mu.Unlock()
-	return sc, nil
-}
-
-// Paths returns the current path costs.
-func (sc *SiteCosts) Paths() *linkgraph.Paths { return sc.paths.Load() }
-
-// Cell returns the atomic path cost to site (-1 while unreachable), for
-// costlb.Backend.Path; nil for a site that is not in the network, and when
-// the config has no auto link: its costs never change, and the pick then
-// reads the plain PathCost, one memory access less.
-func (sc *SiteCosts) Cell(site string) *atomic.Int64 {
-	if len(sc.app.auto.uses) == 0 {
-		return nil
-	}
-	return sc.cells[site]
-}
-
-// refresh recomputes the path costs with the current measured costs.
-func (sc *SiteCosts) refresh() error {
-	p, err := sc.app.network.Paths(append(sc.app.measuredCosts(sc.overrides), sc.overrides...))
-	if err != nil {
-		return err
-	}
-	for site, cell := range sc.cells {
-		c, _ := p.Cost(site)
-		if !c.Reachable {
-			cell.Store(-1)
-			continue
-		}
-		cell.Store(c.Cost)
-	}
-	sc.paths.Store(p)
-	return nil
-}
-
-// refreshCosts recomputes every path cost of the config after a change of
-// an auto link's cost.
-func (a *App) refreshCosts() {
-	a.auto.mu.Lock()
-	costs := append([]*SiteCosts(nil), a.auto.costs...)
-	a.auto.mu.Unlock()
-	for _, sc := range costs {
-		sc.shifting.Store(true)
-		if err := sc.refresh(); err != nil {
-			// cannot happen: the overrides were checked when sc was made
-			a.logger.Error("costlb: recomputing path costs", zap.String("service", sc.service), zap.Error(err))
-		} else if sc.service != "" {
-			a.SetPathCosts(sc.service, sc.Paths())
-		}
-		a.auto.mu.Lock()
-		observe := append([]func(){}, sc.observe...)
-		a.auto.mu.Unlock()
-		for _, f := range observe {
-			f()
-		}
-		sc.shifting.Store(false)
-	}
-}
-
-// livePaths returns the app's path costs as they are now.
-func (a *App) livePaths() *linkgraph.Paths {
-	a.auto.mu.Lock()
-	defer a.auto.mu.Unlock()
-	if len(a.auto.costs) > 0 {
-		return a.auto.costs[0].Paths()
-	}
-	return a.paths
+	u.Overrides = append(slices.Clip(u.Overrides), extra...)
+	return u
 }
 
 // linkViews returns the view of the network's links with their current

@@ -4,6 +4,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/costlb/costlb/linkgraph"
 	"github.com/costlb/costlb/module/rttcost"
 )
@@ -110,5 +114,36 @@ func TestSiteCostsFollowAutoLinks(t *testing.T) {
 	fresh := autoApp(t, links)
 	if c := fresh.linkViews()[0].Cost; c != rttcost.Unmeasured {
 		t.Fatalf("a config after every holder is gone counts %d, want %d", c, rttcost.Unmeasured)
+	}
+}
+
+// TestStartDoesNotCallMeasurablePathsStray: a link that a cheapest path
+// crosses once the auto link is measured is no stray link, though at the
+// unmeasured 9998 no cheapest path crosses it.
+func TestStartDoesNotCallMeasurablePathsStray(t *testing.T) {
+	links := []linkgraph.Link{
+		{Between: [2]string{"east", "west"}, Auto: true},
+		{Between: [2]string{"west", "north"}, Cost: 1},
+		{Between: [2]string{"east", "north"}, Cost: 50},
+		{Between: [2]string{"north", "far"}, Cost: 1},
+	}
+	a := autoApp(t, links)
+	core, logs := observer.New(zapcore.WarnLevel)
+	a.logger = zap.New(core)
+	if err := a.Register(useOnly{"db", linkgraph.Use{Sites: []string{"north"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop()
+	got := logs.FilterMessage("costlb link of no use to this Caddy").All()
+	if len(got) != 1 || got[0].ContextMap()["link"] != `"north"–"far" (cost 1)` {
+		t.Fatalf("stray-link warnings %v, want only north–far", got)
+	}
+	// west has no backend to measure the link by
+	got = logs.FilterMessage("costlb auto link with nothing to measure").All()
+	if len(got) != 1 || got[0].ContextMap()["link"] != `"east"–"west" (cost auto)` {
+		t.Fatalf("nothing-to-measure warnings %v, want one for east–west", got)
 	}
 }
