@@ -1,6 +1,7 @@
 package caddyfile
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -11,44 +12,40 @@ import (
 // current token and consumes its block. The block takes costlb's own
 // "ready <url>", which is returned, and caddy-l4's upstream options, parsed
 // by caddy-l4's upstream parser into u, whose Dial holds every address of
-// the line and of dial options. weight is refused: costlb chooses by path
-// cost and live connections.
-func Backend(d *caddyfile.Dispenser, who string) (site string, ready Ready, u l4proxy.Upstream, err error) {
+// the line and of dial options. "weight <n>" is costlb's (takeWeight): it
+// is returned as a JSON literal, nil if not given.
+func Backend(d *caddyfile.Dispenser, who string) (site string, ready Ready, u l4proxy.Upstream, weight json.RawMessage, err error) {
 	seg := d.NextSegment()
 	if len(seg) < 2 || seg[1].Text == "{" || seg[1].Text == "" {
-		return "", ready, u, d.Errf("%s: backend needs a site: backend <site> <address...>", who)
+		return "", ready, u, nil, d.Errf("%s: backend needs a site: backend <site> <address...>", who)
 	}
 	site = seg[1].Text
+	seg, weight, err = takeWeight(seg, who+": backend "+site)
+	if err != nil {
+		return "", ready, u, nil, err
+	}
 	seg, readySeg, err := takeReady(seg)
 	if err != nil {
-		return "", ready, u, d.Errf("%s: backend %s: %w", who, site, err)
+		return "", ready, u, nil, d.Errf("%s: backend %s: %w", who, site, err)
 	}
 	if readySeg != nil {
 		if ready, err = parseReady(readySeg, who+": backend "+site); err != nil {
-			return "", ready, u, err
+			return "", ready, u, nil, err
 		}
 	}
 	if !hasAddress(seg) {
-		return "", ready, u, d.Errf("%s: backend %s has no address: backend <site> <address...>", who, site)
+		return "", ready, u, nil, d.Errf("%s: backend %s has no address: backend <site> <address...>", who, site)
 	}
 	// "backend <site> a b { ... }" is caddy-l4's "upstream a b { ... }";
 	// caddy-l4's messages then speak of "proxy backend"
 	toks := append(caddyfile.Segment{seg[0]}, seg[2:]...)
 	ud := caddyfile.NewDispenser(toks)
 	if err := u.UnmarshalCaddyfile(ud); err != nil {
-		return "", ready, u, explain(ud, toks, err, who+": backend "+site, upstreamKnows,
-			"ready <url> [{ ... }] and caddy-l4's upstream options (max_connections, tls, local_addr, ...)")
+		return "", ready, u, nil, explain(ud, toks, err, who+": backend "+site, upstreamKnows,
+			"ready <url> [{ ... }], weight <n> and caddy-l4's upstream options (max_connections, tls, local_addr, ...)")
 	}
-	if u.Weight != 0 {
-		return "", ready, u, d.Errf("%s: backend %s: %s", who, site, WeightRefused)
-	}
-	return site, ready, u, nil
+	return site, ready, u, weight, nil
 }
-
-// WeightRefused says why a backend's weight is refused, in the Caddyfile
-// and in JSON alike.
-const WeightRefused = "weight has no meaning in costlb: backends are chosen by path cost + live connections; " +
-	"steer traffic with link_cost (JSON: link_costs) or by the sites of the backends"
 
 // hasAddress says whether a backend segment names an address: on its line
 // after the site, or in a dial option of its block. Without one, caddy-l4's

@@ -42,6 +42,17 @@ func TestKnows(t *testing.T) {
 	}
 }
 
+// TestBackendWeight: "weight <n>" is taken out of the backend block as a
+// JSON literal; caddy-l4's upstream keeps no weight of its own.
+func TestBackendWeight(t *testing.T) {
+	d := caddyfile.NewTestDispenser("backend east 10.0.0.1:1 10.0.0.2:1 {\n\tmax_connections 4\n\tweight 3.0\n}")
+	d.Next()
+	_, _, u, w, err := Backend(d, "costlb")
+	if err != nil || string(w) != "3" || u.Weight != 0 || u.MaxConnections != 4 || len(u.Dial) != 2 {
+		t.Fatalf("weight %s, upstream weight %d, max %d, dial %v, err %v; want 3, 0, 4, two addresses", w, u.Weight, u.MaxConnections, u.Dial, err)
+	}
+}
+
 // TestExplainNamesTheOption: an unknown option gets costlb's words and the
 // line; an error of a known option keeps caddy-l4's words, after the block.
 func TestExplainNamesTheOption(t *testing.T) {
@@ -51,10 +62,16 @@ func TestExplainNamesTheOption(t *testing.T) {
 		{"backend east 10.0.0.1:1 {\n\tmax_connections\n}", "costlb: backend east: wrong argument count or unexpected line ending after 'max_connections'"},
 		{"backend east 10.0.0.1:1 {\n\tmax_connections 1\n\tmax_connections 2\n}", "costlb: backend east: duplicate proxy backend option 'max_connections'"},
 		{"backend east 10.0.0.1:1 {\n\ttls_trust_pool {\n\t}\n}", "costlb: backend east:"},
+		{"backend east 10.0.0.1:1 {\n\tweight 0\n}", `costlb: backend east: weight "0" is too small: a weight is a whole number from 1 to 1000 (default 1) (JSON: "weight")`},
+		{"backend east 10.0.0.1:1 {\n\tweight 1001\n}", `weight "1001" is too large: a weight is a whole number from 1 to 1000`},
+		{"backend east 10.0.0.1:1 {\n\tweight x\n}", `weight "x" is not a number: a weight is a whole number from 1 to 1000`},
+		{"backend east 10.0.0.1:1 {\n\tweight 2.5\n}", `weight "2.5" is not a whole number`},
+		{"backend east 10.0.0.1:1 {\n\tweight\n}", `weight takes one value`},
+		{"backend east 10.0.0.1:1 {\n\tweight 2\n\tweight 3\n}", `weight given twice`},
 	} {
 		d := caddyfile.NewTestDispenser(tc.input)
 		d.Next()
-		_, _, _, err := Backend(d, "costlb")
+		_, _, _, _, err := Backend(d, "costlb")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("input %q: error %v, want it to contain %q", tc.input, err, tc.want)
 		}

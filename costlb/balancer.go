@@ -2,8 +2,10 @@
 // counters and the cost-based pick. It has no Caddy imports.
 //
 // Every new connection goes to the available backend with the lowest
-// perceived cost = path cost + live connections, where a gateway's path
-// cost is the cost to its site plus its onward cost (Backend.Onward). Ties
+// perceived cost = path cost + live connections ÷ weight (weight.go; with
+// every weight 1, path cost + live connections), where a gateway's path
+// cost is the cost to its site plus its onward cost (Backend.Onward). With
+// slow start, a backend that comes back ramps its weight up (ramp.go). Ties
 // go to the lower path cost (local before remote), then to the backend picked least recently, so
 // equal backends share new connections evenly. A backend is available when
 // its health probe says so, when it is a gateway (another costlb serving the
@@ -14,6 +16,7 @@ package costlb
 import (
 	"fmt"
 	"sync/atomic"
+	"time"
 )
 
 // Backend describes one backend address of a service. It is plain
@@ -36,6 +39,13 @@ type Backend struct {
 	Onward *atomic.Int64
 	// MaxConns caps the backend's live connections; 0 means no cap.
 	MaxConns int64
+	// Weight is what the backend can take relative to the others, from 1
+	// to MaxWeight; 0 means 1. Its live count counts as live ÷ Weight.
+	Weight int64
+	// Ramp is the address's slow-start state, shared process-wide; nil
+	// means its Counter's, or, for a backend counted by Load, one of its
+	// own, which lasts as long as the balancer.
+	Ramp *Ramp
 	// Counter counts the backend's live connections (shared process-wide).
 	// Exactly one of Counter and Load is set.
 	Counter *Counter
@@ -99,6 +109,11 @@ type Balancer struct {
 	sites   []string
 	primary atomic.Int32 // site index of the primary site; -1 none; -2 not yet seen
 	onShift func(Shift)
+	// plain is set when every weight is 1 and slow start is off: the
+	// pick then compares whole numbers alone (choose), its fast path
+	plain     bool
+	slowStart int64        // slow-start duration in nanoseconds; 0: off
+	now       func() int64 // the clock of the ramps (ramp.go)
 }
 
 // New returns a balancer over backends. onShift, if not nil, is called
@@ -108,7 +123,7 @@ func New(backends []Backend, onShift func(Shift)) (*Balancer, error) {
 	if len(backends) == 0 {
 		return nil, fmt.Errorf("no backends")
 	}
-	b := &Balancer{entries: make([]entry, len(backends)), onShift: onShift}
+	b := &Balancer{entries: make([]entry, len(backends)), onShift: onShift, plain: true, now: monotonic}
 	siteIndex := make(map[string]int32)
 	for i, be := range backends {
 		if (be.Counter == nil) == (be.Load == nil) {
@@ -120,14 +135,26 @@ func New(backends []Backend, onShift func(Shift)) (*Balancer, error) {
 		if be.MaxConns < 0 {
 			return nil, fmt.Errorf("backend %d (%s): negative max connections %d", i, be.Address, be.MaxConns)
 		}
+		if be.Weight < 0 || be.Weight > MaxWeight {
+			return nil, fmt.Errorf("backend %d (%s): weight %d: must be 1 to %d", i, be.Address, be.Weight, MaxWeight)
+		}
 		si, ok := siteIndex[be.Site]
 		if !ok {
 			si = int32(len(b.sites))
 			siteIndex[be.Site] = si
 			b.sites = append(b.sites, be.Site)
 		}
-		b.entries[i].Backend = be
-		b.entries[i].site = si
+		e := &b.entries[i]
+		// the entry keeps the weight and ramp it uses in its Backend,
+		// resolved, so that it grows by nothing a pick does not read
+		e.Backend, e.site = be, si
+		e.Weight = max(be.Weight, 1)
+		if e.Ramp == nil && be.Counter != nil {
+			e.Ramp = &be.Counter.ramp
+		} else if e.Ramp == nil {
+			e.Ramp = new(Ramp)
+		}
+		b.plain = b.plain && e.Weight == 1
 	}
 	b.primary.Store(-2)
 	return b, nil
@@ -136,7 +163,8 @@ func New(backends []Backend, onShift func(Shift)) (*Balancer, error) {
 // Len returns the number of backends.
 func (b *Balancer) Len() int { return len(b.entries) }
 
-// Backend returns the configuration of backend i.
+// Backend returns the configuration of backend i, its Weight (1 if not
+// given) and Ramp resolved.
 func (b *Balancer) Backend(i int) Backend { return b.entries[i].Backend }
 
 // Pick chooses a backend for the connection holding t and counts the
@@ -217,6 +245,9 @@ func (l *lostRaces) has(i int) bool {
 // site. stamp is the rotation stamp the chosen backend takes if the pick
 // counts on it, or 0 if it is already alone the most recently picked.
 func (b *Balancer) choose(lost *lostRaces) (best int, stamp uint64) {
+	if !b.plain {
+		return b.chooseWeighted(lost)
+	}
 	best = -1
 	scan := b.primaryScan()
 	var bestCost, bestPath int64
@@ -294,8 +325,18 @@ func (e *entry) live() int64 {
 func (b *Balancer) Observe() {
 	scan := b.primaryScan()
 	for i := range b.entries {
-		if e := &b.entries[i]; e.usable() {
-			scan.see(e)
+		e := &b.entries[i]
+		if !e.usable() {
+			b.noteDown(e)
+			continue
+		}
+		scan.see(e)
+		if b.slowStart > 0 {
+			if e.MaxConns > 0 && e.live() >= e.MaxConns {
+				b.noteDown(e)
+			} else {
+				b.rampShare(e, 0)
+			}
 		}
 	}
 	b.endScan(&scan)
@@ -357,8 +398,13 @@ type State struct {
 	// backend that is not a gateway), and TotalCost the path cost the pick
 	// uses: PathCost (to the backend's site) + OnwardCost.
 	OnwardCost, TotalCost int64
-	// Perceived is TotalCost + Live.
+	// Perceived is TotalCost + Live ÷ the effective weight, rounded down.
 	Perceived int64
+	// Share is the part of its Weight (1 if not given) the backend has
+	// now, in millionths: 1000000 unless it is ramping up after slow
+	// start, for RampLeft more.
+	Share    uint64
+	RampLeft time.Duration
 	// Healthy is the health probe's answer.
 	Healthy bool
 	// Ready is the gateway's readiness (true for a backend that is not a
@@ -380,7 +426,8 @@ func (b *Balancer) State(i int) State {
 		s.OnwardCost = e.Onward.Load()
 	}
 	s.TotalCost = s.PathCost + s.OnwardCost
-	s.Perceived = s.TotalCost + s.Live
+	s.Share, s.RampLeft = b.rampState(e)
+	s.Perceived = perceived(s.TotalCost, s.Live, uint64(e.Weight)*s.Share)
 	s.Healthy = e.Healthy == nil || e.Healthy()
 	s.Ready = e.Ready == nil || e.Ready()
 	s.Available = s.Healthy && s.Ready && (s.MaxConns == 0 || s.Live < s.MaxConns)

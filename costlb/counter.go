@@ -19,7 +19,13 @@ type Counter struct {
 	// Release). It changes under reg.mu; a connection's Release reads it
 	// without, to take the lock only for an address no config holds.
 	refs atomic.Int64
+	// ramp is the address's slow-start state, kept beside its count so
+	// that it lives as long and survives reloads alike.
+	ramp Ramp
 }
+
+// Ramp returns the address's slow-start state.
+func (c *Counter) Ramp() *Ramp { return &c.ramp }
 
 // Address returns the dial address this counter counts connections to.
 func (c *Counter) Address() string { return c.addr }

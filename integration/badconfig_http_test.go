@@ -119,7 +119,7 @@ func badHTTPCaddyfiles() []badConfig {
 		{"lb_policy cost twice", bcHTTPCaddyfile(bcNet, bcHTTPUps, bcLines("lb_policy cost", "lb_policy cost"), ""), []string{"load balancing selection policy already specified", "Caddyfile:14"}},
 		{"no upstreams", bcHTTPCaddyfile(bcNet, "", bcLines("lb_policy cost {", "name lonely", "}"), ""), []string{`"lonely"`, "has no upstreams"}},
 		{"upstream given twice", bcHTTPCaddyfile(bcNet, "127.0.0.1:9001 127.0.0.1:9001 127.0.0.1:9002", "lb_policy cost", ""),
-			[]string{`upstream "127.0.0.1:9001" is given twice`, "each address is one upstream", "no weights"}},
+			[]string{`upstream "127.0.0.1:9001" is given twice`, "each address is one upstream", "weight 127.0.0.1:9001 <n>"}},
 		{"two services named alike", bcHTTPPolicy("name shop") + second("name shop"), []string{`"shop"`, "service names must be unique"}},
 		{"layer4 and HTTP named alike", withLayer4 + second("name shop"), []string{`"shop"`, "service names must be unique"}},
 	}
@@ -128,7 +128,7 @@ func badHTTPCaddyfiles() []badConfig {
 func badHTTPJSONConfigs() []badConfig {
 	return []badConfig{
 		{"missing costlb app", bcHTTPJSON("", ""), []string{"the costlb app is not configured", "apps.costlb"}},
-		{"unknown policy field", bcHTTPJSON(bcJSONNet, `"weights": [1, 2]`), []string{`unknown field "weights"`}},
+		{"unknown policy field", bcHTTPJSON(bcJSONNet, `"weight": 2`), []string{`unknown field "weight"`}},
 		{"sites an object", bcHTTPJSON(bcJSONNet, `"sites": {}`), []string{"sites"}},
 		{"site entry null", bcHTTPJSON(bcJSONNet, `"sites": [null]`), []string{"site entry #1 of 1 has no site", "one of: east, north, west, x, y"}},
 		{"site entry without site", bcHTTPJSON(bcJSONNet, `"sites": [{"upstreams": ["127.0.0.1:9002"]}]`), []string{"site entry for 127.0.0.1:9002 has no site", "one of: east, north, west, x, y"}},
@@ -139,7 +139,7 @@ func badHTTPJSONConfigs() []badConfig {
 		{"link_cost cost fraction", bcHTTPJSON(bcJSONNet, `"link_costs": [{"between": ["east", "west"], "cost": 1.0000000000000002}]`), []string{"cost 1.0000000000000002", bcCostRule}},
 		{"service name too long", bcHTTPJSON(bcJSONNet, `"name": "`+strings.Repeat("n", 129)+`"`), []string{"lb_policy cost service name", "too long (129 bytes)", "1 to 128 bytes"}},
 		{"upstream given twice", strings.Replace(bcHTTPJSON(bcJSONNet, `"name": "shop"`), `{"dial": "127.0.0.1:9002"}`, `{"dial": "127.0.0.1:9002"}, {"dial": "127.0.0.1:9002"}`, 1),
-			[]string{`"shop"`, `upstream "127.0.0.1:9002" is given twice`, "each address is one upstream", "no weights"}},
+			[]string{`"shop"`, `upstream "127.0.0.1:9002" is given twice`, "each address is one upstream", "weight 127.0.0.1:9002 <n>"}},
 	}
 }
 

@@ -89,11 +89,13 @@ func BenchmarkStatusPageFiftySites(b *testing.B) {
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	_, js, _ := p.c.Get("/costlb/")
+	hist := httpSize(b, "http://"+p.statusAddr+"/history.json?backends=0")
 	if err := p.b.Call("Performance.enable", map[string]any{}, nil); err != nil {
 		b.Fatal(err)
 	}
 	s0 := renderStatsOf(b, p.b)
 	t0, w0 := mainThreadBusy(b, p.b), time.Now()
+	cpu0, cpuOK := processCPU(p.c.PID())
 	b.ResetTimer()
 	for i := range b.N {
 		waitRenders(b, p.b, s0.Renders+i+1)
@@ -101,6 +103,7 @@ func BenchmarkStatusPageFiftySites(b *testing.B) {
 	b.StopTimer()
 	s1 := renderStatsOf(b, p.b)
 	t1, wall := mainThreadBusy(b, p.b), time.Since(w0).Seconds()
+	cpu1, _ := processCPU(p.c.PID())
 	n := float64(s1.Renders - s0.Renders)
 	b.ReportMetric((s1.TotalMs-s0.TotalMs)/n, "render-ms/op")
 	b.ReportMetric(s1.MaxMs, "max-render-ms")
@@ -108,4 +111,28 @@ func BenchmarkStatusPageFiftySites(b *testing.B) {
 	b.ReportMetric((t1-t0)*1000/wall, "busy-ms/s")
 	b.ReportMetric(float64(len(page)), "page-B")
 	b.ReportMetric(float64(len(js)), "status.json-B")
+	if hist >= 0 {
+		b.ReportMetric(float64(hist), "history.json-B")
+	}
+	if cpuOK {
+		// the server's whole work while the page refreshes: the answers,
+		// the history's sampling, the held connections
+		b.ReportMetric(float64((cpu1-cpu0).Milliseconds())/wall, "server-cpu-ms/s")
+	}
+}
+
+// httpSize returns the size of the body GET url answers with, or -1 if it
+// does not answer 200 (a Caddy without that resource).
+func httpSize(tb testing.TB, url string) int {
+	tb.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return -1
+	}
+	return len(body)
 }

@@ -11,7 +11,8 @@ import (
 
 // TestStatusPageGateways: the status page shows a gateway's path cost as
 // cost to its site + onward cost, the routes through it with their costs
-// and the sites learned beyond it (C, which A's config does not know),
+// and the sites learned beyond it (C, which A's config does not know, in
+// the rows and in the network),
 // and a gateway's not-ready reason in plain text.
 func TestStatusPageGateways(t *testing.T) {
 	bin := browser.Require(t)
@@ -65,6 +66,13 @@ func TestStatusPageGateways(t *testing.T) {
 		}
 		if gd.Attrs["ready"] != "false" || !strings.Contains(gd.Text, "Not ready: answered 503 Service Unavailable") {
 			return fmt.Sprintf("gateway D row %v %q, want not ready with the reason in plain text", gd.Attrs, gd.Text)
+		}
+		// C, which only B's routes tell of, is drawn in the network
+		if len(s.Learned) != 1 || s.Learned[0].Attrs["learned-site"] != "C" || s.Learned[0].Attrs["path-cost"] != "5" {
+			return fmt.Sprintf("sites drawn from the gateways' routes: %v, want C at cost 5", s.Learned)
+		}
+		if _, ok := s.site("C"); ok || len(s.Sites) != 3 {
+			return fmt.Sprintf("%d configured sites drawn (C among them: %v), want A, B and D", len(s.Sites), ok)
 		}
 		return ""
 	})

@@ -46,6 +46,12 @@ type domState struct {
 	Links    []domItem    `json:"links"`
 	Services []domService `json:"services"`
 	Shifts   []domItem    `json:"shifts"`
+	// Events are the server's events (history.json), newest first;
+	// Charts the charts of the services and of their backends; Learned
+	// the sites drawn from gateways' routes.
+	Events  []domItem `json:"events"`
+	Charts  []domItem `json:"charts"`
+	Learned []domItem `json:"learned"`
 	// Injected counts elements that only markup taken from the JSON could
 	// have made: none may exist.
 	Injected int `json:"injected"`
@@ -71,6 +77,9 @@ const readDOM = `(() => {
 			return Object.assign(item(s), { backends: all(s, 'tr[data-backend]'), shift: sh && !sh.hidden ? item(sh) : null });
 		}),
 		shifts: all(document, '#shifts [data-shift]'),
+		events: all(document, '#events [data-event]'),
+		charts: [...document.querySelectorAll('#services figure.chart')].map((f) => Object.assign(item(f), { attrs: Object.assign(attrs(f), { kind: f.classList[1], service: f.closest('[data-service]').dataset.service }) })),
+		learned: all(document, '#graph [data-learned-site]'),
 		injected: document.querySelectorAll('#app img, #app script, #app [onerror], #app i, #services b:not([data-field])').length,
 	};
 })()`

@@ -22,7 +22,9 @@
 // # Costs
 //
 // Link costs are integers from 1 to [MaxCost]; a [Link] with Cost 0 gets the
-// default cost 1. Path costs are int64 sums and cannot overflow.
+// default cost 1. Path costs are int64 sums and cannot overflow. An Auto
+// link (JSON "cost": "auto") counts [UnmeasuredCost] in the network; who
+// measures it passes the measured cost to [Network.Paths] as an override.
 package linkgraph
 
 import (

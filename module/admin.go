@@ -107,6 +107,13 @@ type BackendView struct {
 	Available        bool   `json:"available"`
 	MaxConnections   int64  `json:"max_connections"`
 	ConnectionsTotal uint64 `json:"connections_total"`
+	// Weight is the backend's weight (1 if not given), and SlowStart its
+	// ramp after slow start, while it runs (capacity.go).
+	Weight    int64          `json:"weight"`
+	SlowStart *SlowStartView `json:"slow_start,omitempty"`
+	// DownReason tells why an unhealthy backend is down, as far as
+	// costlb knows (the active check's own error is in Caddy's log).
+	DownReason string `json:"down_reason,omitempty"`
 	// Gateway backends only (those with a readiness URL): the URL, whether
 	// the last answer offered a usable route, those routes with their costs
 	// as seen from here (the path cost to the gateway's site included), why
@@ -167,6 +174,7 @@ func BackendOf(st costlb.State, total uint64) BackendView {
 		LiveConnections: st.Live, PerceivedCost: st.Perceived,
 		Healthy: st.Healthy, Available: st.Available,
 		MaxConnections: st.MaxConns, ConnectionsTotal: total,
+		Weight: st.Weight, SlowStart: slowStartOf(st),
 	}
 }
 
@@ -175,8 +183,11 @@ func BackendOf(st costlb.State, total uint64) BackendView {
 func LinkViews(links []linkgraph.Link) []LinkView {
 	out := make([]LinkView, len(links))
 	for i, l := range links {
-		out[i] = LinkView{Between: l.Between, Cost: l.Cost}
-		if out[i].Cost == 0 {
+		out[i] = LinkView{Between: l.Between, Cost: l.Cost, Auto: l.Auto}
+		switch {
+		case out[i].Cost == 0 && l.Auto:
+			out[i].Cost = linkgraph.UnmeasuredCost
+		case out[i].Cost == 0:
 			out[i].Cost = linkgraph.DefaultCost
 		}
 	}

@@ -46,6 +46,9 @@ type App struct {
 	mu       sync.Mutex
 	services []Service // of both kinds
 
+	heldMu sync.Mutex
+	held   [][2]string // the running totals held (HoldCounts): service, address
+
 	auto autoState // the auto links (autolink.go)
 }
 
@@ -109,10 +112,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 }
 
 // Cleanup ends the reload window that started this app, if it was the
-// last app of the config before (reload.go), and gives back its holds on
-// the measured state of its auto links (autolink.go).
+// last app of the config before (reload.go), gives back the running
+// totals its services hold (history.go) and its holds on the measured
+// state of its auto links (autolink.go).
 func (a *App) Cleanup() error {
 	leaveReload(a)
+	a.releaseCounts()
 	a.releaseAuto()
 	return nil
 }
@@ -151,13 +156,17 @@ func (a *App) Start() error {
 			zap.String("link", s.Link.String()),
 			zap.String("reason", s.Why+"; the network may be shared with other sites, so this is a warning only"))
 	}
+	a.logHistoryStart()
+	a.startHistory()
 	a.startAuto()
 	return nil
 }
 
-// Stop stops measuring the auto links; the services stop with their
-// modules' Cleanup.
+// Stop stops the history's sampler if this config owns it and stops
+// measuring the auto links; the services stop with their modules'
+// Cleanup.
 func (a *App) Stop() error {
+	a.stopHistory()
 	a.stopAuto()
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/costlb/costlb/linkgraph"
+	"github.com/costlb/costlb/module/history"
 	"github.com/costlb/costlb/module/rttcost"
 )
 
@@ -99,6 +101,9 @@ func (l *AutoLink) Observe(rtt time.Duration) {
 			zap.Int64("old_cost", ch.Old), zap.Int64("new_cost", ch.New),
 			zap.Float64("rtt_ms", durationMs(ch.RTT)))
 	}
+	History.Add(history.Event{Kind: history.KindCostChange, Link: []string{l.key[0], l.key[1]},
+		From: strconv.FormatInt(ch.Old, 10), To: strconv.FormatInt(ch.New, 10),
+		Reason: fmt.Sprintf("measured round trip %.1f ms", durationMs(ch.RTT))})
 }
 
 // State returns what was measured of the link.
@@ -136,6 +141,8 @@ type autoState struct {
 	mu       sync.Mutex
 	costs    []*SiteCosts // every SiteCosts of the config, the app's own first
 	released bool         // Cleanup gave back the holds of uses
+	// refreshing makes refreshCosts run one at a time
+	refreshing sync.Mutex
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup

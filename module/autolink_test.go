@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/costlb/costlb/linkgraph"
+	"github.com/costlb/costlb/module/history"
 	"github.com/costlb/costlb/module/rttcost"
 )
 
@@ -80,8 +81,16 @@ func TestSiteCostsFollowAutoLinks(t *testing.T) {
 	if a.RTTSink("north") != nil || a.RTTSink("east") != nil {
 		t.Fatal("a sink for a site at the end of no auto link")
 	}
+	changes := countEvents(history.KindCostChange)
 	a.RTTSink("west")(3 * time.Millisecond)
 	a.refreshCosts()
+	if got := countEvents(history.KindCostChange); got != changes+1 {
+		t.Fatalf("%d cost change events after the first measurement, want %d", got, changes+1)
+	}
+	evs := History.Snapshot(history.Query{NoBackends: true}).Events
+	if e := evs[len(evs)-1]; e.Kind != history.KindCostChange || e.From != "9998" || e.To != "3" || len(e.Link) != 2 || e.Link[0] != "east" || e.Link[1] != "west" {
+		t.Fatalf("last event %+v, want east–west's cost from 9998 to 3", e)
+	}
 	if w, n := cellOf(t, plain, "west"), cellOf(t, plain, "north"); w != 3 || n != 4 {
 		t.Fatalf("at 3 ms: west %d, north %d; want 3 and 4 (through west)", w, n)
 	}

@@ -61,31 +61,43 @@ const (
 	probeTimeout  = 3 * time.Second
 )
 
-// runAuto applies the changes of u's cost and probes it when idle. A
-// probe runs beside the loop, one at a time, so that a slow one (a slow
-// or cut link) does not hold back a change measured meanwhile.
+// runAuto applies the changes of u's cost and probes it when nothing
+// else measured it for a second: its own probes do not count, so that a
+// link only the probe measures gets a sample every second. A probe runs
+// beside the loop, one at a time, so that a slow one (a slow or cut link)
+// does not hold back a change measured meanwhile.
 func (a *App) runAuto(ctx context.Context, u autoUse, changed <-chan struct{}, targets []probeTarget) {
 	tick := time.NewTicker(probeInterval)
 	defer tick.Stop()
 	var probing sync.WaitGroup
 	defer probing.Wait()
+	type result struct {
+		ok bool
+		at time.Time // the sample the probe gave
+	}
 	busy := false
-	done := make(chan bool, 1) // a probe's end: whether its target answered
-	next := 0                  // the target to probe: the same one while it answers
+	done := make(chan result, 1)
+	var own time.Time // when the last probe's sample came
+	next := 0         // the target to probe: the same one while it answers
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
 			a.refreshCosts()
-		case ok := <-done:
+		case r := <-done:
 			busy = false
-			if !ok {
+			if !r.ok {
 				next++ // try another backend of the site next time
-			}
-		case <-tick.C:
-			if busy || len(targets) == 0 || time.Since(u.link.State().LastSample) < probeInterval {
 				continue
+			}
+			own = r.at
+		case <-tick.C:
+			if busy || len(targets) == 0 {
+				continue
+			}
+			if last := u.link.State().LastSample; last.After(own) && time.Since(last) < probeInterval {
+				continue // a dial or a poll measured the site within the second
 			}
 			busy = true
 			t := targets[next%len(targets)]
@@ -93,10 +105,12 @@ func (a *App) runAuto(ctx context.Context, u autoUse, changed <-chan struct{}, t
 			go func() {
 				defer probing.Done()
 				rtt, err := rttcost.Connect(ctx, t.network, t.addr, probeTimeout)
-				if err == nil {
-					u.link.Observe(rtt)
+				if err != nil {
+					done <- result{}
+					return
 				}
-				done <- err == nil
+				u.link.Observe(rtt)
+				done <- result{ok: true, at: u.link.State().LastSample}
 			}()
 		}
 	}

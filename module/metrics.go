@@ -32,6 +32,8 @@ func newMetrics(reg *prometheus.Registry, app *App) *metrics {
 	}
 	SharedCollector(reg, prometheus.Collector(liveCollector{app}))
 	SharedCollector(reg, prometheus.Collector(servicesCollector{app}))
+	SharedCollector(reg, prometheus.Collector(weightCollector{app})) // capacity.go
+	SharedCollector(reg, prometheus.Collector(trafficCollector{app}))
 	return m
 }
 
@@ -48,7 +50,7 @@ func (a *App) SetPathCosts(service string, paths *linkgraph.Paths) {
 // NoBackend returns the no_backend_total counter of service: a connection
 // (a request) that met no available backend.
 func (a *App) NoBackend(service string) prometheus.Counter {
-	return a.metrics.noBackend.WithLabelValues(service)
+	return refusedCounter{a.metrics.noBackend.WithLabelValues(service), a.HoldCounts(service, "")}
 }
 
 // SharedCollector registers c in reg, or returns the collector already

@@ -45,7 +45,11 @@ func (l *PickLog) pick(bal *costlb.Balancer, t *costlb.Ticket) int {
 		costs = make([]string, bal.Len())
 		for i := range costs {
 			st := bal.State(i)
-			costs[i] = fmt.Sprintf("%s@%s=%d(path %d + live %d, available %t)", st.Address, st.Site, st.Perceived, st.TotalCost, st.Live, st.Available)
+			live := fmt.Sprint(st.Live)
+			if st.Weight > 1 || st.Share < 1_000_000 { // the weighted rule: live ÷ effective weight
+				live = fmt.Sprintf("%d ÷ %g", st.Live, float64(st.Weight)*float64(st.Share)/1e6)
+			}
+			costs[i] = fmt.Sprintf("%s@%s=%d(path %d + live %s, available %t)", st.Address, st.Site, st.Perceived, st.TotalCost, live, st.Available)
 		}
 	}
 	i := bal.Pick(t)

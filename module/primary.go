@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/costlb/costlb/costlb"
+	"github.com/costlb/costlb/module/history"
 )
 
 // primaries remembers each service's primary site across config
@@ -133,6 +134,7 @@ func (p *Primary) LogShift(bal *costlb.Balancer, s costlb.Shift) {
 		siteField("from_site", s.From),
 		siteField("to_site", s.To),
 		zap.String("reason", reason))
+	History.Add(history.Event{Kind: kind, Service: p.service, From: s.From, To: s.To, Reason: reason})
 }
 
 // siteField is a log field naming site, or no field for no site.

@@ -95,6 +95,10 @@ func (sc *SiteCosts) refresh() error {
 // refreshCosts recomputes every path cost of the config after a change of
 // an auto link's cost.
 func (a *App) refreshCosts() {
+	// one at a time: of two links changing at once, the refresh that
+	// runs last reads both costs, and no older one overwrites it
+	a.auto.refreshing.Lock()
+	defer a.auto.refreshing.Unlock()
 	a.auto.mu.Lock()
 	costs := append([]*SiteCosts(nil), a.auto.costs...)
 	a.auto.mu.Unlock()

@@ -44,6 +44,8 @@ func startApp(t *testing.T, site string, links []linkgraph.Link, services ...Ser
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Start started the history's sampler
+	t.Cleanup(func() { _ = a.Stop() })
 	return logs.FilterMessage("costlb link of no use to this Caddy").All() // the stray-link warnings alone
 }
 

@@ -31,6 +31,7 @@ func init() {
 //     has an available backend here, 503 with "ready": false otherwise,
 //     404 for a service this Caddy does not have.
 //   - GET /status.json: the same JSON as the admin API's /costlb/.
+//   - GET /history.json: the history (docs/status-page.md).
 //   - GET /: a page for people.
 //
 // Paths are those the handler sees: mount it under a prefix with
@@ -68,12 +69,14 @@ func (s *StatusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ cadd
 		s.serveReady(w, strings.TrimPrefix(path, "/ready/"))
 	case path == "/status.json":
 		writeJSON(w, http.StatusOK, s.app.View(), true)
+	case path == "/history.json":
+		serveHistory(w, r)
 	case path == "/" || path == "":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", statusPageCSP)
 		_, _ = w.Write(statusPage)
 	default:
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no costlb status resource %q; try /, /status.json or /ready/<service>", path)}, false)
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no costlb status resource %q; try /, /status.json, /history.json or /ready/<service>", path)}, false)
 	}
 	return nil
 }

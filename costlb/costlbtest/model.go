@@ -2,12 +2,14 @@
 // rule, for tests only: the unit tests check costlb.Balancer against it and
 // the integration tests check a real Caddy against it. The rule, as the
 // README states it: every new connection goes to the available backend
-// with the lowest perceived cost = path cost + live connections; ties go
-// to the lower path cost, then rotate among equal backends. The model
+// with the lowest perceived cost = path cost + live connections ÷ weight;
+// ties go to the lower path cost, then rotate among equal backends. The model
 // restates it plainly and sequentially (no atomics, no rotation stamps, no
 // shared code with the balancer), so that a test compares the balancer with
 // the rule, not with a copy of itself. Production code must not import it.
 package costlbtest
+
+import "math/big"
 
 // Backend is one backend as the pick rule sees it.
 type Backend struct {
@@ -19,6 +21,9 @@ type Backend struct {
 	Path int64
 	// Max is the backend's max_connections; 0 means no limit.
 	Max int64
+	// Weight is the backend's weight; 0 means 1. Its live count counts as
+	// live ÷ Weight.
+	Weight int64
 }
 
 // Model replays the pick rule for one config generation of one service, one
@@ -37,7 +42,8 @@ func New(bes ...Backend) *Model {
 }
 
 // Pick places one new connection by the rule: among backends below their
-// Max, the one with the lowest perceived cost (Path + live connections);
+// Max, the one with the lowest perceived cost (Path + live connections ÷
+// Weight, an exact fraction);
 // ties go to the lower Path, then to the backend picked least recently
 // (never picked: the one listed first). It counts the connection in live
 // and returns the chosen backend's Key, or "" if every backend is full.
@@ -81,8 +87,8 @@ func (m *Model) pick(live map[string]int64) int {
 // before reports whether backend i wins over backend j by the rule.
 func (m *Model) before(i, j int, live map[string]int64) bool {
 	a, b := m.bes[i], m.bes[j]
-	if ca, cb := a.Path+live[a.Key], b.Path+live[b.Key]; ca != cb {
-		return ca < cb
+	if d := a.perceived(live).Cmp(b.perceived(live)); d != 0 {
+		return d < 0
 	}
 	if a.Path != b.Path {
 		return a.Path < b.Path
@@ -91,4 +97,15 @@ func (m *Model) before(i, j int, live map[string]int64) bool {
 		return m.picked[i] < m.picked[j]
 	}
 	return i < j
+}
+
+// perceived returns the backend's perceived cost, Path + live ÷ Weight, as
+// an exact fraction.
+func (b Backend) perceived(live map[string]int64) *big.Rat {
+	w := b.Weight
+	if w == 0 {
+		w = 1
+	}
+	c := big.NewRat(live[b.Key], w)
+	return c.Add(c, new(big.Rat).SetInt64(b.Path))
 }

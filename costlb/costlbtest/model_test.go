@@ -62,7 +62,7 @@ func TestPlaceMatchesSlots(t *testing.T) {
 // next) rotate over equal backends and never reach a costlier one; a full
 // backend is passed over and, with every backend full, the pick refuses.
 func TestPickRotatesAndRefuses(t *testing.T) {
-	m := New(Backend{"a", 0, 0}, Backend{"b", 0, 0}, Backend{"c", 0, 0}, Backend{"far", 1, 0})
+	m := New(Backend{Key: "a"}, Backend{Key: "b"}, Backend{Key: "c"}, Backend{Key: "far", Path: 1})
 	live := map[string]int64{}
 	var seq []string
 	for range 7 {
@@ -74,7 +74,7 @@ func TestPickRotatesAndRefuses(t *testing.T) {
 		t.Errorf("short connections went %v, want a b c in turn", seq)
 	}
 
-	m = New(Backend{"x", 0, 1}, Backend{"y", 3, 2})
+	m = New(Backend{Key: "x", Path: 0, Max: 1}, Backend{Key: "y", Path: 3, Max: 2})
 	live = map[string]int64{}
 	seq = nil
 	for range 4 {
@@ -89,13 +89,13 @@ func TestPickRotatesAndRefuses(t *testing.T) {
 // counts sees the connections the old one placed.
 func TestModelsShareLiveCounts(t *testing.T) {
 	live := map[string]int64{}
-	old := New(Backend{"e", 0, 0}, Backend{"w", 5, 0})
+	old := New(Backend{Key: "e", Path: 0, Max: 0}, Backend{Key: "w", Path: 5, Max: 0})
 	if got := old.Place(live, 4); fmt.Sprint(got) != "[4 0]" {
 		t.Fatalf("4 connections at link cost 5: %v, want all on e", got)
 	}
 	// the link cost drops to 1: e is at 4, so w (1+0..) takes the next ones
 	// until their perceived costs meet, ties going to e (path 0)
-	if got := New(Backend{"e", 0, 0}, Backend{"w", 1, 0}).Place(live, 4); fmt.Sprint(got) != "[1 3]" {
+	if got := New(Backend{Key: "e", Path: 0, Max: 0}, Backend{Key: "w", Path: 1, Max: 0}).Place(live, 4); fmt.Sprint(got) != "[1 3]" {
 		t.Errorf("4 more after the reload: %v, want [1 3] (w at 1, 2, 3, then e at 4 wins the tie with w at 4)", got)
 	}
 }

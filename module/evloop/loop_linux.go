@@ -68,6 +68,9 @@ type Conn struct {
 	res    Result
 	ended  bool // both fds closed, done called (loop goroutine only)
 	abortQ atomic.Bool
+	// count, if set (CountTo), takes the bytes of each direction as they
+	// move: from the client (to the backend), from the backend
+	count [2]*atomic.Uint64
 }
 
 // half is one socket of a connection and the direction read from it.
@@ -87,6 +90,7 @@ type half struct {
 	burst    pipepool.Burst // when to splice (docs/data-path.md)
 	pipe     *pipepool.Pipe // spliced from this socket, not yet into peer
 	n        *int64         // bytes moved from this socket
+	live     *atomic.Uint64 // the same, as they move, for the outside; nil: none
 }
 
 // NewConn returns a connection not yet in a pool, whose done function is
@@ -95,6 +99,13 @@ type half struct {
 // abort takes effect once it is added. A Conn is added once.
 func NewConn(done func(Result)) *Conn {
 	return &Conn{done: done}
+}
+
+// CountTo makes c add the bytes it moves to toBackend and toClient as
+// they move (a read or a splice into a pipe at a time), so that a long
+// connection's bytes show while it lasts. Call it before Add.
+func (c *Conn) CountTo(toBackend, toClient *atomic.Uint64) {
+	c.count = [2]*atomic.Uint64{toBackend, toClient}
 }
 
 // Add takes client and backend off Go's poller (each fd is duplicated,
@@ -117,8 +128,8 @@ func (p *Pool) Add(c *Conn, client, backend *net.TCPConn, prefix []byte) error {
 		return err
 	}
 	l := p.loops[p.next.Add(1)%uint32(len(p.loops))]
-	c.h[0] = half{c: c, fd: cfd, side: proxied.SideClient, peer: &c.h[1], readable: true, writable: true, n: &c.res.ToBackend, burst: pipepool.NewBurst(bufSize, true)}
-	c.h[1] = half{c: c, fd: bfd, side: proxied.SideBackend, peer: &c.h[0], readable: true, writable: true, n: &c.res.ToClient, burst: pipepool.NewBurst(bufSize, true)}
+	c.h[0] = half{c: c, fd: cfd, side: proxied.SideClient, peer: &c.h[1], readable: true, writable: true, n: &c.res.ToBackend, live: c.count[0], burst: pipepool.NewBurst(bufSize, true)}
+	c.h[1] = half{c: c, fd: bfd, side: proxied.SideBackend, peer: &c.h[0], readable: true, writable: true, n: &c.res.ToClient, live: c.count[1], burst: pipepool.NewBurst(bufSize, true)}
 	if len(prefix) > 0 {
 		// pending until the backend's first EPOLLOUT edge, which comes
 		// with the registration: the client is read only after it went
@@ -148,6 +159,9 @@ func (p *Pool) Add(c *Conn, client, backend *net.TCPConn, prefix []byte) error {
 	// an Abort before this sees no loop, and this sees its abortQ (a
 	// second post of the abort does nothing)
 	c.in.Store(l)
+	if len(prefix) > 0 && c.count[0] != nil {
+		c.count[0].Add(uint64(len(prefix)))
+	}
 	if c.abortQ.Load() {
 		l.post(c)
 	}
@@ -410,6 +424,9 @@ func (h *half) pump() {
 			return
 		}
 		*h.n += int64(n)
+		if h.live != nil {
+			h.live.Add(uint64(n))
+		}
 		rest, ok := h.send(buf[:n])
 		if !ok {
 			return
@@ -463,6 +480,9 @@ func (h *half) spliceIn() {
 		return
 	}
 	*h.n += int64(in)
+	if h.live != nil {
+		h.live.Add(uint64(in))
+	}
 	h.burst.Spliced(int64(in))
 	h.pipe = p
 	h.flushPipe()

@@ -5,6 +5,7 @@ package evloop
 import (
 	"errors"
 	"net"
+	"sync/atomic"
 )
 
 // Pool is a set of event loops; off Linux there are none.
@@ -29,6 +30,9 @@ func NewConn(done func(Result)) *Conn { return &Conn{} }
 func (p *Pool) Add(c *Conn, client, backend *net.TCPConn, prefix []byte) error {
 	return errUnsupported
 }
+
+// CountTo does nothing off Linux.
+func (c *Conn) CountTo(toBackend, toClient *atomic.Uint64) {}
 
 // Abort does nothing off Linux.
 func (c *Conn) Abort() {}

@@ -40,7 +40,7 @@ type SiteUpstreams struct {
 // CostSelection is the cost selection policy of Caddy's reverse_proxy
 // (lb_policy cost): each request goes to the available upstream with the
 // lowest perceived cost = path cost from the local site to the upstream's
-// site + the upstream's in-flight requests, on the site network of the
+// site + the upstream's in-flight requests ÷ its weight, on the site network of the
 // costlb app. Ties go to the lower path cost, then rotate. In-flight
 // requests are Caddy's own count, shared by every reverse_proxy that uses
 // the upstream; available is Caddy's own: healthy by its active and passive
@@ -56,6 +56,13 @@ type CostSelection struct {
 	// LinkCosts override the cost of links of the network for this
 	// service only.
 	LinkCosts []linkgraph.Link `json:"link_costs,omitempty"`
+	// Weights give upstreams a weight (capacity.go); an upstream not
+	// named has weight 1.
+	Weights []UpstreamWeight `json:"weights,omitempty"`
+	// SlowStart, when set, ramps an upstream that comes back (unhealthy
+	// or at max_requests, then available again): its weight grows linearly
+	// from 10% to 100% over this time. Default: off.
+	SlowStart caddy.Duration `json:"slow_start,omitempty"`
 
 	app         *module.App
 	paths       *linkgraph.Paths  // at provisioning
@@ -69,6 +76,8 @@ type CostSelection struct {
 
 	byAddr, byHost map[string]string // site of an upstream address, of a host
 	defaultMax     int               // the passive checks' unhealthy_request_count
+	weights        map[string]int64  // weight by address key
+	ramps          []*costlb.Ramp    // the static upstreams' ramps, held until Cleanup
 
 	static     *poolBalancer                // the reverse_proxy's static upstreams; nil if none
 	staticPool reverseproxy.UpstreamPool    // the same slice Caddy passes to Select
@@ -117,6 +126,12 @@ func (p *CostSelection) Provision(ctx caddy.Context) error {
 	if err := p.placeSites(rp); err != nil {
 		return fmt.Errorf("%s: %w", svc, err)
 	}
+	if p.SlowStart < 0 {
+		return fmt.Errorf("%s: slow_start %v: must be a positive duration, or 0 for no slow start (JSON: slow_start)", svc, time.Duration(p.SlowStart))
+	}
+	if err := p.checkWeights(rp); err != nil {
+		return fmt.Errorf("%s: %w", svc, err)
+	}
 	p.pickLog = module.NewPickLog(p.logger, p.Name)
 	if hc := rp.HealthChecks; hc != nil && hc.Passive != nil && hc.Passive.UnhealthyRequestCount > 0 {
 		p.defaultMax = hc.Passive.UnhealthyRequestCount
@@ -126,7 +141,7 @@ func (p *CostSelection) Provision(ctx caddy.Context) error {
 	p.primary.FollowCosts(p.siteCosts)
 	p.siteCosts.OnChange(p.observe)
 	if len(rp.Upstreams) > 0 {
-		if p.static, err = p.newPoolBalancer(rp.Upstreams); err != nil {
+		if p.static, err = p.newPoolBalancer(rp.Upstreams, true); err != nil {
 			return fmt.Errorf("%s: %w", svc, err)
 		}
 		p.staticPool = rp.Upstreams
@@ -182,7 +197,7 @@ func (p *CostSelection) placeSites(rp *reverseproxy.Handler) error {
 	var dials []string
 	for _, u := range rp.Upstreams {
 		if staticAddrs[module.AddressKey(u.Dial)] {
-			return fmt.Errorf("upstream %q is given twice: each address is one upstream, and the cost policy has no weights (requests follow path cost + requests in flight); give it once", u.Dial)
+			return fmt.Errorf("upstream %q is given twice: each address is one upstream; give it once, and to give it more of the requests use weight %s <n> (JSON: weights)", u.Dial, u.Dial)
 		}
 		staticAddrs[module.AddressKey(u.Dial)] = true
 		staticHosts[upstreamHost(u.Dial)] = true
@@ -303,6 +318,7 @@ func (p *CostSelection) Cleanup() error {
 		p.registered = false
 	}
 	p.primary.Release()
+	p.releaseRamps()
 	return nil
 }
 
@@ -312,6 +328,8 @@ func (p *CostSelection) Cleanup() error {
 //		name <service name>
 //		site <site> <upstream address or host...>
 //		link_cost <site> <site> <cost>
+//		weight <upstream> <1-1000>
+//		slow_start <duration>
 //	}]
 //
 // Upstreams that no site line names run in the local site. A site line
@@ -344,8 +362,14 @@ func (p *CostSelection) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			var l linkgraph.Link
 			l, err = cfile.LinkCost(d, who)
 			p.LinkCosts = append(p.LinkCosts, l)
+		case "weight":
+			err = p.unmarshalWeight(d)
+		case "slow_start":
+			var dur time.Duration
+			dur, err = cfile.PositiveDuration(d, who, p.SlowStart != 0)
+			p.SlowStart = caddy.Duration(dur)
 		default:
-			err = d.Errf("lb_policy cost: unknown option %q; allowed: name, site, link_cost (reverse_proxy options such as health_uri or lb_try_duration go in the reverse_proxy block)", opt)
+			err = d.Errf("lb_policy cost: unknown option %q; allowed: name, site, link_cost, weight, slow_start (reverse_proxy options such as health_uri or lb_try_duration go in the reverse_proxy block)", opt)
 		}
 		if err == nil {
 			err = cfile.NoBlock(d, who, opt)

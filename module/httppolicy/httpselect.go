@@ -3,6 +3,7 @@ package httppolicy
 import (
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
@@ -40,7 +41,7 @@ type poolBalancer struct {
 
 // newPoolBalancer builds the balancer of pool, placing each upstream in
 // its site. An address repeated in pool is one backend.
-func (p *CostSelection) newPoolBalancer(pool []*reverseproxy.Upstream) (*poolBalancer, error) {
+func (p *CostSelection) newPoolBalancer(pool []*reverseproxy.Upstream, static bool) (*poolBalancer, error) {
 	pb := &poolBalancer{dials: make([]string, len(pool)), hash: poolHash(pool)}
 	seen := make(map[string]bool, len(pool))
 	for i, u := range pool {
@@ -67,6 +68,7 @@ func (p *CostSelection) newPoolBalancer(pool []*reverseproxy.Upstream) (*poolBal
 			Load:     func() int64 { return inFlight(slot.Load()) },
 			Healthy:  func() bool { return slot.Load().Healthy() },
 		}
+		p.capacity(&bes[i], u, static)
 		pb.totals[i] = p.total(u.Dial)
 	}
 	var err error
@@ -74,6 +76,7 @@ func (p *CostSelection) newPoolBalancer(pool []*reverseproxy.Upstream) (*poolBal
 	if err != nil {
 		return nil, err
 	}
+	pb.bal.SetSlowStart(time.Duration(p.SlowStart), nil)
 	return pb, nil
 }
 
@@ -185,7 +188,7 @@ func (p *CostSelection) dynamicBalancer(pool reverseproxy.UpstreamPool) *poolBal
 	found := p.findDynamic(pool, h)
 	p.mu.Unlock()
 	if found == nil {
-		pb, err := p.newPoolBalancer(pool)
+		pb, err := p.newPoolBalancer(pool, false)
 		if err != nil {
 			p.logger.Error("building the balancer of dynamic upstreams", zap.Error(err))
 			return nil

@@ -7,6 +7,7 @@ import (
 	"github.com/costlb/costlb/costlb"
 	"github.com/costlb/costlb/module"
 	"github.com/costlb/costlb/module/gateway"
+	"github.com/costlb/costlb/module/history"
 	"github.com/costlb/costlb/module/internal/proxyconn"
 )
 
@@ -18,6 +19,7 @@ type backend struct {
 	checked  *l4proxy.Upstream // caddy-l4's, for its active health checks alone
 	site     string
 	pathCost int64
+	weight   int64 // 1 to costlb.MaxWeight
 	readyURL string
 	cfg      *Backend        // the config backend it is an address of
 	counter  *costlb.Counter // the process-wide live counter of the address
@@ -27,6 +29,7 @@ type backend struct {
 	passive *passiveState
 	opened  prometheus.Counter // caddy-l4's proxy metric of the address, which costlb keeps up
 	conns   proxyconn.Backend  // what its connections report to as they end
+	counts  *history.Counts    // its bytes and failed dials, for the history and the metrics
 }
 
 // addr returns the backend's dial address.

@@ -3,6 +3,7 @@ package l4handler
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	cfile "github.com/costlb/costlb/caddyfile"
 	"github.com/costlb/costlb/costlb"
@@ -19,6 +20,10 @@ func (h *Handler) expandBackends(svc string) ([]backend, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", svc, err)
 		}
+		weight, err := checkWeight(i, b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", svc, err)
+		}
 		for _, addr := range b.Dial {
 			if err := module.CheckDialAddress(addr); err != nil {
 				return nil, fmt.Errorf("%s: %s: %w", svc, backendLabel(b.Site, b.Dial), err)
@@ -29,7 +34,7 @@ func (h *Handler) expandBackends(svc string) ([]backend, error) {
 			seen[module.AddressKey(addr)] = b.Site
 			u := b.Upstream
 			u.Dial = []string{addr}
-			out = append(out, backend{up: &u, site: b.Site, pathCost: cost, readyURL: b.ReadyURL, cfg: b})
+			out = append(out, backend{up: &u, site: b.Site, pathCost: cost, weight: weight, readyURL: b.ReadyURL, cfg: b})
 		}
 	}
 	return out, nil
@@ -63,9 +68,6 @@ func (h *Handler) checkBackend(i int, b *Backend) (int64, error) {
 	}
 	if b.Site == "" {
 		return 0, fmt.Errorf("%s has no site: every backend needs \"site\", one of: %s", label, strings.Join(sites, ", "))
-	}
-	if b.Weight != 0 {
-		return 0, fmt.Errorf("%s: %s", label, cfile.WeightRefused)
 	}
 	switch b.ResolverPreference {
 	case "", "ipv4_only", "ipv6_only", "ipv4_first", "ipv6_first":
@@ -110,6 +112,7 @@ func (h *Handler) buildBalancer() error {
 			PathCost: a.pathCost,
 			Path:     h.siteCosts.Cell(a.site),
 			MaxConns: h.maxConns(u),
+			Weight:   a.weight,
 			Counter:  a.counter,
 			Healthy:  h.backendHealthy(a),
 		}
@@ -127,6 +130,20 @@ func (h *Handler) buildBalancer() error {
 	if h.bal, err = costlb.New(bes, func(s costlb.Shift) { h.primary.LogShift(h.bal, s) }); err != nil {
 		return err
 	}
+	h.bal.SetSlowStart(time.Duration(h.SlowStart), nil)
 	h.siteCosts.OnChange(h.bal.Observe)
 	return nil
+}
+
+// checkWeight reads the weight of backend i (1 if not given), naming a
+// refused one with its place in the config.
+func checkWeight(i int, b *Backend) (int64, error) {
+	if b.Weight == nil {
+		return 1, nil
+	}
+	w, err := cfile.ParseWeight(b.Weight)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w (JSON: backends[%d].weight)", backendLabel(b.Site, b.Dial), err, i)
+	}
+	return w, nil
 }

@@ -1,6 +1,7 @@
 package l4handler
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -46,12 +47,19 @@ type Backend struct {
 	// {env.TOKEN}, replaced at provisioning. They are never shown or
 	// logged.
 	ReadyHeaders http.Header `json:"ready_headers,omitempty"`
+	// Weight is what the backend can take relative to the others: a whole
+	// number from 1 to 1000, default 1. Its live connections count as
+	// live ÷ weight. It is kept as the config writes it and read at
+	// provisioning, so that a refused value is named with its place in the
+	// config; it stands in for caddy-l4's upstream weight, which its
+	// weighted_round_robin policy alone reads.
+	Weight json.RawMessage `json:"weight,omitempty"`
 	l4proxy.Upstream
 }
 
 // Handler is the costlb layer4 handler: it proxies a connection to one
 // backend of a service spread across sites, choosing the available backend
-// with the lowest perceived cost = path cost + live connections.
+// with the lowest perceived cost = path cost + live connections ÷ weight.
 //
 // It takes caddy-l4's proxy options with caddy-l4's meaning and proxies
 // the connection itself: the pick, retries within
@@ -100,6 +108,13 @@ type Handler struct {
 	// MaxSilentCloses is how many silent closes in a row mark a backend
 	// down, with FailOnSilentClose. Default: 3.
 	MaxSilentCloses int `json:"max_silent_closes,omitempty"`
+
+	// SlowStart, when set, ramps a backend that comes back (unavailable,
+	// then available again by its health checks, readiness or
+	// max_connections): its weight grows linearly from 10% to 100% over
+	// this time. Not at start, nor on a reload, which keeps a running
+	// ramp. Default: off.
+	SlowStart caddy.Duration `json:"slow_start,omitempty"`
 
 	// DataPath is how connections are copied: "auto" (the default) moves
 	// a connection whose two legs are plain TCP to an event loop on
@@ -262,9 +277,11 @@ func (h *Handler) Cleanup() error {
 //				header <field> <value>
 //				<reverse_proxy http transport TLS options: tls_trust_pool, tls_client_auth, ...>
 //			}]
+//			weight <1-1000>
 //			<caddy-l4 upstream options: max_connections, tls, ...>
 //		}]
 //		link_cost <site> <site> <cost>
+//		slow_start <duration>
 //
 //		# caddy-l4 proxy options, with caddy-l4's meaning:
 //		health_interval <duration>
@@ -305,7 +322,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch opt {
 		case "backend":
 			err = h.unmarshalBackend(d)
-		case "name", "link_cost", "dial_timeout", "fail_on_silent_close", "max_silent_closes", "data_path":
+		case "name", "link_cost", "dial_timeout", "fail_on_silent_close", "max_silent_closes", "data_path", "slow_start":
 			if err = h.unmarshalOption(d); err == nil {
 				err = cfile.NoBlock(d, "costlb", opt)
 			}
@@ -337,20 +354,20 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 // handlerOptions is what a costlb block takes, for an unknown option.
-const handlerOptions = "name, backend, link_cost, dial_timeout, fail_on_silent_close, max_silent_closes, data_path, " +
+const handlerOptions = "name, backend, link_cost, dial_timeout, fail_on_silent_close, max_silent_closes, data_path, slow_start, " +
 	"and caddy-l4's proxy options (health_interval, health_timeout, fail_duration, max_fails, lb_try_duration, proxy_protocol, ...)"
 
 // unmarshalBackend adds the backends of the backend line at d: one per
 // address, all in the line's site, with the line's options.
 func (h *Handler) unmarshalBackend(d *caddyfile.Dispenser) error {
-	site, ready, u, err := cfile.Backend(d, "costlb")
+	site, ready, u, weight, err := cfile.Backend(d, "costlb")
 	if err != nil {
 		return err
 	}
 	for _, addr := range u.Dial {
 		one := u
 		one.Dial = []string{addr}
-		h.Backends = append(h.Backends, &Backend{Site: site, ReadyURL: ready.URL, ReadyTLS: copyTLS(ready.TLS), ReadyHeaders: ready.Header, Upstream: one})
+		h.Backends = append(h.Backends, &Backend{Site: site, ReadyURL: ready.URL, ReadyTLS: copyTLS(ready.TLS), ReadyHeaders: ready.Header, Weight: weight, Upstream: one})
 	}
 	return nil
 }
@@ -366,6 +383,10 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 		var l linkgraph.Link
 		l, err = cfile.LinkCost(d, who)
 		h.LinkCosts = append(h.LinkCosts, l)
+	case "slow_start":
+		var dur time.Duration
+		dur, err = cfile.PositiveDuration(d, who, h.SlowStart != 0)
+		h.SlowStart = caddy.Duration(dur)
 	case "dial_timeout":
 		var dur time.Duration
 		dur, err = cfile.PositiveDuration(d, who, h.DialTimeout != nil)

@@ -106,6 +106,7 @@ func (h *Handler) connect(down l4Client, t *costlb.Ticket) (net.Conn, int, error
 		if !reloadReset(err) {
 			h.passivePol.fail(b.passive)
 		}
+		b.counts.FailedDials.Add(1)
 		if ce := h.logger.Check(zap.DebugLevel, "dial upstream failed"); ce != nil {
 			ce.Write(zap.String("service", h.Name), zap.String("upstream", b.addr()), zap.Error(err))
 		}
@@ -187,6 +188,7 @@ func (h *Handler) provisionDataPath(ctx caddy.Context) error {
 			return err
 		}
 		b.passive = loadPassive(module.AddressKey(b.addr()))
+		b.counts = h.app.HoldCounts(h.Name, b.addr())
 		b.opened = m.opened.WithLabelValues(b.up.String())
 		b.conns = h.connsOf(b, m.active.WithLabelValues(b.up.String()))
 	}
@@ -197,7 +199,7 @@ func (h *Handler) provisionDataPath(ctx caddy.Context) error {
 // caddy-l4's active gauge, close_if_unhealthy's tracking and silent-close
 // detection, each only when configured.
 func (h *Handler) connsOf(b *backend, active prometheus.Gauge) proxyconn.Backend {
-	c := proxyconn.Backend{Active: active}
+	c := proxyconn.Backend{Active: active, Counts: b.counts}
 	if h.closeIfUnhealthy {
 		c.Watch = b.passive
 	}

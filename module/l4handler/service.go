@@ -26,6 +26,9 @@ func (h *Handler) View() module.ServiceView {
 	for i := range h.backends {
 		st := h.bal.State(i)
 		bv := module.BackendOf(st, st.Picks)
+		if !st.Healthy {
+			bv.DownReason = h.downReason(&h.backends[i])
+		}
 		if g := h.backends[i].gateway; g != nil {
 			r := g.State()
 			ready := len(r.Routes) > 0

@@ -68,6 +68,7 @@ var (
 	ruleTryDuration    = durationRule{"lb_try_duration", "load_balancing.try_duration", true, "must be a positive duration, or 0 for no retries"}
 	ruleTryInterval    = durationRule{"lb_try_interval", "load_balancing.try_interval", false, "must be a positive duration (default 250ms)"}
 	ruleTLSTimeout     = durationRule{"tls_timeout", "tls.handshake_timeout", true, "must be a positive duration, or 0 for none"}
+	ruleSlowStart      = durationRule{"slow_start", "slow_start", true, "must be a positive duration, or 0 for no slow start"}
 
 	// proxyDurationRules are the rules of the proxy options, by Caddyfile name
 	proxyDurationRules = []durationRule{ruleHealthInterval, ruleHealthTimeout, ruleFailDuration, ruleTryDuration, ruleTryInterval}
@@ -126,6 +127,7 @@ func (h *Handler) checkDurations() error {
 			add(svc, ruleFailDuration, p.FailDuration)
 		}
 	}
+	add(svc, ruleSlowStart, h.SlowStart)
 	if lb := h.LoadBalancing; lb != nil {
 		add(svc, ruleTryDuration, lb.TryDuration)
 		add(svc, ruleTryInterval, lb.TryInterval)

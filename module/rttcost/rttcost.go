@@ -24,12 +24,15 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/costlb/costlb/linkgraph"
 )
 
 const (
 	// MaxCost is the highest measured cost, so that a failover link of
-	// cost 9999 stays dearer than any measured one.
-	MaxCost = 9998
+	// cost 9999 stays dearer than any measured one: the cost the network
+	// counts for an auto link before its first measurement.
+	MaxCost = linkgraph.UnmeasuredCost
 	// Unmeasured is the cost of a link before its first sample.
 	Unmeasured = MaxCost
 	// Window is how many recent samples the median is taken over.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/costlb/costlb/costlb"
 	"github.com/costlb/costlb/module/evloop"
+	"github.com/costlb/costlb/module/history"
 	"github.com/costlb/costlb/module/internal/proxied"
 	"github.com/costlb/costlb/module/internal/streamcopy"
 )
@@ -74,6 +75,9 @@ type Backend struct {
 	// without (and then no clock is read). On the event loop it runs on
 	// the loop's goroutine: it must not block.
 	Ended func(r Result, lasted time.Duration)
+	// Counts, if set, takes the bytes of each connection as they move,
+	// on either engine.
+	Counts *history.Counts
 	// LoopRefused, if set, is told why the event loop did not take a
 	// connection it could have (it takes the goroutine copy loop then).
 	LoopRefused func(error)
@@ -147,6 +151,9 @@ func (c *conn) toLoop(loops *evloop.Pool, client Client, up net.Conn) bool {
 		return false
 	}
 	lc := evloop.NewConn(c.done)
+	if n := c.b.Counts; n != nil {
+		lc.CountTo(&n.ToBackend, &n.ToClient)
+	}
 	c.track(lc)
 	// the matched bytes live in caddy-l4's buffer, reused once the
 	// handler returns: Add copies them
@@ -169,7 +176,11 @@ func (c *conn) copy(client Client, up net.Conn) {
 	defer func() { c.done(r) }()
 	defer up.Close()
 	leg, prefix := clientLeg(client)
-	s := streamcopy.NewSession(leg, streamcopy.NewLeg(up))
+	backend := streamcopy.NewLeg(up)
+	if n := c.b.Counts; n != nil {
+		leg, backend = leg.Counting(&n.ToClient), backend.Counting(&n.ToBackend)
+	}
+	s := streamcopy.NewSession(leg, backend)
 	c.track(s)
 	r = s.Run(prefix)
 }

@@ -29,6 +29,24 @@ type Leg struct {
 	// anything else (TLS, a wrapper of another handler): raw legs are read
 	// on readiness, and spliced when both legs are raw.
 	raw syscall.RawConn
+	// count, if set (Counting), takes the bytes written to the leg as
+	// they go
+	count *atomic.Uint64
+}
+
+// Counting returns the leg adding the bytes written to it to c as they
+// are written (a write or a splice at a time), so that a long
+// connection's bytes show while it lasts.
+func (l Leg) Counting(c *atomic.Uint64) Leg {
+	l.count = c
+	return l
+}
+
+// wrote adds n bytes written to the leg to its count, if it has one.
+func (l *Leg) wrote(n int) {
+	if l.count != nil && n > 0 {
+		l.count.Add(uint64(n))
+	}
 }
 
 // NewLeg returns the leg of conn, with its socket if it is a plain one.
@@ -172,6 +190,7 @@ func (s *Session) pump(dst, src *Leg, srcSide proxied.Side, prefix []byte) int64
 	if len(prefix) > 0 {
 		m, err := dst.conn.Write(prefix)
 		n += int64(m)
+		dst.wrote(m)
 		if err != nil {
 			s.failed(srcSide.Other(), src, src, err)
 			return n

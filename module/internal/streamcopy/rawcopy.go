@@ -50,6 +50,7 @@ func copyBuffered(dst, src *Leg) (int64, endKind, error) {
 		if nr > 0 {
 			nw, werr := dst.conn.Write((*b)[:nr])
 			n += int64(nw)
+			dst.wrote(nw)
 			if werr != nil {
 				return n, endWrite, werr
 			}
@@ -145,6 +146,7 @@ func (c *rawCopier) readStep(fd int) stepResult {
 	}
 	nw, err := c.dst.conn.Write((*c.buf)[:n])
 	c.n += int64(nw)
+	c.dst.wrote(nw)
 	if err != nil {
 		c.end, c.err = endWrite, err
 		return stepDone

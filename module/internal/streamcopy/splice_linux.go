@@ -57,6 +57,7 @@ func (c *rawCopier) spliceStep(fd int) stepResult {
 	}
 	out, err := spliceOut(c.dst.raw, c.pipe)
 	c.n += int64(out)
+	c.dst.wrote(out)
 	c.burst.Spliced(int64(in))
 	if err != nil {
 		c.end, c.err = endWrite, err
