@@ -136,6 +136,7 @@ func TestAutoLinkLoopback(t *testing.T) {
 		t.Fatalf("link east–west in /costlb/: %+v, want auto with a round trip of 0 to 5 ms", l)
 	}
 	cost = l.Cost
+	t.Logf("east–west on loopback: cost %d, round trip %.3f ms", cost, *l.RTTMs)
 	svc := mustService(t, v.lbView, "auto")
 	if b := mustBackend(t, svc, west.Addr()); b.PathCost != cost || b.SiteCost != cost {
 		t.Fatalf("west backend: path cost %d, site cost %d; want the link's %d", b.PathCost, b.SiteCost, cost)
