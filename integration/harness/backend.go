@@ -20,6 +20,15 @@ type backendOptions struct {
 	delay      time.Duration
 	holdClose  time.Duration
 	resetAfter int64
+	host       string                                              // "127.0.0.1" unless WithListen
+	listen     func(network, address string) (net.Listener, error) // net.Listen unless WithListen
+}
+
+// WithListen makes the backend listen on a free port of host through
+// listen (for StartBackend and Restart) instead of net.Listen on 127.0.0.1:
+// a backend inside a network namespace listens through that namespace.
+func WithListen(host string, listen func(network, address string) (net.Listener, error)) BackendOption {
+	return func(o *backendOptions) { o.host, o.listen = host, listen }
 }
 
 // WithDelay makes the backend wait d after accepting a connection before it
@@ -75,15 +84,16 @@ func (c *backendConn) shut() {
 	})
 }
 
-// StartBackend starts a Backend named name on a free 127.0.0.1 port and
-// registers Close on tb.Cleanup.
+// StartBackend starts a Backend named name on a free 127.0.0.1 port (or
+// where WithListen says) and registers Close on tb.Cleanup.
 func StartBackend(tb testing.TB, name string, opts ...BackendOption) *Backend {
 	tb.Helper()
 	b := &Backend{tb: tb, name: name, conns: make(map[*backendConn]struct{})}
+	b.opts = backendOptions{host: "127.0.0.1", listen: net.Listen}
 	for _, o := range opts {
 		o(&b.opts)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := b.opts.listen("tcp", net.JoinHostPort(b.opts.host, "0"))
 	if err != nil {
 		tb.Fatalf("StartBackend %s: %v", name, err)
 	}
@@ -250,7 +260,7 @@ func (b *Backend) Restart() {
 	}
 	deadline := time.Now().Add(restartTimeout)
 	for {
-		ln, err := net.Listen("tcp", b.addr)
+		ln, err := b.opts.listen("tcp", b.addr)
 		if err == nil {
 			b.mu.Lock()
 			defer b.mu.Unlock()

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -59,10 +61,15 @@ type Caddy struct {
 // GET /config/ and Caddy has logged that it serves the config, and it
 // registers a Cleanup that stops the process (SIGINT, then SIGKILL after 5 s)
 // and, if the test failed, logs Caddy's output. It fails the test if Caddy
-// exits or is not ready within 30 s.
-func StartCaddy(tb testing.TB, config string, adapter string) *Caddy {
+// exits or is not ready within 30 s. Options (WithCommandPrefix,
+// WithAdminHost) run it elsewhere, such as in a network namespace.
+func StartCaddy(tb testing.TB, config string, adapter string, opts ...CaddyOption) *Caddy {
 	tb.Helper()
 	bin := CaddyBinary(tb)
+	var o caddyOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 
 	var file string
 	args := []string{"run"}
@@ -79,6 +86,9 @@ func StartCaddy(tb testing.TB, config string, adapter string) *Caddy {
 
 	dir := tb.TempDir()
 	admin := FreeAddr(tb)
+	if o.adminHost != "" {
+		admin = net.JoinHostPort(o.adminHost, strconv.Itoa(FreePort(tb)))
+	}
 	cfgPath := filepath.Join(dir, file)
 	if err := os.WriteFile(cfgPath, []byte(strings.ReplaceAll(config, AdminPlaceholder, admin)), 0o644); err != nil {
 		tb.Fatalf("StartCaddy: writing config: %v", err)
@@ -96,6 +106,9 @@ func StartCaddy(tb testing.TB, config string, adapter string) *Caddy {
 		done:   make(chan struct{}),
 	}
 	cmd := exec.Command(bin, args...)
+	if len(o.prefix) > 0 {
+		cmd = exec.Command(o.prefix[0], append(append(o.prefix[1:len(o.prefix):len(o.prefix)], bin), args...)...)
+	}
 	cmd.Dir = dir
 	cmd.Env = env
 	cmd.Stdout = c.logs
@@ -137,10 +150,12 @@ func StartCaddy(tb testing.TB, config string, adapter string) *Caddy {
 	}
 }
 
-// AdminURL returns the base URL of the admin API, "http://127.0.0.1:<port>".
+// AdminURL returns the base URL of the admin API, "http://127.0.0.1:<port>"
+// (or the host WithAdminHost gave).
 func (c *Caddy) AdminURL() string { return "http://" + c.admin }
 
-// AdminAddr returns the admin address, "127.0.0.1:<port>".
+// AdminAddr returns the admin address, "127.0.0.1:<port>" (or the host
+// WithAdminHost gave).
 func (c *Caddy) AdminAddr() string { return c.admin }
 
 // Get sends GET path (e.g. "/config/") to the admin API and returns the

@@ -1,0 +1,150 @@
+package integration
+
+// Cost-based balancing and a silent partition on a real multi-site network:
+// Caddy in site a, backends in sites b and c, each a network namespace, the
+// links between them delayed (and cut) by the lab's wire.
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/costlb/costlb/integration/harness"
+	"github.com/costlb/costlb/integration/netlab"
+)
+
+// TestLabStaticCosts: with static costs b=10 and c=40, held connections
+// through site a's Caddy split exactly as the pick rule places them, and
+// the links' real delays (b the slower here) change nothing.
+func TestLabStaticCosts(t *testing.T) {
+	lab := netlab.New(t, "a", "b", "c")
+	lab.SetDelay("a", "b", 20*time.Millisecond)
+	lab.SetDelay("a", "c", 2*time.Millisecond)
+	b := lab.StartBackend("b", "b")
+	c := lab.StartBackend("c", "c")
+	listen := labAddr(t, lab, "a")
+	lab.StartCaddy("a", costlbCaddyfile(`
+		site a
+		link a b 10
+		link a c 40`, costlbRoute(listen, `
+		name svc
+		backend b %s
+		backend c %s`, b.Addr(), c.Addr())), "caddyfile")
+
+	const n = 44
+	got, _ := holdEach(t, listen, n)
+	sim := newSim(simBackend{addr: b.Addr(), path: 10}, simBackend{addr: c.Addr(), path: 40})
+	live := map[string]int64{}
+	names := map[string]string{b.Addr(): "b", c.Addr(): "c"}
+	for i, name := range got {
+		if want := names[sim.Pick(live)]; name != want {
+			t.Fatalf("held connection %d reached %s, the rule places it on %s (all: %v)", i, name, want, got)
+		}
+	}
+	if b.Open() != 37 || c.Open() != 7 {
+		t.Errorf("backends hold b=%d c=%d connections, want 37 and 7 (b: 10+37 = 47, c: 40+7 = 47)", b.Open(), c.Open())
+	}
+	t.Logf("%d held connections: b %d, c %d", n, b.Open(), c.Open())
+}
+
+// TestLabSilentPartition: the link a–b is cut (packets dropped, no reset):
+// site a's active health checks time out and the service fails over to c
+// within health_fall × health_interval + health_timeout; a connection
+// held to b across the cut is not reset and carries data again after the
+// heal; after the heal the service fails back to b within one interval.
+func TestLabSilentPartition(t *testing.T) {
+	const (
+		interval = 200 * time.Millisecond
+		timeout  = 100 * time.Millisecond // 10× the a–b round trip
+		fall     = 2
+		// bound is the detection bound the config gives: the first check
+		// after the cut starts within one interval, and the fall-th
+		// failing one ends a timeout after it started.
+		bound = fall*interval + timeout
+		// margin is the scheduling margin on a shared, loaded machine,
+		// as foMargin.
+		margin = 500 * time.Millisecond
+	)
+	lab := netlab.New(t, "a", "b", "c")
+	lab.SetDelay("a", "b", 5*time.Millisecond)
+	lab.SetDelay("a", "c", 5*time.Millisecond)
+	b := lab.StartBackend("b", "b")
+	c := lab.StartBackend("c", "c")
+	listen := labAddr(t, lab, "a")
+	caddy := lab.StartCaddy("a", costlbCaddyfile(`
+		site a
+		link a b 10
+		link a c 40`, costlbRoute(listen, `
+		name svc
+		backend b %s
+		backend c %s
+		health_interval %v
+		health_timeout %v
+		health_fall %d`, b.Addr(), c.Addr(), interval, timeout, fall)), "caddyfile")
+
+	name, held, err := harness.Hold(listen, dialTimeout)
+	if err != nil || name != "b" {
+		t.Fatalf("first connection: %q, %v; want b", name, err)
+	}
+	defer held.Close()
+
+	// state reports whether b is healthy and the service's primary site
+	state := func() (bool, string) {
+		s := mustService(t, mustView(t, caddy), "svc")
+		return mustBackend(t, s, b.Addr()).Healthy, s.PrimarySite
+	}
+	lab.Cut("a", "b")
+	cut := time.Now()
+	harness.WaitFor(t, 10*time.Second, func() bool {
+		up, primary := state()
+		return !up && primary == "c"
+	}, "10 s after the cut, b is not down with c the primary site")
+	failover := time.Since(cut)
+	t.Logf("failover: b down and c primary %v after the cut (bound %v + margin %v)", failover.Round(time.Millisecond), bound, margin)
+	if failover > bound+margin {
+		t.Errorf("failover to c took %v after the cut, want within %v (+%v margin)", failover, bound, margin)
+	}
+	for i := range 3 {
+		if name, err := harness.Once(listen, dialTimeout); err != nil || name != "c" {
+			t.Errorf("connection %d during the cut reached %q (%v), want c", i, name, err)
+		}
+	}
+	// the held connection: data sent during the cut stalls, nothing resets it
+	if _, err := held.Write([]byte("ping")); err != nil {
+		t.Fatalf("write on the connection held to b during the cut: %v", err)
+	}
+	if st := lab.Stats("a", "b"); st.DroppedCut == 0 {
+		t.Errorf("a→b %+v: the cut dropped nothing", st)
+	}
+
+	lab.Heal("a", "b")
+	healed := time.Now()
+	harness.WaitFor(t, 10*time.Second, func() bool {
+		up, primary := state()
+		return up && primary == "b"
+	}, "10 s after the heal, b is not up with b the primary site")
+	failback := time.Since(healed)
+	t.Logf("failback: b up and primary %v after the heal (bound %v + margin %v)", failback.Round(time.Millisecond), interval, margin)
+	if failback > interval+margin {
+		t.Errorf("failback to b took %v after the heal, want within %v (+%v margin)", failback, interval, margin)
+	}
+	if name, err := harness.Once(listen, dialTimeout); err != nil || name != "b" {
+		t.Errorf("connection after the heal reached %q (%v), want b", name, err)
+	}
+	held.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(held, buf); err != nil || string(buf) != "ping" {
+		t.Errorf("the connection held to b across the cut: read %q, %v; want the echo of ping", buf, err)
+	}
+
+	if n := len(healthTimeouts(caddy.Logs(), b.Addr())); n < fall {
+		t.Errorf("%d active health checks of b timed out, want at least %d", n, fall)
+	}
+	eachLogLine(caddy.Logs(), func(line []byte) {
+		l := string(line)
+		if strings.Contains(l, b.Addr()) && (strings.Contains(l, "reset") || strings.Contains(l, "refused")) {
+			t.Errorf("Caddy saw a reset or refusal from b, which a silent cut never sends: %s", l)
+		}
+	})
+}
