@@ -53,19 +53,28 @@ func TestLabStaticCosts(t *testing.T) {
 // within health_fall × health_interval + health_timeout; a connection
 // held to b across the cut is not reset and carries data again after the
 // heal; after the heal the service fails back to b within one interval.
+// It runs with quick checks, and with examples/auto-cost's settings.
 func TestLabSilentPartition(t *testing.T) {
-	const (
-		interval = 200 * time.Millisecond
-		timeout  = 100 * time.Millisecond // 10× the a–b round trip
-		fall     = 2
-		// bound is the detection bound the config gives: the first check
-		// after the cut starts within one interval, and the fall-th
-		// failing one ends a timeout after it started.
-		bound = fall*interval + timeout
-		// margin is the scheduling margin on a shared, loaded machine,
-		// as foMargin.
-		margin = 500 * time.Millisecond
-	)
+	for _, hc := range []struct {
+		name              string
+		interval, timeout time.Duration
+		fall              int
+	}{
+		{"quick checks", 200 * time.Millisecond, 100 * time.Millisecond, 2},
+		{"examples/auto-cost", time.Second, 500 * time.Millisecond, 2},
+	} {
+		t.Run(hc.name, func(t *testing.T) { labSilentPartition(t, hc.interval, hc.timeout, hc.fall) })
+	}
+}
+
+// labSilentPartition is TestLabSilentPartition with the given checks.
+func labSilentPartition(t *testing.T, interval, timeout time.Duration, fall int) {
+	// bound is the detection bound the config gives: the first check
+	// after the cut starts within one interval, and the fall-th failing
+	// one ends a timeout after it started. margin is the scheduling
+	// margin on a shared, loaded machine, as foMargin.
+	bound := time.Duration(fall)*interval + timeout
+	const margin = 500 * time.Millisecond
 	lab := netlab.New(t, "a", "b", "c")
 	lab.SetDelay("a", "b", 5*time.Millisecond)
 	lab.SetDelay("a", "c", 5*time.Millisecond)

@@ -6,7 +6,7 @@ import "testing"
 // example after another (each on its own fixed ports, which no other test
 // uses): see readme_parse_test.go for what it runs and checks.
 func TestReadmeExamples(t *testing.T) {
-	for _, name := range []string{"quickstart", "failover", "http", "multi-hop", "chain", "mtls"} {
+	for _, name := range []string{"quickstart", "failover", "http", "multi-hop", "chain", "mtls", "auto-cost"} {
 		t.Run(name, func(t *testing.T) { runReadme(t, name) })
 	}
 }
