@@ -2,14 +2,8 @@ package integration
 
 import (
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/costlb/costlb/integration/browser"
-	"github.com/costlb/costlb/integration/harness"
 )
 
 // capacityStatus is a status.json with one backend of weight 3 ramping up
@@ -34,30 +28,7 @@ const capacityStatus = `{
 // weight other than 1 and a running slow-start ramp beside the perceived
 // cost, and nothing more for a backend of weight 1.
 func TestStatusPageCapacity(t *testing.T) {
-	bin := browser.Require(t)
-	statusAddr := harness.FreeAddr(t)
-	c := harness.StartCaddy(t, costlbCaddyfile("site a")+statusSite(statusAddr), "caddyfile")
-	resp, err := http.Get("http://" + statusAddr + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	c.Stop()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/status.json" {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = io.WriteString(w, capacityStatus)
-			return
-		}
-		_, _ = w.Write(page)
-	}))
-	t.Cleanup(srv.Close)
-
-	b := browser.Start(t, bin, 1280, 800)
-	if err := b.Navigate(srv.URL+"/", pageTimeout); err != nil {
-		t.Fatal(err)
-	}
+	b := pageWithStatus(t, capacityStatus)
 	waitPage(t, b, pageTimeout, "weights and the ramp", func(s domState) string {
 		svc, ok := s.service("s")
 		if !ok {

@@ -257,30 +257,7 @@ const sparseStatus = `{
 // page computes their cheapest paths from the links, highlights them, and
 // shows a site no link reaches as unreachable.
 func TestStatusPageMissingPaths(t *testing.T) {
-	bin := browser.Require(t)
-	statusAddr := harness.FreeAddr(t)
-	c := harness.StartCaddy(t, costlbCaddyfile("site a")+statusSite(statusAddr), "caddyfile")
-	resp, err := http.Get("http://" + statusAddr + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	c.Stop()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/status.json" {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = io.WriteString(w, sparseStatus)
-			return
-		}
-		_, _ = w.Write(page)
-	}))
-	t.Cleanup(srv.Close)
-
-	b := browser.Start(t, bin, 1280, 800)
-	if err := b.Navigate(srv.URL+"/", pageTimeout); err != nil {
-		t.Fatal(err)
-	}
+	b := pageWithStatus(t, sparseStatus)
 	waitPage(t, b, pageTimeout, "computed paths", func(s domState) string {
 		for name, path := range map[string]string{"a": "a", "b": "a b", "c": "a b c", "d": "a b c d", "e": ""} {
 			if n, ok := s.site(name); !ok || n.Attrs["path"] != path {
@@ -303,4 +280,37 @@ func TestStatusPageMissingPaths(t *testing.T) {
 		}
 		return ""
 	})
+}
+
+// pageWithStatus serves the page costlb_status serves (taken from a real
+// Caddy, which is then stopped) with status as its status.json, and
+// returns a headless browser at 1280×800 that has opened it: for states
+// hard to bring about in a live Caddy.
+func pageWithStatus(t *testing.T, status string) *browser.Browser {
+	t.Helper()
+	bin := browser.Require(t)
+	statusAddr := harness.FreeAddr(t)
+	c := harness.StartCaddy(t, costlbCaddyfile("site a")+statusSite(statusAddr), "caddyfile")
+	resp, err := http.Get("http://" + statusAddr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	c.Stop()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/status.json" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, status)
+			return
+		}
+		_, _ = w.Write(page)
+	}))
+	t.Cleanup(srv.Close)
+
+	b := browser.Start(t, bin, 1280, 800)
+	if err := b.Navigate(srv.URL+"/", pageTimeout); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
