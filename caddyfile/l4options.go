@@ -73,17 +73,32 @@ func hasAddress(seg caddyfile.Segment) bool {
 // and returns its tokens (nil if the block has none).
 func takeReady(seg caddyfile.Segment) (caddyfile.Segment, caddyfile.Segment, error) {
 	var ready caddyfile.Segment
+	rest, err := takeOption(seg, "ready", readyLen, func(opt caddyfile.Segment) error {
+		if ready != nil {
+			return fmt.Errorf("ready given twice (%q, then %q): a backend has one readiness URL", readyURLOf(ready), readyURLOf(opt))
+		}
+		ready = opt
+		return nil
+	})
+	return rest, ready, err
+}
+
+// takeOption removes from the backend block seg each line that starts
+// with the option name at the block's top level, with the option's own
+// block if it has one: span gives how many tokens an option takes from
+// its name on. Each is handed to take, in order; an error from take ends
+// the scan.
+func takeOption(seg caddyfile.Segment, name string, span func(caddyfile.Segment) int, take func(caddyfile.Segment) error) (caddyfile.Segment, error) {
 	out := make(caddyfile.Segment, 0, len(seg))
 	depth := 0
 	for i := 0; i < len(seg); i++ {
 		tok := seg[i]
 		firstOnLine := i == 0 || seg[i-1].Line != tok.Line || seg[i-1].File != tok.File
-		if depth == 1 && firstOnLine && tok.Text == "ready" {
-			if ready != nil {
-				return nil, nil, fmt.Errorf("ready given twice (%q, then %q): a backend has one readiness URL", readyURLOf(ready), readyURLOf(seg[i:]))
+		if depth == 1 && firstOnLine && tok.Text == name {
+			n := span(seg[i:])
+			if err := take(seg[i : i+n]); err != nil {
+				return nil, err
 			}
-			n := readyLen(seg[i:])
-			ready = seg[i : i+n]
 			i += n - 1
 			continue
 		}
@@ -95,7 +110,7 @@ func takeReady(seg caddyfile.Segment) (caddyfile.Segment, caddyfile.Segment, err
 		}
 		out = append(out, tok)
 	}
-	return out, ready, nil
+	return out, nil
 }
 
 // readyLen returns how many tokens the ready option at the start of seg

@@ -54,33 +54,24 @@ func WeightLiteral(d *caddyfile.Dispenser, who, arg, jsonName string) (json.RawM
 // the block has none.
 func takeWeight(seg caddyfile.Segment, who string) (caddyfile.Segment, json.RawMessage, error) {
 	var weight json.RawMessage
-	out := make(caddyfile.Segment, 0, len(seg))
-	depth := 0
-	for i := 0; i < len(seg); i++ {
-		tok := seg[i]
-		firstOnLine := i == 0 || seg[i-1].Line != tok.Line || seg[i-1].File != tok.File
-		if depth == 1 && firstOnLine && tok.Text == "weight" {
-			n := 1
-			for i+n < len(seg) && seg[i+n].Line == tok.Line && seg[i+n].File == tok.File {
-				n++
-			}
-			d := caddyfile.NewDispenser(seg[i : i+n])
-			d.Next()
-			w, err := Weight(d, who, weight != nil)
-			if err != nil {
-				return nil, nil, err
-			}
-			weight = w
-			i += n - 1
-			continue
+	rest, err := takeOption(seg, "weight", lineLen, func(opt caddyfile.Segment) error {
+		d := caddyfile.NewDispenser(opt)
+		d.Next()
+		w, err := Weight(d, who, weight != nil)
+		if err != nil {
+			return err
 		}
-		switch tok.Text {
-		case "{":
-			depth++
-		case "}":
-			depth--
-		}
-		out = append(out, tok)
+		weight = w
+		return nil
+	})
+	return rest, weight, err
+}
+
+// lineLen is how many tokens of seg are on its first token's line.
+func lineLen(seg caddyfile.Segment) int {
+	n := 1
+	for n < len(seg) && seg[n].Line == seg[0].Line && seg[n].File == seg[0].File {
+		n++
 	}
-	return out, weight, nil
+	return n
 }
