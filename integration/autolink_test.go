@@ -1,9 +1,9 @@
 package integration
 
 // link <a> <b> auto on loopback: the round trip to a backend on this host
-// is a few milliseconds at most, even on a busy machine, so the first
-// measurement takes the link from its unmeasured cost, 9998, to 1 to 5
-// (1 on an idle machine), and the path costs, the pick, the
+// is well under a millisecond on an idle machine, so the first
+// measurement takes the link from its unmeasured cost, 9998, to 1 (at
+// most loopbackMaxCost on a busy one), and the path costs, the pick, the
 // routes, the admin view and the metrics follow without a reload; a
 // reload keeps the measured cost.
 
@@ -18,6 +18,13 @@ import (
 	"github.com/costlb/costlb/integration/browser"
 	"github.com/costlb/costlb/integration/harness"
 )
+
+// loopbackMaxCost bounds a cost measured on loopback: a connect there
+// takes a fraction of a millisecond, but a busy CI machine can deschedule
+// the measuring goroutine for a few (CI saw a first sample of 6 ms). It
+// stays below the static alternatives' costs (50) these tests compare it
+// with, so the pick they check still means something.
+const loopbackMaxCost = 20
 
 // autoLinkView is a link of GET /costlb/ with the fields of auto links.
 type autoLinkView struct {
@@ -105,7 +112,7 @@ func TestAutoLinkLoopback(t *testing.T) {
 	c := harness.StartCaddy(t, config("auto"), "caddyfile")
 
 	// the probe measures west within about a second of the start: the
-	// cost goes from 9998 to the round trip on loopback, far below 5 ms
+	// cost goes from 9998 to the round trip on loopback
 	var cost int64
 	harness.WaitFor(t, 10*time.Second, func() bool {
 		l := linkOf(fetchLinks(t, c), "east", "west")
@@ -115,8 +122,8 @@ func TestAutoLinkLoopback(t *testing.T) {
 		cost = l.Cost
 		return cost < rttUnmeasured
 	}, "the auto link east–west to be measured")
-	if cost < 1 || cost > 5 {
-		t.Fatalf("east–west measured at cost %d on loopback, want 1 to 5", cost)
+	if cost < 1 || cost > loopbackMaxCost {
+		t.Fatalf("east–west measured at cost %d on loopback, want 1 to %d", cost, loopbackMaxCost)
 	}
 	if err := c.WaitLog(`"msg":"costlb link cost changed"`, 5*time.Second); err != nil {
 		t.Fatal(err)
@@ -132,8 +139,8 @@ func TestAutoLinkLoopback(t *testing.T) {
 	// the measured cost, north at 50; the pick goes to west
 	v := mustAutoView(t, c)
 	l := linkOf(v.Links, "east", "west")
-	if !l.Auto || l.RTTMs == nil || *l.RTTMs <= 0 || *l.RTTMs > 5 {
-		t.Fatalf("link east–west in /costlb/: %+v, want auto with a round trip of 0 to 5 ms", l)
+	if !l.Auto || l.RTTMs == nil || *l.RTTMs <= 0 || *l.RTTMs > loopbackMaxCost {
+		t.Fatalf("link east–west in /costlb/: %+v, want auto with a round trip of 0 to %d ms", l, loopbackMaxCost)
 	}
 	cost = l.Cost
 	t.Logf("east–west on loopback: cost %d, round trip %.3f ms", cost, *l.RTTMs)
@@ -170,14 +177,14 @@ func TestAutoLinkLoopback(t *testing.T) {
 	}
 
 	m := metricValues(t, c, "caddy_costlb_link_")
-	if got := m[`caddy_costlb_link_cost{a="east",b="west"}`]; got < 1 || got > 5 {
-		t.Errorf("caddy_costlb_link_cost east–west = %v, want the measured 1 to 5 (%v)", got, m)
+	if got := m[`caddy_costlb_link_cost{a="east",b="west"}`]; got < 1 || got > loopbackMaxCost {
+		t.Errorf("caddy_costlb_link_cost east–west = %v, want the measured 1 to %d (%v)", got, loopbackMaxCost, m)
 	}
 	if got := m[`caddy_costlb_link_cost{a="east",b="north"}`]; got != 50 {
 		t.Errorf("caddy_costlb_link_cost east–north = %v, want 50", got)
 	}
-	if rtt, ok := m[`caddy_costlb_link_rtt_seconds{a="east",b="west"}`]; !ok || rtt <= 0 || rtt > 0.005 {
-		t.Errorf("caddy_costlb_link_rtt_seconds east–west = %v, %v; want 0 to 5 ms", rtt, ok)
+	if rtt, ok := m[`caddy_costlb_link_rtt_seconds{a="east",b="west"}`]; !ok || rtt <= 0 || rtt > loopbackMaxCost/1000.0 {
+		t.Errorf("caddy_costlb_link_rtt_seconds east–west = %v, %v; want 0 to %d ms", rtt, ok, loopbackMaxCost)
 	}
 
 	// a reload keeps the measured state: the new config counts the
@@ -187,7 +194,7 @@ func TestAutoLinkLoopback(t *testing.T) {
 	}
 	v = mustAutoView(t, c)
 	l = linkOf(v.Links, "east", "west")
-	if l == nil || l.Cost < 1 || l.Cost > 5 || l.RTTMs == nil {
+	if l == nil || l.Cost < 1 || l.Cost > loopbackMaxCost || l.RTTMs == nil {
 		t.Fatalf("after the reload, east–west is %+v, want the measured cost", l)
 	}
 	if b := mustBackend(t, mustService(t, v.lbView, "auto2"), west.Addr()); b.PathCost != l.Cost {
@@ -215,7 +222,7 @@ func TestAutoLinkLoopback(t *testing.T) {
 			t.Errorf("refusal %s does not say %s", body, want)
 		}
 	}
-	if l := linkOf(fetchLinks(t, c), "east", "west"); l == nil || l.Cost < 1 || l.Cost > 5 {
+	if l := linkOf(fetchLinks(t, c), "east", "west"); l == nil || l.Cost < 1 || l.Cost > loopbackMaxCost {
 		t.Fatalf("after a refused reload, east–west is %+v, want the measured cost", l)
 	}
 }
@@ -258,7 +265,8 @@ func TestAutoLinkCostTravelsOnward(t *testing.T) {
 		health_interval 200ms
 		health_timeout 150ms`, ""), "caddyfile")
 
-	// B measures B–C (loopback: 1 to 5) and offers B→C at that cost
+	// B measures B–C (loopback: 1 to loopbackMaxCost) and offers B→C at
+	// that cost
 	var bc int64
 	harness.WaitFor(t, 10*time.Second, func() bool {
 		l := linkOf(fetchLinks(t, b), "B", "C")
@@ -269,8 +277,8 @@ func TestAutoLinkCostTravelsOnward(t *testing.T) {
 		_, doc, err := getReady(statusB, "web")
 		return err == nil && len(doc.Routes) == 1 && doc.Routes[0].Cost != nil && *doc.Routes[0].Cost == bc
 	}, "B to offer B→C at its measured cost")
-	if bc < 1 || bc > 5 {
-		t.Fatalf("B measured B–C at %d on loopback, want 1 to 5", bc)
+	if bc < 1 || bc > loopbackMaxCost {
+		t.Fatalf("B measured B–C at %d on loopback, want 1 to %d", bc, loopbackMaxCost)
 	}
 	// A learns it: its gateway B costs 2 plus B's cost, and so does its
 	// route A→B→C (B's cost is read again: it may have moved since)
