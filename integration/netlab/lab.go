@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,6 +36,9 @@ type Lab struct {
 	ns    map[string]string // site → namespace name
 	w     *wire
 	sys   sysLab // what the system gave: devices, namespaces made
+
+	cmdMu sync.Mutex
+	cmds  []*exec.Cmd // made by Command, killed on close if started
 }
 
 // New makes a lab with the named sites (lower-case letters, digits and
@@ -179,7 +183,26 @@ func (l *Lab) Command(site, name string, args ...string) *exec.Cmd {
 		cmd = exec.Command(name, args...)
 	}
 	cmd.SysProcAttr = deathSig()
+	l.cmdMu.Lock()
+	l.cmds = append(l.cmds, cmd)
+	l.cmdMu.Unlock()
 	return cmd
+}
+
+// killCommands kills every process Command made that was started. The
+// namespaces' own list of processes ("ip netns pids") misses one that
+// "ip netns exec" has started but not yet moved into its namespace, which
+// would then outlive the lab (CI saw it).
+func (l *Lab) killCommands() {
+	l.cmdMu.Lock()
+	cmds := l.cmds
+	l.cmds = nil
+	l.cmdMu.Unlock()
+	for _, cmd := range cmds {
+		if cmd.Process != nil {
+			_ = cmd.Process.Kill()
+		}
+	}
 }
 
 // StartCaddy starts a Caddy (harness.StartCaddy) inside the site, with its

@@ -226,6 +226,7 @@ func (l *Lab) close() {
 	devs, nss := l.sys.devs, l.sys.nss
 	l.sys.devs, l.sys.nss = nil, nil
 	l.sys.mu.Unlock()
+	l.killCommands()
 	for _, ns := range nss {
 		killIn(ns)
 	}
