@@ -160,7 +160,8 @@ func (c *Caddy) AdminAddr() string { return c.admin }
 
 // Get sends GET path (e.g. "/config/") to the admin API and returns the
 // status and body. Caddy restarts its admin server on every config load,
-// so a GET that meets that moment (connection refused or reset) is retried
+// so a GET that meets that moment (connection refused, reset or closed
+// under a write) is retried
 // a few times; a GET changes nothing, so retrying is safe.
 func (c *Caddy) Get(path string) (status int, body []byte, err error) {
 	for try := 0; ; try++ {
@@ -177,9 +178,13 @@ func (c *Caddy) Get(path string) (status int, body []byte, err error) {
 }
 
 // isRestartErr reports errors of a connection that met the admin server
-// while it restarted.
+// while it restarted. Caddy shuts the old admin server down in a goroutine
+// after a load, even a failed one, so a request can connect to the old
+// server and then find it closed: refused, reset, EOF, or a write onto the
+// closed socket (EPIPE, "broken pipe").
 func isRestartErr(err error) bool {
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF)
 }
 
 // Load POSTs config to the admin API's /load, replacing the running config;

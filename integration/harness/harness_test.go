@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
+	"net/url"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -145,5 +148,25 @@ func TestBackendResetAfter(t *testing.T) {
 func TestFreeAddr(t *testing.T) {
 	if a := FreeAddr(t); len(a) < len("127.0.0.1:1") || a[:10] != "127.0.0.1:" {
 		t.Fatalf("FreeAddr = %q", a)
+	}
+}
+
+// TestIsRestartErr: the errors an admin request meets while Caddy replaces
+// its admin server are retried, as the HTTP client wraps them; others are
+// not.
+func TestIsRestartErr(t *testing.T) {
+	wrap := func(errno syscall.Errno) error {
+		return &url.Error{Op: "Get", URL: "http://127.0.0.1:1/", Err: &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", errno)}}
+	}
+	for _, errno := range []syscall.Errno{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EPIPE} {
+		if !isRestartErr(wrap(errno)) {
+			t.Errorf("isRestartErr(%v) = false, want true", wrap(errno))
+		}
+	}
+	if !isRestartErr(&url.Error{Op: "Get", URL: "http://127.0.0.1:1/", Err: io.EOF}) {
+		t.Error("isRestartErr(EOF) = false, want true")
+	}
+	if isRestartErr(wrap(syscall.EACCES)) {
+		t.Errorf("isRestartErr(%v) = true, want false", wrap(syscall.EACCES))
 	}
 }
