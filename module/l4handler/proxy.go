@@ -251,9 +251,17 @@ func (h *Handler) provisionHealth(ctx caddy.Context) error {
 // backendHealthy returns the health probe of b: caddy-l4's active health
 // checks, read through the linkname and judged around reloads
 // (reloadhold.go), and costlb's passive ones.
+//
+// It runs for every backend on every pick, so it is built for the policy:
+// the closure holds what it reads (all fixed by Provision) and calls
+// nothing it does not need; without passive checks it leaves them out.
+// activeHealthy is the same judgement, for callers off the pick path.
 func (h *Handler) backendHealthy(b *backend) func() bool {
-	st, pol := b.passive, &h.passivePol
-	return func() bool { return b.activeHealthy() && pol.healthy(st) }
+	u, st, pol := b.checked, b.passive, h.passivePol
+	if pol.maxFails == 0 && pol.silentWithin == 0 {
+		return func() bool { return upstreamHealthy(u) || st.held() }
+	}
+	return func() bool { return (upstreamHealthy(u) || st.held()) && pol.healthy(st) }
 }
 
 // maxConns returns the live connection cap of u: max_connections, or the
