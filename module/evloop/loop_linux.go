@@ -81,6 +81,7 @@ type half struct {
 	side     proxied.Side
 	peer     *half
 	readable bool           // an edge said so and no read has hit EAGAIN since
+	queued   bool           // waiting for its turn in its loop's turns
 	writable bool           // no write has hit EAGAIN since the last EPOLLOUT edge
 	rdhup    bool           // the peer's FIN arrived: read to EOF, not to a short read
 	eof      bool           // read from this socket ended (FIN)
@@ -208,6 +209,7 @@ type loop struct {
 	mu         sync.Mutex
 	byFD       map[int32]*half // registered sockets
 	gen        int32
+	turns      turns   // sockets in splice mode with data to move
 	aborts     []*Conn // Abort requests, under mu
 	stopping   bool    // under mu
 	done       chan struct{}
@@ -296,7 +298,13 @@ func (l *loop) run() {
 	events := make([]unix.EpollEvent, maxEvents)
 	hs := make([]*half, maxEvents)
 	for {
-		n, err := unix.EpollWait(l.epfd, events, -1)
+		// with sockets waiting for their turn, only look for what came
+		// meanwhile
+		timeout := -1
+		if !l.turns.empty() {
+			timeout = 0
+		}
+		n, err := unix.EpollWait(l.epfd, events, timeout)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
@@ -307,6 +315,7 @@ func (l *loop) run() {
 			l.closeAll()
 			return
 		}
+		l.nextTurn()
 	}
 }
 
@@ -390,78 +399,87 @@ func (h *half) event(ev uint32) {
 			p.flushPipe()
 		}
 	}
-	h.pump()
+	h.serve()
 	// the peer's direction, paused while its data was pending, goes on
-	p.pump()
+	p.serve()
 }
 
 // pump copies from h to its peer until h's socket is drained, the peer
-// cannot take more, or h's direction ended.
-func (h *half) pump() {
+// cannot take more, h's direction ended, or it moved turnBudget bytes
+// (then h queues for its next turn). It returns the bytes it moved.
+func (h *half) pump() int {
 	c := h.c
 	buf := c.l.buf
-	for h.readable && h.pending == nil && h.pipe == nil && !h.eof && !c.ended {
+	moved := 0
+	for h.canMove() {
+		if moved >= turnBudget {
+			c.l.turns.push(h)
+			return moved
+		}
 		if h.burst.Splicing() {
-			h.spliceIn()
+			moved += h.spliceIn()
 			continue
 		}
 		n, err := unix.Read(h.fd, buf)
 		if err != nil {
 			if err == unix.EAGAIN {
 				h.readable = false
-				return
+				return moved
 			}
 			if err == unix.EINTR {
 				continue
 			}
 			c.fail(h.side, err)
-			return
+			return moved
 		}
 		if n == 0 {
 			h.eof = true
 			c.first(h.side)
 			h.passFIN()
-			return
+			return moved
 		}
 		*h.n += int64(n)
+		moved += n
 		if h.live != nil {
 			h.live.Add(uint64(n))
 		}
 		rest, ok := h.send(buf[:n])
 		if !ok {
-			return
+			return moved
 		}
 		if len(rest) > 0 {
 			// the peer is slower: keep the rest, and read h no more until
 			// it is written
 			h.pbuf = getBuf()
 			h.pending = h.pbuf[:copy(h.pbuf, rest)]
-			return
+			return moved
 		}
 		// a short read drained the socket: its next data brings a new
 		// edge, so no read to EAGAIN is needed, unless the FIN came
 		if n < len(buf) && !h.rdhup {
 			h.readable = false
-			return
+			return moved
 		}
 		// a burst: the rest of it goes by splice, socket to pipe to
 		// socket, never through the loop's memory
 		h.burst.Read(n)
 	}
+	return moved
 }
 
-// spliceIn moves what h's socket has into a pipe taken from the pool, and
-// on into the peer as far as it takes it. A pipe is held only while it
+// spliceIn moves what h's socket has, up to a turn's budget, into a pipe
+// taken from the pool, and on into the peer as far as it takes it; it
+// returns the bytes taken from the socket. A pipe is held only while it
 // holds data the peer has not taken yet. A burst is spliced until the
 // socket says it is drained (unlike a read, a splice that moved less than
 // asked may not have: the pipe has a slot per packet).
-func (h *half) spliceIn() {
+func (h *half) spliceIn() int {
 	p, err := pipepool.Get()
 	if err != nil {
 		h.burst.Refuse() // read on, nothing lost
-		return
+		return 0
 	}
-	in, err := p.Fill(h.fd)
+	in, err := p.FillUpTo(h.fd, turnBudget)
 	if err != nil || in == 0 {
 		pipepool.Put(p)
 		switch {
@@ -477,7 +495,7 @@ func (h *half) spliceIn() {
 			h.c.first(h.side)
 			h.passFIN()
 		}
-		return
+		return 0
 	}
 	*h.n += int64(in)
 	if h.live != nil {
@@ -486,6 +504,7 @@ func (h *half) spliceIn() {
 	h.burst.Spliced(int64(in))
 	h.pipe = p
 	h.flushPipe()
+	return in
 }
 
 // flushPipe splices h's pipe into its peer as far as the peer takes it;

@@ -92,10 +92,13 @@ func Put(p *Pipe) {
 
 // Fill splices what the socket fd has into p, which is empty, and
 // returns the bytes moved: 0 with a nil error at the socket's EOF.
-func (p *Pipe) Fill(fd int) (int, error) {
-	n, err := unix.Splice(fd, nil, p.W, nil, Size, SpliceFlags)
+func (p *Pipe) Fill(fd int) (int, error) { return p.FillUpTo(fd, Size) }
+
+// FillUpTo is Fill moving at most max bytes (at most Size).
+func (p *Pipe) FillUpTo(fd, max int) (int, error) {
+	n, err := unix.Splice(fd, nil, p.W, nil, max, SpliceFlags)
 	for err == unix.EINTR {
-		n, err = unix.Splice(fd, nil, p.W, nil, Size, SpliceFlags)
+		n, err = unix.Splice(fd, nil, p.W, nil, max, SpliceFlags)
 	}
 	if n > 0 {
 		p.Data = int(n)
