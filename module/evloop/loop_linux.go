@@ -417,7 +417,14 @@ func (h *half) pump() int {
 			return moved
 		}
 		if h.burst.Splicing() {
+			// one splice per turn: what else comes meanwhile goes in
+			// the next, in a larger splice, rather than in a splice now
+			// that finds the socket empty
 			moved += h.spliceIn()
+			if h.canMove() {
+				c.l.turns.push(h)
+				return moved
+			}
 			continue
 		}
 		n, err := unix.Read(h.fd, buf)
