@@ -69,6 +69,7 @@ type Options struct {
 	Quick      bool          // for the report only
 	Budget     time.Duration // if > 0, start no round that would end after it (at least one round runs)
 	Args       string        // command line, for the report
+	PickRoot   string        // repository root to run BenchmarkPick in first; "": not run
 	Log        io.Writer     `json:"-"` // progress; nil for none
 }
 
@@ -137,6 +138,7 @@ type Results struct {
 	RRCells     map[string]*Cell `json:",omitempty"` // request/response, by target and concurrency of Opts.RRConc
 	MaxTimeWait int              // TIME_WAIT sockets of the run's ports seen after a round, max
 	Idle        []IdleResult     // memory per idle held connection, per target
+	Pick        []PickResult     `json:",omitempty"` // BenchmarkPick, when Options.PickRoot is set
 	RoundsDone  int
 	Elapsed     time.Duration
 	Started     time.Time
@@ -188,6 +190,11 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 	}
 	defer r.cleanup()
 
+	if opts.PickRoot != "" {
+		if res.Pick, err = runPickBench(ctx, opts.PickRoot, opts.Log); err != nil {
+			return nil, err
+		}
+	}
 	want, err := r.chooseTargets(res)
 	if err != nil {
 		return nil, err

@@ -63,13 +63,19 @@ func mainErr(args []string) int {
 	if f.render != "" {
 		return renderSaved(f.render, f.outMD, f.outSVG)
 	}
+	if f.pick && !f.quick {
+		if opts.PickRoot, err = harness.ModuleRoot(); err != nil {
+			fmt.Fprintf(os.Stderr, "loadbench: -pick runs BenchmarkPick in the repository: %v (or give -pick=false)\n", err)
+			return 1
+		}
+	}
 	return measure(opts, f.outMD, f.outSVG, f.outJSON)
 }
 
 // cliFlags are loadbench's command-line flags.
 type cliFlags struct {
 	caddyBin, beforeBin, idle string
-	quick                     bool
+	quick, pick               bool
 	rounds                    int
 	window, pause             time.Duration
 	conc, rrConc, targets     string
@@ -87,6 +93,7 @@ func parseFlags(args []string) (*cliFlags, error) {
 	fs.StringVar(&f.beforeBin, "caddy-before", "", "a Caddy built with an earlier costlb: adds the target costlb-before")
 	fs.StringVar(&f.idle, "idle", "", "connections held for the idle memory measurement, comma-separated (default 2000,8000, quick 1000; 0 skips it)")
 	fs.BoolVar(&f.quick, "quick", false, "short run (3 rounds × 250ms), under 60 s with -caddy")
+	fs.BoolVar(&f.pick, "pick", true, "first run BenchmarkPick (go test in the repository root) for the pick's table; not with -quick")
 	fs.IntVar(&f.rounds, "rounds", 0, "measurements per target and concurrency (default 9, quick 3)")
 	fs.DurationVar(&f.window, "window", 0, "length of one measurement (default 1s, quick 250ms)")
 	fs.DurationVar(&f.pause, "pause", 0, "idle time after each measurement (default 100ms, quick 40ms)")

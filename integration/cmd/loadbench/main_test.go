@@ -335,3 +335,22 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// TestParsePickBench: go test -bench output becomes one result per policy
+// and pool size, every run's sample kept, other lines ignored.
+func TestParsePickBench(t *testing.T) {
+	out := []byte(`goos: linux
+BenchmarkPick/policy=cost/n=2-2         	37800000	        31.50 ns/op	       0 B/op	       0 allocs/op
+BenchmarkPick/policy=cost/n=2-2         	37800000	        32.50 ns/op	       0 B/op	       0 allocs/op
+BenchmarkPick/policy=least_conn/n=10    	11000000	       104.7 ns/op
+PASS
+`)
+	got := parsePickBench(out)
+	if len(got) != 2 || got[0].Policy != "cost" || got[0].N != 2 || len(got[0].NsPerOp) != 2 ||
+		got[1].Policy != "least_conn" || got[1].N != 10 || got[1].NsPerOp[0] != 104.7 {
+		t.Fatalf("parsePickBench = %+v", got)
+	}
+	if m := got[0].median(); m != 32 {
+		t.Errorf("median of 31.5 and 32.5 = %v, want 32", m)
+	}
+}

@@ -221,8 +221,8 @@ func WriteMarkdown(w io.Writer, r *Results, svgRel string) error {
 
 	fmt.Fprintf(&b, "## costlb's data path against its goals\n\n")
 	fmt.Fprintf(&b, "costlb proxies connections itself (splice between plain sockets, pooled pipes and buffers only while data moves). ")
-	fmt.Fprintf(&b, "Goals: resident memory per idle connection ≤ %.0f KiB; bulk throughput ≥ %.2f× HAProxy with forced splice at 1 and 16 streams, with proxy CPU per GB ≤ %.2f× its; churn proxy CPU per connection ≤ %.2f× HAProxy's; connections per second ≥ %.2f× %s. ",
-		goalIdleKiB, goalBulkVsSplice, goalCPUGBSplice, goalChurnCPU, goalConnBefore, r.beforeTarget())
+	fmt.Fprintf(&b, "Goals: resident memory per idle connection ≤ %.0f KiB; bulk throughput ≥ %.2f× HAProxy with forced splice at 1 and 16 streams, with proxy CPU per GB ≤ %.2f× its, ≥ %.2f× its at more streams, and ≥ %.2f× the goroutine engine's at every stream count; churn proxy CPU per connection ≤ %.2f× HAProxy's and ≤ %.2f× the minimal Go proxy's; connections per second ≥ %.2f× %s. ",
+		goalIdleKiB, goalBulkVsSplice, goalCPUGBSplice, goalBulkAtScale, goalBulkVsEngine, goalChurnCPU, goalChurnCPUVsGo, goalConnBefore, r.beforeTarget())
 	fmt.Fprintf(&b, "Ratios are medians of per-round ratios, as below.\n\n")
 	WriteDataPathGoals(&b, r)
 	if len(r.spikeMeasured()) > 0 {
@@ -271,6 +271,11 @@ func WriteMarkdown(w io.Writer, r *Results, svgRel string) error {
 		fmt.Fprintf(&b, "req/s is answers received within the window per second, over all connections; latency is from writing a request to having read its whole answer; proxy CPU is the proxy process's CPU time per request answered, connection setup left out. ")
 		fmt.Fprintf(&b, "Errors are failed dials and exchanges, summed over rounds.\n\n")
 		WriteRRTable(&b, r)
+	}
+	if len(r.Pick) > 0 {
+		fmt.Fprintf(&b, "\n## The pick\n\n")
+		fmt.Fprintf(&b, "`BenchmarkPick` (`module/l4handler`), run before the load on the same machine: time per pick over pools of provisioned caddy-l4 upstreams (no health options), median of %d runs. `cost` is costlb's whole bookkeeping of a connection: the pick, its exact count taken and given back; `cost-weighted` the same with weights and slow start; `least_conn` and `random` are caddy-l4's selection policies, which count nothing (caddy-l4 v0.1.2 counts in its dial and never gives the count back).\n\n", pickRuns)
+		WritePickTable(&b, r)
 	}
 	fmt.Fprintf(&b, "\n## Targets\n\n")
 	for _, t := range r.Targets {

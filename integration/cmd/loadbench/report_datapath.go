@@ -16,6 +16,11 @@ const (
 	goalCPUGBSplice  = 1.00 // and proxy CPU per GB <= HAProxy's with forced splice
 	goalChurnCPU     = 1.50 // churn CPU per connection <= 1.5x HAProxy's
 	goalConnBefore   = 1.00 // conn/s >= the data path before
+	// at every stream count beyond bulkGoalConcs, bulk MB/s >= HAProxy's
+	// with forced splice; at every stream count, >= the goroutine engine's
+	goalBulkAtScale  = 1.00
+	goalBulkVsEngine = 1.00
+	goalChurnCPUVsGo = 1.10 // churn CPU per connection <= 1.1x the minimal Go proxy's
 )
 
 // bulkGoalConcs are the stream counts of the bulk goals.
@@ -72,6 +77,37 @@ func (r *Results) dataPathGoals() []goalRow {
 			hb, _ := r.Median("haproxy-splice", c, mCPUb)
 			rows = append(rows, goalRow{fmt.Sprintf("proxy CPU per GB ÷ HAProxy forced splice, %d stream(s)", c),
 				fmt.Sprintf("%.2f× (%s vs %s)", v, fmtGB(cb), fmtGB(hb)), fmt.Sprintf("≤ %.2f×", goalCPUGBSplice), v <= goalCPUGBSplice})
+		}
+	}
+	for _, c := range r.Opts.Conc {
+		if slices.Contains(bulkGoalConcs, c) {
+			continue
+		}
+		if v, ok := r.RatioTo("costlb", "haproxy-splice", c, mMB); ok {
+			mb, _ := r.Median("costlb", c, mMB)
+			hs, _ := r.Median("haproxy-splice", c, mMB)
+			rows = append(rows, goalRow{fmt.Sprintf("bulk MB/s ÷ HAProxy forced splice, %d streams", c),
+				fmt.Sprintf("%.2f× (%.0f vs %.0f MB/s)", v, mb, hs), fmt.Sprintf("≥ %.2f×", goalBulkAtScale), v >= goalBulkAtScale})
+		}
+	}
+	for _, c := range r.Opts.Conc {
+		if v, ok := r.RatioTo("costlb", "costlb-goroutines", c, mMB); ok {
+			mb, _ := r.Median("costlb", c, mMB)
+			gb, _ := r.Median("costlb-goroutines", c, mMB)
+			rows = append(rows, goalRow{fmt.Sprintf("bulk MB/s ÷ costlb-goroutines (the other engine), %d stream(s)", c),
+				fmt.Sprintf("%.2f× (%.0f vs %.0f MB/s)", v, mb, gb), fmt.Sprintf("≥ %.2f×", goalBulkVsEngine), v >= goalBulkVsEngine})
+		}
+	}
+	for _, c := range r.Opts.Conc {
+		if v, ok := r.RatioTo("costlb", "go-proxy", c, mCPUc); ok {
+			cc, _ := r.Median("costlb", c, mCPUc)
+			gc, _ := r.Median("go-proxy", c, mCPUc)
+			floor := ""
+			if ec, ok := r.Median("l4-echo", c, mCPUc); ok && ec > 0 {
+				floor = fmt.Sprintf("; caddy-l4's echo handler alone %s", fmtDur(time.Duration(ec)))
+			}
+			rows = append(rows, goalRow{fmt.Sprintf("churn proxy CPU per connection ÷ the minimal Go proxy, %d clients", c),
+				fmt.Sprintf("%.2f× (%s vs %s%s)", v, fmtDur(time.Duration(cc)), fmtDur(time.Duration(gc)), floor), fmt.Sprintf("≤ %.2f×", goalChurnCPUVsGo), v <= goalChurnCPUVsGo})
 		}
 	}
 	for _, c := range r.Opts.Conc {
