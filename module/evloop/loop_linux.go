@@ -21,7 +21,7 @@ type loop struct {
 	mu         sync.Mutex
 	byFD       map[int32]*half // registered sockets
 	gen        int32
-	turns      turns   // sockets in splice mode with data to move
+	turns      turns   // sockets with data to move, waiting for their turn
 	aborts     []*Conn // Abort requests, under mu
 	stopping   bool    // under mu
 	done       chan struct{}

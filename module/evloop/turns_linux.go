@@ -10,21 +10,25 @@ import "github.com/costlb/costlb/module/internal/pipepool"
 // new connection's first bytes waited 150-300 ms behind 16 bulk streams.
 //
 // So a socket in splice mode (a burst: pipepool.Burst) does not move when
-// its event comes: it queues for a turn. Each turn of the loop looks for
-// new events without blocking, serves them (sockets that are not in
-// splice mode move at once: they carry small exchanges, whose latency
-// this is for), then gives queued sockets their turns until they moved
-// turnBudget bytes between them. In its turn a socket makes one splice of
-// up to turnBudget bytes and, if that found data, queues again behind the
-// others: what comes meanwhile goes in its next turn, in a larger splice,
-// rather than in one more splice now that would find the socket empty. A
-// new connection therefore waits for about one socket's turn, not for
-// every stream of the loop. At 128 streams one splice per turn took the
-// loop from 123,110 splices in 2 s (28 KB each) to 8,858, its throughput
-// from 650 to 1,084 MB/s and its CPU per GB from 0.67 to 0.54 s.
+// its event comes: it queues for a turn, as does a socket that moved a
+// turn's budget and has more. Each turn of the loop looks for new events
+// without blocking, serves them (sockets that are not in splice mode move
+// at once: they carry small exchanges, whose latency this is for), then
+// gives queued sockets their turns until they moved turnBudget bytes
+// between them. In its turn a socket in splice mode makes one splice of up
+// to turnBudget bytes and, if that found data and the peer took it all,
+// queues again behind the others (if the peer did not, the peer's EPOLLOUT
+// brings it back): what comes meanwhile goes in its next turn, in a larger
+// splice, rather than in one more splice now that would find the socket
+// empty. A new connection therefore waits for about one socket's turn, not
+// for every stream of the loop. At 128 streams one splice per turn took
+// the loop from 123,110 splices in 2 s (28 KB each) to 8,858, its
+// throughput from 650 to 1,084 MB/s and its CPU per GB from 0.67 to 0.54 s
+// (one 5-round loadbench run of both builds).
 //
-// The budget is a whole pipe: in this machine's measurements every
-// splice call costs a wake-up of the peer's reader, and a budget of
+// The budget is a whole pipe (pipepool.Size; a pipe the system made
+// smaller takes more splices per turn): in this machine's measurements
+// every splice call costs a wake-up of the peer's reader, and a budget of
 // 256 KiB took the loop's CPU per GB from 0.52 to 1.00 s at 16 streams,
 // where a pipe's worth kept it level.
 
@@ -80,7 +84,9 @@ func (l *loop) nextTurn() {
 // serve moves what h has now, or queues h for its turn if it is in
 // splice mode.
 func (h *half) serve() {
-	if !h.canMove() {
+	// a queued socket moves in its turn, whatever mode it is in: one
+	// that had to give up splicing is still a bulk stream
+	if h.queued || !h.canMove() {
 		return
 	}
 	if h.burst.Splicing() {

@@ -255,7 +255,7 @@ func (h *Handler) provisionHealth(ctx caddy.Context) error {
 // It runs for every backend on every pick, so it is built for the policy:
 // the closure holds what it reads (all fixed by Provision) and calls
 // nothing it does not need; without passive checks it leaves them out.
-// activeHealthy is the same judgement, for callers off the pick path.
+// activeHealthy is its active half, for callers off the pick path.
 func (h *Handler) backendHealthy(b *backend) func() bool {
 	u, st, pol := b.checked, b.passive, h.passivePol
 	if pol.maxFails == 0 && pol.silentWithin == 0 {

@@ -66,11 +66,8 @@ func (r *Results) dataPathGoals() []goalRow {
 		}
 	}
 	for _, c := range bulkGoalConcs {
-		if v, ok := r.RatioTo("costlb", "haproxy-splice", c, mMB); ok {
-			mb, _ := r.Median("costlb", c, mMB)
-			hs, _ := r.Median("haproxy-splice", c, mMB)
-			rows = append(rows, goalRow{fmt.Sprintf("bulk MB/s ÷ HAProxy forced splice, %d stream(s)", c),
-				fmt.Sprintf("%.2f× (%.0f vs %.0f MB/s)", v, mb, hs), fmt.Sprintf("≥ %.2f×", goalBulkVsSplice), v >= goalBulkVsSplice})
+		if row, ok := r.bulkGoal(c, "haproxy-splice", "HAProxy forced splice", goalBulkVsSplice); ok {
+			rows = append(rows, row)
 		}
 		if v, ok := r.RatioTo("costlb", "haproxy-splice", c, mCPUb); ok {
 			cb, _ := r.Median("costlb", c, mCPUb)
@@ -83,29 +80,20 @@ func (r *Results) dataPathGoals() []goalRow {
 		if slices.Contains(bulkGoalConcs, c) {
 			continue
 		}
-		if v, ok := r.RatioTo("costlb", "haproxy-splice", c, mMB); ok {
-			mb, _ := r.Median("costlb", c, mMB)
-			hs, _ := r.Median("haproxy-splice", c, mMB)
-			rows = append(rows, goalRow{fmt.Sprintf("bulk MB/s ÷ HAProxy forced splice, %d streams", c),
-				fmt.Sprintf("%.2f× (%.0f vs %.0f MB/s)", v, mb, hs), fmt.Sprintf("≥ %.2f×", goalBulkAtScale), v >= goalBulkAtScale})
+		if row, ok := r.bulkGoal(c, "haproxy-splice", "HAProxy forced splice", goalBulkAtScale); ok {
+			rows = append(rows, row)
 		}
 	}
 	for _, c := range r.Opts.Conc {
-		if v, ok := r.RatioTo("costlb", "costlb-goroutines", c, mMB); ok {
-			mb, _ := r.Median("costlb", c, mMB)
-			gb, _ := r.Median("costlb-goroutines", c, mMB)
-			rows = append(rows, goalRow{fmt.Sprintf("bulk MB/s ÷ costlb-goroutines (the other engine), %d stream(s)", c),
-				fmt.Sprintf("%.2f× (%.0f vs %.0f MB/s)", v, mb, gb), fmt.Sprintf("≥ %.2f×", goalBulkVsEngine), v >= goalBulkVsEngine})
+		if row, ok := r.bulkGoal(c, "costlb-goroutines", "costlb-goroutines (the other engine)", goalBulkVsEngine); ok {
+			rows = append(rows, row)
 		}
 	}
 	for _, c := range r.Opts.Conc {
 		if v, ok := r.RatioTo("costlb", "go-proxy", c, mCPUc); ok {
 			cc, _ := r.Median("costlb", c, mCPUc)
 			gc, _ := r.Median("go-proxy", c, mCPUc)
-			floor := ""
-			if ec, ok := r.Median("l4-echo", c, mCPUc); ok && ec > 0 {
-				floor = fmt.Sprintf("; caddy-l4's echo handler alone %s", fmtDur(time.Duration(ec)))
-			}
+			floor := r.echoFloor(c)
 			rows = append(rows, goalRow{fmt.Sprintf("churn proxy CPU per connection ÷ the minimal Go proxy, %d clients", c),
 				fmt.Sprintf("%.2f× (%s vs %s%s)", v, fmtDur(time.Duration(cc)), fmtDur(time.Duration(gc)), floor), fmt.Sprintf("≤ %.2f×", goalChurnCPUVsGo), v <= goalChurnCPUVsGo})
 		}
@@ -114,10 +102,7 @@ func (r *Results) dataPathGoals() []goalRow {
 		if v, ok := r.RatioTo("costlb", "haproxy", c, mCPUc); ok {
 			cc, _ := r.Median("costlb", c, mCPUc)
 			hc, _ := r.Median("haproxy", c, mCPUc)
-			floor := ""
-			if ec, ok := r.Median("l4-echo", c, mCPUc); ok && ec > 0 {
-				floor = fmt.Sprintf("; caddy-l4's echo handler alone %s", fmtDur(time.Duration(ec)))
-			}
+			floor := r.echoFloor(c)
 			if gc, ok := r.RatioTo("go-proxy", "haproxy", c, mCPUc); ok && gc > 0 {
 				gm, _ := r.Median("go-proxy", c, mCPUc)
 				floor += fmt.Sprintf("; a minimal Go proxy %s, %.2f× HAProxy", fmtDur(time.Duration(gm)), gc)
@@ -134,6 +119,29 @@ func (r *Results) dataPathGoals() []goalRow {
 		}
 	}
 	return rows
+}
+
+// bulkGoal is the row of costlb's bulk MB/s against other's at c streams,
+// with the goal ratio; false if either was not measured.
+func (r *Results) bulkGoal(c int, other, name string, goal float64) (goalRow, bool) {
+	v, ok := r.RatioTo("costlb", other, c, mMB)
+	if !ok {
+		return goalRow{}, false
+	}
+	mb, _ := r.Median("costlb", c, mMB)
+	om, _ := r.Median(other, c, mMB)
+	return goalRow{fmt.Sprintf("bulk MB/s ÷ %s, %d stream(s)", name, c),
+		fmt.Sprintf("%.2f× (%.0f vs %.0f MB/s)", v, mb, om), fmt.Sprintf("≥ %.2f×", goal), v >= goal}, true
+}
+
+// echoFloor says what caddy-l4's echo handler alone spent per churn
+// connection at c clients, if it was measured: the floor under any
+// handler in caddy-l4.
+func (r *Results) echoFloor(c int) string {
+	if ec, ok := r.Median("l4-echo", c, mCPUc); ok && ec > 0 {
+		return fmt.Sprintf("; caddy-l4's echo handler alone %s", fmtDur(time.Duration(ec)))
+	}
+	return ""
 }
 
 // idleOthers lists the other targets' memory per idle connection at held.

@@ -94,11 +94,12 @@ func Put(p *Pipe) {
 // returns the bytes moved: 0 with a nil error at the socket's EOF.
 func (p *Pipe) Fill(fd int) (int, error) { return p.FillUpTo(fd, Size) }
 
-// FillUpTo is Fill moving at most max bytes (at most Size).
-func (p *Pipe) FillUpTo(fd, max int) (int, error) {
-	n, err := unix.Splice(fd, nil, p.W, nil, max, SpliceFlags)
+// FillUpTo is Fill moving at most limit bytes; a pipe holds at most
+// Size, less where the system refused that size.
+func (p *Pipe) FillUpTo(fd, limit int) (int, error) {
+	n, err := unix.Splice(fd, nil, p.W, nil, limit, SpliceFlags)
 	for err == unix.EINTR {
-		n, err = unix.Splice(fd, nil, p.W, nil, max, SpliceFlags)
+		n, err = unix.Splice(fd, nil, p.W, nil, limit, SpliceFlags)
 	}
 	if n > 0 {
 		p.Data = int(n)
