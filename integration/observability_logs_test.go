@@ -229,6 +229,11 @@ func TestFailoverNoticedWithoutTraffic(t *testing.T) {
 // up: the first primary site it learns is no failback from an empty site.
 // The service first looks one health_interval after it loads, after the
 // first checks, which run at once.
+//
+// east, the primary, comes up first and west only once east is seen up:
+// were both restarted together, a health round that checked east just
+// before its restart and west just after would see west alone up, and
+// east's return a round later would be a real failback from west.
 func TestFirstPrimaryNotLogged(t *testing.T) {
 	east, west := harness.StartBackend(t, "east"), harness.StartBackend(t, "west")
 	east.Stop()
@@ -237,9 +242,16 @@ func TestFirstPrimaryNotLogged(t *testing.T) {
 	harness.WaitFor(t, 5*time.Second, func() bool { return strings.Count(c.Logs(), `"msg":"host is down"`) == 2 },
 		"the first health checks find both backends down")
 	east.Restart()
-	west.Restart()
 	harness.WaitFor(t, 5*time.Second, func() bool { return mustService(t, mustView(t, c), "late").PrimarySite == "east" },
-		"the primary site is east once the backends listen")
+		"the primary site is east once east listens")
+	west.Restart()
+	harness.WaitFor(t, 5*time.Second, func() bool {
+		bs := mustService(t, mustView(t, c), "late").Backends
+		return len(bs) == 2 && bs[0].Healthy && bs[1].Healthy
+	}, "both backends healthy once west listens too")
+	if p := mustService(t, mustView(t, c), "late").PrimarySite; p != "east" {
+		t.Errorf("primary site %q once west is up too, want east", p)
+	}
 	if l := shiftLogs(c.Logs(), "late"); len(l) != 0 {
 		t.Errorf("the first primary site was logged as a shift: %+v", l)
 	}
