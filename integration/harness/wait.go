@@ -19,13 +19,23 @@ const pollInterval = 20 * time.Millisecond
 // goroutine.
 func WaitFor(tb testing.TB, timeout time.Duration, cond func() bool, msg string) {
 	tb.Helper()
+	if !WaitUntil(timeout, cond) {
+		tb.Fatalf("WaitFor: after %v: %s", timeout, msg)
+	}
+}
+
+// WaitUntil calls cond every 20 ms until it returns true, for at most
+// timeout, and reports whether it did: for a caller whose failure message
+// needs what cond saw last.
+func WaitUntil(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			tb.Fatalf("WaitFor: after %v: %s", timeout, msg)
+			return false
 		}
 		time.Sleep(pollInterval)
 	}
+	return true
 }
 
 // handedOut holds every port FreePort returned in this process: two

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/costlb/costlb/costlb"
+	"github.com/costlb/costlb/integration/harness"
 	"github.com/costlb/costlb/module/evloop"
 )
 
@@ -180,13 +181,7 @@ func (r *rig) end(t *testing.T) Result {
 	// on the event loop, done runs on the loop's goroutine: Ended first,
 	// then the tracking, the gauge and, last, the count, so the count
 	// reaching 0 is what says done has finished
-	deadline := time.Now().Add(5 * time.Second)
-	for r.counter.Live() != 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if r.counter.Live() != 0 {
-		t.Errorf("live count %d 5 s after the end, want 0", r.counter.Live())
-	}
+	harness.WaitFor(t, 5*time.Second, func() bool { return r.counter.Live() == 0 }, "the live count is not 0 5 s after the end")
 	if r.active.inc.Load() != 1 || r.active.dec.Load() != 1 {
 		t.Errorf("active gauge: %d Inc, %d Dec; want 1 each", r.active.inc.Load(), r.active.dec.Load())
 	}
