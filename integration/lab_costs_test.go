@@ -19,12 +19,7 @@ import (
 // through site a's Caddy split exactly as the pick rule places them, and
 // the links' real delays (b the slower here) change nothing.
 func TestLabStaticCosts(t *testing.T) {
-	lab := netlab.New(t, "a", "b", "c")
-	lab.SetDelay("a", "b", 20*time.Millisecond)
-	lab.SetDelay("a", "c", 2*time.Millisecond)
-	b := lab.StartBackend("b", "b")
-	c := lab.StartBackend("c", "c")
-	listen := labAddr(t, lab, "a")
+	lab, b, c, listen := labBC(t, 20*time.Millisecond, 2*time.Millisecond)
 	lab.StartCaddy("a", costlbCaddyfile(`
 		site a
 		link a b 10
@@ -77,12 +72,7 @@ func labSilentPartition(t *testing.T, interval, timeout time.Duration, fall int)
 	// margin on a shared, loaded machine, as foMargin.
 	bound := time.Duration(fall)*interval + timeout
 	const margin = 500 * time.Millisecond
-	lab := netlab.New(t, "a", "b", "c")
-	lab.SetDelay("a", "b", 5*time.Millisecond)
-	lab.SetDelay("a", "c", 5*time.Millisecond)
-	b := lab.StartBackend("b", "b")
-	c := lab.StartBackend("c", "c")
-	listen := labAddr(t, lab, "a")
+	lab, b, c, listen := labBC(t, 5*time.Millisecond, 5*time.Millisecond)
 	caddy := lab.StartCaddy("a", costlbCaddyfile(`
 		site a
 		link a b 10
@@ -165,4 +155,17 @@ func labSilentPartition(t *testing.T, interval, timeout time.Duration, fall int)
 			t.Errorf("Caddy saw a reset or refusal from b, which a silent cut never sends: %s", l)
 		}
 	})
+}
+
+// labBC makes the lab of three sites these tests share: a, the Caddy's,
+// linked to b and c with the given one-way delays, and a backend named
+// after its site in each of b and c. It returns them and an address for
+// the Caddy to listen on in a.
+func labBC(t *testing.T, delayB, delayC time.Duration) (lab *netlab.Lab, b, c *harness.Backend, listen string) {
+	lab = netlab.New(t, "a", "b", "c")
+	lab.SetDelay("a", "b", delayB)
+	lab.SetDelay("a", "c", delayC)
+	b = lab.StartBackend("b", "b")
+	c = lab.StartBackend("c", "c")
+	return lab, b, c, labAddr(t, lab, "a")
 }
