@@ -122,7 +122,7 @@ func (h *half) spliceIn() int {
 		h.burst.Refuse() // read on, nothing lost
 		return 0
 	}
-	in, err := p.FillUpTo(h.fd, turnBudget)
+	in, err := p.Fill(h.fd) // at most pipepool.Size: a turn's budget
 	if err != nil || in == 0 {
 		pipepool.Put(p)
 		switch {

@@ -92,14 +92,10 @@ func Put(p *Pipe) {
 
 // Fill splices what the socket fd has into p, which is empty, and
 // returns the bytes moved: 0 with a nil error at the socket's EOF.
-func (p *Pipe) Fill(fd int) (int, error) { return p.FillUpTo(fd, Size) }
-
-// FillUpTo is Fill moving at most limit bytes; a pipe holds at most
-// Size, less where the system refused that size.
-func (p *Pipe) FillUpTo(fd, limit int) (int, error) {
-	n, err := unix.Splice(fd, nil, p.W, nil, limit, SpliceFlags)
+func (p *Pipe) Fill(fd int) (int, error) {
+	n, err := unix.Splice(fd, nil, p.W, nil, Size, SpliceFlags)
 	for err == unix.EINTR {
-		n, err = unix.Splice(fd, nil, p.W, nil, limit, SpliceFlags)
+		n, err = unix.Splice(fd, nil, p.W, nil, Size, SpliceFlags)
 	}
 	if n > 0 {
 		p.Data = int(n)
